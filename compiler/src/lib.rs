@@ -1,1 +1,154 @@
+//! The sluice compiler: a folder of Python and SQL pipeline nodes in, a checked table
+//! graph (the typed plan) and diagnostics out.
+//!
+//! Architecture invariant: this crate does no data I/O and never prints. The only file
+//! system access is [`load_project`], which reads sources into a [`SourceSet`]; everything
+//! else is a pure function of that set, so the CLI, the LSP and tests share it.
 
+pub mod analysis;
+pub mod config;
+pub mod diagnostic;
+pub mod resolve;
+pub mod schema;
+pub mod source;
+mod suggest;
+pub mod syntax;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+pub use analysis::{Analysis, Input, Table, TableId, TableKind};
+pub use diagnostic::{Code, Diagnostic, JsonReport, Severity, Summary};
+pub use source::{FileId, FileKind, SourceFile, SourceSet};
+
+/// Failures to read a project: the only errors that are not diagnostics.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("project folder `{}` does not exist", .0.display())]
+    NotFound(PathBuf),
+    #[error("`{}` is not a folder", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not valid UTF-8", .0.display())]
+    NotUtf8(PathBuf),
+}
+
+/// Reads every `*.py` and `*.sql` file below `root` (hidden folders and `__pycache__`
+/// excluded) and `sluice.toml` at the root.
+pub fn load_project(root: &Path) -> Result<SourceSet, LoadError> {
+    let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound(root.to_owned()),
+        _ => LoadError::Read {
+            path: root.to_owned(),
+            source: e,
+        },
+    })?;
+    if !meta.is_dir() {
+        return Err(LoadError::NotADirectory(root.to_owned()));
+    }
+    let walker = walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || {
+                let name = e.file_name().to_string_lossy();
+                !(name.starts_with('.') || (e.file_type().is_dir() && name == "__pycache__"))
+            }
+        });
+    let mut paths = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| {
+            let path = e.path().map_or_else(|| root.to_owned(), Path::to_owned);
+            LoadError::Read {
+                source: e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("file system loop")),
+                path,
+            }
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Some(kind) = FileKind::of(entry.path()) else {
+            continue;
+        };
+        if kind == FileKind::Config && entry.depth() != 1 {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        paths.push((entry.path().to_owned(), rel, kind));
+    }
+    let files = paths
+        .into_par_iter()
+        .map(|(path, rel, kind)| {
+            let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let text = String::from_utf8(bytes).map_err(|_| LoadError::NotUtf8(path.clone()))?;
+            Ok(SourceFile::new(rel, kind, text))
+        })
+        .collect::<Result<Vec<_>, LoadError>>()?;
+    Ok(SourceSet::new(root, files))
+}
+
+enum Parsed {
+    Python(syntax::python::PyModule),
+    Sql(syntax::sql::SqlNode),
+    Config,
+}
+
+/// Checks a project: parses every file (in parallel), resolves names, builds the DAG and
+/// checks its contracts. Never fails and never panics on any input.
+pub fn check(sources: &SourceSet) -> Analysis {
+    let parsed: Vec<(FileId, Parsed, Vec<Diagnostic>)> = sources
+        .files()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(id, file)| match file.kind {
+            FileKind::Python => {
+                let (module, diags) = syntax::python::parse(id, &file.text);
+                (id, Parsed::Python(module), diags)
+            }
+            FileKind::Sql => {
+                let (node, diags) = syntax::sql::parse(id, &file.text, &file.line_index);
+                (id, Parsed::Sql(node), diags)
+            }
+            FileKind::Config => {
+                let (_config, diag) = config::parse(id, &file.text);
+                (id, Parsed::Config, diag.into_iter().collect())
+            }
+        })
+        .collect();
+    let mut diagnostics = Vec::new();
+    let mut python = Vec::new();
+    let mut sql = Vec::new();
+    for (id, parsed, diags) in parsed {
+        diagnostics.extend(diags);
+        match parsed {
+            Parsed::Python(module) => python.push((id, sources.file(id), module)),
+            Parsed::Sql(node) => sql.push((id, node)),
+            Parsed::Config => {}
+        }
+    }
+    let modules = resolve::Modules::new(python);
+    let sql_refs: Vec<(FileId, &str, &syntax::sql::SqlNode)> = sql
+        .iter()
+        .map(|(id, node)| (*id, sources.file(*id).stem(), node))
+        .collect();
+    let mut analysis = analysis::analyze(&modules, &sql_refs, diagnostics);
+    diagnostic::sort(&mut analysis.diagnostics, sources);
+    analysis
+}

@@ -1,0 +1,69 @@
+//! `sluice check`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use sluice_compiler::diagnostic::{JsonReport, RenderOptions, render_human};
+
+use crate::{ColorChoice, Format, exit};
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The project folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Color human output.
+    #[arg(long, value_enum, default_value_t)]
+    color: ColorChoice,
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    let sources = sluice_compiler::load_project(&args.dir)?;
+    let analysis = sluice_compiler::check(&sources);
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let report = JsonReport::new(&analysis.diagnostics, &sources, analysis.summary);
+            serde_json::to_writer_pretty(&mut out, &report).context("writing the report")?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            let opts = RenderOptions {
+                color: args.color.enabled(),
+                ..RenderOptions::default()
+            };
+            for diagnostic in &analysis.diagnostics {
+                write!(out, "{}", render_human(diagnostic, &sources, opts))?;
+                writeln!(out)?;
+            }
+            writeln!(out, "{}", summary_line(&analysis.summary))?;
+        }
+    }
+    out.flush()?;
+    Ok(if analysis.summary.errors > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+pub fn summary_line(s: &sluice_compiler::Summary) -> String {
+    format!(
+        "{}, {} in {}",
+        plural(s.errors, "error"),
+        plural(s.warnings, "warning"),
+        plural(s.nodes, "node")
+    )
+}

@@ -1,0 +1,878 @@
+//! From parsed files to a checked table graph: table definitions (sources, Python and
+//! SQL nodes), the DAG, and the edge contract checks.
+
+use std::collections::HashMap;
+
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use crate::diagnostic::{Code, Diagnostic, Summary};
+use crate::resolve::{ModuleId, Modules, Resolution};
+use crate::schema::{SchemaId, Schemas, column_list};
+use crate::source::{FileId, Span};
+use crate::suggest::did_you_mean;
+use crate::syntax::python::{Expr, FnDef, Ident};
+use crate::syntax::sql::SqlNode;
+use crate::types::{display_type, widens_losslessly};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct TableId(pub usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    /// A lake table the project reads (`Source(...)`).
+    Source,
+    Python,
+    Sql,
+}
+
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// Table name as referenced.
+    pub table: String,
+    /// The reference: a parameter default, a SQL relation or a header entry.
+    pub span: Span,
+    /// The Python parameter, for Python nodes.
+    pub param: Option<Ident>,
+    /// Schema the node requires of this input (parameter annotation).
+    pub required: Option<SchemaId>,
+    pub annotation_span: Option<Span>,
+    /// The annotation names something that is not a schema and was reported.
+    pub annotation_invalid: bool,
+    /// A bare Python name (`= orders`): may also name a `Source` variable of another module.
+    pub bare_name: bool,
+    /// The table it resolved to (`None` for unknown tables).
+    pub resolved: Option<TableId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub name: String,
+    pub kind: TableKind,
+    pub file: FileId,
+    /// The defining name: assignment target, function name, header name or file start.
+    pub span: Span,
+    pub output: Option<SchemaId>,
+    /// The declared output schema is invalid, or the node's file is broken (reported):
+    /// no further warnings about its output.
+    pub output_invalid: bool,
+    pub inputs: Vec<Input>,
+}
+
+/// Everything the compiler knows about a project after checking it.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub schemas: Vec<crate::schema::SchemaDef>,
+    pub tables: Vec<Table>,
+    /// `(parent, child)` pairs.
+    pub edges: Vec<(TableId, TableId)>,
+    /// Topological order of the tables, when the graph has no cycle.
+    pub order: Option<Vec<TableId>>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub summary: Summary,
+}
+
+pub(crate) struct PyInput<'a> {
+    pub module: ModuleId,
+    pub function: &'a FnDef,
+}
+
+pub(crate) fn analyze(
+    modules: &Modules,
+    sql: &[(FileId, &str, &SqlNode)],
+    mut diagnostics: Vec<Diagnostic>,
+) -> Analysis {
+    let schemas = Schemas::build(modules, &mut diagnostics);
+    let mut tables: Vec<Table> = Vec::new();
+    // Python: sources first (module order), then nodes.
+    let mut aliases: Vec<HashMap<String, String>> = vec![HashMap::new(); modules.modules.len()];
+    for (mid, module) in modules.modules.iter().enumerate() {
+        for assign in &module.ast.assigns {
+            let Some(name) = assign.value.call_name() else {
+                continue;
+            };
+            match name {
+                "Source" if !is_project_class(modules, mid, &assign.value) => {
+                    let (table, span) = match assign.value.kwarg("name") {
+                        Some(Expr::Str(n, span)) => (n.clone(), span.clone()),
+                        _ => (assign.target.text.clone(), assign.target.span.clone()),
+                    };
+                    let schema_expr = match &assign.value {
+                        Expr::Call { args, .. } => {
+                            args.first().or_else(|| assign.value.kwarg("schema"))
+                        }
+                        _ => None,
+                    };
+                    let mut output_invalid = false;
+                    let output =
+                        schema_expr.and_then(|e| match schemas.resolve_ref(modules, mid, e) {
+                            Ok(s) => s,
+                            Err(d) => {
+                                diagnostics.push(d);
+                                output_invalid = true;
+                                None
+                            }
+                        });
+                    aliases[mid].insert(assign.target.text.clone(), table.clone());
+                    tables.push(Table {
+                        name: table,
+                        kind: TableKind::Source,
+                        file: module.file,
+                        span,
+                        output,
+                        output_invalid,
+                        inputs: Vec::new(),
+                    });
+                }
+                "Table" => {
+                    if let Some(Expr::Str(n, _)) = first_arg(&assign.value) {
+                        aliases[mid].insert(assign.target.text.clone(), n.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (mid, module) in modules.modules.iter().enumerate() {
+        for function in &module.ast.functions {
+            if let Some(table) = python_node(
+                modules,
+                &schemas,
+                &aliases,
+                PyInput {
+                    module: mid,
+                    function,
+                },
+                &mut diagnostics,
+            ) {
+                tables.push(table);
+            }
+        }
+    }
+    for (file, stem, node) in sql {
+        tables.push(sql_node(
+            modules,
+            &schemas,
+            *file,
+            stem,
+            node,
+            &mut diagnostics,
+        ));
+    }
+
+    // Table names: the first definition wins; later ones are duplicates.
+    let mut by_name: HashMap<String, TableId> = HashMap::new();
+    let mut live = vec![true; tables.len()];
+    for (i, table) in tables.iter().enumerate() {
+        match by_name.get(&table.name) {
+            Some(first) => {
+                let first = &tables[first.0];
+                live[i] = false;
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateTable,
+                        table.file,
+                        table.span.clone(),
+                        format!(
+                            "table `{}` is defined more than once ({} and {})",
+                            table.name,
+                            kind_word(first.kind),
+                            kind_word(table.kind)
+                        ),
+                    )
+                    .with_label("defined again here")
+                    .with_secondary(first.file, first.span.clone(), "first defined here")
+                    .with_help("each table has exactly one definition: rename one of them"),
+                );
+            }
+            None => {
+                by_name.insert(table.name.clone(), TableId(i));
+            }
+        }
+    }
+
+    // Resolve inputs and build the graph.
+    let names: Vec<&str> = {
+        let mut n: Vec<&str> = by_name.keys().map(String::as_str).collect();
+        n.sort_unstable();
+        n
+    };
+    // A bare name that is no table may name a `Source` variable of another module.
+    let mut source_vars: HashMap<&str, Option<&str>> = HashMap::new();
+    for module_aliases in &aliases {
+        for (var, table) in module_aliases {
+            source_vars
+                .entry(var.as_str())
+                .and_modify(|t| {
+                    if *t != Some(table.as_str()) {
+                        *t = None;
+                    }
+                })
+                .or_insert(Some(table.as_str()));
+        }
+    }
+    let mut graph: DiGraph<TableId, usize> = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..tables.len())
+        .map(|i| graph.add_node(TableId(i)))
+        .collect();
+    let mut edges = Vec::new();
+    let mut unknown = Vec::new();
+    for (i, table) in tables.iter_mut().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        for (k, input) in table.inputs.iter_mut().enumerate() {
+            if input.bare_name
+                && !by_name.contains_key(&input.table)
+                && let Some(Some(target)) = source_vars.get(input.table.as_str())
+            {
+                input.table = (*target).to_owned();
+            }
+            match by_name.get(&input.table) {
+                Some(&parent) => {
+                    input.resolved = Some(parent);
+                    graph.add_edge(nodes[parent.0], nodes[i], k);
+                    edges.push((parent, TableId(i)));
+                }
+                None => unknown.push((
+                    table.file,
+                    input.span.clone(),
+                    input.table.clone(),
+                    table.name.clone(),
+                )),
+            }
+        }
+    }
+    for (file, span, name, child) in unknown {
+        diagnostics.push(
+            Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
+                .with_label("no source or node defines this table")
+                .with_help(match did_you_mean(&name, names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!(
+                        "declare it as a lake table with `{} = Source(SomeSchema)`, or add a node that produces it",
+                        name.rsplit('.').next().unwrap_or(&name)
+                    ),
+                }),
+        );
+    }
+
+    // Cycles: one diagnostic per strongly connected component.
+    let mut cyclic = false;
+    for scc in tarjan_scc(&graph) {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        cyclic = true;
+        diagnostics.push(cycle_diagnostic(&graph, &scc, &tables));
+    }
+    let order = if cyclic {
+        None
+    } else {
+        toposort(&graph, None).ok().map(|o| {
+            o.into_iter()
+                .map(|n| graph[n])
+                .filter(|t| live[t.0])
+                .collect()
+        })
+    };
+
+    check_edges(&tables, &schemas, &live, &mut diagnostics);
+    warnings(&tables, &schemas, &live, &edges, &mut diagnostics);
+
+    let nodes_count = tables
+        .iter()
+        .zip(&live)
+        .filter(|(t, l)| **l && t.kind != TableKind::Source)
+        .count();
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let summary = Summary {
+        errors,
+        warnings: diagnostics.len() - errors,
+        nodes: nodes_count,
+        edges: edges.len(),
+    };
+    Analysis {
+        schemas: schemas.defs,
+        tables,
+        edges,
+        order,
+        diagnostics,
+        summary,
+    }
+}
+
+fn kind_word(kind: TableKind) -> &'static str {
+    match kind {
+        TableKind::Source => "a source",
+        TableKind::Python => "a Python node",
+        TableKind::Sql => "a SQL node",
+    }
+}
+
+fn first_arg(call: &Expr) -> Option<&Expr> {
+    match call {
+        Expr::Call { args, .. } => args.first(),
+        _ => None,
+    }
+}
+
+/// `Source(...)` written for a project class named `Source` is not sluice's.
+fn is_project_class(modules: &Modules, module: ModuleId, call: &Expr) -> bool {
+    let Expr::Call { func, .. } = call else {
+        return false;
+    };
+    func.as_path()
+        .is_some_and(|p| matches!(modules.resolve(module, p), Resolution::Class(_)))
+}
+
+/// A table reference in a parameter default: `Table("t")`, `bauplan.Model("t")`, or a
+/// bare name. `None` when the default is something else (the function is not a node).
+fn table_default(
+    modules: &Modules,
+    aliases: &[HashMap<String, String>],
+    module: ModuleId,
+    default: &Expr,
+) -> Option<(String, Span, bool)> {
+    match default {
+        Expr::Call { .. } if matches!(default.call_name(), Some("Table" | "Model")) => {
+            match first_arg(default).or_else(|| default.kwarg("name")) {
+                Some(Expr::Str(name, span)) => Some((name.clone(), span.clone(), false)),
+                _ => None,
+            }
+        }
+        Expr::Name { path, span } if path.len() == 1 => {
+            let name = &path[0];
+            if let Some(table) = aliases[module].get(name) {
+                return Some((table.clone(), span.clone(), false));
+            }
+            let m = &modules.modules[module];
+            if m.ast.assigns.iter().any(|a| &a.target.text == name)
+                || m.ast.classes.iter().any(|c| &c.name.text == name)
+            {
+                return None;
+            }
+            if let Some(imp) = m.ast.imports.iter().find(|i| &i.local.text == name) {
+                let target = modules.import_target(module, imp);
+                let item = imp.item.as_ref()?;
+                let target_module = modules.module_by_name(&target)?;
+                if let Some(table) = aliases[target_module].get(item) {
+                    return Some((table.clone(), span.clone(), false));
+                }
+                let tm = &modules.modules[target_module];
+                return tm
+                    .ast
+                    .functions
+                    .iter()
+                    .any(|f| &f.name.text == item)
+                    .then(|| (item.clone(), span.clone(), false));
+            }
+            Some((name.clone(), span.clone(), true))
+        }
+        _ => None,
+    }
+}
+
+fn python_node(
+    modules: &Modules,
+    schemas: &Schemas,
+    aliases: &[HashMap<String, String>],
+    input: PyInput,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Table> {
+    let PyInput { module, function } = input;
+    if function.params.is_empty() || function.has_variadic {
+        return None;
+    }
+    let mut refs = Vec::new();
+    for param in &function.params {
+        refs.push(table_default(
+            modules,
+            aliases,
+            module,
+            param.default.as_ref()?,
+        )?);
+    }
+    let file = modules.modules[module].file;
+    // `(schema, invalid)`: invalid annotations are reported here.
+    let mut resolve =
+        |expr: Option<&Expr>| match expr.map(|e| schemas.resolve_ref(modules, module, e)) {
+            None | Some(Ok(None)) => (None, false),
+            Some(Ok(Some(s))) => (Some(s), false),
+            Some(Err(d)) => {
+                diagnostics.push(d);
+                (None, true)
+            }
+        };
+    let inputs = function
+        .params
+        .iter()
+        .zip(refs)
+        .map(|(param, (table, span, bare_name))| {
+            let (required, annotation_invalid) = resolve(param.annotation.as_ref());
+            Input {
+                table,
+                span,
+                param: Some(param.name.clone()),
+                required,
+                annotation_span: param.annotation.as_ref().map(Expr::span),
+                annotation_invalid,
+                bare_name,
+                resolved: None,
+            }
+        })
+        .collect();
+    let (output, output_invalid) = resolve(function.returns.as_ref());
+    // `@bauplan.model(name="...")` names the output table.
+    let name = function
+        .decorators
+        .iter()
+        .find(|d| d.call_name() == Some("model"))
+        .and_then(|d| d.kwarg("name"))
+        .and_then(|n| match n {
+            Expr::Str(n, _) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| function.name.text.clone());
+    Some(Table {
+        name,
+        kind: TableKind::Python,
+        file,
+        span: function.name.span.clone(),
+        output,
+        output_invalid,
+        inputs,
+    })
+}
+
+fn sql_node(
+    modules: &Modules,
+    schemas: &Schemas,
+    file: FileId,
+    stem: &str,
+    node: &SqlNode,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Table {
+    let header = node.header.as_ref();
+    let (name, span) = match header {
+        Some(h) => (h.output.text.clone(), h.output.span.clone()),
+        None => (stem.to_owned(), node.first_token.clone()),
+    };
+    let mut output_invalid = node.broken;
+    let output = header.and_then(|h| h.schema.as_ref()).and_then(|s| {
+        match schemas.resolve_global(modules, file, &s.text, s.span.clone()) {
+            Ok(id) => Some(id),
+            Err(d) => {
+                diagnostics.push(d);
+                output_invalid = true;
+                None
+            }
+        }
+    });
+    let inputs: Vec<Input> = match header.and_then(|h| h.inputs.as_ref()) {
+        Some(listed) => {
+            if node.query.is_some() {
+                for input in listed {
+                    if !node.reads.iter().any(|r| r.name == input.text) {
+                        diagnostics.push(
+                            Diagnostic::new(
+                                Code::SqlHeaderInputs,
+                                file,
+                                input.span.clone(),
+                                format!("the header of `{name}` lists input `{}`, but the query does not read it", input.text),
+                            )
+                            .with_label("listed here, never read")
+                            .with_help(format!("remove `{}` from the header, or read it in the query", input.text)),
+                        );
+                    }
+                }
+                let mut reported = Vec::new();
+                for read in &node.reads {
+                    if !listed.iter().any(|i| i.text == read.name) && !reported.contains(&read.name)
+                    {
+                        reported.push(read.name.clone());
+                        diagnostics.push(
+                            Diagnostic::new(
+                                Code::SqlHeaderInputs,
+                                file,
+                                read.span.clone(),
+                                format!("the query of `{name}` reads `{}`, which its header does not list", read.name),
+                            )
+                            .with_label("not among the header's inputs")
+                            .with_secondary(file, header.map_or(0..0, |h| h.span.clone()), "header")
+                            .with_help(format!("add `{}` to the header's `<-` list", read.name)),
+                        );
+                    }
+                }
+            }
+            // Unlisted reads are reported above but are still real dependencies.
+            let mut inputs: Vec<Input> = listed
+                .iter()
+                .map(|i| sql_input(&i.text, i.span.clone()))
+                .collect();
+            for read in &node.reads {
+                if !inputs.iter().any(|i| i.table == read.name) {
+                    inputs.push(sql_input(&read.name, read.span.clone()));
+                }
+            }
+            inputs
+        }
+        None => {
+            let mut seen: Vec<&str> = Vec::new();
+            node.reads
+                .iter()
+                .filter(|r| {
+                    let new = !seen.contains(&r.name.as_str());
+                    seen.push(&r.name);
+                    new
+                })
+                .map(|r| sql_input(&r.name, r.span.clone()))
+                .collect()
+        }
+    };
+    Table {
+        name,
+        kind: TableKind::Sql,
+        file,
+        span,
+        output,
+        output_invalid,
+        inputs,
+    }
+}
+
+fn sql_input(table: &str, span: Span) -> Input {
+    Input {
+        table: table.to_owned(),
+        span,
+        param: None,
+        required: None,
+        annotation_span: None,
+        annotation_invalid: false,
+        bare_name: false,
+        resolved: None,
+    }
+}
+
+fn cycle_diagnostic(
+    graph: &DiGraph<TableId, usize>,
+    scc: &[NodeIndex],
+    tables: &[Table],
+) -> Diagnostic {
+    // Start at the first table in report order and walk edges inside the component
+    // until we are back: a concrete cycle to show.
+    let start = *scc
+        .iter()
+        .min_by_key(|n| (tables[graph[**n].0].file, tables[graph[**n].0].span.start))
+        .expect("non-empty component");
+    // The shortest cycle through `start`: breadth-first over the component's edges
+    // until an edge leads back to `start`.
+    let mut via: HashMap<NodeIndex, petgraph::graph::EdgeIndex> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    let mut closing = None;
+    'search: while let Some(node) = queue.pop_front() {
+        let mut out: Vec<_> = graph
+            .edges(node)
+            .filter(|e| scc.contains(&e.target()))
+            .collect();
+        out.sort_by_key(|e| {
+            (
+                tables[graph[e.target()].0].file,
+                tables[graph[e.target()].0].span.start,
+            )
+        });
+        for edge in out {
+            if edge.target() == start {
+                closing = Some(edge.id());
+                break 'search;
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) = via.entry(edge.target()) {
+                slot.insert(edge.id());
+                queue.push_back(edge.target());
+            }
+        }
+    }
+    // Walk back from the closing edge to `start`.
+    let mut cycle_edges = Vec::new();
+    let mut edge = closing;
+    while let Some(e) = edge {
+        cycle_edges.push(e);
+        let (source, _) = graph.edge_endpoints(e).expect("edge of this graph");
+        edge = if source == start {
+            None
+        } else {
+            via.get(&source).copied()
+        };
+    }
+    cycle_edges.reverse();
+    let mut path = vec![start];
+    let mut labels = Vec::new();
+    for e in cycle_edges {
+        let (_, target) = graph.edge_endpoints(e).expect("edge of this graph");
+        let child = &tables[graph[target].0];
+        let input = &child.inputs[graph[e]];
+        labels.push((
+            child.file,
+            input.span.clone(),
+            format!("`{}` reads `{}`", child.name, input.table),
+        ));
+        path.push(target);
+    }
+    let names: Vec<String> = path
+        .iter()
+        .map(|n| format!("`{}`", tables[graph[*n].0].name))
+        .collect();
+    let first = &tables[graph[start].0];
+    let mut d = Diagnostic::new(
+        Code::Cycle,
+        first.file,
+        first.span.clone(),
+        format!("dependency cycle: {}", names.join(" -> ")),
+    )
+    .with_label("this table depends on itself")
+    .with_help("a pipeline is a DAG: one of these tables must stop reading the next");
+    for (file, span, message) in labels {
+        d = d.with_secondary(file, span, message);
+    }
+    d
+}
+
+fn check_edges(
+    tables: &[Table],
+    schemas: &Schemas,
+    live: &[bool],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (i, child) in tables.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        for input in &child.inputs {
+            let (Some(required), Some(parent_id)) = (input.required, input.resolved) else {
+                continue;
+            };
+            let parent = &tables[parent_id.0];
+            let Some(provided) = parent.output else {
+                continue;
+            };
+            let req = schemas.get(required);
+            let prov = schemas.get(provided);
+            let at = input.annotation_span.clone().unwrap_or(input.span.clone());
+            let param = input
+                .param
+                .as_ref()
+                .map_or("input".to_owned(), |p| format!("`{}`", p.text));
+            for column in &req.columns {
+                let Some(req_ty) = &column.ty else { continue };
+                let Some(found) = prov.column(&column.name) else {
+                    let help = match did_you_mean(
+                        &column.name,
+                        prov.columns.iter().map(|c| c.name.as_str()),
+                    ) {
+                        Some(s) => format!(
+                            "`{}` has a column `{s}`: did you mean it? Rename it in `{}` or `{}`",
+                            parent.name, req.name, prov.name
+                        ),
+                        None => format!(
+                            "`{}` ({}) has columns {}",
+                            parent.name,
+                            prov.name,
+                            column_list(&prov.columns)
+                        ),
+                    };
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::MissingColumn,
+                            child.file,
+                            at.clone(),
+                            format!(
+                                "column `{}` required by `{}` is missing from `{}`",
+                                column.name, child.name, parent.name
+                            ),
+                        )
+                        .with_label(format!("{param} requires `{}.{}`", req.name, column.name))
+                        .with_secondary(
+                            child.file,
+                            input.span.clone(),
+                            format!("`{}` produces `{}`", parent.name, prov.name),
+                        )
+                        .with_secondary(
+                            column.file,
+                            column.span.clone(),
+                            format!("`{}` required here", column.name),
+                        )
+                        .with_help(help),
+                    );
+                    continue;
+                };
+                let Some(found_ty) = &found.ty else { continue };
+                if !widens_losslessly(&found_ty.data_type, &req_ty.data_type) {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            child.file,
+                            at.clone(),
+                            format!(
+                                "column `{}` of `{}` is {}, but `{}` requires {}",
+                                column.name,
+                                parent.name,
+                                display_type(&found_ty.data_type),
+                                child.name,
+                                display_type(&req_ty.data_type)
+                            ),
+                        )
+                        .with_label(format!(
+                            "{param} requires `{}: {}`",
+                            column.name,
+                            display_type(&req_ty.data_type)
+                        ))
+                        .with_secondary(found.file, found.span.clone(), format!("`{}.{}` is declared {} here", prov.name, column.name, display_type(&found_ty.data_type)))
+                        .with_secondary(column.file, column.span.clone(), format!("`{}.{}` is required as {} here", req.name, column.name, display_type(&req_ty.data_type)))
+                        .with_help(format!(
+                            "{} to {} is not a lossless widening: cast it explicitly in `{}` (and declare the new type in `{}`), or change `{}.{}` to {}",
+                            display_type(&found_ty.data_type),
+                            display_type(&req_ty.data_type),
+                            parent.name,
+                            prov.name,
+                            req.name,
+                            column.name,
+                            display_type(&found_ty.data_type)
+                        )),
+                    );
+                    continue;
+                }
+                if found_ty.nullable && !req_ty.nullable {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::NullabilityMismatch,
+                            child.file,
+                            at.clone(),
+                            format!(
+                                "column `{}` of `{}` is nullable, but `{}` requires it non-null",
+                                column.name, parent.name, child.name
+                            ),
+                        )
+                        .with_label(format!("{param} requires `{}` non-null", column.name))
+                        .with_secondary(found.file, found.span.clone(), format!("`{}.{}` is declared nullable here", prov.name, column.name))
+                        .with_help(format!(
+                            "declare it nullable in `{}` (`{}: UNION({}, None)`), or remove the nulls in `{}` and declare `{}.{}` non-null",
+                            req.name,
+                            column.name,
+                            display_type(&req_ty.data_type),
+                            parent.name,
+                            prov.name,
+                            column.name
+                        )),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn warnings(
+    tables: &[Table],
+    schemas: &Schemas,
+    live: &[bool],
+    edges: &[(TableId, TableId)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (i, table) in tables.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let consumers: Vec<&Table> = edges
+            .iter()
+            .filter(|(p, _)| p.0 == i)
+            .map(|(_, c)| &tables[c.0])
+            .collect();
+        if table.kind == TableKind::Source && consumers.is_empty() {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::UnusedSource,
+                    table.file,
+                    table.span.clone(),
+                    format!("source `{}` is declared but no node reads it", table.name),
+                )
+                .with_label("never read")
+                .with_help("remove the declaration, or read the table in a node"),
+            );
+        }
+        let checked_consumers = edges
+            .iter()
+            .filter(|(p, _)| p.0 == i)
+            .flat_map(|(_, c)| {
+                tables[c.0]
+                    .inputs
+                    .iter()
+                    .filter(|input| input.resolved == Some(TableId(i)))
+            })
+            .filter(|input| input.required.is_some())
+            .count();
+        if table.output.is_none() && !table.output_invalid && checked_consumers > 0 {
+            let what = match table.kind {
+                TableKind::Source => "source",
+                _ => "node",
+            };
+            let consequence = match checked_consumers {
+                1 => "the input contract of its consumer is unchecked".to_owned(),
+                n => format!("the input contracts of its {n} consumers are unchecked"),
+            };
+            let help = match table.kind {
+                TableKind::Python => {
+                    "annotate the return type with a schema: `def f(...) -> MySchema:`"
+                }
+                TableKind::Sql => "name a schema in the header: `-- table: MySchema <- inputs`",
+                TableKind::Source => "pass a schema: `Source(MySchema)`",
+            };
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::UnknownOutput,
+                    table.file,
+                    table.span.clone(),
+                    format!(
+                        "the output schema of {what} `{}` is undeclared: {consequence}",
+                        table.name
+                    ),
+                )
+                .with_label("no declared schema")
+                .with_help(help),
+            );
+        }
+        for input in &table.inputs {
+            let Some(param) = &input.param else { continue };
+            if input.required.is_some() || input.annotation_invalid {
+                continue;
+            }
+            let suggestion = input
+                .resolved
+                .and_then(|p| tables[p.0].output)
+                .map(|s| {
+                    format!(
+                        "annotate it: `{}: {} = ...`",
+                        param.text,
+                        schemas.get(s).name
+                    )
+                })
+                .unwrap_or_else(|| {
+                    "annotate it with the schema this node requires of its input".into()
+                });
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::UncheckedInput,
+                    table.file,
+                    param.span.clone(),
+                    format!(
+                        "input `{}` of `{}` has no schema annotation: the edge `{}` -> `{}` is unchecked",
+                        param.text, table.name, input.table, table.name
+                    ),
+                )
+                .with_label("unannotated")
+                .with_help(suggestion),
+            );
+        }
+    }
+}

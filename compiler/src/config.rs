@@ -1,0 +1,43 @@
+//! `sluice.toml`: optional project settings at the project root.
+
+use serde::Deserialize;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::FileId;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub project: ProjectSection,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    /// A display name for the project.
+    pub name: Option<String>,
+}
+
+/// Parses `sluice.toml`; a malformed file yields the defaults and a located diagnostic.
+pub fn parse(file: FileId, text: &str) -> (Config, Option<Diagnostic>) {
+    match toml::from_str::<Config>(text) {
+        Ok(config) => (config, None),
+        Err(err) => {
+            let span = err.span().unwrap_or(0..0);
+            let message = err.message().trim().to_owned();
+            (
+                Config::default(),
+                Some(
+                    Diagnostic::new(
+                        Code::Config,
+                        file,
+                        span,
+                        format!("invalid sluice.toml: {message}"),
+                    )
+                    .with_help("sluice.toml accepts `[project]` with `name = \"...\"`"),
+                ),
+            )
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The one diagnostic model of sluice: a stable code, a severity, a message, a primary
+//! span, secondary labels and help. Rendered for people by miette ([`render_human`]) and
+//! for machines as JSON ([`JsonReport`]); the LSP converts the same values.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::source::{FileId, SourceSet, Span};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $severity:ident, $title:literal;)*) => {
+        /// Every diagnostic sluice can emit. Codes are stable: tools and agents match on them.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($variant,)* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity,)* }
+            }
+
+            /// One line saying what the code means (used in docs and `--explain`-style output).
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    PythonSyntax = "E0001", Error, "Python syntax error";
+    SqlSyntax = "E0002", Error, "SQL syntax error";
+    SqlNotAQuery = "E0003", Error, "a SQL node must hold exactly one query";
+    SqlHeader = "E0004", Error, "malformed SQL node header";
+    Config = "E0005", Error, "invalid sluice.toml";
+    UnknownTable = "E0101", Error, "unknown table";
+    DuplicateTable = "E0102", Error, "table defined more than once";
+    Cycle = "E0103", Error, "dependency cycle between tables";
+    UnknownSchema = "E0201", Error, "unknown schema";
+    UnknownType = "E0202", Error, "unknown or unsupported column type";
+    UnknownInheritedColumn = "E0203", Error, "inherited column does not exist";
+    AmbiguousSchema = "E0204", Error, "schema name defined in several modules";
+    SchemaCycle = "E0205", Error, "schema inherits from itself";
+    DuplicateColumn = "E0206", Error, "column declared twice in a schema";
+    MissingColumn = "E0301", Error, "required column missing from the input";
+    TypeMismatch = "E0302", Error, "incompatible column type at an edge";
+    NullabilityMismatch = "E0303", Error, "nullable column feeds a non-null requirement";
+    SqlHeaderInputs = "E0401", Error, "SQL header inputs disagree with the query";
+    UncheckedInput = "W0001", Warning, "node input has no schema annotation";
+    UnknownOutput = "W0002", Warning, "node output schema is undeclared";
+    UnusedSource = "W0003", Warning, "declared source is never read";
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A secondary location, possibly in another file than the primary span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub file: FileId,
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub file: FileId,
+    /// Primary span: the exact token the diagnostic is about.
+    pub span: Span,
+    /// Text shown under the primary span.
+    pub label: Option<String>,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, file: FileId, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            file,
+            span,
+            label: None,
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn with_secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            file,
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_help_opt(mut self, help: Option<String>) -> Diagnostic {
+        if help.is_some() {
+            self.help = help;
+        }
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Sorts diagnostics into the order they are reported: by file path, then position.
+pub fn sort(diagnostics: &mut [Diagnostic], sources: &SourceSet) {
+    diagnostics.sort_by(|a, b| {
+        (
+            sources.file(a.file).path.as_str(),
+            a.span.start,
+            a.span.end,
+            a.code,
+        )
+            .cmp(&(
+                sources.file(b.file).path.as_str(),
+                b.span.start,
+                b.span.end,
+                b.code,
+            ))
+    });
+}
+
+/// The machine-readable report of `sluice check --format json`. Its shape is a contract
+/// with agents and CI (docs/language.md): change it only with a version bump.
+#[derive(Debug, Serialize)]
+pub struct JsonReport {
+    pub diagnostics: Vec<JsonDiagnostic>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonDiagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    pub help: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub errors: usize,
+    pub warnings: usize,
+    pub nodes: usize,
+    pub edges: usize,
+}
+
+impl JsonDiagnostic {
+    pub fn new(diagnostic: &Diagnostic, sources: &SourceSet) -> JsonDiagnostic {
+        let file = sources.file(diagnostic.file);
+        let start = file.line_index.line_col(&file.text, diagnostic.span.start);
+        let end = file.line_index.line_col(&file.text, diagnostic.span.end);
+        JsonDiagnostic {
+            severity: diagnostic.severity,
+            code: diagnostic.code.as_str(),
+            message: diagnostic.message.clone(),
+            file: file.path.clone(),
+            line: start.line,
+            column: start.column,
+            end_line: end.line,
+            end_column: end.column,
+            help: diagnostic.help.clone(),
+        }
+    }
+}
+
+impl JsonReport {
+    pub fn new(diagnostics: &[Diagnostic], sources: &SourceSet, summary: Summary) -> JsonReport {
+        JsonReport {
+            diagnostics: diagnostics
+                .iter()
+                .map(|d| JsonDiagnostic::new(d, sources))
+                .collect(),
+            summary,
+        }
+    }
+}
+
+/// How [`render_human`] draws reports.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderOptions {
+    pub color: bool,
+    pub unicode: bool,
+    pub width: usize,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            color: false,
+            unicode: true,
+            width: 100,
+        }
+    }
+}
+
+/// Renders one diagnostic as a miette report with source snippets.
+pub fn render_human(diagnostic: &Diagnostic, sources: &SourceSet, opts: RenderOptions) -> String {
+    let report = miette_adapter::Report::new(diagnostic, sources);
+    let theme = match (opts.unicode, opts.color) {
+        (true, true) => miette::GraphicalTheme::unicode(),
+        (true, false) => miette::GraphicalTheme::unicode_nocolor(),
+        (false, true) => miette::GraphicalTheme::ascii(),
+        (false, false) => miette::GraphicalTheme::none(),
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme)
+        .with_width(opts.width)
+        .with_links(false);
+    let mut out = String::new();
+    if handler.render_report(&mut out, &report).is_err() {
+        // Rendering into a String cannot fail in practice; fall back to a plain line.
+        out = format!(
+            "{}[{}]: {}\n",
+            severity_word(diagnostic),
+            diagnostic.code,
+            diagnostic.message
+        );
+    }
+    out
+}
+
+fn severity_word(d: &Diagnostic) -> &'static str {
+    match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+mod miette_adapter {
+    use std::fmt;
+
+    use miette::{LabeledSpan, NamedSource, SourceSpan};
+
+    use super::{Diagnostic, Severity};
+    use crate::source::{SourceSet, Span};
+
+    /// A diagnostic with its file's text attached, as miette wants it. Labels in other
+    /// files than the primary one become related reports so each shows its own snippet.
+    pub struct Report {
+        code: &'static str,
+        severity: Severity,
+        message: String,
+        help: Option<String>,
+        source: NamedSource<String>,
+        labels: Vec<(Span, Option<String>, bool)>,
+        related: Vec<Report>,
+    }
+
+    impl Report {
+        pub fn new(d: &Diagnostic, sources: &SourceSet) -> Report {
+            let file = sources.file(d.file);
+            let mut labels = vec![(d.span.clone(), d.label.clone(), true)];
+            let mut related: Vec<Report> = Vec::new();
+            for label in &d.labels {
+                if label.file == d.file {
+                    labels.push((label.span.clone(), Some(label.message.clone()), false));
+                } else if let Some(r) = related
+                    .iter_mut()
+                    .find(|r| r.source.name() == sources.file(label.file).path)
+                {
+                    r.labels
+                        .push((label.span.clone(), Some(label.message.clone()), false));
+                } else {
+                    let other = sources.file(label.file);
+                    related.push(Report {
+                        code: "",
+                        severity: Severity::Warning,
+                        message: format!("see {}", other.path),
+                        help: None,
+                        source: named(&other.path, &other.text),
+                        labels: vec![(label.span.clone(), Some(label.message.clone()), false)],
+                        related: Vec::new(),
+                    });
+                }
+            }
+            Report {
+                code: d.code.as_str(),
+                severity: d.severity,
+                message: d.message.clone(),
+                help: d.help.clone(),
+                source: named(&file.path, &file.text),
+                labels,
+                related,
+            }
+        }
+    }
+
+    fn named(path: &str, text: &str) -> NamedSource<String> {
+        NamedSource::new(path, text.to_owned()).with_language(if path.ends_with(".sql") {
+            "SQL"
+        } else {
+            "Python"
+        })
+    }
+
+    impl fmt::Debug for Report {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.message)
+        }
+    }
+
+    impl fmt::Display for Report {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.message)
+        }
+    }
+
+    impl std::error::Error for Report {}
+
+    impl miette::Diagnostic for Report {
+        fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+            (!self.code.is_empty()).then(|| Box::new(self.code) as Box<dyn fmt::Display>)
+        }
+
+        fn severity(&self) -> Option<miette::Severity> {
+            Some(match (self.severity, self.code.is_empty()) {
+                (_, true) => miette::Severity::Advice,
+                (Severity::Error, false) => miette::Severity::Error,
+                (Severity::Warning, false) => miette::Severity::Warning,
+            })
+        }
+
+        fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+            self.help
+                .as_ref()
+                .map(|h| Box::new(h.as_str()) as Box<dyn fmt::Display>)
+        }
+
+        fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+            Some(&self.source)
+        }
+
+        fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+            Some(Box::new(self.labels.iter().map(|(span, text, primary)| {
+                let span = SourceSpan::from(span.start..span.end.max(span.start));
+                if *primary {
+                    LabeledSpan::new_primary_with_span(text.clone(), span)
+                } else {
+                    LabeledSpan::new_with_span(text.clone(), span)
+                }
+            })))
+        }
+
+        fn related<'a>(
+            &'a self,
+        ) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+            if self.related.is_empty() {
+                return None;
+            }
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
+        }
+    }
+}

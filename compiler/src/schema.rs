@@ -1,0 +1,552 @@
+//! Schema classes resolved to ordered, typed columns.
+
+use std::collections::HashMap;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::resolve::{self, ClassId, ModuleId, Modules, Resolution};
+use crate::source::{FileId, Span};
+use crate::suggest::did_you_mean;
+use crate::syntax::python::{ClassItem, Expr};
+use crate::types::ColumnType;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct SchemaId(pub usize);
+
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub name: String,
+    /// `None` when the declared type is invalid (already reported): checks skip it.
+    pub ty: Option<ColumnType>,
+    /// Where the column is declared.
+    pub file: FileId,
+    pub span: Span,
+    /// `col = Other.col`: the schema and column this one inherits from.
+    pub inherited_from: Option<(SchemaId, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SchemaDef {
+    pub name: String,
+    pub module: String,
+    pub file: FileId,
+    pub span: Span,
+    pub columns: Vec<Column>,
+}
+
+impl SchemaDef {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+pub const SCHEMA_BASES: &[&str] = &["Schema", "BauplanSchema"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    NotStarted,
+    InProgress,
+    Done,
+}
+
+/// Resolves every schema class of the project. Class ids of schema classes map to
+/// schema ids through [`Schemas::of_class`].
+pub struct Schemas {
+    pub defs: Vec<SchemaDef>,
+    by_class: HashMap<ClassId, SchemaId>,
+}
+
+impl Schemas {
+    pub fn of_class(&self, class: ClassId) -> Option<SchemaId> {
+        self.by_class.get(&class).copied()
+    }
+
+    pub fn get(&self, id: SchemaId) -> &SchemaDef {
+        &self.defs[id.0]
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.defs.iter().map(|d| d.name.as_str())
+    }
+
+    pub fn build(modules: &Modules, diagnostics: &mut Vec<Diagnostic>) -> Schemas {
+        let is_schema = schema_classes(modules);
+        let mut defs = Vec::new();
+        let mut by_class = HashMap::new();
+        for (c, schema) in is_schema.iter().enumerate() {
+            if *schema {
+                let class = modules.class(ClassId(c));
+                let module = modules.class_module(ClassId(c));
+                by_class.insert(ClassId(c), SchemaId(defs.len()));
+                defs.push(SchemaDef {
+                    name: class.name.text.clone(),
+                    module: module.name.clone(),
+                    file: module.file,
+                    span: class.name.span.clone(),
+                    columns: Vec::new(),
+                });
+            }
+        }
+        let mut schemas = Schemas { defs, by_class };
+        let mut resolver = Resolver {
+            modules,
+            state: vec![State::NotStarted; schemas.defs.len()],
+            stack: Vec::new(),
+            columns: vec![Vec::new(); schemas.defs.len()],
+            schemas: &schemas,
+            diagnostics,
+        };
+        let ids: Vec<(ClassId, SchemaId)> =
+            schemas.by_class.iter().map(|(c, s)| (*c, *s)).collect();
+        let mut ids = ids;
+        ids.sort();
+        for (class, id) in ids {
+            resolver.resolve(class, id);
+        }
+        let columns = resolver.columns;
+        for (def, cols) in schemas.defs.iter_mut().zip(columns) {
+            def.columns = cols;
+        }
+        schemas
+    }
+
+    /// Resolves a schema reference written in Python (an annotation or `Source(X)`).
+    /// `Ok(None)` means "not a sluice schema" (e.g. `pl.DataFrame`): unchecked, no error.
+    pub fn resolve_ref(
+        &self,
+        modules: &Modules,
+        module: ModuleId,
+        expr: &Expr,
+    ) -> Result<Option<SchemaId>, Diagnostic> {
+        let file = modules.modules[module].file;
+        let (path, span) = match expr {
+            Expr::Name { path, span } => (path.clone(), span.clone()),
+            Expr::Str(text, span) if is_dotted_name(text) => {
+                (text.split('.').map(str::to_owned).collect(), span.clone())
+            }
+            _ => return Ok(None),
+        };
+        match modules.resolve(module, &path) {
+            Resolution::Class(class) => match self.of_class(class) {
+                Some(id) => Ok(Some(id)),
+                None => Err(Diagnostic::new(
+                    Code::UnknownSchema,
+                    file,
+                    span,
+                    format!("`{}` is a class but not a schema", path.join(".")),
+                )
+                .with_label("not a schema")
+                .with_help("schema classes derive from `sluice.Schema` (or another schema class)")),
+            },
+            Resolution::Ambiguous(classes) => {
+                Err(self.ambiguous(modules, file, span, &path, &classes))
+            }
+            Resolution::External { .. } | Resolution::Module(_) => Ok(None),
+            Resolution::Unknown => {
+                Err(self.unknown(file, span, path.last().map_or("", String::as_str)))
+            }
+        }
+    }
+
+    /// Resolves a schema named in a SQL header: project-wide, by class name.
+    pub fn resolve_global(
+        &self,
+        modules: &Modules,
+        file: FileId,
+        name: &str,
+        span: Span,
+    ) -> Result<SchemaId, Diagnostic> {
+        let last = name.rsplit('.').next().unwrap_or(name);
+        let found: Vec<ClassId> = modules
+            .classes_named(last)
+            .iter()
+            .copied()
+            .filter(|c| self.of_class(*c).is_some())
+            .filter(|c| {
+                !name.contains('.') || name == format!("{}.{last}", modules.class_module(*c).name)
+            })
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(self.of_class(*one).expect("filtered to schemas")),
+            [] => Err(self.unknown(file, span, name)),
+            many => Err(self.ambiguous(modules, file, span, &[name.to_owned()], many)),
+        }
+    }
+
+    fn unknown(&self, file: FileId, span: Span, name: &str) -> Diagnostic {
+        Diagnostic::new(
+            Code::UnknownSchema,
+            file,
+            span,
+            format!("unknown schema `{name}`"),
+        )
+        .with_label("no schema class of this name in the project")
+        .with_help_opt(
+            did_you_mean(name, self.names())
+                .map(|s| format!("did you mean `{s}`?"))
+                .or_else(|| {
+                    Some("define it as `class ...(Schema):` in any file of the project".into())
+                }),
+        )
+    }
+
+    fn ambiguous(
+        &self,
+        modules: &Modules,
+        file: FileId,
+        span: Span,
+        path: &[String],
+        classes: &[ClassId],
+    ) -> Diagnostic {
+        let mut where_: Vec<String> = classes
+            .iter()
+            .map(|c| modules.class_module(*c).name.clone())
+            .collect();
+        where_.sort();
+        let name = path.join(".");
+        Diagnostic::new(
+            Code::AmbiguousSchema,
+            file,
+            span,
+            format!(
+                "schema name `{name}` is ambiguous: it is defined in modules {}",
+                quote_list(&where_)
+            ),
+        )
+        .with_label("which one?")
+        .with_help(format!(
+            "import it explicitly, e.g. `from {} import {name}`",
+            where_[0]
+        ))
+    }
+}
+
+pub fn quote_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn is_dotted_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|p| {
+            let mut chars = p.chars();
+            chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && chars.all(|c| c.is_alphanumeric() || c == '_')
+        })
+}
+
+/// Which classes are schema classes: one of their bases is `Schema`/`BauplanSchema` or
+/// a schema class. A fixpoint over the base relation, so inheritance cycles terminate
+/// (they are reported while resolving columns).
+fn schema_classes(modules: &Modules) -> Vec<bool> {
+    enum Base {
+        Builtin,
+        Class(ClassId),
+        Other,
+    }
+    let bases: Vec<Vec<Base>> = (0..modules.classes.len())
+        .map(|c| {
+            let module = modules.classes[c].module;
+            modules
+                .class(ClassId(c))
+                .bases
+                .iter()
+                .filter_map(|b| b.as_path().map(|p| (p, modules.resolve(module, p))))
+                .map(|(path, res)| match res {
+                    Resolution::Class(class) => Base::Class(class),
+                    other if resolve::is_builtin(&other, path, SCHEMA_BASES) => Base::Builtin,
+                    _ => Base::Other,
+                })
+                .collect()
+        })
+        .collect();
+    let mut is_schema = vec![false; bases.len()];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (c, bases) in bases.iter().enumerate() {
+            if is_schema[c] {
+                continue;
+            }
+            let schema = bases.iter().any(|b| match b {
+                Base::Builtin => true,
+                Base::Class(base) => is_schema[base.0],
+                Base::Other => false,
+            });
+            if schema {
+                is_schema[c] = true;
+                changed = true;
+            }
+        }
+    }
+    is_schema
+}
+
+struct Resolver<'a> {
+    modules: &'a Modules,
+    schemas: &'a Schemas,
+    state: Vec<State>,
+    /// Schemas being resolved, outermost first: the path of an inheritance cycle.
+    stack: Vec<SchemaId>,
+    columns: Vec<Vec<Column>>,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl Resolver<'_> {
+    /// Columns of a schema, resolving what it depends on first. Returns `None` if the
+    /// schema is part of an inheritance cycle that is being resolved.
+    fn resolve(&mut self, class: ClassId, id: SchemaId) -> Option<Vec<Column>> {
+        match self.state[id.0] {
+            State::Done => return Some(self.columns[id.0].clone()),
+            State::InProgress => return None,
+            State::NotStarted => {}
+        }
+        self.state[id.0] = State::InProgress;
+        self.stack.push(id);
+        let modules = self.modules;
+        let module = modules.classes[class.0].module;
+        let file = modules.modules[module].file;
+        let def = modules.class(class);
+        let mut columns: Vec<Column> = Vec::new();
+        for base in &def.bases {
+            let Some(path) = base.as_path() else { continue };
+            if let Resolution::Class(base_class) = modules.resolve(module, path)
+                && let Some(base_id) = self.schemas.of_class(base_class)
+            {
+                let cycle = self.cycle_to(base_id);
+                match self.resolve(base_class, base_id) {
+                    Some(cols) => {
+                        for col in cols {
+                            if let Some(existing) = columns.iter_mut().find(|c| c.name == col.name)
+                            {
+                                *existing = col;
+                            } else {
+                                columns.push(col);
+                            }
+                        }
+                    }
+                    None => self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::SchemaCycle,
+                            file,
+                            base.span(),
+                            format!("schema inheritance cycle: {cycle}"),
+                        )
+                        .with_label("this base leads back to the schema")
+                        .with_help("remove one base class to break the cycle"),
+                    ),
+                }
+            }
+        }
+        let mut own: HashMap<String, Span> = HashMap::new();
+        for item in &def.items {
+            let (name, column) = match item {
+                ClassItem::Annotated { name, annotation } => {
+                    if name.text.starts_with("__") || annotation.last_name() == Some("ClassVar") {
+                        continue;
+                    }
+                    let ty = match resolve::column_type(annotation) {
+                        Ok(ty) => Some(ty),
+                        Err(err) => {
+                            self.diagnostics.push(
+                                Diagnostic::new(
+                                    Code::UnknownType,
+                                    file,
+                                    err.span,
+                                    format!(
+                                        "{} (column `{}` of schema `{}`)",
+                                        err.message, name.text, def.name.text
+                                    ),
+                                )
+                                .with_help_opt(err.help),
+                            );
+                            None
+                        }
+                    };
+                    (
+                        name,
+                        Column {
+                            name: name.text.clone(),
+                            ty,
+                            file,
+                            span: name.span.clone(),
+                            inherited_from: None,
+                        },
+                    )
+                }
+                ClassItem::Assigned { name, value } => {
+                    match self.inherited(module, file, &def.name.text, name, value) {
+                        Some(column) => (name, column),
+                        None => continue,
+                    }
+                }
+            };
+            if let Some(first) = own.get(&name.text) {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateColumn,
+                        file,
+                        name.span.clone(),
+                        format!(
+                            "column `{}` is declared twice in schema `{}`",
+                            name.text, def.name.text
+                        ),
+                    )
+                    .with_label("declared again here")
+                    .with_secondary(file, first.clone(), "first declared here")
+                    .with_help("remove one of the declarations"),
+                );
+                continue;
+            }
+            own.insert(name.text.clone(), name.span.clone());
+            if let Some(existing) = columns.iter_mut().find(|c| c.name == column.name) {
+                *existing = column;
+            } else {
+                columns.push(column);
+            }
+        }
+        self.columns[id.0] = columns.clone();
+        self.state[id.0] = State::Done;
+        self.stack.pop();
+        Some(columns)
+    }
+
+    /// `A -> B -> A` for a schema about to be entered, if it closes a cycle.
+    fn cycle_to(&self, target: SchemaId) -> String {
+        let start = self.stack.iter().position(|s| *s == target).unwrap_or(0);
+        self.stack[start..]
+            .iter()
+            .chain(std::iter::once(&target))
+            .map(|s| format!("`{}`", self.schemas.defs[s.0].name))
+            .collect::<Vec<_>>()
+            .join(" -> ")
+    }
+
+    /// `col = Other.col` / `col = Other.col[NotNull]`. `None` when the assignment is not
+    /// a column (or is broken, in which case it was reported).
+    fn inherited(
+        &mut self,
+        module: ModuleId,
+        file: FileId,
+        schema_name: &str,
+        name: &crate::syntax::python::Ident,
+        value: &Expr,
+    ) -> Option<Column> {
+        let (target, nullable_override) = match value {
+            Expr::Subscript { value, index, .. } => {
+                let marker = index.first().and_then(Expr::last_name);
+                let over = match marker {
+                    Some("NotNull") => Some(false),
+                    Some("Nullable") => Some(true),
+                    _ => return None,
+                };
+                (value.as_ref(), over)
+            }
+            other => (other, None),
+        };
+        let Expr::Name { path, span } = target else {
+            return None;
+        };
+        if path.len() < 2 {
+            return None;
+        }
+        let (column, schema_path) = path.split_last()?;
+        let column_span = span.end.saturating_sub(column.len())..span.end;
+        let schema_span = span.start..column_span.start.saturating_sub(1).max(span.start);
+        let modules = self.modules;
+        let class = match modules.resolve(module, schema_path) {
+            Resolution::Class(class) => class,
+            Resolution::Unknown => {
+                let d = self
+                    .schemas
+                    .unknown(file, schema_span, &schema_path.join("."));
+                self.diagnostics.push(d.with_label(format!(
+                    "column `{}` inherits from an unknown schema",
+                    name.text
+                )));
+                return None;
+            }
+            Resolution::Ambiguous(classes) => {
+                let d = self
+                    .schemas
+                    .ambiguous(modules, file, schema_span, schema_path, &classes);
+                self.diagnostics.push(d);
+                return None;
+            }
+            Resolution::External { .. } | Resolution::Module(_) => return None,
+        };
+        let source_id = self.schemas.of_class(class)?;
+        let Some(source_columns) = self.resolve(class, source_id) else {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::SchemaCycle,
+                    file,
+                    schema_span,
+                    format!(
+                        "column `{}` of `{schema_name}` inherits from `{}`, which depends back on `{schema_name}`",
+                        name.text,
+                        schema_path.join(".")
+                    ),
+                )
+                .with_label("inheritance cycle"),
+            );
+            return None;
+        };
+        let source_name = &self.schemas.defs[source_id.0].name;
+        let Some(source) = source_columns.iter().find(|c| &c.name == column) else {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::UnknownInheritedColumn,
+                    file,
+                    column_span,
+                    format!("schema `{source_name}` has no column `{column}`"),
+                )
+                .with_label(format!("`{}` of `{schema_name}` inherits this", name.text))
+                .with_secondary(
+                    self.schemas.defs[source_id.0].file,
+                    self.schemas.defs[source_id.0].span.clone(),
+                    format!("`{source_name}` is defined here"),
+                )
+                .with_help(
+                    did_you_mean(column, source_columns.iter().map(|c| c.name.as_str()))
+                        .map(|s| format!("did you mean `{source_name}.{s}`?"))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "`{source_name}` has columns {}",
+                                column_list(&source_columns)
+                            )
+                        }),
+                ),
+            );
+            return None;
+        };
+        let ty = source.ty.clone().map(|mut ty| {
+            if let Some(nullable) = nullable_override {
+                ty.nullable = nullable;
+            }
+            ty
+        });
+        Some(Column {
+            name: name.text.clone(),
+            ty,
+            file,
+            span: name.span.clone(),
+            inherited_from: Some((source_id, column.clone())),
+        })
+    }
+}
+
+pub fn column_list(columns: &[Column]) -> String {
+    const MAX: usize = 12;
+    let mut names: Vec<String> = columns
+        .iter()
+        .take(MAX)
+        .map(|c| format!("`{}`", c.name))
+        .collect();
+    if columns.len() > MAX {
+        names.push(format!("and {} more", columns.len() - MAX));
+    }
+    names.join(", ")
+}

@@ -1,0 +1,5 @@
+//! Front ends: each turns one file's text into an item tree plus diagnostics, and never
+//! fails on any input.
+
+pub mod python;
+pub mod sql;

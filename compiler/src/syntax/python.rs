@@ -1,0 +1,748 @@
+//! Python front end: tree-sitter parse, then lowering of the module-level items sluice
+//! cares about (imports, classes, assignments, functions) into a small item tree.
+//!
+//! Parsing never fails: a file with syntax errors yields its items from the parts that
+//! parsed plus one diagnostic per error region.
+
+use std::cell::RefCell;
+
+use tree_sitter::{Node, Parser, Tree};
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::{FileId, Span};
+
+/// A name with its location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ident {
+    pub text: String,
+    pub span: Span,
+}
+
+/// The subset of Python expressions that annotations, defaults and schema fields use.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// `a` or `a.b.c`.
+    Name {
+        path: Vec<String>,
+        span: Span,
+    },
+    Call {
+        func: Box<Expr>,
+        args: Vec<Expr>,
+        kwargs: Vec<(Ident, Expr)>,
+        span: Span,
+    },
+    Subscript {
+        value: Box<Expr>,
+        index: Vec<Expr>,
+        span: Span,
+    },
+    /// `a | b` (PEP 604 unions).
+    BitOr {
+        left: Box<Expr>,
+        right: Box<Expr>,
+        span: Span,
+    },
+    None(Span),
+    Str(String, Span),
+    Int(i64, Span),
+    Other(Span),
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Name { span, .. }
+            | Expr::Call { span, .. }
+            | Expr::Subscript { span, .. }
+            | Expr::BitOr { span, .. }
+            | Expr::None(span)
+            | Expr::Str(_, span)
+            | Expr::Int(_, span)
+            | Expr::Other(span) => span.clone(),
+        }
+    }
+
+    /// The dotted path of a plain name, e.g. `["sluice", "Source"]`.
+    pub fn as_path(&self) -> Option<&[String]> {
+        match self {
+            Expr::Name { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The last segment of a plain name (`Source` for `sluice.Source`).
+    pub fn last_name(&self) -> Option<&str> {
+        self.as_path().and_then(|p| p.last()).map(String::as_str)
+    }
+
+    /// For a call, the last segment of the callee's name.
+    pub fn call_name(&self) -> Option<&str> {
+        match self {
+            Expr::Call { func, .. } => func.last_name(),
+            _ => None,
+        }
+    }
+
+    pub fn kwarg(&self, name: &str) -> Option<&Expr> {
+        match self {
+            Expr::Call { kwargs, .. } => {
+                kwargs.iter().find(|(k, _)| k.text == name).map(|(_, v)| v)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Import {
+    /// The name bound in this module.
+    pub local: Ident,
+    /// Module path as written (`schemas`, `pkg.schemas`; empty for `from . import x`).
+    pub module: String,
+    /// Number of leading dots of a relative import.
+    pub level: u32,
+    /// The imported item for `from m import item`; `None` for `import m`.
+    pub item: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum ClassItem {
+    /// `col: type`
+    Annotated { name: Ident, annotation: Expr },
+    /// `col = Other.col` (or any other assignment in the class body).
+    Assigned { name: Ident, value: Expr },
+}
+
+#[derive(Clone, Debug)]
+pub struct ClassDef {
+    pub name: Ident,
+    pub bases: Vec<Expr>,
+    pub items: Vec<ClassItem>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: Ident,
+    pub annotation: Option<Expr>,
+    pub default: Option<Expr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FnDef {
+    pub name: Ident,
+    pub decorators: Vec<Expr>,
+    pub params: Vec<Param>,
+    /// `*args`, `**kwargs`, `/` or `*` markers make a function something other than a node.
+    pub has_variadic: bool,
+    pub returns: Option<Expr>,
+    pub body: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Assign {
+    pub target: Ident,
+    pub value: Expr,
+}
+
+/// The module-level items of one Python file.
+#[derive(Clone, Debug, Default)]
+pub struct PyModule {
+    pub imports: Vec<Import>,
+    pub classes: Vec<ClassDef>,
+    pub functions: Vec<FnDef>,
+    pub assigns: Vec<Assign>,
+}
+
+thread_local! {
+    static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
+}
+
+fn parse_tree(text: &str) -> Option<Tree> {
+    PARSER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            parser
+                .set_language(&tree_sitter_python::LANGUAGE.into())
+                .ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(text, None)
+    })
+}
+
+/// Parses one Python file. Never fails: syntax errors come back as diagnostics.
+pub fn parse(file: FileId, text: &str) -> (PyModule, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let Some(tree) = parse_tree(text) else {
+        diagnostics.push(Diagnostic::new(
+            Code::PythonSyntax,
+            file,
+            0..0,
+            "the Python parser could not parse this file",
+        ));
+        return (PyModule::default(), diagnostics);
+    };
+    let root = tree.root_node();
+    if root.has_error() {
+        collect_syntax_errors(root, file, text, &mut diagnostics);
+    }
+    let lower = Lower { text };
+    let mut module = PyModule::default();
+    lower.block(root, &mut module);
+    (module, diagnostics)
+}
+
+const MAX_SYNTAX_ERRORS_PER_FILE: usize = 20;
+
+fn collect_syntax_errors(root: Node, file: FileId, text: &str, out: &mut Vec<Diagnostic>) {
+    let mut stack = vec![root];
+    let mut found = Vec::new();
+    while let Some(node) = stack.pop() {
+        if found.len() >= MAX_SYNTAX_ERRORS_PER_FILE {
+            break;
+        }
+        if node.is_missing() {
+            let at = node.start_byte();
+            found.push(
+                Diagnostic::new(
+                    Code::PythonSyntax,
+                    file,
+                    at..at,
+                    format!("syntax error: expected `{}`", node.kind()),
+                )
+                .with_label(format!("`{}` expected here", node.kind())),
+            );
+            continue;
+        }
+        if node.is_error() {
+            let token = first_leaf(node);
+            let span = token.byte_range();
+            let snippet = text.get(span.clone()).unwrap_or("").trim();
+            let message = if snippet.is_empty() {
+                "syntax error".to_owned()
+            } else {
+                format!("syntax error: unexpected `{}`", shorten(snippet))
+            };
+            found.push(
+                Diagnostic::new(Code::PythonSyntax, file, span, message)
+                    .with_label("Python cannot parse this"),
+            );
+            continue;
+        }
+        if node.has_error() {
+            let mut cursor = node.walk();
+            let children: Vec<Node> = node.children(&mut cursor).collect();
+            stack.extend(children.into_iter().rev());
+        }
+    }
+    if found.is_empty() {
+        // tree-sitter flagged an error it did not attach to a node we can locate.
+        found.push(Diagnostic::new(
+            Code::PythonSyntax,
+            file,
+            0..0,
+            "syntax error",
+        ));
+    }
+    out.extend(found);
+}
+
+fn first_leaf(mut node: Node) -> Node {
+    while let Some(child) = node.child(0) {
+        node = child;
+    }
+    node
+}
+
+fn shorten(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if line.chars().count() > 40 {
+        format!("{}…", line.chars().take(40).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+struct Lower<'a> {
+    text: &'a str,
+}
+
+impl<'a> Lower<'a> {
+    fn text(&self, node: Node) -> &'a str {
+        self.text.get(node.byte_range()).unwrap_or("")
+    }
+
+    fn ident(&self, node: Node) -> Ident {
+        Ident {
+            text: self.text(node).to_owned(),
+            span: node.byte_range(),
+        }
+    }
+
+    /// Module-level statements. `if`/`try` blocks are entered for imports and
+    /// definitions (e.g. `if TYPE_CHECKING:` imports).
+    fn block(&self, node: Node, module: &mut PyModule) {
+        let mut cursor = node.walk();
+        for stmt in node.named_children(&mut cursor) {
+            self.statement(stmt, module);
+        }
+    }
+
+    fn statement(&self, stmt: Node, module: &mut PyModule) {
+        match stmt.kind() {
+            "import_statement" => self.import(stmt, module),
+            "import_from_statement" => self.import_from(stmt, module),
+            "class_definition" => {
+                if let Some(class) = self.class(stmt) {
+                    module.classes.push(class);
+                }
+            }
+            "function_definition" => {
+                if let Some(f) = self.function(stmt, Vec::new()) {
+                    module.functions.push(f);
+                }
+            }
+            "decorated_definition" => {
+                let mut cursor = stmt.walk();
+                let decorators: Vec<Expr> = stmt
+                    .named_children(&mut cursor)
+                    .filter(|c| c.kind() == "decorator")
+                    .filter_map(|d| d.named_child(0))
+                    .map(|e| self.expr(e))
+                    .collect();
+                if let Some(def) = stmt.child_by_field_name("definition") {
+                    match def.kind() {
+                        "function_definition" => {
+                            if let Some(f) = self.function(def, decorators) {
+                                module.functions.push(f);
+                            }
+                        }
+                        "class_definition" => {
+                            if let Some(class) = self.class(def) {
+                                module.classes.push(class);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            "expression_statement" => {
+                if let Some(assign) = stmt.named_child(0).filter(|n| n.kind() == "assignment") {
+                    let left = assign.child_by_field_name("left");
+                    let right = assign.child_by_field_name("right");
+                    if let (Some(left), Some(right)) = (left, right)
+                        && left.kind() == "identifier"
+                    {
+                        module.assigns.push(Assign {
+                            target: self.ident(left),
+                            value: self.expr(right),
+                        });
+                    }
+                }
+            }
+            "if_statement" | "try_statement" | "else_clause" | "elif_clause" | "except_clause"
+            | "finally_clause" | "block" => {
+                let mut cursor = stmt.walk();
+                for child in stmt.named_children(&mut cursor) {
+                    if matches!(
+                        child.kind(),
+                        "block"
+                            | "else_clause"
+                            | "elif_clause"
+                            | "except_clause"
+                            | "finally_clause"
+                    ) {
+                        self.block_like(child, module);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn block_like(&self, node: Node, module: &mut PyModule) {
+        if node.kind() == "block" {
+            self.block(node, module);
+        } else {
+            self.statement(node, module);
+        }
+    }
+
+    fn import(&self, stmt: Node, module: &mut PyModule) {
+        let mut cursor = stmt.walk();
+        for name in stmt.children_by_field_name("name", &mut cursor) {
+            let (path_node, alias) = match name.kind() {
+                "aliased_import" => (
+                    name.child_by_field_name("name"),
+                    name.child_by_field_name("alias"),
+                ),
+                _ => (Some(name), None),
+            };
+            let Some(path_node) = path_node else { continue };
+            let path = self.text(path_node).to_owned();
+            let local = match alias {
+                Some(alias) => self.ident(alias),
+                // `import a.b` binds `a`; resolution of `a.b.X` walks the full path.
+                None => Ident {
+                    text: path.split('.').next().unwrap_or("").to_owned(),
+                    span: path_node.byte_range(),
+                },
+            };
+            let module_path = if alias.is_some() {
+                path
+            } else {
+                local.text.clone()
+            };
+            module.imports.push(Import {
+                local,
+                module: module_path,
+                level: 0,
+                item: None,
+            });
+        }
+    }
+
+    fn import_from(&self, stmt: Node, module: &mut PyModule) {
+        let Some(module_node) = stmt.child_by_field_name("module_name") else {
+            return;
+        };
+        let raw = self.text(module_node);
+        let level = raw.chars().take_while(|&c| c == '.').count() as u32;
+        let module_path = raw.trim_start_matches('.').to_owned();
+        let mut cursor = stmt.walk();
+        for name in stmt.children_by_field_name("name", &mut cursor) {
+            let (item_node, alias) = match name.kind() {
+                "aliased_import" => (
+                    name.child_by_field_name("name"),
+                    name.child_by_field_name("alias"),
+                ),
+                _ => (Some(name), None),
+            };
+            let Some(item_node) = item_node else { continue };
+            let item = self.text(item_node).to_owned();
+            let local = alias.map_or_else(|| self.ident(item_node), |a| self.ident(a));
+            module.imports.push(Import {
+                local,
+                module: module_path.clone(),
+                level,
+                item: Some(item),
+            });
+        }
+    }
+
+    fn class(&self, node: Node) -> Option<ClassDef> {
+        let name = self.ident(node.child_by_field_name("name")?);
+        let mut bases = Vec::new();
+        if let Some(args) = node.child_by_field_name("superclasses") {
+            let mut cursor = args.walk();
+            for arg in args.named_children(&mut cursor) {
+                if arg.kind() != "keyword_argument" && arg.kind() != "comment" {
+                    bases.push(self.expr(arg));
+                }
+            }
+        }
+        let mut items = Vec::new();
+        if let Some(body) = node.child_by_field_name("body") {
+            let mut cursor = body.walk();
+            for stmt in body.named_children(&mut cursor) {
+                if stmt.kind() != "expression_statement" {
+                    continue;
+                }
+                let Some(assign) = stmt.named_child(0).filter(|n| n.kind() == "assignment") else {
+                    continue;
+                };
+                let Some(left) = assign
+                    .child_by_field_name("left")
+                    .filter(|l| l.kind() == "identifier")
+                else {
+                    continue;
+                };
+                let name = self.ident(left);
+                if let Some(annotation) = assign.child_by_field_name("type") {
+                    let annotation = annotation.named_child(0).unwrap_or(annotation);
+                    items.push(ClassItem::Annotated {
+                        name,
+                        annotation: self.expr(annotation),
+                    });
+                } else if let Some(value) = assign.child_by_field_name("right") {
+                    items.push(ClassItem::Assigned {
+                        name,
+                        value: self.expr(value),
+                    });
+                }
+            }
+        }
+        Some(ClassDef { name, bases, items })
+    }
+
+    fn function(&self, node: Node, decorators: Vec<Expr>) -> Option<FnDef> {
+        let name = self.ident(node.child_by_field_name("name")?);
+        let mut params = Vec::new();
+        let mut has_variadic = false;
+        if let Some(list) = node.child_by_field_name("parameters") {
+            let mut cursor = list.walk();
+            for p in list.named_children(&mut cursor) {
+                let field = |f: &str| p.child_by_field_name(f);
+                let param = match p.kind() {
+                    "identifier" => Param {
+                        name: self.ident(p),
+                        annotation: None,
+                        default: None,
+                    },
+                    "typed_parameter" => {
+                        let Some(inner) = p.named_child(0).filter(|n| n.kind() == "identifier")
+                        else {
+                            has_variadic = true;
+                            continue;
+                        };
+                        Param {
+                            name: self.ident(inner),
+                            annotation: field("type").map(|t| self.type_expr(t)),
+                            default: None,
+                        }
+                    }
+                    "default_parameter" | "typed_default_parameter" => {
+                        let Some(pname) = field("name").filter(|n| n.kind() == "identifier") else {
+                            has_variadic = true;
+                            continue;
+                        };
+                        Param {
+                            name: self.ident(pname),
+                            annotation: field("type").map(|t| self.type_expr(t)),
+                            default: field("value").map(|v| self.expr(v)),
+                        }
+                    }
+                    "comment" => continue,
+                    _ => {
+                        has_variadic = true;
+                        continue;
+                    }
+                };
+                params.push(param);
+            }
+        }
+        let returns = node
+            .child_by_field_name("return_type")
+            .map(|t| self.type_expr(t));
+        let body = node
+            .child_by_field_name("body")
+            .map_or(node.byte_range(), |b| b.byte_range());
+        Some(FnDef {
+            name,
+            decorators,
+            params,
+            has_variadic,
+            returns,
+            body,
+        })
+    }
+
+    /// A `type` node wraps the annotation expression.
+    fn type_expr(&self, node: Node) -> Expr {
+        if node.kind() == "type"
+            && let Some(inner) = node.named_child(0)
+        {
+            return self.expr(inner);
+        }
+        self.expr(node)
+    }
+
+    fn expr(&self, node: Node) -> Expr {
+        let span = node.byte_range();
+        match node.kind() {
+            "identifier" => Expr::Name {
+                path: vec![self.text(node).to_owned()],
+                span,
+            },
+            "attribute" => {
+                let object = node.child_by_field_name("object").map(|o| self.expr(o));
+                let attr = node
+                    .child_by_field_name("attribute")
+                    .map(|a| self.text(a).to_owned());
+                match (object, attr) {
+                    (Some(Expr::Name { mut path, .. }), Some(attr)) => {
+                        path.push(attr);
+                        Expr::Name { path, span }
+                    }
+                    _ => Expr::Other(span),
+                }
+            }
+            "call" => {
+                let func = node
+                    .child_by_field_name("function")
+                    .map_or(Expr::Other(span.clone()), |f| self.expr(f));
+                let mut args = Vec::new();
+                let mut kwargs = Vec::new();
+                if let Some(list) = node.child_by_field_name("arguments") {
+                    let mut cursor = list.walk();
+                    for arg in list.named_children(&mut cursor) {
+                        match arg.kind() {
+                            "keyword_argument" => {
+                                if let (Some(k), Some(v)) = (
+                                    arg.child_by_field_name("name"),
+                                    arg.child_by_field_name("value"),
+                                ) {
+                                    kwargs.push((self.ident(k), self.expr(v)));
+                                }
+                            }
+                            "comment" => {}
+                            _ => args.push(self.expr(arg)),
+                        }
+                    }
+                }
+                Expr::Call {
+                    func: Box::new(func),
+                    args,
+                    kwargs,
+                    span,
+                }
+            }
+            "subscript" => {
+                let value = node
+                    .child_by_field_name("value")
+                    .map_or(Expr::Other(span.clone()), |v| self.expr(v));
+                let mut cursor = node.walk();
+                let index = node
+                    .children_by_field_name("subscript", &mut cursor)
+                    .map(|s| self.expr(s))
+                    .collect();
+                Expr::Subscript {
+                    value: Box::new(value),
+                    index,
+                    span,
+                }
+            }
+            "generic_type" => {
+                // `Optional[str]` in annotation position parses as a generic type.
+                let mut cursor = node.walk();
+                let children: Vec<Node> = node.named_children(&mut cursor).collect();
+                let value = children
+                    .first()
+                    .map_or(Expr::Other(span.clone()), |v| self.expr(*v));
+                let index = children
+                    .get(1)
+                    .map(|params| {
+                        let mut c = params.walk();
+                        params
+                            .named_children(&mut c)
+                            .map(|p| self.type_expr(p))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Expr::Subscript {
+                    value: Box::new(value),
+                    index,
+                    span,
+                }
+            }
+            "union_type" => {
+                let mut cursor = node.walk();
+                let parts: Vec<Node> = node.named_children(&mut cursor).collect();
+                match parts.as_slice() {
+                    [l, r] => Expr::BitOr {
+                        left: Box::new(self.type_expr(*l)),
+                        right: Box::new(self.type_expr(*r)),
+                        span,
+                    },
+                    _ => Expr::Other(span),
+                }
+            }
+            "type" => self.type_expr(node),
+            "binary_operator" => {
+                let op = node.child_by_field_name("operator").map(|o| o.kind());
+                match (
+                    op,
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
+                ) {
+                    (Some("|"), Some(l), Some(r)) => Expr::BitOr {
+                        left: Box::new(self.expr(l)),
+                        right: Box::new(self.expr(r)),
+                        span,
+                    },
+                    _ => Expr::Other(span),
+                }
+            }
+            "parenthesized_expression" => node
+                .named_child(0)
+                .map_or(Expr::Other(span.clone()), |inner| self.expr(inner)),
+            "none" => Expr::None(span),
+            "string" => {
+                let mut cursor = node.walk();
+                let mut content = String::new();
+                let mut plain = true;
+                for child in node.named_children(&mut cursor) {
+                    match child.kind() {
+                        "string_content" => content.push_str(self.text(child)),
+                        "string_start" | "string_end" => {}
+                        _ => plain = false,
+                    }
+                }
+                if plain {
+                    Expr::Str(content, span)
+                } else {
+                    Expr::Other(span)
+                }
+            }
+            "integer" => self
+                .text(node)
+                .replace('_', "")
+                .parse()
+                .map_or(Expr::Other(span.clone()), |v| Expr::Int(v, span)),
+            _ => Expr::Other(span),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowers_schemas_sources_and_nodes() {
+        let src = r#"
+from datetime import datetime
+from sluice import Schema, Source, UNION, NotNull
+import pkg.schemas as ps
+
+class RawSchema(Schema):
+    col1: str
+    col5: UNION(str, None)
+    col2 = ChildSchema.col2[NotNull]
+
+raw_table = Source(RawSchema, name="ns.raw")
+
+@decorator(x=1)
+def child_table(df: ps.ParentSchema = parent_table, other=Table("t")) -> "ChildSchema":
+    return df
+"#;
+        let (m, diags) = parse(FileId(0), src);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(m.imports.len(), 6);
+        assert_eq!(m.imports[5].module, "pkg.schemas");
+        assert_eq!(m.imports[5].local.text, "ps");
+        assert_eq!(m.classes.len(), 1);
+        assert_eq!(m.classes[0].items.len(), 3);
+        assert_eq!(m.assigns[0].value.call_name(), Some("Source"));
+        let f = &m.functions[0];
+        assert_eq!(f.name.text, "child_table");
+        assert_eq!(f.decorators.len(), 1);
+        assert_eq!(f.params.len(), 2);
+        assert_eq!(
+            f.params[0].annotation.as_ref().unwrap().as_path().unwrap(),
+            ["ps", "ParentSchema"]
+        );
+        assert!(matches!(f.returns, Some(Expr::Str(ref s, _)) if s == "ChildSchema"));
+    }
+
+    #[test]
+    fn syntax_errors_are_located_and_items_survive() {
+        let src = "class A(Schema):\n    x: int\n\ndef broken(:\n    pass\n\nclass B(Schema):\n    y: str\n";
+        let (m, diags) = parse(FileId(0), src);
+        assert!(!diags.is_empty());
+        assert!(diags.iter().all(|d| d.code == Code::PythonSyntax));
+        assert!(m.classes.iter().any(|c| c.name.text == "A"));
+    }
+}

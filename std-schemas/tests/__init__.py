@@ -1,0 +1,1 @@
+"""Tests for the sluice Python package (stdlib unittest only)."""
