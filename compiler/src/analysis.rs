@@ -801,32 +801,49 @@ fn warnings(
                 .with_help("remove the declaration, or read the table in a node"),
             );
         }
-        let checked_consumers = edges
+        // Consumers that declare a contract for this table's output, as `node (Schema)`.
+        let mut contracts: Vec<String> = edges
             .iter()
             .filter(|(p, _)| p.0 == i)
             .flat_map(|(_, c)| {
-                tables[c.0]
+                let consumer = &tables[c.0];
+                consumer
                     .inputs
                     .iter()
                     .filter(|input| input.resolved == Some(TableId(i)))
+                    .filter_map(|input| input.required)
+                    .map(|schema| format!("`{}` (`{}`)", consumer.name, schemas.get(schema).name))
             })
-            .filter(|input| input.required.is_some())
-            .count();
-        if table.output.is_none() && !table.output_invalid && checked_consumers > 0 {
+            .collect();
+        contracts.dedup();
+        let first_contract = edges
+            .iter()
+            .filter(|(p, _)| p.0 == i)
+            .flat_map(|(_, c)| tables[c.0].inputs.iter())
+            .filter(|input| input.resolved == Some(TableId(i)))
+            .find_map(|input| input.required);
+        // An undeclared output matters when a consumer declares a contract for it.
+        if table.output.is_none() && !table.output_invalid && !contracts.is_empty() {
             let what = match table.kind {
                 TableKind::Source => "source",
                 _ => "node",
             };
-            let consequence = match checked_consumers {
-                1 => "the input contract of its consumer is unchecked".to_owned(),
-                n => format!("the input contracts of its {n} consumers are unchecked"),
+            let consequence = match contracts.as_slice() {
+                [one] => format!("the input contract of {one} is unchecked"),
+                many => format!("the input contracts of {} are unchecked", many.join(", ")),
             };
+            let wanted = &schemas
+                .get(first_contract.expect("non-empty contracts"))
+                .name;
             let help = match table.kind {
                 TableKind::Python => {
-                    "annotate the return type with a schema: `def f(...) -> MySchema:`"
+                    format!("declare the output with a return annotation, e.g. `-> {wanted}`")
                 }
-                TableKind::Sql => "name a schema in the header: `-- table: MySchema <- inputs`",
-                TableKind::Source => "pass a schema: `Source(MySchema)`",
+                TableKind::Sql => format!(
+                    "name the output schema in the header: `-- {}: {wanted} <- ...`",
+                    table.name
+                ),
+                TableKind::Source => format!("pass its schema: `Source({wanted})`"),
             };
             diagnostics.push(
                 Diagnostic::new(

@@ -105,3 +105,30 @@ fn check_defaults_to_the_current_folder() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["summary"]["nodes"].as_u64().unwrap() >= 4);
 }
+
+#[test]
+fn every_example_project_checks_clean() {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let out = sluice(&["check", dir.to_str().unwrap(), "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}: {report:#}", dir.display());
+        assert_eq!(
+            report["diagnostics"],
+            serde_json::json!([]),
+            "{}",
+            dir.display()
+        );
+        checked += 1;
+    }
+    assert!(
+        checked > 0,
+        "no example projects found in {}",
+        examples.display()
+    );
+}
