@@ -66,7 +66,21 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version.
+            let _ = err.print();
+            return ExitCode::from(exit::OK);
+        }
+        Err(err) => {
+            // One line, as every usage error of sluice: the first line of clap's message.
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid usage");
+            eprintln!("{first} (see `sluice --help`)");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
     let result = match cli.command {
         Command::Check(args) => check::run(args),
     };

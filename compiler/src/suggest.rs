@@ -14,6 +14,22 @@ pub fn did_you_mean<'a>(
             if c.to_lowercase() == lower {
                 return Some((0, c));
             }
+            // `Customer` for `CustomerSchema`: one is the other plus a short affix.
+            let (short, long) = if c.len() < name.len() {
+                (c, name)
+            } else {
+                (name, c)
+            };
+            if short.len() >= 3
+                && long.len() - short.len() <= 6
+                && (long.starts_with(short) || long.ends_with(short))
+            {
+                return Some((1, c));
+            }
+            // `RefundDailySchema` for `DailyRefundSchema`: the same words in another order.
+            if words(c) == words(name) {
+                return Some((1, c));
+            }
             // `orders` for `raw.orders`: the unqualified part matches.
             if let Some((_, last)) = c.rsplit_once('.')
                 && (last == name || strsim::damerau_levenshtein(name, last) <= max)
@@ -25,6 +41,27 @@ pub fn did_you_mean<'a>(
         })
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
         .map(|(_, c)| c)
+}
+
+/// The lowercase words of a `CamelCase`, `snake_case` or `dotted.name`, sorted.
+fn words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for c in name.chars() {
+        if c == '_' || c == '.' || c.is_uppercase() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+        }
+        if c != '_' && c != '.' {
+            current.extend(c.to_lowercase());
+        }
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words.sort();
+    words
 }
 
 #[cfg(test)]

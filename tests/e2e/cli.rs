@@ -37,9 +37,19 @@ fn a_file_instead_of_a_folder_is_a_usage_error() {
 }
 
 #[test]
-fn unknown_flag_is_a_usage_error() {
+fn unknown_flag_is_a_usage_error_with_one_line() {
     let out = sluice(&["check", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+}
+
+#[test]
+fn help_is_not_an_error() {
+    let out = sluice(&["check", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--format"));
 }
 
 #[test]

@@ -100,7 +100,10 @@ pub fn parse(file: FileId, text: &str, index: &LineIndex) -> (SqlNode, Vec<Diagn
                     Code::SqlNotAQuery,
                     file,
                     span,
-                    format!("a SQL node must be a query, found a {keyword} statement"),
+                    format!(
+                        "a SQL node must be a query, found {} {keyword} statement",
+                        if keyword.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" }
+                    ),
                 )
                 .with_label("not a SELECT query")
                 .with_help("sluice writes the node's output table itself: write only the SELECT that computes it"),
