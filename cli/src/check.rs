@@ -40,7 +40,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
                 write!(out, "{}", render_human(diagnostic, &sources, opts))?;
                 writeln!(out)?;
             }
-            writeln!(out, "{}", summary_line(&analysis.summary))?;
+            let counts = sluice_compiler::contracts::count(&analysis.contracts.obligations);
+            writeln!(
+                out,
+                "{}; {} proven, {} deferred, {} violated",
+                summary_line(&analysis.summary),
+                counts.proven,
+                counts.deferred,
+                counts.violated
+            )?;
         }
     }
     out.flush()?;

@@ -9,12 +9,11 @@ use petgraph::visit::EdgeRef;
 
 use crate::diagnostic::{Code, Diagnostic, Summary};
 use crate::resolve::{ModuleId, Modules, Resolution};
-use crate::schema::{SchemaId, Schemas, column_list};
+use crate::schema::{SchemaId, Schemas};
 use crate::source::{FileId, Span};
 use crate::suggest::did_you_mean;
 use crate::syntax::python::{Expr, FnDef, Ident};
 use crate::syntax::sql::SqlNode;
-use crate::types::{display_type, widens_losslessly};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct TableId(pub usize);
@@ -70,6 +69,8 @@ pub struct Analysis {
     pub edges: Vec<(TableId, TableId)>,
     /// Topological order of the tables, when the graph has no cycle.
     pub order: Option<Vec<TableId>>,
+    /// Effective and inferred outputs, column traces and the obligation ledger.
+    pub contracts: crate::contracts::Contracts,
     pub diagnostics: Vec<Diagnostic>,
     pub summary: Summary,
 }
@@ -80,6 +81,7 @@ pub(crate) struct PyInput<'a> {
 }
 
 pub(crate) fn analyze(
+    sources: &crate::source::SourceSet,
     modules: &Modules,
     sql: &[(FileId, &str, &SqlNode)],
     mut diagnostics: Vec<Diagnostic>,
@@ -280,8 +282,27 @@ pub(crate) fn analyze(
         })
     };
 
-    check_edges(&tables, &schemas, &live, &mut diagnostics);
-    warnings(&tables, &schemas, &live, &edges, &mut diagnostics);
+    let sql_by_file: HashMap<FileId, &SqlNode> =
+        sql.iter().map(|(file, _, node)| (*file, *node)).collect();
+    let contracts = crate::contracts::run(
+        &crate::contracts::Context {
+            sources,
+            tables: &tables,
+            live: &live,
+            schemas: &schemas,
+            sql: &sql_by_file,
+            order: order.as_deref(),
+        },
+        &mut diagnostics,
+    );
+    warnings(
+        &tables,
+        &schemas,
+        &live,
+        &edges,
+        &contracts,
+        &mut diagnostics,
+    );
 
     let nodes_count = tables
         .iter()
@@ -300,6 +321,7 @@ pub(crate) fn analyze(
         tables,
         edges,
         order,
+        contracts,
         diagnostics,
         summary,
     }
@@ -640,144 +662,12 @@ fn cycle_diagnostic(
     d
 }
 
-fn check_edges(
-    tables: &[Table],
-    schemas: &Schemas,
-    live: &[bool],
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    for (i, child) in tables.iter().enumerate() {
-        if !live[i] {
-            continue;
-        }
-        for input in &child.inputs {
-            let (Some(required), Some(parent_id)) = (input.required, input.resolved) else {
-                continue;
-            };
-            let parent = &tables[parent_id.0];
-            let Some(provided) = parent.output else {
-                continue;
-            };
-            let req = schemas.get(required);
-            let prov = schemas.get(provided);
-            let at = input.annotation_span.clone().unwrap_or(input.span.clone());
-            let param = input
-                .param
-                .as_ref()
-                .map_or("input".to_owned(), |p| format!("`{}`", p.text));
-            for column in &req.columns {
-                let Some(req_ty) = &column.ty else { continue };
-                let Some(found) = prov.column(&column.name) else {
-                    let help = match did_you_mean(
-                        &column.name,
-                        prov.columns.iter().map(|c| c.name.as_str()),
-                    ) {
-                        Some(s) => format!(
-                            "`{}` has a column `{s}`: did you mean it? Rename it in `{}` or `{}`",
-                            parent.name, req.name, prov.name
-                        ),
-                        None => format!(
-                            "`{}` ({}) has columns {}",
-                            parent.name,
-                            prov.name,
-                            column_list(&prov.columns)
-                        ),
-                    };
-                    diagnostics.push(
-                        Diagnostic::new(
-                            Code::MissingColumn,
-                            child.file,
-                            at.clone(),
-                            format!(
-                                "column `{}` required by `{}` is missing from `{}`",
-                                column.name, child.name, parent.name
-                            ),
-                        )
-                        .with_label(format!("{param} requires `{}.{}`", req.name, column.name))
-                        .with_secondary(
-                            child.file,
-                            input.span.clone(),
-                            format!("`{}` produces `{}`", parent.name, prov.name),
-                        )
-                        .with_secondary(
-                            column.file,
-                            column.span.clone(),
-                            format!("`{}` required here", column.name),
-                        )
-                        .with_help(help),
-                    );
-                    continue;
-                };
-                let Some(found_ty) = &found.ty else { continue };
-                if !widens_losslessly(&found_ty.data_type, &req_ty.data_type) {
-                    diagnostics.push(
-                        Diagnostic::new(
-                            Code::TypeMismatch,
-                            child.file,
-                            at.clone(),
-                            format!(
-                                "column `{}` of `{}` is {}, but `{}` requires {}",
-                                column.name,
-                                parent.name,
-                                display_type(&found_ty.data_type),
-                                child.name,
-                                display_type(&req_ty.data_type)
-                            ),
-                        )
-                        .with_label(format!(
-                            "{param} requires `{}: {}`",
-                            column.name,
-                            display_type(&req_ty.data_type)
-                        ))
-                        .with_secondary(found.file, found.span.clone(), format!("`{}.{}` is declared {} here", prov.name, column.name, display_type(&found_ty.data_type)))
-                        .with_secondary(column.file, column.span.clone(), format!("`{}.{}` is required as {} here", req.name, column.name, display_type(&req_ty.data_type)))
-                        .with_help(format!(
-                            "{} to {} is not a lossless widening: cast it explicitly in `{}` (and declare the new type in `{}`), or change `{}.{}` to {}",
-                            display_type(&found_ty.data_type),
-                            display_type(&req_ty.data_type),
-                            parent.name,
-                            prov.name,
-                            req.name,
-                            column.name,
-                            display_type(&found_ty.data_type)
-                        )),
-                    );
-                    continue;
-                }
-                if found_ty.nullable && !req_ty.nullable {
-                    diagnostics.push(
-                        Diagnostic::new(
-                            Code::NullabilityMismatch,
-                            child.file,
-                            at.clone(),
-                            format!(
-                                "column `{}` of `{}` is nullable, but `{}` requires it non-null",
-                                column.name, parent.name, child.name
-                            ),
-                        )
-                        .with_label(format!("{param} requires `{}` non-null", column.name))
-                        .with_secondary(found.file, found.span.clone(), format!("`{}.{}` is declared nullable here", prov.name, column.name))
-                        .with_help(format!(
-                            "declare it nullable in `{}` (`{}: UNION({}, None)`), or remove the nulls in `{}` and declare `{}.{}` non-null",
-                            req.name,
-                            column.name,
-                            display_type(&req_ty.data_type),
-                            parent.name,
-                            prov.name,
-                            column.name
-                        )),
-                    );
-                }
-            }
-        }
-    }
-}
-
 fn warnings(
     tables: &[Table],
     schemas: &Schemas,
     live: &[bool],
     edges: &[(TableId, TableId)],
+    contracts: &crate::contracts::Contracts,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     for (i, table) in tables.iter().enumerate() {
@@ -802,7 +692,7 @@ fn warnings(
             );
         }
         // Consumers that declare a contract for this table's output, as `node (Schema)`.
-        let mut contracts: Vec<String> = edges
+        let mut consumer_contracts: Vec<String> = edges
             .iter()
             .filter(|(p, _)| p.0 == i)
             .flat_map(|(_, c)| {
@@ -815,7 +705,7 @@ fn warnings(
                     .map(|schema| format!("`{}` (`{}`)", consumer.name, schemas.get(schema).name))
             })
             .collect();
-        contracts.dedup();
+        consumer_contracts.dedup();
         let first_contract = edges
             .iter()
             .filter(|(p, _)| p.0 == i)
@@ -823,12 +713,13 @@ fn warnings(
             .filter(|input| input.resolved == Some(TableId(i)))
             .find_map(|input| input.required);
         // An undeclared output matters when a consumer declares a contract for it.
-        if table.output.is_none() && !table.output_invalid && !contracts.is_empty() {
+        let unknown = contracts.outputs[i].is_none();
+        if unknown && !table.output_invalid && !consumer_contracts.is_empty() {
             let what = match table.kind {
                 TableKind::Source => "source",
                 _ => "node",
             };
-            let consequence = match contracts.as_slice() {
+            let consequence = match consumer_contracts.as_slice() {
                 [one] => format!("the input contract of {one} is unchecked"),
                 many => format!("the input contracts of {} are unchecked", many.join(", ")),
             };

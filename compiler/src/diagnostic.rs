@@ -59,6 +59,13 @@ codes! {
     TypeMismatch = "E0302", Error, "incompatible column type at an edge";
     NullabilityMismatch = "E0303", Error, "nullable column feeds a non-null requirement";
     SqlHeaderInputs = "E0401", Error, "SQL header inputs disagree with the query";
+    SqlUnknownColumn = "E0501", Error, "SQL query reads a column its inputs do not have";
+    SqlUnknownFunction = "E0502", Error, "SQL query calls an unknown function";
+    SqlPlan = "E0503", Error, "SQL query does not type-check";
+    ContractMissingColumn = "E0601", Error, "declared output column not produced by the body";
+    ContractExtraColumn = "E0602", Error, "body produces a column the contract does not declare";
+    ContractTypeMismatch = "E0603", Error, "body computes a type the contract does not accept";
+    ContractNullability = "E0604", Error, "nullable input reaches a non-null output unchanged";
     UncheckedInput = "W0001", Warning, "node input has no schema annotation";
     UnknownOutput = "W0002", Warning, "node output schema is undeclared";
     UnusedSource = "W0003", Warning, "declared source is never read";

@@ -7,10 +7,12 @@
 
 pub mod analysis;
 pub mod config;
+pub mod contracts;
 pub mod diagnostic;
 pub mod resolve;
 pub mod schema;
 pub mod source;
+pub mod sql_plan;
 mod suggest;
 pub mod syntax;
 pub mod types;
@@ -148,7 +150,7 @@ pub fn check(sources: &SourceSet) -> Analysis {
         .iter()
         .map(|(id, node)| (*id, sources.file(*id).stem(), node))
         .collect();
-    let mut analysis = analysis::analyze(&modules, &sql_refs, diagnostics);
+    let mut analysis = analysis::analyze(sources, &modules, &sql_refs, diagnostics);
     diagnostic::sort(&mut analysis.diagnostics, sources);
     analysis
 }

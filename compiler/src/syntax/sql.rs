@@ -29,6 +29,15 @@ pub struct TableRef {
     pub span: Span,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelectItemInfo {
+    /// The output column name the item defines (alias, or column name); `None` for
+    /// wildcards and unnamed expressions.
+    pub name: Option<String>,
+    pub wildcard: bool,
+    pub span: Span,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct SqlNode {
     pub header: Option<Header>,
@@ -38,6 +47,9 @@ pub struct SqlNode {
     pub reads: Vec<TableRef>,
     /// The first token of the query (where a headerless node is reported).
     pub first_token: Span,
+    /// The items of the top-level SELECT list: output name (when the item names one) and
+    /// span. Empty when the query's body is not a plain SELECT.
+    pub select_items: Vec<SelectItemInfo>,
     /// The file has an error (reported): its output is unknown.
     pub broken: bool,
 }
@@ -72,6 +84,7 @@ pub fn parse(file: FileId, text: &str, index: &LineIndex) -> (SqlNode, Vec<Diagn
         ),
         (Some(Statement::Query(query)), None) => {
             node.reads = table_refs(&query, text, index);
+            node.select_items = select_items(&query, text, index);
             node.query = Some(query);
         }
         (Some(Statement::Query(_)), Some(second)) => {
@@ -209,6 +222,37 @@ fn token_end(text: &str, start: usize) -> usize {
         }
         Some((_, c)) => start + c.len_utf8(),
     }
+}
+
+fn select_items(query: &Query, text: &str, index: &LineIndex) -> Vec<SelectItemInfo> {
+    use sqlparser::ast::{Expr, SelectItem, SetExpr};
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Vec::new();
+    };
+    select
+        .projection
+        .iter()
+        .map(|item| {
+            let span = to_span(text, index, item.span());
+            let (name, wildcard) = match item {
+                SelectItem::ExprWithAlias { alias, .. } => (Some(alias.value.clone()), false),
+                SelectItem::UnnamedExpr(Expr::Identifier(ident)) => {
+                    (Some(ident.value.clone()), false)
+                }
+                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                    (parts.last().map(|p| p.value.clone()), false)
+                }
+                SelectItem::UnnamedExpr(_) => (None, false),
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => (None, true),
+                _ => (None, false),
+            };
+            SelectItemInfo {
+                name,
+                wildcard,
+                span,
+            }
+        })
+        .collect()
 }
 
 /// Collects relations and CTE names of a query.

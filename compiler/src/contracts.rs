@@ -1,0 +1,950 @@
+//! Contracts through the DAG: each table's effective output schema (declared, or inferred
+//! from its body), the comparison of inferred with declared schemas, the edge checks, and
+//! the obligation ledger: every contract fact ends proven, violated or deferred.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+
+use crate::analysis::{Table, TableId, TableKind};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::schema::{SchemaDef, SchemaId, Schemas};
+use crate::source::{FileId, SourceSet, Span};
+use crate::sql_plan::{ColumnTrace, SqlPlanner, output_schema, trace_columns};
+use crate::suggest::did_you_mean;
+use crate::syntax::sql::SqlNode;
+use crate::types::{ColumnType, DataType, display_type, widens_losslessly};
+
+/// One column of a table's effective output.
+#[derive(Clone, Debug)]
+pub struct OutColumn {
+    pub name: String,
+    /// `None` when its declared type is invalid (reported): checks skip it.
+    pub ty: Option<ColumnType>,
+    /// Where it is declared or computed.
+    pub file: FileId,
+    pub span: Span,
+    /// Nullable only because of the engine's conservative typing (an aggregate, an
+    /// outer join, a function), not because a contract upstream allows nulls: a non-null
+    /// requirement on it is deferred to the runtime, not violated.
+    pub conservative_null: bool,
+}
+
+/// What a table provides to its consumers.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub columns: Vec<OutColumn>,
+    /// The declared schema (the contract), when there is one.
+    pub declared: Option<SchemaId>,
+    /// For messages: `OrderSchema`, or `the schema inferred from its query`.
+    pub described_as: String,
+}
+
+impl Output {
+    pub fn column(&self, name: &str) -> Option<&OutColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// As an Arrow schema, when every column has a valid type.
+    pub fn arrow(&self) -> Option<SchemaRef> {
+        let fields: Option<Vec<Field>> = self
+            .columns
+            .iter()
+            .map(|c| {
+                c.ty.as_ref()
+                    .map(|t| Field::new(&c.name, t.data_type.clone(), t.nullable))
+            })
+            .collect();
+        fields.map(|f| Arc::new(Schema::new(f)))
+    }
+
+    fn declared(id: SchemaId, def: &SchemaDef) -> Output {
+        Output {
+            columns: def
+                .columns
+                .iter()
+                .map(|c| OutColumn {
+                    name: c.name.clone(),
+                    ty: c.ty.clone(),
+                    file: c.file,
+                    span: c.span.clone(),
+                    conservative_null: false,
+                })
+                .collect(),
+            declared: Some(id),
+            described_as: format!("`{}`", def.name),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fact {
+    /// The column exists.
+    Exists,
+    /// The column has the declared type (or one that widens to it).
+    Type,
+    /// The column holds no nulls.
+    NonNull,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Proven,
+    Deferred,
+    Violated,
+}
+
+/// One contract fact about one column of one table's output (or of an edge's input).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Obligation {
+    pub table: String,
+    pub column: String,
+    pub fact: Fact,
+    pub status: Status,
+    /// Why it has that status, for people.
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ObligationCounts {
+    pub proven: usize,
+    pub deferred: usize,
+    pub violated: usize,
+}
+
+pub fn count(obligations: &[Obligation]) -> ObligationCounts {
+    let mut c = ObligationCounts::default();
+    for o in obligations {
+        match o.status {
+            Status::Proven => c.proven += 1,
+            Status::Deferred => c.deferred += 1,
+            Status::Violated => c.violated += 1,
+        }
+    }
+    c
+}
+
+/// What the contract phase produces.
+#[derive(Debug, Default)]
+pub struct Contracts {
+    /// Effective output of every table (`None`: undeclared and not inferable).
+    pub outputs: Vec<Option<Output>>,
+    /// Output inferred from the body, where the body could be inferred.
+    pub inferred: Vec<Option<Output>>,
+    /// Column traces of inferred SQL nodes (lineage), by table.
+    pub traces: HashMap<TableId, Vec<ColumnTrace>>,
+    pub obligations: Vec<Obligation>,
+}
+
+pub(crate) struct Context<'a> {
+    pub sources: &'a SourceSet,
+    pub tables: &'a [Table],
+    pub live: &'a [bool],
+    pub schemas: &'a Schemas,
+    pub sql: &'a HashMap<FileId, &'a SqlNode>,
+    /// Topological order; `None` when the graph has a cycle (no inference then).
+    pub order: Option<&'a [TableId]>,
+}
+
+pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts {
+    let n = ctx.tables.len();
+    let mut out = Contracts {
+        outputs: vec![None; n],
+        inferred: vec![None; n],
+        ..Contracts::default()
+    };
+    let order: Vec<TableId> = match ctx.order {
+        Some(order) => order.to_vec(),
+        None => (0..n).map(TableId).filter(|t| ctx.live[t.0]).collect(),
+    };
+    let planner = ctx
+        .tables
+        .iter()
+        .any(|t| t.kind == TableKind::Sql)
+        .then(SqlPlanner::new);
+    for id in order {
+        let table = &ctx.tables[id.0];
+        let declared = table
+            .output
+            .map(|s| Output::declared(s, ctx.schemas.get(s)));
+        if table.kind == TableKind::Sql
+            && ctx.order.is_some()
+            && let (Some(planner), Some(node)) = (&planner, ctx.sql.get(&table.file))
+            && let Some(inferred) = infer_sql(ctx, planner, &out, id, node, diagnostics)
+        {
+            let (output, traces) = inferred;
+            if let Some(declared) = &declared {
+                let mut obligations = Vec::new();
+                compare(
+                    ctx,
+                    id,
+                    node,
+                    declared,
+                    &output,
+                    &traces,
+                    &out,
+                    diagnostics,
+                    &mut obligations,
+                );
+                out.obligations.extend(obligations);
+            }
+            out.traces.insert(id, traces);
+            out.inferred[id.0] = Some(output.clone());
+            out.outputs[id.0] = Some(declared.unwrap_or(output));
+            continue;
+        }
+        // Not inferable: the declared contract is validated at run time.
+        if let Some(declared) = &declared {
+            let why = match table.kind {
+                TableKind::Source => "a lake table: validated when read",
+                TableKind::Python => "Python body not inspected: validated at run time",
+                TableKind::Sql => "query not inferable: validated at run time",
+            };
+            for c in &declared.columns {
+                defer_column(&mut out.obligations, &table.name, c, why);
+            }
+        }
+        out.outputs[id.0] = declared;
+    }
+    check_edges(ctx, &mut out, diagnostics);
+    out
+}
+
+fn defer_column(obligations: &mut Vec<Obligation>, table: &str, c: &OutColumn, why: &str) {
+    let facts: &[Fact] = match &c.ty {
+        Some(ty) if !ty.nullable => &[Fact::Exists, Fact::Type, Fact::NonNull],
+        _ => &[Fact::Exists, Fact::Type],
+    };
+    for fact in facts {
+        obligations.push(Obligation {
+            table: table.to_owned(),
+            column: c.name.clone(),
+            fact: *fact,
+            status: Status::Deferred,
+            reason: why.to_owned(),
+        });
+    }
+}
+
+fn push(
+    obligations: &mut Vec<Obligation>,
+    table: &str,
+    column: &str,
+    fact: Fact,
+    status: Status,
+    reason: impl Into<String>,
+) {
+    obligations.push(Obligation {
+        table: table.to_owned(),
+        column: column.to_owned(),
+        fact,
+        status,
+        reason: reason.into(),
+    });
+}
+
+/// Plans a SQL node against its inputs' effective schemas. `None` when it cannot be
+/// inferred (an input unknown) or does not plan (reported).
+fn infer_sql(
+    ctx: &Context,
+    planner: &SqlPlanner,
+    contracts: &Contracts,
+    id: TableId,
+    node: &SqlNode,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Output, Vec<ColumnTrace>)> {
+    let table = &ctx.tables[id.0];
+    let query = node.query.as_ref()?;
+    let mut inputs = HashMap::new();
+    for input in &table.inputs {
+        let parent = input.resolved?;
+        let schema = contracts.outputs[parent.0].as_ref()?.arrow()?;
+        inputs.insert(input.table.clone(), schema);
+    }
+    let file = ctx.sources.file(table.file);
+    let statement = sqlparser::ast::Statement::Query(query.clone());
+    let plan = match planner.plan(&statement, &inputs) {
+        Ok(plan) => plan,
+        Err(err) => {
+            diagnostics.push(plan_diagnostic(ctx, table, file, &err, &inputs));
+            return None;
+        }
+    };
+    let schema = output_schema(&plan);
+    let traces = trace_columns(&plan);
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(&traces)
+        .enumerate()
+        .map(|(i, (f, trace))| {
+            // A filter that removes the column's nulls makes it non-null, whatever the
+            // engine's schema says; a nullable input passed through stays nullable; any
+            // other nullability is the engine being conservative.
+            let nullable = f.is_nullable() && !trace.nulls_removed;
+            let conservative_null = nullable && nullable_copy(contracts, table, trace).is_none();
+            OutColumn {
+                name: f.name().clone(),
+                ty: Some(ColumnType::new(f.data_type().clone(), nullable)),
+                file: table.file,
+                span: item_span(node, schema.fields().len(), i, f.name()),
+                conservative_null,
+            }
+        })
+        .collect();
+    Some((
+        Output {
+            columns,
+            declared: None,
+            described_as: "the schema inferred from its query".to_owned(),
+        },
+        traces,
+    ))
+}
+
+/// The SELECT item that produces output column `index` named `name`.
+fn item_span(node: &SqlNode, width: usize, index: usize, name: &str) -> Span {
+    let items = &node.select_items;
+    if items.len() == width
+        && !items.iter().any(|i| i.wildcard)
+        && let Some(item) = items.get(index)
+    {
+        return item.span.clone();
+    }
+    items
+        .iter()
+        .find(|i| i.name.as_deref() == Some(name))
+        .or_else(|| items.iter().find(|i| i.wildcard))
+        .map_or_else(|| node.first_token.clone(), |i| i.span.clone())
+}
+
+fn plan_diagnostic(
+    ctx: &Context,
+    table: &Table,
+    file: &crate::source::SourceFile,
+    err: &crate::sql_plan::PlanError,
+    inputs: &HashMap<String, SchemaRef>,
+) -> Diagnostic {
+    let text = &file.text;
+    let index = &file.line_index;
+    let message = err.message.trim_end_matches('.').to_owned();
+    let unknown_column = message.contains("No field named") || message.contains("not found");
+    let unknown_function = message.to_lowercase().contains("function")
+        && message.contains("not found")
+        || message.contains("Invalid function");
+    let code = if unknown_function {
+        Code::SqlUnknownFunction
+    } else if unknown_column {
+        Code::SqlUnknownColumn
+    } else {
+        Code::SqlPlan
+    };
+    // The token DataFusion located, or the first mention of the quoted name.
+    let span = match err.span {
+        Some(((l1, c1), (l2, c2))) => {
+            let start = index.offset(text, l1, c1);
+            let end = index.offset(text, l2, c2);
+            start..end.max(start)
+        }
+        None => quoted_name(&message)
+            .and_then(|name| find_word(text, name, node_start(ctx, table)))
+            .unwrap_or_else(|| {
+                ctx.sql
+                    .get(&table.file)
+                    .map_or(0..0, |n| n.first_token.clone())
+            }),
+    };
+    let mut help = err.help.clone();
+    if code == Code::SqlUnknownColumn
+        && let Some(name) = quoted_name(&message)
+    {
+        let bare = name.rsplit('.').next().unwrap_or(name);
+        let mut candidates: Vec<String> = inputs
+            .values()
+            .flat_map(|s| {
+                s.fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        candidates.sort();
+        candidates.dedup();
+        if help.is_none() {
+            help = did_you_mean(bare, candidates.iter().map(String::as_str))
+                .map(|s| format!("did you mean `{s}`?"))
+                .or_else(|| {
+                    let mut tables: Vec<_> = inputs.keys().collect();
+                    tables.sort();
+                    Some(format!(
+                        "the inputs of `{}` ({}) have no column `{bare}`",
+                        table.name,
+                        tables
+                            .iter()
+                            .map(|t| format!("`{t}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                });
+        }
+    }
+    Diagnostic::new(
+        code,
+        table.file,
+        span,
+        format!("in `{}`: {}", table.name, lowercase_first(&message)),
+    )
+    .with_label(match code {
+        Code::SqlUnknownColumn => "unknown column",
+        Code::SqlUnknownFunction => "unknown function",
+        _ => "does not type-check",
+    })
+    .with_help_opt(help)
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if chars.clone().next().is_some_and(|n| n.is_lowercase()) => {
+            c.to_lowercase().chain(chars).collect()
+        }
+        _ => s.to_owned(),
+    }
+}
+
+fn node_start(ctx: &Context, table: &Table) -> usize {
+    ctx.sql.get(&table.file).map_or(0, |n| n.first_token.start)
+}
+
+/// The first name quoted in a DataFusion message: `No field named colx.` or `'colx'`.
+fn quoted_name(message: &str) -> Option<&str> {
+    if let Some(rest) = message.split("No field named ").nth(1) {
+        let name = rest.split([' ', ',', '\n']).next()?.trim_end_matches('.');
+        return Some(name.trim_matches(['"', '\'']));
+    }
+    let start = message.find(['\'', '"'])?;
+    let quote = message[start..].chars().next()?;
+    let rest = &message[start + 1..];
+    rest.find(quote).map(|end| &rest[..end])
+}
+
+/// The first whole-word occurrence of `name` (or its last dotted part) after `from`.
+fn find_word(text: &str, name: &str, from: usize) -> Option<Span> {
+    let word = name.rsplit('.').next().unwrap_or(name);
+    if word.is_empty() {
+        return None;
+    }
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut at = from.min(text.len());
+    while let Some(pos) = text[at..].find(word) {
+        let start = at + pos;
+        let end = start + word.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        if !before.is_some_and(is_ident) && !after.is_some_and(is_ident) {
+            return Some(start..end);
+        }
+        at = end;
+    }
+    None
+}
+
+/// If the traced column is a nullable input column passed through unchanged: the input
+/// table, column, the input's schema description and where the column is declared.
+fn nullable_copy(
+    contracts: &Contracts,
+    table: &Table,
+    trace: &ColumnTrace,
+) -> Option<(String, String, String, FileId, Span)> {
+    if !trace.copy || trace.outer_join || trace.nulls_removed {
+        return None;
+    }
+    let (t, c, _) = trace
+        .sources
+        .iter()
+        .find(|s| s.2 == crate::sql_plan::DependencyKind::Copy)?;
+    let input = table.inputs.iter().find(|i| &i.table == t)?;
+    let out = contracts.outputs[input.resolved?.0].as_ref()?;
+    let col = out.column(c)?;
+    let nullable = col.ty.as_ref().is_some_and(|ty| ty.nullable) && !col.conservative_null;
+    nullable.then(|| {
+        (
+            t.clone(),
+            c.clone(),
+            out.described_as.clone(),
+            col.file,
+            col.span.clone(),
+        )
+    })
+}
+
+/// Compares a SQL node's inferred output with its declared contract.
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    ctx: &Context,
+    id: TableId,
+    node: &SqlNode,
+    declared: &Output,
+    inferred: &Output,
+    traces: &[ColumnTrace],
+    contracts: &Contracts,
+    diagnostics: &mut Vec<Diagnostic>,
+    obligations: &mut Vec<Obligation>,
+) {
+    let table = &ctx.tables[id.0];
+    let schema = ctx.schemas.get(declared.declared.expect("declared output"));
+    let schema_span = node
+        .header
+        .as_ref()
+        .and_then(|h| h.schema.as_ref())
+        .map_or(table.span.clone(), |s| s.span.clone());
+    for want in &declared.columns {
+        let Some(want_ty) = &want.ty else { continue };
+        let Some((index, got)) = inferred
+            .columns
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == want.name)
+        else {
+            push(
+                obligations,
+                &table.name,
+                &want.name,
+                Fact::Exists,
+                Status::Violated,
+                "the query does not produce it",
+            );
+            let produced: Vec<&str> = inferred
+                .columns
+                .iter()
+                .filter(|c| declared.column(&c.name).is_none())
+                .map(|c| c.name.as_str())
+                .collect();
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ContractMissingColumn,
+                    table.file,
+                    schema_span.clone(),
+                    format!(
+                        "`{}` declares column `{}`, but the query of `{}` does not produce it",
+                        schema.name, want.name, table.name
+                    ),
+                )
+                .with_label(format!("`{}` requires `{}`", schema.name, want.name))
+                .with_secondary(want.file, want.span.clone(), "declared here")
+                .with_help(
+                    match did_you_mean(&want.name, produced.iter().copied()) {
+                        Some(s) => format!("the query produces `{s}`: alias it `AS {}`", want.name),
+                        None => format!(
+                            "add `... AS {}` to the SELECT list, or remove it from `{}`",
+                            want.name, schema.name
+                        ),
+                    },
+                ),
+            );
+            continue;
+        };
+        push(
+            obligations,
+            &table.name,
+            &want.name,
+            Fact::Exists,
+            Status::Proven,
+            "produced by the query",
+        );
+        let Some(got_ty) = &got.ty else { continue };
+        if !widens_losslessly(&got_ty.data_type, &want_ty.data_type)
+            && !same_strings(&got_ty.data_type, &want_ty.data_type)
+        {
+            push(
+                obligations,
+                &table.name,
+                &want.name,
+                Fact::Type,
+                Status::Violated,
+                format!("the query computes {}", display_type(&got_ty.data_type)),
+            );
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ContractTypeMismatch,
+                    table.file,
+                    got.span.clone(),
+                    format!(
+                        "column `{}` of `{}` is {} in the query, but `{}` declares {}",
+                        want.name,
+                        table.name,
+                        display_type(&got_ty.data_type),
+                        schema.name,
+                        display_type(&want_ty.data_type)
+                    ),
+                )
+                .with_label(format!("computes {}", display_type(&got_ty.data_type)))
+                .with_secondary(want.file, want.span.clone(), format!("declared {} here", display_type(&want_ty.data_type)))
+                .with_help(format!(
+                    "{} to {} is not a lossless widening: cast explicitly (`CAST(... AS {})`), or declare `{}` as {}",
+                    display_type(&got_ty.data_type),
+                    display_type(&want_ty.data_type),
+                    sql_type_name(&want_ty.data_type),
+                    want.name,
+                    display_type(&got_ty.data_type)
+                )),
+            );
+        } else {
+            push(
+                obligations,
+                &table.name,
+                &want.name,
+                Fact::Type,
+                Status::Proven,
+                format!("the query computes {}", display_type(&got_ty.data_type)),
+            );
+        }
+        if want_ty.nullable {
+            continue;
+        }
+        let trace = traces.get(index).cloned().unwrap_or_default();
+        if !got_ty.nullable || trace.nulls_removed {
+            push(
+                obligations,
+                &table.name,
+                &want.name,
+                Fact::NonNull,
+                Status::Proven,
+                if trace.nulls_removed {
+                    "nulls filtered out in the query"
+                } else {
+                    "non-null in the query"
+                },
+            );
+            continue;
+        }
+        // Nullable in the query: violated when it is a nullable input column passed
+        // through unchanged; otherwise the engine is being conservative (deferred).
+        let nullable_input = nullable_copy(contracts, table, &trace);
+        match nullable_input {
+            Some((input_table, input_column, described, decl_file, decl_span)) => {
+                push(
+                    obligations,
+                    &table.name,
+                    &want.name,
+                    Fact::NonNull,
+                    Status::Violated,
+                    format!("copied from nullable `{input_table}.{input_column}`"),
+                );
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::ContractNullability,
+                        table.file,
+                        got.span.clone(),
+                        format!(
+                            "column `{}` of `{}` passes nullable `{input_table}.{input_column}` through unchanged, but `{}` declares it non-null",
+                            want.name, table.name, schema.name
+                        ),
+                    )
+                    .with_label("may be null")
+                    .with_secondary(decl_file, decl_span, format!("declared nullable in {described}"))
+                    .with_help(format!(
+                        "remove the nulls (`WHERE {input_column} IS NOT NULL`, or `COALESCE({input_column}, ...)`), or declare `{}` nullable in `{}`",
+                        want.name, schema.name
+                    )),
+                );
+            }
+            None => {
+                let why = if trace.outer_join {
+                    "nullable through an outer join: null count checked at run time"
+                } else {
+                    "nullable by the engine's typing (aggregate or function): null count checked at run time"
+                };
+                push(
+                    obligations,
+                    &table.name,
+                    &want.name,
+                    Fact::NonNull,
+                    Status::Deferred,
+                    why,
+                );
+            }
+        }
+    }
+    for got in &inferred.columns {
+        if declared.column(&got.name).is_none() {
+            let missing: Vec<&str> = declared
+                .columns
+                .iter()
+                .filter(|c| inferred.column(&c.name).is_none())
+                .map(|c| c.name.as_str())
+                .collect();
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ContractExtraColumn,
+                    table.file,
+                    got.span.clone(),
+                    format!(
+                        "the query of `{}` produces column `{}`, which `{}` does not declare",
+                        table.name, got.name, schema.name
+                    ),
+                )
+                .with_label("not in the contract")
+                .with_secondary(
+                    ctx.schemas.get(declared.declared.expect("declared")).file,
+                    schema.span.clone(),
+                    format!("`{}` is declared here", schema.name),
+                )
+                .with_help(
+                    match did_you_mean(&got.name, missing.iter().copied()) {
+                        Some(s) => format!("`{}` declares `{s}`: alias it `AS {s}`", schema.name),
+                        None => format!(
+                            "declare it in `{}` (`{}: ...`), or drop it from the SELECT list",
+                            schema.name, got.name
+                        ),
+                    },
+                ),
+            );
+        }
+    }
+}
+
+/// Utf8 and its large and view forms are the same strings to a contract.
+fn same_strings(a: &DataType, b: &DataType) -> bool {
+    use DataType::*;
+    matches!(a, Utf8 | LargeUtf8 | Utf8View) && matches!(b, Utf8 | LargeUtf8 | Utf8View)
+}
+
+/// The SQL spelling of a type for a suggested CAST.
+fn sql_type_name(t: &DataType) -> String {
+    use DataType::*;
+    match t {
+        Int8 => "TINYINT".into(),
+        Int16 => "SMALLINT".into(),
+        Int32 => "INT".into(),
+        Int64 => "BIGINT".into(),
+        UInt8 => "TINYINT UNSIGNED".into(),
+        UInt16 => "SMALLINT UNSIGNED".into(),
+        UInt32 => "INT UNSIGNED".into(),
+        UInt64 => "BIGINT UNSIGNED".into(),
+        Float32 => "REAL".into(),
+        Float64 => "DOUBLE".into(),
+        Utf8 | LargeUtf8 | Utf8View => "VARCHAR".into(),
+        Boolean => "BOOLEAN".into(),
+        Date32 | Date64 => "DATE".into(),
+        Timestamp(_, None) => "TIMESTAMP".into(),
+        Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        other => display_type(other),
+    }
+}
+
+/// Edge contracts: what each child requires of an input against what the parent provides.
+fn check_edges(ctx: &Context, contracts: &mut Contracts, diagnostics: &mut Vec<Diagnostic>) {
+    for (i, child) in ctx.tables.iter().enumerate() {
+        if !ctx.live[i] {
+            continue;
+        }
+        for input in &child.inputs {
+            let (Some(required), Some(parent_id)) = (input.required, input.resolved) else {
+                continue;
+            };
+            let parent = &ctx.tables[parent_id.0];
+            let req = ctx.schemas.get(required);
+            let Some(prov) = contracts.outputs[parent_id.0].clone() else {
+                for column in &req.columns {
+                    let c = OutColumn {
+                        name: column.name.clone(),
+                        ty: column.ty.clone(),
+                        file: column.file,
+                        span: column.span.clone(),
+                        conservative_null: false,
+                    };
+                    defer_column(
+                        &mut contracts.obligations,
+                        &child.name,
+                        &c,
+                        "input from an undeclared output: validated at run time",
+                    );
+                }
+                continue;
+            };
+            let at = input.annotation_span.clone().unwrap_or(input.span.clone());
+            let param = input
+                .param
+                .as_ref()
+                .map_or("input".to_owned(), |p| format!("`{}`", p.text));
+            let obligations = &mut contracts.obligations;
+            let edge = format!("input `{}` of `{}`", parent.name, child.name);
+            for column in &req.columns {
+                let Some(req_ty) = &column.ty else { continue };
+                let Some(found) = prov.column(&column.name) else {
+                    push(
+                        obligations,
+                        &child.name,
+                        &column.name,
+                        Fact::Exists,
+                        Status::Violated,
+                        format!("missing from {edge}"),
+                    );
+                    let help = match did_you_mean(
+                        &column.name,
+                        prov.columns.iter().map(|c| c.name.as_str()),
+                    ) {
+                        Some(s) => format!(
+                            "`{}` has a column `{s}`: did you mean it? Rename it in `{}` or in {}",
+                            parent.name, req.name, prov.described_as
+                        ),
+                        None => format!(
+                            "`{}` has columns {}",
+                            parent.name,
+                            out_column_list(&prov.columns)
+                        ),
+                    };
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::MissingColumn,
+                            child.file,
+                            at.clone(),
+                            format!(
+                                "column `{}` required by `{}` is missing from `{}`",
+                                column.name, child.name, parent.name
+                            ),
+                        )
+                        .with_label(format!("{param} requires `{}.{}`", req.name, column.name))
+                        .with_secondary(
+                            child.file,
+                            input.span.clone(),
+                            format!("`{}` produces {}", parent.name, prov.described_as),
+                        )
+                        .with_secondary(
+                            column.file,
+                            column.span.clone(),
+                            format!("`{}` required here", column.name),
+                        )
+                        .with_help(help),
+                    );
+                    continue;
+                };
+                push(
+                    obligations,
+                    &child.name,
+                    &column.name,
+                    Fact::Exists,
+                    Status::Proven,
+                    format!("provided by {edge}"),
+                );
+                let Some(found_ty) = &found.ty else { continue };
+                if !widens_losslessly(&found_ty.data_type, &req_ty.data_type)
+                    && !same_strings(&found_ty.data_type, &req_ty.data_type)
+                {
+                    push(
+                        obligations,
+                        &child.name,
+                        &column.name,
+                        Fact::Type,
+                        Status::Violated,
+                        format!("{edge} provides {}", display_type(&found_ty.data_type)),
+                    );
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            child.file,
+                            at.clone(),
+                            format!(
+                                "column `{}` of `{}` is {}, but `{}` requires {}",
+                                column.name,
+                                parent.name,
+                                display_type(&found_ty.data_type),
+                                child.name,
+                                display_type(&req_ty.data_type)
+                            ),
+                        )
+                        .with_label(format!("{param} requires `{}: {}`", column.name, display_type(&req_ty.data_type)))
+                        .with_secondary(found.file, found.span.clone(), format!("`{}` is {} here", column.name, display_type(&found_ty.data_type)))
+                        .with_secondary(column.file, column.span.clone(), format!("`{}.{}` is required as {} here", req.name, column.name, display_type(&req_ty.data_type)))
+                        .with_help(format!(
+                            "{} to {} is not a lossless widening: cast it explicitly in `{}`, or change `{}.{}` to {}",
+                            display_type(&found_ty.data_type),
+                            display_type(&req_ty.data_type),
+                            parent.name,
+                            req.name,
+                            column.name,
+                            display_type(&found_ty.data_type)
+                        )),
+                    );
+                    continue;
+                }
+                push(
+                    obligations,
+                    &child.name,
+                    &column.name,
+                    Fact::Type,
+                    Status::Proven,
+                    format!("{edge} provides {}", display_type(&found_ty.data_type)),
+                );
+                if req_ty.nullable {
+                    continue;
+                }
+                if found_ty.nullable && found.conservative_null {
+                    push(
+                        obligations,
+                        &child.name,
+                        &column.name,
+                        Fact::NonNull,
+                        Status::Deferred,
+                        format!(
+                            "{edge} is nullable by the engine's typing: null count checked at run time"
+                        ),
+                    );
+                } else if found_ty.nullable {
+                    push(
+                        obligations,
+                        &child.name,
+                        &column.name,
+                        Fact::NonNull,
+                        Status::Violated,
+                        format!("{edge} may hold nulls"),
+                    );
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::NullabilityMismatch,
+                            child.file,
+                            at.clone(),
+                            format!("column `{}` of `{}` is nullable, but `{}` requires it non-null", column.name, parent.name, child.name),
+                        )
+                        .with_label(format!("{param} requires `{}` non-null", column.name))
+                        .with_secondary(found.file, found.span.clone(), format!("`{}` is nullable here", column.name))
+                        .with_help(format!(
+                            "declare it nullable in `{}` (`{}: UNION({}, None)`), or remove the nulls in `{}` and declare it non-null there",
+                            req.name,
+                            column.name,
+                            display_type(&req_ty.data_type),
+                            parent.name
+                        )),
+                    );
+                } else {
+                    push(
+                        obligations,
+                        &child.name,
+                        &column.name,
+                        Fact::NonNull,
+                        Status::Proven,
+                        format!("{edge} is non-null"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn out_column_list(columns: &[OutColumn]) -> String {
+    const MAX: usize = 12;
+    let mut names: Vec<String> = columns
+        .iter()
+        .take(MAX)
+        .map(|c| format!("`{}`", c.name))
+        .collect();
+    if columns.len() > MAX {
+        names.push(format!("and {} more", columns.len() - MAX));
+    }
+    names.join(", ")
+}

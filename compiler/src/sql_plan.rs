@@ -1,0 +1,527 @@
+//! SQL node bodies planned by DataFusion's SQL planner against the input tables' schemas:
+//! the inferred output schema, and where each output column comes from.
+//!
+//! No data is touched: tables are registered as schemas only. The runtime executes with
+//! the same [`session_state`], so inference and execution agree on every type.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::{Column, DFSchemaRef, DataFusionError, TableReference};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::logical_plan::builder::LogicalTableSource;
+use datafusion::logical_expr::planner::{ContextProvider, ExprPlanner, RelationPlanner};
+use datafusion::logical_expr::{
+    AggregateUDF, Expr, HigherOrderUDF, JoinType, LogicalPlan, ScalarUDF, TableSource, WindowUDF,
+};
+use datafusion::sql::planner::{ParserOptions, SqlToRel};
+use sqlparser::ast::Statement;
+
+/// The DataFusion session sluice plans and executes SQL with. Identifiers are case
+/// sensitive (no normalization), and string types stay `Utf8`.
+pub fn session_state() -> SessionState {
+    let mut config = datafusion::prelude::SessionConfig::new()
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+        .set_bool("datafusion.sql_parser.collect_spans", true)
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
+    config.options_mut().execution.target_partitions = 1;
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .build()
+}
+
+/// A planning failure, located in the query when DataFusion knows where.
+#[derive(Debug)]
+pub struct PlanError {
+    pub message: String,
+    /// 1-based (line, column) start and end, end exclusive.
+    pub span: Option<((u32, u32), (u32, u32))>,
+    pub help: Option<String>,
+}
+
+/// Plans SQL node queries. Build one per check and reuse it for every node.
+pub struct SqlPlanner {
+    state: SessionState,
+}
+
+impl Default for SqlPlanner {
+    fn default() -> Self {
+        SqlPlanner::new()
+    }
+}
+
+impl SqlPlanner {
+    pub fn new() -> SqlPlanner {
+        SqlPlanner {
+            state: session_state(),
+        }
+    }
+
+    /// Plans one query with `inputs` (dotted table name -> schema) as its tables, and
+    /// runs DataFusion's analyzer so the types are those execution will see.
+    pub fn plan(
+        &self,
+        statement: &Statement,
+        inputs: &HashMap<String, SchemaRef>,
+    ) -> Result<LogicalPlan, PlanError> {
+        let provider = Provider {
+            state: &self.state,
+            tables: inputs,
+        };
+        let options = ParserOptions::new()
+            .with_enable_ident_normalization(false)
+            .with_collect_spans(true)
+            .with_map_string_types_to_utf8view(false);
+        let planner = SqlToRel::new_with_options(&provider, options);
+        let plan = planner
+            .sql_statement_to_plan(statement.clone())
+            .map_err(|e| plan_error(&e))?;
+        self.state
+            .analyzer()
+            .execute_and_check(plan, self.state.config_options(), |_, _| {})
+            .map_err(|e| plan_error(&e))
+    }
+}
+
+fn plan_error(err: &DataFusionError) -> PlanError {
+    let diagnostic = err.diagnostic();
+    let message = match diagnostic {
+        Some(d) => d.message.clone(),
+        None => {
+            let root = err.find_root();
+            root.message().trim().to_owned()
+        }
+    };
+    let span = diagnostic.and_then(|d| d.span).and_then(|s| {
+        (s.start.line > 0).then_some((
+            (s.start.line as u32, s.start.column as u32),
+            (s.end.line as u32, s.end.column as u32),
+        ))
+    });
+    let help = diagnostic.and_then(|d| {
+        let helps: Vec<String> = d
+            .helps
+            .iter()
+            .map(|h| h.message.clone())
+            .chain(d.notes.iter().map(|n| n.message.clone()))
+            .collect();
+        (!helps.is_empty()).then(|| helps.join("; "))
+    });
+    PlanError {
+        message,
+        span,
+        help,
+    }
+}
+
+/// Resolves tables to the given schemas and functions to the session's registry.
+struct Provider<'a> {
+    state: &'a SessionState,
+    tables: &'a HashMap<String, SchemaRef>,
+}
+
+pub fn table_name(reference: &TableReference) -> String {
+    reference.to_vec().join(".")
+}
+
+impl ContextProvider for Provider<'_> {
+    fn get_table_source(
+        &self,
+        name: TableReference,
+    ) -> datafusion::common::Result<Arc<dyn TableSource>> {
+        let key = table_name(&name);
+        match self.tables.get(&key) {
+            Some(schema) => Ok(Arc::new(LogicalTableSource::new(Arc::clone(schema)))),
+            None => Err(DataFusionError::Plan(format!("table '{key}' not found"))),
+        }
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        self.state.expr_planners()
+    }
+
+    fn get_relation_planners(&self) -> &[Arc<dyn RelationPlanner>] {
+        self.state.relation_planners()
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.state.scalar_functions().get(name).cloned()
+    }
+
+    fn get_higher_order_meta(&self, name: &str) -> Option<Arc<HigherOrderUDF>> {
+        self.state.higher_order_functions().get(name).cloned()
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.state.aggregate_functions().get(name).cloned()
+    }
+
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        self.state.window_functions().get(name).cloned()
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        self.state.config_options()
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.state.scalar_functions().keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        self.state
+            .higher_order_functions()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.state.aggregate_functions().keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        self.state.window_functions().keys().cloned().collect()
+    }
+}
+
+/// How an output column depends on one input column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependencyKind {
+    /// Passed through unchanged.
+    Copy,
+    /// Computed from it.
+    Transform,
+    /// Influences which rows exist only (filters, join keys, grouping).
+    Filter,
+}
+
+/// Where one output column of a plan comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnTrace {
+    /// `(table, column, kind)` of every input column it depends on.
+    pub sources: Vec<(String, String, DependencyKind)>,
+    /// Every step from the scan is a plain column reference.
+    pub copy: bool,
+    /// A filter on the way removes its nulls (`WHERE c IS NOT NULL`).
+    pub nulls_removed: bool,
+    /// It sits on the outer side of an outer join on the way.
+    pub outer_join: bool,
+}
+
+/// Traces every output column of `plan` back to the scanned tables.
+pub fn trace_columns(plan: &LogicalPlan) -> Vec<ColumnTrace> {
+    (0..plan.schema().fields().len())
+        .map(|i| trace(plan, i, 0))
+        .collect()
+}
+
+fn computed(traces: impl IntoIterator<Item = ColumnTrace>) -> ColumnTrace {
+    let mut out = ColumnTrace::default();
+    for t in traces {
+        out.outer_join |= t.outer_join;
+        for (table, column, kind) in t.sources {
+            let kind = if kind == DependencyKind::Filter {
+                kind
+            } else {
+                DependencyKind::Transform
+            };
+            out.sources.push((table, column, kind));
+        }
+    }
+    out.sources.sort();
+    out.sources.dedup();
+    out
+}
+
+fn index_of(schema: &DFSchemaRef, column: &Column) -> Option<usize> {
+    schema.index_of_column(column).ok()
+}
+
+fn expr_trace(input: &LogicalPlan, expr: &Expr, depth: usize) -> ColumnTrace {
+    let expr = unalias(expr);
+    if let Expr::Column(c) = expr
+        && let Some(i) = index_of(input.schema(), c)
+    {
+        return trace(input, i, depth + 1);
+    }
+    computed(
+        expr.column_refs()
+            .into_iter()
+            .filter_map(|c| index_of(input.schema(), c))
+            .map(|i| trace(input, i, depth + 1)),
+    )
+}
+
+fn unalias(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Alias(alias) => unalias(&alias.expr),
+        other => other,
+    }
+}
+
+/// Columns a predicate reads, as row-influencing dependencies.
+fn filter_sources(
+    input: &LogicalPlan,
+    predicate: &Expr,
+    depth: usize,
+) -> Vec<(String, String, DependencyKind)> {
+    predicate
+        .column_refs()
+        .into_iter()
+        .filter_map(|c| index_of(input.schema(), c))
+        .flat_map(|i| trace(input, i, depth + 1).sources)
+        .map(|(t, c, _)| (t, c, DependencyKind::Filter))
+        .collect()
+}
+
+/// Does `predicate` (a conjunction) contain `column IS NOT NULL`?
+fn removes_nulls(predicate: &Expr, schema: &DFSchemaRef, index: usize) -> bool {
+    datafusion::logical_expr::utils::split_conjunction(predicate)
+        .into_iter()
+        .any(|conjunct| match conjunct {
+            Expr::IsNotNull(inner) => match unalias(inner) {
+                Expr::Column(c) => index_of(schema, c) == Some(index),
+                _ => false,
+            },
+            _ => false,
+        })
+}
+
+fn trace(plan: &LogicalPlan, index: usize, depth: usize) -> ColumnTrace {
+    if depth > 256 {
+        return ColumnTrace::default();
+    }
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let column = scan
+                .projected_schema
+                .fields()
+                .get(index)
+                .map(|f| f.name().clone())
+                .unwrap_or_default();
+            ColumnTrace {
+                sources: vec![(table_name(&scan.table_name), column, DependencyKind::Copy)],
+                copy: true,
+                nulls_removed: false,
+                outer_join: false,
+            }
+        }
+        LogicalPlan::Projection(p) => match p.expr.get(index) {
+            Some(expr) => expr_trace(&p.input, expr, depth),
+            None => ColumnTrace::default(),
+        },
+        LogicalPlan::Filter(f) => {
+            let mut t = trace(&f.input, index, depth + 1);
+            t.nulls_removed |= removes_nulls(&f.predicate, f.input.schema(), index);
+            t.sources
+                .extend(filter_sources(&f.input, &f.predicate, depth));
+            t.sources.sort();
+            t.sources.dedup();
+            t
+        }
+        LogicalPlan::Aggregate(a) => {
+            let groups = a.group_expr.len();
+            let mut t = if index < groups {
+                expr_trace(&a.input, &a.group_expr[index], depth)
+            } else {
+                match a.aggr_expr.get(index - groups) {
+                    Some(expr) => computed([expr_trace(&a.input, expr, depth)]),
+                    None => ColumnTrace::default(),
+                }
+            };
+            if index >= groups {
+                for g in &a.group_expr {
+                    t.sources.extend(filter_sources(&a.input, g, depth));
+                }
+                t.sources.sort();
+                t.sources.dedup();
+            }
+            t
+        }
+        LogicalPlan::Window(w) => {
+            let inputs = w.input.schema().fields().len();
+            if index < inputs {
+                trace(&w.input, index, depth + 1)
+            } else {
+                match w.window_expr.get(index - inputs) {
+                    Some(expr) => computed([expr_trace(&w.input, expr, depth)]),
+                    None => ColumnTrace::default(),
+                }
+            }
+        }
+        LogicalPlan::Join(j) => {
+            let left_len = j.left.schema().fields().len();
+            let (mut t, outer) = match j.join_type {
+                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => {
+                    (trace(&j.left, index, depth + 1), false)
+                }
+                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
+                    (trace(&j.right, index, depth + 1), false)
+                }
+                jt if index < left_len => (
+                    trace(&j.left, index, depth + 1),
+                    matches!(jt, JoinType::Right | JoinType::Full),
+                ),
+                jt => (
+                    trace(&j.right, index - left_len, depth + 1),
+                    matches!(jt, JoinType::Left | JoinType::Full),
+                ),
+            };
+            t.outer_join |= outer;
+            for (l, r) in &j.on {
+                t.sources.extend(filter_sources(&j.left, l, depth));
+                t.sources.extend(filter_sources(&j.right, r, depth));
+            }
+            t.sources.sort();
+            t.sources.dedup();
+            t
+        }
+        LogicalPlan::Union(u) => {
+            let traces: Vec<ColumnTrace> = u
+                .inputs
+                .iter()
+                .map(|i| trace(i, index, depth + 1))
+                .collect();
+            let copy = traces.iter().all(|t| t.copy);
+            let nulls_removed = traces.iter().all(|t| t.nulls_removed);
+            let outer_join = traces.iter().any(|t| t.outer_join);
+            let mut sources: Vec<_> = traces.into_iter().flat_map(|t| t.sources).collect();
+            sources.sort();
+            sources.dedup();
+            ColumnTrace {
+                sources,
+                copy,
+                nulls_removed,
+                outer_join,
+            }
+        }
+        LogicalPlan::SubqueryAlias(s) => trace(&s.input, index, depth + 1),
+        LogicalPlan::Sort(s) => trace(&s.input, index, depth + 1),
+        LogicalPlan::Limit(l) => trace(&l.input, index, depth + 1),
+        LogicalPlan::Repartition(r) => trace(&r.input, index, depth + 1),
+        LogicalPlan::Distinct(d) => trace(d.input(), index, depth + 1),
+        other => computed(
+            other
+                .inputs()
+                .into_iter()
+                .filter(|i| index < i.schema().fields().len())
+                .map(|i| trace(i, index, depth + 1)),
+        ),
+    }
+}
+
+/// The output schema of a plan as plain Arrow fields.
+pub fn output_schema(plan: &LogicalPlan) -> Schema {
+    Schema::new(
+        plan.schema()
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), f.is_nullable()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::TimeUnit;
+
+    fn statement(sql: &str) -> Statement {
+        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql)
+            .unwrap()
+            .remove(0)
+    }
+
+    fn raw() -> HashMap<String, SchemaRef> {
+        let schema = Schema::new(vec![
+            Field::new("col1", DataType::Utf8, false),
+            Field::new(
+                "col2",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("col3", DataType::Int64, false),
+            Field::new("col5", DataType::Utf8, true),
+        ]);
+        HashMap::from([
+            ("raw_table".to_owned(), Arc::new(schema.clone())),
+            ("ns.other".to_owned(), Arc::new(schema)),
+        ])
+    }
+
+    #[test]
+    fn infers_types_nullability_and_traces() {
+        let planner = SqlPlanner::new();
+        let plan = planner
+            .plan(
+                &statement("SELECT col1, col2, SUM(col3) AS _S FROM raw_table WHERE col5 IS NOT NULL GROUP BY col1, col2"),
+                &raw(),
+            )
+            .unwrap();
+        let schema = output_schema(&plan);
+        let fields: Vec<_> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), f.data_type().clone(), f.is_nullable()))
+            .collect();
+        assert_eq!(fields[0], ("col1", DataType::Utf8, false));
+        assert_eq!(fields[2], ("_S", DataType::Int64, true));
+        let traces = trace_columns(&plan);
+        assert!(traces[0].copy);
+        assert!(traces[0].sources.contains(&(
+            "raw_table".into(),
+            "col1".into(),
+            DependencyKind::Copy
+        )));
+        assert!(traces[0].sources.contains(&(
+            "raw_table".into(),
+            "col5".into(),
+            DependencyKind::Filter
+        )));
+        assert!(!traces[2].copy);
+        assert!(traces[2].sources.contains(&(
+            "raw_table".into(),
+            "col3".into(),
+            DependencyKind::Transform
+        )));
+    }
+
+    #[test]
+    fn outer_joins_and_null_filters_are_traced() {
+        let planner = SqlPlanner::new();
+        let plan = planner
+            .plan(
+                &statement("SELECT a.col1, b.col5 FROM raw_table a LEFT JOIN ns.other b ON a.col1 = b.col1 WHERE a.col5 IS NOT NULL"),
+                &raw(),
+            )
+            .unwrap();
+        let traces = trace_columns(&plan);
+        assert!(!traces[0].outer_join && traces[1].outer_join);
+        assert!(traces[1].sources.contains(&(
+            "ns.other".into(),
+            "col5".into(),
+            DependencyKind::Copy
+        )));
+        assert!(output_schema(&plan).field(1).is_nullable());
+    }
+
+    #[test]
+    fn unknown_column_is_located() {
+        let planner = SqlPlanner::new();
+        let err = planner
+            .plan(&statement("SELECT col1,\n  colx FROM raw_table"), &raw())
+            .unwrap_err();
+        assert!(err.message.contains("colx"), "{err:?}");
+        assert_eq!(err.span.map(|s| s.0), Some((2, 3)), "{err:?}");
+    }
+}
