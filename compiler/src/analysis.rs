@@ -58,6 +58,10 @@ pub struct Table {
     /// no further warnings about its output.
     pub output_invalid: bool,
     pub inputs: Vec<Input>,
+    /// For Python nodes: the module and index of the function in it.
+    pub function: Option<(ModuleId, usize)>,
+    /// For Python nodes: where the return annotation is.
+    pub returns_span: Option<Span>,
 }
 
 /// Everything the compiler knows about a project after checking it.
@@ -126,6 +130,8 @@ pub(crate) fn analyze(
                         output,
                         output_invalid,
                         inputs: Vec::new(),
+                        function: None,
+                        returns_span: None,
                     });
                 }
                 "Table" => {
@@ -138,8 +144,8 @@ pub(crate) fn analyze(
         }
     }
     for (mid, module) in modules.modules.iter().enumerate() {
-        for function in &module.ast.functions {
-            if let Some(table) = python_node(
+        for (index, function) in module.ast.functions.iter().enumerate() {
+            if let Some(mut table) = python_node(
                 modules,
                 &schemas,
                 &aliases,
@@ -149,6 +155,7 @@ pub(crate) fn analyze(
                 },
                 &mut diagnostics,
             ) {
+                table.function = Some((mid, index));
                 tables.push(table);
             }
         }
@@ -287,6 +294,7 @@ pub(crate) fn analyze(
     let contracts = crate::contracts::run(
         &crate::contracts::Context {
             sources,
+            modules,
             tables: &tables,
             live: &live,
             schemas: &schemas,
@@ -467,6 +475,8 @@ fn python_node(
         output,
         output_invalid,
         inputs,
+        function: None,
+        returns_span: function.returns.as_ref().map(Expr::span),
     })
 }
 
@@ -563,6 +573,8 @@ fn sql_node(
         output,
         output_invalid,
         inputs,
+        function: None,
+        returns_span: None,
     }
 }
 
@@ -713,7 +725,7 @@ fn warnings(
             .filter(|input| input.resolved == Some(TableId(i)))
             .find_map(|input| input.required);
         // An undeclared output matters when a consumer declares a contract for it.
-        let unknown = contracts.outputs[i].is_none();
+        let unknown = contracts.outputs[i].is_none() && !contracts.broken[i];
         if unknown && !table.output_invalid && !consumer_contracts.is_empty() {
             let what = match table.kind {
                 TableKind::Source => "source",

@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::analysis::{Table, TableId, TableKind};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::py_infer::NullableOrigin;
 use crate::schema::{SchemaDef, SchemaId, Schemas};
 use crate::source::{FileId, SourceSet, Span};
 use crate::sql_plan::{ColumnTrace, SqlPlanner, output_schema, trace_columns};
@@ -136,11 +137,14 @@ pub struct Contracts {
     pub inferred: Vec<Option<Output>>,
     /// Column traces of inferred SQL nodes (lineage), by table.
     pub traces: HashMap<TableId, Vec<ColumnTrace>>,
+    /// Tables whose body failed to check (reported): no follow-on warnings about them.
+    pub broken: Vec<bool>,
     pub obligations: Vec<Obligation>,
 }
 
 pub(crate) struct Context<'a> {
     pub sources: &'a SourceSet,
+    pub modules: &'a crate::resolve::Modules,
     pub tables: &'a [Table],
     pub live: &'a [bool],
     pub schemas: &'a Schemas,
@@ -149,11 +153,136 @@ pub(crate) struct Context<'a> {
     pub order: Option<&'a [TableId]>,
 }
 
+/// Infers a Python node's output from its body. `None` when the body is not inspectable
+/// (deferred) or an error was reported.
+fn infer_python(
+    ctx: &Context,
+    contracts: &Contracts,
+    id: TableId,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Output, Vec<ColumnTrace>, Body<'static>)> {
+    use crate::py_infer::{ColVal, InputFrame};
+    let table = &ctx.tables[id.0];
+    let (module, index) = table.function?;
+    let function = &ctx.modules.modules[module].ast.functions[index];
+    let mut frames = Vec::new();
+    for input in &table.inputs {
+        let param = input.param.as_ref()?;
+        let parent_output = input.resolved.and_then(|p| contracts.outputs[p.0].as_ref());
+        let (columns, described_as, table_name) = match (parent_output, input.required) {
+            // The parent's columns, as the node's contract for this input types them:
+            // edge mismatches are reported once, at the edge.
+            (Some(out), Some(req)) => {
+                let req_out = Output::declared(req, ctx.schemas.get(req));
+                let columns = out
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        req_out
+                            .column(&c.name)
+                            .filter(|r| r.ty.is_some())
+                            .cloned()
+                            .unwrap_or_else(|| c.clone())
+                    })
+                    .collect();
+                (columns, out.described_as.clone(), input.table.clone())
+            }
+            (Some(out), None) => (
+                out.columns.clone(),
+                out.described_as.clone(),
+                input.table.clone(),
+            ),
+            (None, Some(req)) => (
+                Output::declared(req, ctx.schemas.get(req)).columns,
+                format!("`{}`", ctx.schemas.get(req).name),
+                input.table.clone(),
+            ),
+            (None, None) => return None,
+        };
+        let mut cols = Vec::new();
+        for c in columns {
+            let ty = c.ty.as_ref()?;
+            cols.push(ColVal {
+                name: c.name.clone(),
+                ty: Some(ty.data_type.clone()),
+                unknown_type: false,
+                nullable: ty.nullable,
+                conservative: c.conservative_null,
+                sources: vec![(
+                    table_name.clone(),
+                    c.name.clone(),
+                    crate::sql_plan::DependencyKind::Copy,
+                )],
+                copy: true,
+                span: input.span.clone(),
+                nullable_origin: (ty.nullable && !c.conservative_null).then(|| NullableOrigin {
+                    table: table_name.clone(),
+                    column: c.name.clone(),
+                    described_as: described_as.clone(),
+                    file: c.file,
+                    span: c.span.clone(),
+                }),
+            });
+        }
+        frames.push(InputFrame {
+            param: param.text.clone(),
+            columns: cols,
+        });
+    }
+    let inferred = crate::py_infer::infer(
+        table.file,
+        &table.name,
+        &function.statements,
+        frames,
+        diagnostics,
+    )
+    .ok()?;
+    let mut columns = Vec::new();
+    let mut traces = Vec::new();
+    let mut origins = Vec::new();
+    for c in inferred.columns {
+        columns.push(OutColumn {
+            name: c.name.clone(),
+            ty: (!c.unknown_type)
+                .then(|| ColumnType::new(c.ty.clone().unwrap_or(DataType::Null), c.nullable)),
+            file: table.file,
+            span: c.span.clone(),
+            conservative_null: c.nullable && c.conservative,
+        });
+        traces.push(ColumnTrace {
+            sources: c.sources.clone(),
+            copy: c.copy,
+            nulls_removed: false,
+            outer_join: c.conservative,
+        });
+        origins.push(if c.copy {
+            c.nullable_origin.clone()
+        } else {
+            None
+        });
+    }
+    let missing_at = table.returns_span.clone().unwrap_or(table.span.clone());
+    Some((
+        Output {
+            columns,
+            declared: None,
+            described_as: "the schema inferred from its body".to_owned(),
+        },
+        traces,
+        Body {
+            what: "body",
+            missing_at,
+            origins,
+        },
+    ))
+}
+
 pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts {
     let n = ctx.tables.len();
     let mut out = Contracts {
         outputs: vec![None; n],
         inferred: vec![None; n],
+        broken: vec![false; n],
         ..Contracts::default()
     };
     let order: Vec<TableId> = match ctx.order {
@@ -165,35 +294,86 @@ pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts
         .iter()
         .any(|t| t.kind == TableKind::Sql)
         .then(SqlPlanner::new);
+    if ctx.order.is_none() {
+        // A cycle: no inference, only declared contracts and their edges.
+        for &id in &order {
+            out.outputs[id.0] = ctx.tables[id.0]
+                .output
+                .map(|s| Output::declared(s, ctx.schemas.get(s)));
+        }
+        for &id in &order {
+            check_edges(ctx, id, &mut out, diagnostics);
+        }
+        return out;
+    }
     for id in order {
         let table = &ctx.tables[id.0];
         let declared = table
             .output
             .map(|s| Output::declared(s, ctx.schemas.get(s)));
-        if table.kind == TableKind::Sql
-            && ctx.order.is_some()
-            && let (Some(planner), Some(node)) = (&planner, ctx.sql.get(&table.file))
-            && let Some(inferred) = infer_sql(ctx, planner, &out, id, node, diagnostics)
-        {
-            let (output, traces) = inferred;
+        // A violated input edge is the root cause: the body is not inferred against it.
+        let edge_violated = check_edges(ctx, id, &mut out, diagnostics);
+        let reported = diagnostics.len();
+        let inferred = match table.kind {
+            _ if edge_violated => None,
+            TableKind::Sql => match (&planner, ctx.sql.get(&table.file)) {
+                (Some(planner), Some(node)) => infer_sql(ctx, planner, &out, id, node, diagnostics)
+                    .map(|(output, traces)| {
+                        let origins = traces
+                            .iter()
+                            .map(|t| nullable_copy(&out, table, t))
+                            .collect();
+                        let missing_at = node
+                            .header
+                            .as_ref()
+                            .and_then(|h| h.schema.as_ref())
+                            .map_or(table.span.clone(), |s| s.span.clone());
+                        (
+                            output,
+                            traces,
+                            Body {
+                                what: "query",
+                                missing_at,
+                                origins,
+                            },
+                        )
+                    }),
+                _ => None,
+            },
+            TableKind::Python => infer_python(ctx, &out, id, diagnostics),
+            _ => None,
+        };
+        if let Some((output, traces, body)) = inferred {
             if let Some(declared) = &declared {
-                let mut obligations = Vec::new();
                 compare(
                     ctx,
                     id,
-                    node,
                     declared,
                     &output,
-                    &traces,
-                    &out,
+                    &body,
                     diagnostics,
-                    &mut obligations,
+                    &mut out.obligations,
                 );
-                out.obligations.extend(obligations);
             }
             out.traces.insert(id, traces);
             out.inferred[id.0] = Some(output.clone());
             out.outputs[id.0] = Some(declared.unwrap_or(output));
+            continue;
+        }
+        if diagnostics.len() > reported {
+            // The body is broken (reported): its contract cannot hold as written.
+            out.broken[id.0] = true;
+            for c in declared.iter().flat_map(|d| &d.columns) {
+                push(
+                    &mut out.obligations,
+                    &table.name,
+                    &c.name,
+                    Fact::Exists,
+                    Status::Violated,
+                    "the body does not type-check",
+                );
+            }
+            out.outputs[id.0] = declared;
             continue;
         }
         // Not inferable: the declared contract is validated at run time.
@@ -209,7 +389,6 @@ pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts
         }
         out.outputs[id.0] = declared;
     }
-    check_edges(ctx, &mut out, diagnostics);
     out
 }
 
@@ -330,36 +509,73 @@ fn plan_diagnostic(
 ) -> Diagnostic {
     let text = &file.text;
     let index = &file.line_index;
-    let message = err.message.trim_end_matches('.').to_owned();
-    let unknown_column = message.contains("No field named") || message.contains("not found");
-    let unknown_function = message.to_lowercase().contains("function")
-        && message.contains("not found")
-        || message.contains("Invalid function");
-    let code = if unknown_function {
+    let to_span = |((l1, c1), (l2, c2)): ((u32, u32), (u32, u32))| {
+        let start = index.offset(text, l1, c1);
+        start..index.offset(text, l2, c2).max(start)
+    };
+    // DataFusion messages carry suggestions and field lists after the first sentence.
+    let raw = err.message.trim();
+    let first_sentence = raw.split(". ").next().unwrap_or(raw).trim_end_matches('.');
+    let lower = first_sentence.to_lowercase();
+    let code = if lower.contains("function")
+        && (lower.contains("not found") || lower.contains("invalid"))
+    {
         Code::SqlUnknownFunction
-    } else if unknown_column {
+    } else if lower.contains("no field named")
+        || lower.contains("column") && lower.contains("not found")
+    {
         Code::SqlUnknownColumn
     } else {
         Code::SqlPlan
     };
-    // The token DataFusion located, or the first mention of the quoted name.
-    let span = match err.span {
-        Some(((l1, c1), (l2, c2))) => {
-            let start = index.offset(text, l1, c1);
-            let end = index.offset(text, l2, c2);
-            start..end.max(start)
-        }
-        None => quoted_name(&message)
-            .and_then(|name| find_word(text, name, node_start(ctx, table)))
+    let name = quoted_name(first_sentence);
+    // The token DataFusion located; else the first mention of the quoted name; else the
+    // span covering the located notes (e.g. both operands); else the query's start.
+    let notes_span = err
+        .notes
+        .iter()
+        .map(|(_, at)| to_span(*at))
+        .reduce(|a, b| a.start.min(b.start)..a.end.max(b.end));
+    let span = match (code, err.span, &notes_span) {
+        (Code::SqlPlan, _, Some(all)) => all.clone(),
+        (_, Some(at), _) => to_span(at),
+        _ => name
+            .and_then(|n| find_word(text, n, node_start(ctx, table)))
             .unwrap_or_else(|| {
                 ctx.sql
                     .get(&table.file)
                     .map_or(0..0, |n| n.first_token.clone())
             }),
     };
-    let mut help = err.help.clone();
+    let message = match (code, name) {
+        (Code::SqlUnknownColumn, Some(name)) => {
+            let qualified = match first_sentence.split(" not found in '").nth(1) {
+                Some(rel) => format!("{}.{name}", rel.trim_end_matches(['\'', '.'])),
+                None => name.to_owned(),
+            };
+            format!(
+                "`{}` reads column `{qualified}`, which its inputs do not have",
+                table.name
+            )
+        }
+        (Code::SqlUnknownFunction, Some(name)) => {
+            format!("`{}` calls unknown function `{name}`", table.name)
+        }
+        _ if lower.contains("internal error") || raw.contains("likely caused by a bug") => {
+            format!(
+                "the query of `{}` could not be typed (the SQL engine failed on it)",
+                table.name
+            )
+        }
+        _ => format!(
+            "the query of `{}` does not type-check: {}",
+            table.name,
+            lowercase_first(first_sentence)
+        ),
+    };
+    let mut help = None;
     if code == Code::SqlUnknownColumn
-        && let Some(name) = quoted_name(&message)
+        && let Some(name) = name
     {
         let bare = name.rsplit('.').next().unwrap_or(name);
         let mut candidates: Vec<String> = inputs
@@ -373,36 +589,50 @@ fn plan_diagnostic(
             .collect();
         candidates.sort();
         candidates.dedup();
-        if help.is_none() {
-            help = did_you_mean(bare, candidates.iter().map(String::as_str))
-                .map(|s| format!("did you mean `{s}`?"))
-                .or_else(|| {
-                    let mut tables: Vec<_> = inputs.keys().collect();
-                    tables.sort();
-                    Some(format!(
-                        "the inputs of `{}` ({}) have no column `{bare}`",
-                        table.name,
-                        tables
-                            .iter()
-                            .map(|t| format!("`{t}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                });
-        }
+        let mut tables: Vec<_> = inputs.keys().map(|t| format!("`{t}`")).collect();
+        tables.sort();
+        help = Some(
+            match did_you_mean(bare, candidates.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!(
+                    "the inputs of `{}` ({}) have no column `{bare}`",
+                    table.name,
+                    tables.join(", ")
+                ),
+            },
+        );
+    } else if code == Code::SqlUnknownFunction {
+        help = err.help.clone().or_else(|| {
+            Some("see DataFusion's SQL function reference for the available functions".into())
+        });
+    } else if !err.notes.is_empty() || err.help.is_some() {
+        let all_notes: Vec<&str> = err
+            .notes
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(err.help.as_deref())
+            .collect();
+        let timestamp_plus_int = all_notes
+            .iter()
+            .any(|n| n.contains("Timestamp") || n.contains("Date"))
+            && all_notes.iter().any(|n| n.contains("Int"));
+        help = Some(if timestamp_plus_int {
+            "add a duration, not a number: e.g. `ts + INTERVAL '30 days'`".to_owned()
+        } else {
+            "make the types agree with an explicit `CAST(... AS ...)`".to_owned()
+        });
     }
-    Diagnostic::new(
-        code,
-        table.file,
-        span,
-        format!("in `{}`: {}", table.name, lowercase_first(&message)),
-    )
-    .with_label(match code {
-        Code::SqlUnknownColumn => "unknown column",
-        Code::SqlUnknownFunction => "unknown function",
-        _ => "does not type-check",
-    })
-    .with_help_opt(help)
+    let mut d = Diagnostic::new(code, table.file, span, message)
+        .with_label(match code {
+            Code::SqlUnknownColumn => "unknown column",
+            Code::SqlUnknownFunction => "unknown function",
+            _ => "does not type-check",
+        })
+        .with_help_opt(help);
+    for (note, at) in &err.notes {
+        d = d.with_secondary(table.file, to_span(*at), note.clone());
+    }
+    d
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -452,14 +682,16 @@ fn find_word(text: &str, name: &str, from: usize) -> Option<Span> {
     None
 }
 
-/// If the traced column is a nullable input column passed through unchanged: the input
-/// table, column, the input's schema description and where the column is declared.
+/// If the traced column is a nullable input column passed through unchanged, where that
+/// column comes from.
 fn nullable_copy(
     contracts: &Contracts,
     table: &Table,
     trace: &ColumnTrace,
-) -> Option<(String, String, String, FileId, Span)> {
-    if !trace.copy || trace.outer_join || trace.nulls_removed {
+) -> Option<NullableOrigin> {
+    // Through an outer join or not: a column its contract declares nullable, copied
+    // unchanged, may hold those nulls.
+    if !trace.copy || trace.nulls_removed {
         return None;
     }
     let (t, c, _) = trace
@@ -470,37 +702,38 @@ fn nullable_copy(
     let out = contracts.outputs[input.resolved?.0].as_ref()?;
     let col = out.column(c)?;
     let nullable = col.ty.as_ref().is_some_and(|ty| ty.nullable) && !col.conservative_null;
-    nullable.then(|| {
-        (
-            t.clone(),
-            c.clone(),
-            out.described_as.clone(),
-            col.file,
-            col.span.clone(),
-        )
+    nullable.then(|| NullableOrigin {
+        table: t.clone(),
+        column: c.clone(),
+        described_as: out.described_as.clone(),
+        file: col.file,
+        span: col.span.clone(),
     })
 }
 
-/// Compares a SQL node's inferred output with its declared contract.
-#[allow(clippy::too_many_arguments)]
+/// What a body comparison needs besides the two schemas.
+struct Body<'a> {
+    /// "query" or "body", for messages.
+    what: &'a str,
+    /// Where a declared-but-missing column is reported (the declared schema's name).
+    missing_at: Span,
+    /// Per inferred column: the nullable input column it passes through unchanged.
+    origins: Vec<Option<NullableOrigin>>,
+}
+
+/// Compares a node's inferred output with its declared contract.
 fn compare(
     ctx: &Context,
     id: TableId,
-    node: &SqlNode,
     declared: &Output,
     inferred: &Output,
-    traces: &[ColumnTrace],
-    contracts: &Contracts,
+    body: &Body,
     diagnostics: &mut Vec<Diagnostic>,
     obligations: &mut Vec<Obligation>,
 ) {
     let table = &ctx.tables[id.0];
+    let what = body.what;
     let schema = ctx.schemas.get(declared.declared.expect("declared output"));
-    let schema_span = node
-        .header
-        .as_ref()
-        .and_then(|h| h.schema.as_ref())
-        .map_or(table.span.clone(), |s| s.span.clone());
     for want in &declared.columns {
         let Some(want_ty) = &want.ty else { continue };
         let Some((index, got)) = inferred
@@ -515,7 +748,7 @@ fn compare(
                 &want.name,
                 Fact::Exists,
                 Status::Violated,
-                "the query does not produce it",
+                format!("the {what} does not produce it"),
             );
             let produced: Vec<&str> = inferred
                 .columns
@@ -523,13 +756,18 @@ fn compare(
                 .filter(|c| declared.column(&c.name).is_none())
                 .map(|c| c.name.as_str())
                 .collect();
+            let rename = if what == "query" {
+                format!("alias it `AS {}`", want.name)
+            } else {
+                format!("rename it with `.alias(\"{}\")`", want.name)
+            };
             diagnostics.push(
                 Diagnostic::new(
                     Code::ContractMissingColumn,
                     table.file,
-                    schema_span.clone(),
+                    body.missing_at.clone(),
                     format!(
-                        "`{}` declares column `{}`, but the query of `{}` does not produce it",
+                        "`{}` declares column `{}`, but the {what} of `{}` does not produce it",
                         schema.name, want.name, table.name
                     ),
                 )
@@ -537,9 +775,9 @@ fn compare(
                 .with_secondary(want.file, want.span.clone(), "declared here")
                 .with_help(
                     match did_you_mean(&want.name, produced.iter().copied()) {
-                        Some(s) => format!("the query produces `{s}`: alias it `AS {}`", want.name),
+                        Some(s) => format!("the {what} produces `{s}`: {rename}"),
                         None => format!(
-                            "add `... AS {}` to the SELECT list, or remove it from `{}`",
+                            "produce `{}` in the {what}, or remove it from `{}`",
                             want.name, schema.name
                         ),
                     },
@@ -553,111 +791,19 @@ fn compare(
             &want.name,
             Fact::Exists,
             Status::Proven,
-            "produced by the query",
+            format!("produced by the {what}"),
         );
-        let Some(got_ty) = &got.ty else { continue };
-        if !widens_losslessly(&got_ty.data_type, &want_ty.data_type)
-            && !same_strings(&got_ty.data_type, &want_ty.data_type)
-        {
+        let Some(got_ty) = &got.ty else {
+            let why = format!("type not inferred from the {what}: validated at run time");
             push(
                 obligations,
                 &table.name,
                 &want.name,
                 Fact::Type,
-                Status::Violated,
-                format!("the query computes {}", display_type(&got_ty.data_type)),
+                Status::Deferred,
+                &why,
             );
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::ContractTypeMismatch,
-                    table.file,
-                    got.span.clone(),
-                    format!(
-                        "column `{}` of `{}` is {} in the query, but `{}` declares {}",
-                        want.name,
-                        table.name,
-                        display_type(&got_ty.data_type),
-                        schema.name,
-                        display_type(&want_ty.data_type)
-                    ),
-                )
-                .with_label(format!("computes {}", display_type(&got_ty.data_type)))
-                .with_secondary(want.file, want.span.clone(), format!("declared {} here", display_type(&want_ty.data_type)))
-                .with_help(format!(
-                    "{} to {} is not a lossless widening: cast explicitly (`CAST(... AS {})`), or declare `{}` as {}",
-                    display_type(&got_ty.data_type),
-                    display_type(&want_ty.data_type),
-                    sql_type_name(&want_ty.data_type),
-                    want.name,
-                    display_type(&got_ty.data_type)
-                )),
-            );
-        } else {
-            push(
-                obligations,
-                &table.name,
-                &want.name,
-                Fact::Type,
-                Status::Proven,
-                format!("the query computes {}", display_type(&got_ty.data_type)),
-            );
-        }
-        if want_ty.nullable {
-            continue;
-        }
-        let trace = traces.get(index).cloned().unwrap_or_default();
-        if !got_ty.nullable || trace.nulls_removed {
-            push(
-                obligations,
-                &table.name,
-                &want.name,
-                Fact::NonNull,
-                Status::Proven,
-                if trace.nulls_removed {
-                    "nulls filtered out in the query"
-                } else {
-                    "non-null in the query"
-                },
-            );
-            continue;
-        }
-        // Nullable in the query: violated when it is a nullable input column passed
-        // through unchanged; otherwise the engine is being conservative (deferred).
-        let nullable_input = nullable_copy(contracts, table, &trace);
-        match nullable_input {
-            Some((input_table, input_column, described, decl_file, decl_span)) => {
-                push(
-                    obligations,
-                    &table.name,
-                    &want.name,
-                    Fact::NonNull,
-                    Status::Violated,
-                    format!("copied from nullable `{input_table}.{input_column}`"),
-                );
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::ContractNullability,
-                        table.file,
-                        got.span.clone(),
-                        format!(
-                            "column `{}` of `{}` passes nullable `{input_table}.{input_column}` through unchanged, but `{}` declares it non-null",
-                            want.name, table.name, schema.name
-                        ),
-                    )
-                    .with_label("may be null")
-                    .with_secondary(decl_file, decl_span, format!("declared nullable in {described}"))
-                    .with_help(format!(
-                        "remove the nulls (`WHERE {input_column} IS NOT NULL`, or `COALESCE({input_column}, ...)`), or declare `{}` nullable in `{}`",
-                        want.name, schema.name
-                    )),
-                );
-            }
-            None => {
-                let why = if trace.outer_join {
-                    "nullable through an outer join: null count checked at run time"
-                } else {
-                    "nullable by the engine's typing (aggregate or function): null count checked at run time"
-                };
+            if !want_ty.nullable {
                 push(
                     obligations,
                     &table.name,
@@ -667,9 +813,157 @@ fn compare(
                     why,
                 );
             }
+            continue;
+        };
+        let got_dt = &got_ty.data_type;
+        let fits = *got_dt == DataType::Null
+            || widens_losslessly(got_dt, &want_ty.data_type)
+            || same_strings(got_dt, &want_ty.data_type);
+        if !fits {
+            push(
+                obligations,
+                &table.name,
+                &want.name,
+                Fact::Type,
+                Status::Violated,
+                format!("the {what} computes {}", display_type(got_dt)),
+            );
+            let cast = if what == "query" {
+                format!("`CAST(... AS {})`", sql_type_name(&want_ty.data_type))
+            } else {
+                format!(
+                    "`arrow_cast(..., str_lit(\"{}\"))` or `.cast(...)`",
+                    display_type(&want_ty.data_type)
+                )
+            };
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ContractTypeMismatch,
+                    table.file,
+                    got.span.clone(),
+                    format!(
+                        "column `{}` of `{}` is {} in the {what}, but `{}` declares {}",
+                        want.name,
+                        table.name,
+                        display_type(got_dt),
+                        schema.name,
+                        display_type(&want_ty.data_type)
+                    ),
+                )
+                .with_label(format!("computes {}", display_type(got_dt)))
+                .with_secondary(want.file, want.span.clone(), format!("declared {} here", display_type(&want_ty.data_type)))
+                .with_help(format!(
+                    "{} to {} is not a lossless widening: cast explicitly ({cast}), or declare `{}` as {}",
+                    display_type(got_dt),
+                    display_type(&want_ty.data_type),
+                    want.name,
+                    display_type(got_dt)
+                )),
+            );
+        } else {
+            push(
+                obligations,
+                &table.name,
+                &want.name,
+                Fact::Type,
+                Status::Proven,
+                format!("the {what} computes {}", display_type(got_dt)),
+            );
         }
+        if want_ty.nullable {
+            continue;
+        }
+        if !got_ty.nullable {
+            push(
+                obligations,
+                &table.name,
+                &want.name,
+                Fact::NonNull,
+                Status::Proven,
+                format!("non-null in the {what}"),
+            );
+            continue;
+        }
+        let origin = body.origins.get(index).cloned().flatten();
+        let always_null = *got_dt == DataType::Null;
+        if origin.is_none() && !always_null {
+            let why = if got.conservative_null {
+                "nullable by the engine's typing (aggregate or outer join): null count checked at run time"
+            } else {
+                "computed from nullable inputs: null count checked at run time"
+            };
+            push(
+                obligations,
+                &table.name,
+                &want.name,
+                Fact::NonNull,
+                Status::Deferred,
+                why,
+            );
+            continue;
+        }
+        let (message, help) = match &origin {
+            Some(o) => (
+                format!(
+                    "column `{}` of `{}` passes nullable `{}.{}` through unchanged, but `{}` declares it non-null",
+                    want.name, table.name, o.table, o.column, schema.name
+                ),
+                if what == "query" {
+                    format!(
+                        "remove the nulls (`WHERE {c} IS NOT NULL`, or `COALESCE({c}, ...)`), or declare `{}` nullable in `{}`",
+                        want.name,
+                        schema.name,
+                        c = o.column
+                    )
+                } else {
+                    format!(
+                        "remove the nulls (`.filter(col(\"{c}\").is_not_null())` or `.fill_null(...)`), or declare `{}` nullable in `{}`",
+                        want.name,
+                        schema.name,
+                        c = o.column
+                    )
+                },
+            ),
+            None => (
+                format!(
+                    "column `{}` of `{}` is always null, but `{}` declares it non-null",
+                    want.name, table.name, schema.name
+                ),
+                format!(
+                    "give it a value, or declare `{}` nullable in `{}`",
+                    want.name, schema.name
+                ),
+            ),
+        };
+        push(
+            obligations,
+            &table.name,
+            &want.name,
+            Fact::NonNull,
+            Status::Violated,
+            message.clone(),
+        );
+        let mut d = Diagnostic::new(
+            Code::ContractNullability,
+            table.file,
+            got.span.clone(),
+            message,
+        )
+        .with_label("may be null")
+        .with_help(help);
+        if let Some(o) = origin {
+            d = d.with_secondary(
+                o.file,
+                o.span,
+                format!("declared nullable in {}", o.described_as),
+            );
+        }
+        diagnostics.push(d);
     }
-    for got in &inferred.columns {
+    // A schema with a broken column (reported) would make every use of that column
+    // look undeclared.
+    let complete = !schema.incomplete;
+    for got in inferred.columns.iter().filter(|_| complete) {
         if declared.column(&got.name).is_none() {
             let missing: Vec<&str> = declared
                 .columns
@@ -677,27 +971,35 @@ fn compare(
                 .filter(|c| inferred.column(&c.name).is_none())
                 .map(|c| c.name.as_str())
                 .collect();
+            push(
+                obligations,
+                &table.name,
+                &got.name,
+                Fact::Exists,
+                Status::Violated,
+                "produced but not declared",
+            );
             diagnostics.push(
                 Diagnostic::new(
                     Code::ContractExtraColumn,
                     table.file,
                     got.span.clone(),
                     format!(
-                        "the query of `{}` produces column `{}`, which `{}` does not declare",
+                        "the {what} of `{}` produces column `{}`, which `{}` does not declare",
                         table.name, got.name, schema.name
                     ),
                 )
                 .with_label("not in the contract")
                 .with_secondary(
-                    ctx.schemas.get(declared.declared.expect("declared")).file,
+                    schema.file,
                     schema.span.clone(),
                     format!("`{}` is declared here", schema.name),
                 )
                 .with_help(
                     match did_you_mean(&got.name, missing.iter().copied()) {
-                        Some(s) => format!("`{}` declares `{s}`: alias it `AS {s}`", schema.name),
+                        Some(s) => format!("`{}` declares `{s}`: rename it to `{s}`", schema.name),
                         None => format!(
-                            "declare it in `{}` (`{}: ...`), or drop it from the SELECT list",
+                            "declare it in `{}` (`{}: ...`), or drop it from the {what}",
                             schema.name, got.name
                         ),
                     },
@@ -738,11 +1040,16 @@ fn sql_type_name(t: &DataType) -> String {
 }
 
 /// Edge contracts: what each child requires of an input against what the parent provides.
-fn check_edges(ctx: &Context, contracts: &mut Contracts, diagnostics: &mut Vec<Diagnostic>) {
-    for (i, child) in ctx.tables.iter().enumerate() {
-        if !ctx.live[i] {
-            continue;
-        }
+/// Checks the edges into `child`; true when one of them is violated.
+fn check_edges(
+    ctx: &Context,
+    child_id: TableId,
+    contracts: &mut Contracts,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let before = diagnostics.len();
+    let child = &ctx.tables[child_id.0];
+    {
         for input in &child.inputs {
             let (Some(required), Some(parent_id)) = (input.required, input.resolved) else {
                 continue;
@@ -934,6 +1241,7 @@ fn check_edges(ctx: &Context, contracts: &mut Contracts, diagnostics: &mut Vec<D
             }
         }
     }
+    diagnostics.len() > before
 }
 
 fn out_column_list(columns: &[OutColumn]) -> String {

@@ -66,6 +66,7 @@ codes! {
     ContractExtraColumn = "E0602", Error, "body produces a column the contract does not declare";
     ContractTypeMismatch = "E0603", Error, "body computes a type the contract does not accept";
     ContractNullability = "E0604", Error, "nullable input reaches a non-null output unchanged";
+    PyUnknownColumn = "E0701", Error, "Python body reads a column its input does not have";
     UncheckedInput = "W0001", Warning, "node input has no schema annotation";
     UnknownOutput = "W0002", Warning, "node output schema is undeclared";
     UnusedSource = "W0003", Warning, "declared source is never read";

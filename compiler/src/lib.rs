@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod config;
 pub mod contracts;
 pub mod diagnostic;
+pub mod py_infer;
 pub mod resolve;
 pub mod schema;
 pub mod source;

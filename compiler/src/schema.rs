@@ -31,6 +31,8 @@ pub struct SchemaDef {
     pub file: FileId,
     pub span: Span,
     pub columns: Vec<Column>,
+    /// A column declaration is broken (reported): the column list is incomplete.
+    pub incomplete: bool,
 }
 
 impl SchemaDef {
@@ -83,6 +85,7 @@ impl Schemas {
                     file: module.file,
                     span: class.name.span.clone(),
                     columns: Vec::new(),
+                    incomplete: false,
                 });
             }
         }
@@ -90,6 +93,7 @@ impl Schemas {
         let mut resolver = Resolver {
             modules,
             state: vec![State::NotStarted; schemas.defs.len()],
+            incomplete: vec![false; schemas.defs.len()],
             stack: Vec::new(),
             columns: vec![Vec::new(); schemas.defs.len()],
             schemas: &schemas,
@@ -103,7 +107,9 @@ impl Schemas {
             resolver.resolve(class, id);
         }
         let columns = resolver.columns;
-        for (def, cols) in schemas.defs.iter_mut().zip(columns) {
+        let incomplete = resolver.incomplete;
+        for ((def, cols), incomplete) in schemas.defs.iter_mut().zip(columns).zip(incomplete) {
+            def.incomplete = incomplete || cols.iter().any(|c| c.ty.is_none());
             def.columns = cols;
         }
         schemas
@@ -288,6 +294,7 @@ struct Resolver<'a> {
     modules: &'a Modules,
     schemas: &'a Schemas,
     state: Vec<State>,
+    incomplete: Vec<bool>,
     /// Schemas being resolved, outermost first: the path of an inheritance cycle.
     stack: Vec<SchemaId>,
     columns: Vec<Vec<Column>>,
@@ -377,9 +384,13 @@ impl Resolver<'_> {
                     )
                 }
                 ClassItem::Assigned { name, value } => {
+                    let before = self.diagnostics.len();
                     match self.inherited(module, file, &def.name.text, name, value) {
                         Some(column) => (name, column),
-                        None => continue,
+                        None => {
+                            self.incomplete[id.0] |= self.diagnostics.len() > before;
+                            continue;
+                        }
                     }
                 }
             };

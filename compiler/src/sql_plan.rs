@@ -34,13 +34,18 @@ pub fn session_state() -> SessionState {
         .build()
 }
 
+/// 1-based `(line, column)` start and end of a range in a query, end exclusive.
+pub type LineColRange = ((u32, u32), (u32, u32));
+
 /// A planning failure, located in the query when DataFusion knows where.
 #[derive(Debug)]
 pub struct PlanError {
     pub message: String,
     /// 1-based (line, column) start and end, end exclusive.
-    pub span: Option<((u32, u32), (u32, u32))>,
+    pub span: Option<LineColRange>,
     pub help: Option<String>,
+    /// Located notes (e.g. each operand's type), as secondary labels.
+    pub notes: Vec<(String, LineColRange)>,
 }
 
 /// Plans SQL node queries. Build one per check and reuse it for every node.
@@ -96,25 +101,30 @@ fn plan_error(err: &DataFusionError) -> PlanError {
             root.message().trim().to_owned()
         }
     };
-    let span = diagnostic.and_then(|d| d.span).and_then(|s| {
+    let location = |s: datafusion::common::Span| {
         (s.start.line > 0).then_some((
             (s.start.line as u32, s.start.column as u32),
             (s.end.line as u32, s.end.column as u32),
         ))
-    });
-    let help = diagnostic.and_then(|d| {
-        let helps: Vec<String> = d
-            .helps
-            .iter()
-            .map(|h| h.message.clone())
-            .chain(d.notes.iter().map(|n| n.message.clone()))
-            .collect();
-        (!helps.is_empty()).then(|| helps.join("; "))
-    });
+    };
+    let span = diagnostic.and_then(|d| d.span).and_then(location);
+    let mut notes = Vec::new();
+    let mut helps = Vec::new();
+    if let Some(d) = diagnostic {
+        for note in &d.notes {
+            match note.span.and_then(location) {
+                Some(at) => notes.push((note.message.clone(), at)),
+                None => helps.push(note.message.clone()),
+            }
+        }
+        helps.extend(d.helps.iter().map(|h| h.message.clone()));
+    }
+    let help = (!helps.is_empty()).then(|| helps.join("; "));
     PlanError {
         message,
         span,
         help,
+        notes,
     }
 }
 

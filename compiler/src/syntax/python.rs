@@ -137,6 +137,79 @@ pub struct FnDef {
     pub has_variadic: bool,
     pub returns: Option<Expr>,
     pub body: Span,
+    /// The body's statements, lowered for inference.
+    pub statements: Vec<Stmt>,
+}
+
+/// A statement of a node body, as far as inference cares.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stmt {
+    /// `name = value`
+    Assign { target: Ident, value: BodyExpr },
+    /// `return value`
+    Return { value: Option<BodyExpr>, span: Span },
+    /// Docstrings, `pass`, `...`: no effect.
+    Nothing,
+    /// Anything else: the body is not inspectable.
+    Other(Span),
+}
+
+/// A general Python expression inside a node body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BodyExpr {
+    Name(Ident),
+    Attr {
+        object: Box<BodyExpr>,
+        attr: Ident,
+        span: Span,
+    },
+    Call {
+        func: Box<BodyExpr>,
+        args: Vec<BodyExpr>,
+        kwargs: Vec<(Ident, BodyExpr)>,
+        span: Span,
+    },
+    Str(String, Span),
+    Int(i64, Span),
+    Float(Span),
+    Bool(bool, Span),
+    None(Span),
+    List(Vec<BodyExpr>, Span),
+    Dict(Vec<(BodyExpr, BodyExpr)>, Span),
+    /// Arithmetic, comparison and bitwise operators (`+`, `<`, `&`, ...).
+    Binary {
+        op: String,
+        left: Box<BodyExpr>,
+        right: Box<BodyExpr>,
+        span: Span,
+    },
+    /// `~x`, `-x`, `not x`.
+    Unary {
+        op: String,
+        operand: Box<BodyExpr>,
+        span: Span,
+    },
+    Other(Span),
+}
+
+impl BodyExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            BodyExpr::Name(i) => i.span.clone(),
+            BodyExpr::Attr { span, .. }
+            | BodyExpr::Call { span, .. }
+            | BodyExpr::Str(_, span)
+            | BodyExpr::Int(_, span)
+            | BodyExpr::Float(span)
+            | BodyExpr::Bool(_, span)
+            | BodyExpr::None(span)
+            | BodyExpr::List(_, span)
+            | BodyExpr::Dict(_, span)
+            | BodyExpr::Binary { span, .. }
+            | BodyExpr::Unary { span, .. }
+            | BodyExpr::Other(span) => span.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -526,9 +599,9 @@ impl<'a> Lower<'a> {
         let returns = node
             .child_by_field_name("return_type")
             .map(|t| self.type_expr(t));
-        let body = node
-            .child_by_field_name("body")
-            .map_or(node.byte_range(), |b| b.byte_range());
+        let body_node = node.child_by_field_name("body");
+        let body = body_node.map_or(node.byte_range(), |b| b.byte_range());
+        let statements = body_node.map(|b| self.statements(b)).unwrap_or_default();
         Some(FnDef {
             name,
             decorators,
@@ -536,7 +609,179 @@ impl<'a> Lower<'a> {
             has_variadic,
             returns,
             body,
+            statements,
         })
+    }
+
+    fn statements(&self, block: Node) -> Vec<Stmt> {
+        let mut cursor = block.walk();
+        block
+            .named_children(&mut cursor)
+            .filter(|n| n.kind() != "comment")
+            .map(|stmt| match stmt.kind() {
+                "pass_statement" => Stmt::Nothing,
+                "return_statement" => Stmt::Return {
+                    value: stmt.named_child(0).map(|v| self.body_expr(v)),
+                    span: stmt.byte_range(),
+                },
+                "expression_statement" => match stmt.named_child(0) {
+                    Some(e) if matches!(e.kind(), "string" | "ellipsis") => Stmt::Nothing,
+                    Some(a) if a.kind() == "assignment" => {
+                        match (
+                            a.child_by_field_name("left"),
+                            a.child_by_field_name("right"),
+                        ) {
+                            (Some(l), Some(r))
+                                if l.kind() == "identifier"
+                                    && a.child_by_field_name("type").is_none() =>
+                            {
+                                Stmt::Assign {
+                                    target: self.ident(l),
+                                    value: self.body_expr(r),
+                                }
+                            }
+                            _ => Stmt::Other(stmt.byte_range()),
+                        }
+                    }
+                    _ => Stmt::Other(stmt.byte_range()),
+                },
+                _ => Stmt::Other(stmt.byte_range()),
+            })
+            .collect()
+    }
+
+    fn body_expr(&self, node: Node) -> BodyExpr {
+        let span = node.byte_range();
+        let field = |f: &str| node.child_by_field_name(f);
+        match node.kind() {
+            "identifier" => BodyExpr::Name(self.ident(node)),
+            "attribute" => match (field("object"), field("attribute")) {
+                (Some(o), Some(a)) => BodyExpr::Attr {
+                    object: Box::new(self.body_expr(o)),
+                    attr: self.ident(a),
+                    span,
+                },
+                _ => BodyExpr::Other(span),
+            },
+            "call" => {
+                let Some(func) = field("function") else {
+                    return BodyExpr::Other(span);
+                };
+                let mut args = Vec::new();
+                let mut kwargs = Vec::new();
+                if let Some(list) = field("arguments") {
+                    let mut cursor = list.walk();
+                    for arg in list.named_children(&mut cursor) {
+                        match arg.kind() {
+                            "keyword_argument" => {
+                                if let (Some(k), Some(v)) = (
+                                    arg.child_by_field_name("name"),
+                                    arg.child_by_field_name("value"),
+                                ) {
+                                    kwargs.push((self.ident(k), self.body_expr(v)));
+                                }
+                            }
+                            "comment" => {}
+                            _ => args.push(self.body_expr(arg)),
+                        }
+                    }
+                }
+                BodyExpr::Call {
+                    func: Box::new(self.body_expr(func)),
+                    args,
+                    kwargs,
+                    span,
+                }
+            }
+            "string" => match self.expr(node) {
+                Expr::Str(text, span) => BodyExpr::Str(text, span),
+                _ => BodyExpr::Other(span),
+            },
+            "integer" => match self.expr(node) {
+                Expr::Int(v, span) => BodyExpr::Int(v, span),
+                _ => BodyExpr::Other(span),
+            },
+            "float" => BodyExpr::Float(span),
+            "true" => BodyExpr::Bool(true, span),
+            "false" => BodyExpr::Bool(false, span),
+            "none" => BodyExpr::None(span),
+            "list" | "tuple" => {
+                let mut cursor = node.walk();
+                let items = node
+                    .named_children(&mut cursor)
+                    .filter(|c| c.kind() != "comment")
+                    .map(|c| self.body_expr(c))
+                    .collect();
+                BodyExpr::List(items, span)
+            }
+            "dictionary" => {
+                let mut cursor = node.walk();
+                let mut pairs = Vec::new();
+                for pair in node.named_children(&mut cursor) {
+                    match (
+                        pair.kind(),
+                        pair.child_by_field_name("key"),
+                        pair.child_by_field_name("value"),
+                    ) {
+                        ("pair", Some(k), Some(v)) => {
+                            pairs.push((self.body_expr(k), self.body_expr(v)))
+                        }
+                        ("comment", _, _) => {}
+                        _ => return BodyExpr::Other(span),
+                    }
+                }
+                BodyExpr::Dict(pairs, span)
+            }
+            "parenthesized_expression" => node
+                .named_child(0)
+                .map_or(BodyExpr::Other(span.clone()), |inner| self.body_expr(inner)),
+            "binary_operator" | "boolean_operator" => {
+                match (field("left"), field("operator"), field("right")) {
+                    (Some(l), Some(op), Some(r)) => BodyExpr::Binary {
+                        op: self.text(op).to_owned(),
+                        left: Box::new(self.body_expr(l)),
+                        right: Box::new(self.body_expr(r)),
+                        span,
+                    },
+                    _ => BodyExpr::Other(span),
+                }
+            }
+            "comparison_operator" => {
+                let mut cursor = node.walk();
+                let operands: Vec<Node> = node.named_children(&mut cursor).collect();
+                let mut cursor = node.walk();
+                let op = node
+                    .children(&mut cursor)
+                    .find(|c| !c.is_named())
+                    .map(|c| self.text(c).to_owned());
+                match (operands.as_slice(), op) {
+                    ([l, r], Some(op)) => BodyExpr::Binary {
+                        op,
+                        left: Box::new(self.body_expr(*l)),
+                        right: Box::new(self.body_expr(*r)),
+                        span,
+                    },
+                    _ => BodyExpr::Other(span),
+                }
+            }
+            "unary_operator" => match (field("operator"), field("argument")) {
+                (Some(op), Some(arg)) => BodyExpr::Unary {
+                    op: self.text(op).to_owned(),
+                    operand: Box::new(self.body_expr(arg)),
+                    span,
+                },
+                _ => BodyExpr::Other(span),
+            },
+            "not_operator" => match field("argument") {
+                Some(arg) => BodyExpr::Unary {
+                    op: "not".to_owned(),
+                    operand: Box::new(self.body_expr(arg)),
+                    span,
+                },
+                None => BodyExpr::Other(span),
+            },
+            _ => BodyExpr::Other(span),
+        }
     }
 
     /// A `type` node wraps the annotation expression.
