@@ -24,20 +24,35 @@ pub struct CheckArgs {
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let sources = sluice_compiler::load_project(&args.dir)?;
     let analysis = sluice_compiler::check(&sources);
+    print_report(&sources, &analysis, args.format, args.color)?;
+    Ok(if analysis.summary.errors > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// Prints diagnostics and the summary, as text or as the JSON report.
+pub fn print_report(
+    sources: &sluice_compiler::SourceSet,
+    analysis: &sluice_compiler::Analysis,
+    format: Format,
+    color: ColorChoice,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match args.format {
+    match format {
         Format::Json => {
-            let report = JsonReport::new(&analysis.diagnostics, &sources, analysis.summary);
+            let report = JsonReport::new(&analysis.diagnostics, sources, analysis.summary);
             serde_json::to_writer_pretty(&mut out, &report).context("writing the report")?;
             writeln!(out)?;
         }
         Format::Text => {
             let opts = RenderOptions {
-                color: args.color.enabled(),
+                color: color.enabled(),
                 ..RenderOptions::default()
             };
             for diagnostic in &analysis.diagnostics {
-                write!(out, "{}", render_human(diagnostic, &sources, opts))?;
+                write!(out, "{}", render_human(diagnostic, sources, opts))?;
                 writeln!(out)?;
             }
             let counts = sluice_compiler::contracts::count(&analysis.contracts.obligations);
@@ -52,11 +67,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         }
     }
     out.flush()?;
-    Ok(if analysis.summary.errors > 0 {
-        exit::FAILED
-    } else {
-        exit::OK
-    })
+    Ok(())
 }
 
 fn plural(n: usize, word: &str) -> String {

@@ -1,6 +1,7 @@
 //! `sluice`: the command-line front door. The only crate that prints.
 
 mod check;
+mod plan;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,10 @@ struct Cli {
 enum Command {
     /// Check a pipeline project: syntax, names, the DAG and every edge contract.
     Check(check::CheckArgs),
+    /// Print the typed plan: nodes, schemas, edges, order, deferred obligations, lineage.
+    Plan(plan::PlanArgs),
+    /// Print a column's lineage back to the sources, or forward to what it reaches.
+    Lineage(plan::LineageArgs),
 }
 
 /// How results are printed.
@@ -83,6 +88,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Plan(args) => plan::run_plan(args),
+        Command::Lineage(args) => plan::run_lineage(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

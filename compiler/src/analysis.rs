@@ -62,6 +62,13 @@ pub struct Table {
     pub function: Option<(ModuleId, usize)>,
     /// For Python nodes: where the return annotation is.
     pub returns_span: Option<Span>,
+    /// For Python nodes: the function name, `pip` packages and Python version its
+    /// decorators ask for.
+    pub python: Option<(
+        String,
+        std::collections::BTreeMap<String, String>,
+        Option<String>,
+    )>,
 }
 
 /// Everything the compiler knows about a project after checking it.
@@ -132,6 +139,7 @@ pub(crate) fn analyze(
                         inputs: Vec::new(),
                         function: None,
                         returns_span: None,
+                        python: None,
                     });
                 }
                 "Table" => {
@@ -477,6 +485,10 @@ fn python_node(
         inputs,
         function: None,
         returns_span: function.returns.as_ref().map(Expr::span),
+        python: Some({
+            let (packages, version) = crate::plan::python_settings(&function.decorator_exprs);
+            (function.name.text.clone(), packages, version)
+        }),
     })
 }
 
@@ -575,6 +587,7 @@ fn sql_node(
         inputs,
         function: None,
         returns_span: None,
+        python: None,
     }
 }
 

@@ -9,6 +9,8 @@ pub mod analysis;
 pub mod config;
 pub mod contracts;
 pub mod diagnostic;
+pub mod lineage;
+pub mod plan;
 pub mod py_infer;
 pub mod resolve;
 pub mod schema;

@@ -142,3 +142,92 @@ fn every_example_project_checks_clean() {
         examples.display()
     );
 }
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("utf-8 output")
+}
+
+#[test]
+fn plan_of_the_paper_project() {
+    let dir = fixture("ok_paper_listings");
+    let json = sluice(&["plan", &dir, "--format", "json"]);
+    assert_eq!(
+        json.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(plan["version"], 1);
+    assert_eq!(
+        plan["order"],
+        serde_json::json!([
+            "raw_table",
+            "parent_table",
+            "child_table",
+            "grand_child",
+            "family_friend"
+        ])
+    );
+    // SUM(col3) is nullable by the engine's typing: `_S: int` is a runtime null check.
+    let deferred = plan["obligations"]["deferred"].as_array().unwrap();
+    assert!(
+        deferred.iter().any(|o| o["table"] == "parent_table"
+            && o["column"] == "_S"
+            && o["fact"] == "non_null")
+    );
+    insta::assert_snapshot!("plan_paper_json", stdout(&json));
+    insta::assert_snapshot!("plan_paper_text", stdout(&sluice(&["plan", &dir])));
+    insta::assert_snapshot!(
+        "plan_paper_dot",
+        stdout(&sluice(&["plan", &dir, "--format", "dot"]))
+    );
+    insta::assert_snapshot!(
+        "plan_paper_mermaid",
+        stdout(&sluice(&["plan", &dir, "--format", "mermaid"]))
+    );
+}
+
+#[test]
+fn no_plan_for_an_ill_typed_project() {
+    let out = sluice(&[
+        "plan",
+        &fixture("err_edge_float_to_int"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["summary"]["errors"].as_u64().unwrap() > 0,
+        "the check report explains why"
+    );
+}
+
+#[test]
+fn lineage_upstream_and_downstream() {
+    let dir = fixture("ok_paper_listings");
+    let up = sluice(&["lineage", &dir, "family_friend.col2"]);
+    assert_eq!(up.status.code(), Some(0));
+    let text = stdout(&up);
+    assert!(text.contains("raw_table.col2 (copy)"), "{text}");
+    insta::assert_snapshot!("lineage_family_friend_col2_upstream", text);
+    let down = sluice(&[
+        "lineage",
+        &dir,
+        "raw_table.col3",
+        "--downstream",
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
+    let edges = report["edges"].as_array().unwrap();
+    assert!(
+        edges.iter().any(|e| e["table"] == "parent_table"
+            && e["column"] == "_S"
+            && e["kind"] == "transform"),
+        "{report:#}"
+    );
+    let missing = sluice(&["lineage", &dir, "family_friend.nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+}

@@ -132,6 +132,8 @@ pub struct Param {
 pub struct FnDef {
     pub name: Ident,
     pub decorators: Vec<Expr>,
+    /// The same decorators as general expressions (dict arguments such as `pip={...}`).
+    pub decorator_exprs: Vec<BodyExpr>,
     pub params: Vec<Param>,
     /// `*args`, `**kwargs`, `/` or `*` markers make a function something other than a node.
     pub has_variadic: bool,
@@ -385,10 +387,18 @@ impl<'a> Lower<'a> {
                     .filter_map(|d| d.named_child(0))
                     .map(|e| self.expr(e))
                     .collect();
+                let mut cursor = stmt.walk();
+                let decorator_exprs: Vec<BodyExpr> = stmt
+                    .named_children(&mut cursor)
+                    .filter(|c| c.kind() == "decorator")
+                    .filter_map(|d| d.named_child(0))
+                    .map(|e| self.body_expr(e))
+                    .collect();
                 if let Some(def) = stmt.child_by_field_name("definition") {
                     match def.kind() {
                         "function_definition" => {
-                            if let Some(f) = self.function(def, decorators) {
+                            if let Some(mut f) = self.function(def, decorators) {
+                                f.decorator_exprs = decorator_exprs;
                                 module.functions.push(f);
                             }
                         }
@@ -605,6 +615,7 @@ impl<'a> Lower<'a> {
         Some(FnDef {
             name,
             decorators,
+            decorator_exprs: Vec::new(),
             params,
             has_variadic,
             returns,

@@ -1,0 +1,264 @@
+//! `sluice plan` and `sluice lineage`: the typed plan and column lineage of a project.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use sluice_compiler::lineage::{self, Direction, LineageEdge};
+use sluice_compiler::plan::{self, Plan};
+use sluice_compiler::{Analysis, SourceSet, TableKind};
+
+use crate::{check, exit};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// For people: nodes in execution order with their schemas.
+    #[default]
+    Text,
+    /// The versioned plan (docs/plan.md): what the runtime executes.
+    Json,
+    /// Graphviz.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// The project folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    format: PlanFormat,
+}
+
+#[derive(clap::Args)]
+pub struct LineageArgs {
+    /// The project folder.
+    dir: PathBuf,
+    /// The column, as `TABLE.COLUMN` (the table name may itself be dotted).
+    column: String,
+    /// Follow the column back to the sources (the default).
+    #[arg(long, conflicts_with = "downstream")]
+    upstream: bool,
+    /// Follow the column forward to every column it reaches.
+    #[arg(long)]
+    downstream: bool,
+    #[arg(long, value_enum, default_value_t)]
+    format: crate::Format,
+}
+
+/// Loads and checks a project; on errors prints them (as `check` would) and returns
+/// `None`, so no plan is made of an ill-typed project.
+fn checked(dir: &std::path::Path, json: bool) -> anyhow::Result<Option<(SourceSet, Analysis)>> {
+    let sources = sluice_compiler::load_project(dir)?;
+    let analysis = sluice_compiler::check(&sources);
+    if analysis.summary.errors == 0 {
+        return Ok(Some((sources, analysis)));
+    }
+    let format = if json {
+        crate::Format::Json
+    } else {
+        crate::Format::Text
+    };
+    check::print_report(&sources, &analysis, format, crate::ColorChoice::Auto)?;
+    Ok(None)
+}
+
+pub fn run_plan(args: PlanArgs) -> anyhow::Result<u8> {
+    let Some((sources, analysis)) = checked(&args.dir, args.format == PlanFormat::Json)? else {
+        return Ok(exit::FAILED);
+    };
+    let plan = plan::build(&analysis, &sources);
+    let text = match args.format {
+        PlanFormat::Json => {
+            serde_json::to_string_pretty(&plan).context("serializing the plan")? + "\n"
+        }
+        PlanFormat::Text => text(&plan),
+        PlanFormat::Dot => dot(&plan),
+        PlanFormat::Mermaid => mermaid(&plan),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    Ok(exit::OK)
+}
+
+fn text(plan: &Plan) -> String {
+    let mut s = String::new();
+    for name in &plan.order {
+        let Some(node) = plan.nodes.iter().find(|n| &n.name == name) else {
+            continue;
+        };
+        let kind = match node.kind {
+            TableKind::Source => "source",
+            TableKind::Python => "python",
+            TableKind::Sql => "sql",
+        };
+        let _ = write!(s, "{} ({kind}, {}:{})", node.name, node.file, node.line);
+        if !node.inputs.is_empty() {
+            let _ = write!(s, " <- {}", node.inputs.join(", "));
+        }
+        let schema = match (&node.declared_schema, node.inferred) {
+            (Some(name), _) => format!("declared {name}"),
+            (None, true) => "inferred".to_owned(),
+            (None, false) => "unknown".to_owned(),
+        };
+        let _ = writeln!(s, "  [{schema}]");
+        for c in node.output_schema.iter().flatten() {
+            let _ = writeln!(
+                s,
+                "    {}: {}{}",
+                c.name,
+                c.data_type,
+                if c.nullable { " (nullable)" } else { "" }
+            );
+        }
+    }
+    let c = plan.obligations.counts;
+    let _ = writeln!(
+        s,
+        "{} proven, {} deferred, {} violated",
+        c.proven, c.deferred, c.violated
+    );
+    s
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn dot(plan: &Plan) -> String {
+    let mut s = String::from("digraph sluice {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
+    for node in &plan.nodes {
+        let shape = match node.kind {
+            TableKind::Source => "cylinder",
+            TableKind::Python => "box",
+            TableKind::Sql => "note",
+        };
+        let _ = writeln!(s, "  {} [shape={shape}];", quote(&node.name));
+    }
+    for e in &plan.edges {
+        let _ = writeln!(s, "  {} -> {};", quote(&e.from), quote(&e.to));
+    }
+    s.push_str("}\n");
+    s
+}
+
+fn mermaid(plan: &Plan) -> String {
+    let id = |name: &str| {
+        plan.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .map_or_else(|| "unknown".to_owned(), |i| format!("n{i}"))
+    };
+    let mut s = String::from("flowchart LR\n");
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let label = node.name.replace('"', "'");
+        let shape = match node.kind {
+            TableKind::Source => format!("[(\"{label}\")]"),
+            TableKind::Python => format!("[\"{label}\"]"),
+            TableKind::Sql => format!("[/\"{label}\"/]"),
+        };
+        let _ = writeln!(s, "  n{i}{shape}");
+    }
+    for e in &plan.edges {
+        let _ = writeln!(s, "  {} --> {}", id(&e.from), id(&e.to));
+    }
+    s
+}
+
+pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
+    let json = args.format == crate::Format::Json;
+    let Some((_, analysis)) = checked(&args.dir, json)? else {
+        return Ok(exit::FAILED);
+    };
+    let Some((table, column)) = args.column.rsplit_once('.') else {
+        anyhow::bail!("expected TABLE.COLUMN, found `{}`", args.column);
+    };
+    let Some(t) = analysis.tables.iter().find(|t| t.name == table) else {
+        anyhow::bail!("no table `{table}` in the project");
+    };
+    let id = analysis
+        .tables
+        .iter()
+        .position(|x| std::ptr::eq(x, t))
+        .unwrap_or(0);
+    let known = analysis
+        .contracts
+        .outputs
+        .get(id)
+        .and_then(|o| o.as_ref())
+        .is_some_and(|o| o.column(column).is_some());
+    if !known {
+        anyhow::bail!("table `{table}` has no column `{column}` (or its schema is unknown)");
+    }
+    let direction = if args.downstream {
+        Direction::Downstream
+    } else {
+        Direction::Upstream
+    };
+    let all = lineage::edges(&analysis);
+    let reached = lineage::walk(&all, table, column, direction);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let report = serde_json::json!({
+            "column": args.column,
+            "direction": if args.downstream { "downstream" } else { "upstream" },
+            "edges": reached,
+        });
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", tree(&reached, table, column, direction))?;
+    }
+    Ok(exit::OK)
+}
+
+/// `t.c` and what it depends on (or feeds), indented.
+fn tree(edges: &[LineageEdge], table: &str, column: &str, direction: Direction) -> String {
+    fn go(
+        edges: &[LineageEdge],
+        t: &str,
+        c: &str,
+        dir: Direction,
+        depth: usize,
+        path: &mut Vec<(String, String)>,
+        s: &mut String,
+    ) {
+        let next: Vec<&LineageEdge> = edges
+            .iter()
+            .filter(|e| match dir {
+                Direction::Upstream => e.table == t && e.column == c,
+                Direction::Downstream => e.source_table == t && e.source_column == c,
+            })
+            .collect();
+        for e in next {
+            let (nt, nc) = match dir {
+                Direction::Upstream => (&e.source_table, &e.source_column),
+                Direction::Downstream => (&e.table, &e.column),
+            };
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let _ = writeln!(s, "{}{}.{} ({kind})", "  ".repeat(depth + 1), nt, nc);
+            if !path.contains(&(nt.clone(), nc.clone())) {
+                path.push((nt.clone(), nc.clone()));
+                go(edges, nt, nc, dir, depth + 1, path, s);
+                path.pop();
+            }
+        }
+    }
+    let mut s = format!("{table}.{column}\n");
+    go(
+        edges,
+        table,
+        column,
+        direction,
+        0,
+        &mut vec![(table.to_owned(), column.to_owned())],
+        &mut s,
+    );
+    s
+}

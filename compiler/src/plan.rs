@@ -1,0 +1,236 @@
+//! The typed plan: the versioned contract between the compiler and the runtime
+//! (docs/plan.md). Built from a checked [`Analysis`]; serialized as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::analysis::{Analysis, TableKind};
+use crate::contracts::{Fact, ObligationCounts, Status, count};
+use crate::lineage::LineageEdge;
+use crate::source::SourceSet;
+use crate::syntax::python::BodyExpr;
+
+/// Bumped on any incompatible change of the JSON shape.
+pub const PLAN_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub version: u32,
+    pub nodes: Vec<PlanNode>,
+    pub edges: Vec<PlanEdge>,
+    /// Table names in topological order (empty when the project has a cycle).
+    pub order: Vec<String>,
+    pub obligations: PlanObligations,
+    pub lineage: Vec<LineageEdge>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanNode {
+    pub name: String,
+    pub kind: TableKind,
+    /// Relative to the project folder.
+    pub file: String,
+    pub line: u32,
+    /// SHA-256 of the defining file's text.
+    pub code_hash: String,
+    pub inputs: Vec<String>,
+    /// The declared schema (contract) name, if any.
+    pub declared_schema: Option<String>,
+    /// Whether `output_schema` was inferred from the body (otherwise declared).
+    pub inferred: bool,
+    /// The effective output schema; `null` when undeclared and not inferable.
+    pub output_schema: Option<Vec<PlanColumn>>,
+    /// Python nodes: the function and the packages its decorators ask for.
+    pub python: Option<PythonNode>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanColumn {
+    pub name: String,
+    /// Arrow's spelling of the type; `arrow_schema::DataType::from_str` reads it back.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PythonNode {
+    pub function: String,
+    pub packages: BTreeMap<String, String>,
+    pub python_version: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanEdge {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanObligations {
+    pub counts: ObligationCounts,
+    /// What the runtime must validate: every deferred fact.
+    pub deferred: Vec<DeferredObligation>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeferredObligation {
+    pub table: String,
+    pub column: String,
+    pub fact: Fact,
+    pub reason: String,
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `pip={"polars": "1.0"}` and the version argument of `@python("3.11", ...)`.
+pub(crate) fn python_settings(
+    decorators: &[BodyExpr],
+) -> (BTreeMap<String, String>, Option<String>) {
+    let mut packages = BTreeMap::new();
+    let mut version = None;
+    for d in decorators {
+        let BodyExpr::Call {
+            func, args, kwargs, ..
+        } = d
+        else {
+            continue;
+        };
+        let name = match func.as_ref() {
+            BodyExpr::Name(i) => i.text.as_str(),
+            BodyExpr::Attr { attr, .. } => attr.text.as_str(),
+            _ => continue,
+        };
+        if name != "python" {
+            continue;
+        }
+        if let Some(BodyExpr::Str(v, _)) = args.first() {
+            version = Some(v.clone());
+        }
+        for (key, value) in kwargs {
+            match (key.text.as_str(), value) {
+                ("pip", BodyExpr::Dict(pairs, _)) => {
+                    for (k, v) in pairs {
+                        if let (BodyExpr::Str(k, _), BodyExpr::Str(v, _)) = (k, v) {
+                            packages.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                ("version", BodyExpr::Str(v, _)) => version = Some(v.clone()),
+                _ => {}
+            }
+        }
+    }
+    (packages, version)
+}
+
+pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
+    let contracts = &analysis.contracts;
+    let mut nodes = Vec::new();
+    for (i, table) in analysis.tables.iter().enumerate() {
+        if i >= contracts.outputs.len() {
+            continue;
+        }
+        let file = sources.file(table.file);
+        let line = file.line_index.line_col(&file.text, table.span.start).line;
+        let output_schema = contracts.outputs[i].as_ref().map(|o| {
+            o.columns
+                .iter()
+                .filter_map(|c| {
+                    c.ty.as_ref().map(|t| PlanColumn {
+                        name: c.name.clone(),
+                        data_type: t.data_type.to_string(),
+                        nullable: t.nullable,
+                    })
+                })
+                .collect()
+        });
+        let python = table
+            .python
+            .as_ref()
+            .map(|(function, packages, python_version)| PythonNode {
+                function: function.clone(),
+                packages: packages.clone(),
+                python_version: python_version.clone(),
+            });
+        nodes.push(PlanNode {
+            name: table.name.clone(),
+            kind: table.kind,
+            file: file.path.clone(),
+            line,
+            code_hash: sha256(&file.text),
+            inputs: table.inputs.iter().map(|i| i.table.clone()).collect(),
+            declared_schema: table.output.map(|s| analysis.schemas[s.0].name.clone()),
+            inferred: table.output.is_none() && contracts.inferred[i].is_some(),
+            output_schema,
+            python,
+        });
+    }
+    let edges = analysis
+        .edges
+        .iter()
+        .map(|(p, c)| PlanEdge {
+            from: analysis.tables[p.0].name.clone(),
+            to: analysis.tables[c.0].name.clone(),
+        })
+        .collect();
+    let order = analysis
+        .order
+        .as_ref()
+        .map(|o| {
+            o.iter()
+                .map(|t| analysis.tables[t.0].name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let deferred = contracts
+        .obligations
+        .iter()
+        .filter(|o| o.status == Status::Deferred)
+        .map(|o| DeferredObligation {
+            table: o.table.clone(),
+            column: o.column.clone(),
+            fact: o.fact,
+            reason: o.reason.clone(),
+        })
+        .collect();
+    Plan {
+        version: PLAN_VERSION,
+        nodes,
+        edges,
+        order,
+        obligations: PlanObligations {
+            counts: count(&contracts.obligations),
+            deferred,
+        },
+        lineage: crate::lineage::edges(analysis),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use crate::types::{DataType, TimeUnit};
+
+    /// The plan spells types with Arrow's `Display`; the runtime reads them back.
+    #[test]
+    fn type_names_round_trip() {
+        for t in [
+            DataType::Int64,
+            DataType::Utf8,
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("America/New_York".into())),
+            DataType::Decimal128(12, 2),
+            DataType::Duration(TimeUnit::Millisecond),
+            DataType::Date32,
+        ] {
+            assert_eq!(DataType::from_str(&t.to_string()).unwrap(), t, "{t}");
+        }
+    }
+}
