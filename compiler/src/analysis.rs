@@ -44,6 +44,8 @@ pub struct Input {
     pub bare_name: bool,
     /// The table it resolved to (`None` for unknown tables).
     pub resolved: Option<TableId>,
+    /// Bauplan's `Model("t", columns=[...])`: the columns the node reads, a contract.
+    pub projection: Option<Vec<(String, Span)>>,
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +71,8 @@ pub struct Table {
         std::collections::BTreeMap<String, String>,
         Option<String>,
     )>,
+    /// Bauplan's `@bauplan.model(columns=[...])`: the output column names, a contract.
+    pub model_columns: Option<Vec<(String, Span)>>,
 }
 
 /// Everything the compiler knows about a project after checking it.
@@ -95,6 +99,7 @@ pub(crate) fn analyze(
     sources: &crate::source::SourceSet,
     modules: &Modules,
     sql: &[(FileId, &str, &SqlNode)],
+    bauplan: bool,
     mut diagnostics: Vec<Diagnostic>,
 ) -> Analysis {
     let schemas = Schemas::build(modules, &mut diagnostics);
@@ -140,6 +145,7 @@ pub(crate) fn analyze(
                         function: None,
                         returns_span: None,
                         python: None,
+                        model_columns: None,
                     });
                 }
                 "Table" => {
@@ -153,6 +159,14 @@ pub(crate) fn analyze(
     }
     for (mid, module) in modules.modules.iter().enumerate() {
         for (index, function) in module.ast.functions.iter().enumerate() {
+            // `@expectation()` functions check tables; they are not tables.
+            if function
+                .decorator_exprs
+                .iter()
+                .any(|d| decorator_name(d) == Some("expectation"))
+            {
+                continue;
+            }
             if let Some(mut table) = python_node(
                 modules,
                 &schemas,
@@ -211,8 +225,8 @@ pub(crate) fn analyze(
     }
 
     // Resolve inputs and build the graph.
-    let names: Vec<&str> = {
-        let mut n: Vec<&str> = by_name.keys().map(String::as_str).collect();
+    let names: Vec<String> = {
+        let mut n: Vec<String> = by_name.keys().cloned().collect();
         n.sort_unstable();
         n
     };
@@ -229,6 +243,16 @@ pub(crate) fn analyze(
                 })
                 .or_insert(Some(table.as_str()));
         }
+    }
+    if bauplan {
+        implicit_lake_tables(
+            &mut tables,
+            &mut live,
+            &mut by_name,
+            &names,
+            &source_vars,
+            &mut diagnostics,
+        );
     }
     let mut graph: DiGraph<TableId, usize> = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..tables.len())
@@ -266,7 +290,7 @@ pub(crate) fn analyze(
         diagnostics.push(
             Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
                 .with_label("no source or node defines this table")
-                .with_help(match did_you_mean(&name, names.iter().copied()) {
+                .with_help(match did_you_mean(&name, names.iter().map(String::as_str)) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
                         "declare it as a lake table with `{} = Source(SomeSchema)`, or add a node that produces it",
@@ -340,6 +364,67 @@ pub(crate) fn analyze(
         contracts,
         diagnostics,
         summary,
+    }
+}
+
+/// Bauplan projects read lake tables they never declare: an undefined input with no
+/// close match among the defined tables becomes an implicit source, with a warning (a
+/// close match is more likely a typo: that stays an unknown-table error).
+fn implicit_lake_tables(
+    tables: &mut Vec<Table>,
+    live: &mut Vec<bool>,
+    by_name: &mut HashMap<String, TableId>,
+    names: &[String],
+    source_vars: &HashMap<&str, Option<&str>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut implicit: Vec<Table> = Vec::new();
+    for (i, table) in tables.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        for input in &table.inputs {
+            let defined = by_name.contains_key(&input.table)
+                || input.bare_name
+                    && matches!(source_vars.get(input.table.as_str()), Some(Some(_)));
+            if defined
+                || implicit.iter().any(|t| t.name == input.table)
+                || did_you_mean(&input.table, names.iter().map(String::as_str)).is_some()
+            {
+                continue;
+            }
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ImplicitLakeTable,
+                    table.file,
+                    input.span.clone(),
+                    format!("`{}` reads `{}`, which the project does not define: assumed to be a lake table", table.name, input.table),
+                )
+                .with_label("assumed lake table")
+                .with_help(format!(
+                    "declare it with `{} = Source(SomeSchema)` to check its columns statically",
+                    input.table.rsplit('.').next().unwrap_or(&input.table)
+                )),
+            );
+            implicit.push(Table {
+                name: input.table.clone(),
+                kind: TableKind::Source,
+                file: table.file,
+                span: input.span.clone(),
+                output: None,
+                output_invalid: false,
+                inputs: Vec::new(),
+                function: None,
+                returns_span: None,
+                python: None,
+                model_columns: None,
+            });
+        }
+    }
+    for table in implicit {
+        by_name.insert(table.name.clone(), TableId(tables.len()));
+        tables.push(table);
+        live.push(true);
     }
 }
 
@@ -425,8 +510,17 @@ fn python_node(
     if function.params.is_empty() || function.has_variadic {
         return None;
     }
+    // Run-time parameters (`bauplan.Parameter("name")`) are not inputs.
+    let params: Vec<&crate::syntax::python::Param> = function
+        .params
+        .iter()
+        .filter(|p| p.default.as_ref().and_then(Expr::call_name) != Some("Parameter"))
+        .collect();
+    if params.is_empty() {
+        return None;
+    }
     let mut refs = Vec::new();
-    for param in &function.params {
+    for param in &params {
         refs.push(table_default(
             modules,
             aliases,
@@ -445,8 +539,7 @@ fn python_node(
                 (None, true)
             }
         };
-    let inputs = function
-        .params
+    let inputs = params
         .iter()
         .zip(refs)
         .map(|(param, (table, span, bare_name))| {
@@ -460,6 +553,10 @@ fn python_node(
                 annotation_invalid,
                 bare_name,
                 resolved: None,
+                projection: param
+                    .default_body
+                    .as_ref()
+                    .and_then(|d| string_list_kwarg(d, "columns")),
             }
         })
         .collect();
@@ -489,7 +586,46 @@ fn python_node(
             let (packages, version) = crate::plan::python_settings(&function.decorator_exprs);
             (function.name.text.clone(), packages, version)
         }),
+        model_columns: function
+            .decorator_exprs
+            .iter()
+            .filter(|d| decorator_name(d) == Some("model"))
+            .find_map(|d| string_list_kwarg(d, "columns")),
     })
+}
+
+/// The name of a decorator call: `model` for `@bauplan.model(...)`.
+pub(crate) fn decorator_name(d: &crate::syntax::python::BodyExpr) -> Option<&str> {
+    use crate::syntax::python::BodyExpr;
+    let BodyExpr::Call { func, .. } = d else {
+        return None;
+    };
+    match func.as_ref() {
+        BodyExpr::Name(i) => Some(&i.text),
+        BodyExpr::Attr { attr, .. } => Some(&attr.text),
+        _ => None,
+    }
+}
+
+/// `columns=["a", "b"]` of a call, with each name's span.
+fn string_list_kwarg(
+    call: &crate::syntax::python::BodyExpr,
+    key: &str,
+) -> Option<Vec<(String, Span)>> {
+    use crate::syntax::python::BodyExpr;
+    let BodyExpr::Call { kwargs, .. } = call else {
+        return None;
+    };
+    let (_, BodyExpr::List(items, _)) = kwargs.iter().find(|(k, _)| k.text == key)? else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|i| match i {
+            BodyExpr::Str(s, span) => Some((s.clone(), span.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn sql_node(
@@ -501,9 +637,15 @@ fn sql_node(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Table {
     let header = node.header.as_ref();
-    let (name, span) = match header {
-        Some(h) => (h.output.text.clone(), h.output.span.clone()),
-        None => (stem.to_owned(), node.first_token.clone()),
+    let bauplan_name = node
+        .bauplan
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v);
+    let (name, span) = match (header, bauplan_name) {
+        (Some(h), _) => (h.output.text.clone(), h.output.span.clone()),
+        (None, Some(n)) => (n.text.clone(), n.span.clone()),
+        (None, None) => (stem.to_owned(), node.first_token.clone()),
     };
     let mut output_invalid = node.broken;
     let output = header.and_then(|h| h.schema.as_ref()).and_then(|s| {
@@ -588,6 +730,7 @@ fn sql_node(
         function: None,
         returns_span: None,
         python: None,
+        model_columns: None,
     }
 }
 
@@ -601,6 +744,7 @@ fn sql_input(table: &str, span: Span) -> Input {
         annotation_invalid: false,
         bare_name: false,
         resolved: None,
+        projection: None,
     }
 }
 
@@ -777,7 +921,7 @@ fn warnings(
         }
         for input in &table.inputs {
             let Some(param) = &input.param else { continue };
-            if input.required.is_some() || input.annotation_invalid {
+            if input.required.is_some() || input.annotation_invalid || input.projection.is_some() {
                 continue;
             }
             let suggestion = input

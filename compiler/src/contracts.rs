@@ -199,6 +199,14 @@ fn infer_python(
             ),
             (None, None) => return None,
         };
+        // Bauplan delivers only the projected columns.
+        let columns: Vec<OutColumn> = match &input.projection {
+            Some(projection) => columns
+                .into_iter()
+                .filter(|c| projection.iter().any(|(p, _)| p == &c.name))
+                .collect(),
+            None => columns,
+        };
         let mut cols = Vec::new();
         for c in columns {
             let ty = c.ty.as_ref()?;
@@ -344,6 +352,7 @@ pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts
             _ => None,
         };
         if let Some((output, traces, body)) = inferred {
+            check_model_columns(ctx, id, &output, diagnostics, &mut out.obligations);
             if let Some(declared) = &declared {
                 compare(
                     ctx,
@@ -1051,6 +1060,17 @@ fn check_edges(
     let child = &ctx.tables[child_id.0];
     {
         for input in &child.inputs {
+            if let (Some(projection), Some(parent_id)) = (&input.projection, input.resolved) {
+                check_projection(
+                    ctx,
+                    child,
+                    input,
+                    projection,
+                    parent_id,
+                    contracts,
+                    diagnostics,
+                );
+            }
             let (Some(required), Some(parent_id)) = (input.required, input.resolved) else {
                 continue;
             };
@@ -1242,6 +1262,164 @@ fn check_edges(
         }
     }
     diagnostics.len() > before
+}
+
+/// Bauplan's `Model("parent", columns=[...])`: every projected column must exist.
+fn check_projection(
+    ctx: &Context,
+    child: &Table,
+    input: &crate::analysis::Input,
+    projection: &[(String, Span)],
+    parent_id: TableId,
+    contracts: &mut Contracts,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let parent = &ctx.tables[parent_id.0];
+    let Some(provided) = contracts.outputs[parent_id.0].as_ref() else {
+        for (column, _) in projection {
+            push(
+                &mut contracts.obligations,
+                &child.name,
+                column,
+                Fact::Exists,
+                Status::Deferred,
+                format!("projected from `{}`, whose schema is unknown", parent.name),
+            );
+        }
+        return;
+    };
+    let mut missing = Vec::new();
+    for (column, span) in projection {
+        if provided.column(column).is_some() {
+            missing.push((column, span, None));
+        } else {
+            let help = did_you_mean(column, provided.columns.iter().map(|c| c.name.as_str()))
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| {
+                    format!(
+                        "`{}` has columns {}",
+                        parent.name,
+                        out_column_list(&provided.columns)
+                    )
+                });
+            missing.push((column, span, Some(help)));
+        }
+    }
+    for (column, span, help) in missing {
+        match help {
+            None => push(
+                &mut contracts.obligations,
+                &child.name,
+                column,
+                Fact::Exists,
+                Status::Proven,
+                format!("projected from `{}`", parent.name),
+            ),
+            Some(help) => {
+                push(
+                    &mut contracts.obligations,
+                    &child.name,
+                    column,
+                    Fact::Exists,
+                    Status::Violated,
+                    format!("projected from `{}`, which lacks it", parent.name),
+                );
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::MissingColumn,
+                        child.file,
+                        span.clone(),
+                        format!(
+                            "`{}` projects column `{column}` of `{}`, which `{}` does not produce",
+                            child.name, input.table, parent.name
+                        ),
+                    )
+                    .with_label("not a column of the input")
+                    .with_secondary(
+                        child.file,
+                        input.span.clone(),
+                        format!("`{}` produces {}", parent.name, provided.described_as),
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+    }
+}
+
+/// Bauplan's `@bauplan.model(columns=[...])` against what the body produces.
+fn check_model_columns(
+    ctx: &Context,
+    id: TableId,
+    inferred: &Output,
+    diagnostics: &mut Vec<Diagnostic>,
+    obligations: &mut Vec<Obligation>,
+) {
+    let table = &ctx.tables[id.0];
+    let Some(listed) = &table.model_columns else {
+        return;
+    };
+    for (column, span) in listed {
+        if inferred.column(column).is_some() {
+            push(
+                obligations,
+                &table.name,
+                column,
+                Fact::Exists,
+                Status::Proven,
+                "produced by the body",
+            );
+            continue;
+        }
+        push(
+            obligations,
+            &table.name,
+            column,
+            Fact::Exists,
+            Status::Violated,
+            "listed in `columns=[...]` but not produced",
+        );
+        diagnostics.push(
+            Diagnostic::new(
+                Code::ContractMissingColumn,
+                table.file,
+                span.clone(),
+                format!(
+                    "`{}` lists output column `{column}`, but its body does not produce it",
+                    table.name
+                ),
+            )
+            .with_label("listed in `columns=[...]`")
+            .with_help(
+                match did_you_mean(column, inferred.columns.iter().map(|c| c.name.as_str())) {
+                    Some(s) => format!("the body produces `{s}`: rename it, or fix the list"),
+                    None => "produce it in the body, or remove it from the list".to_owned(),
+                },
+            ),
+        );
+    }
+    for got in &inferred.columns {
+        if !listed.iter().any(|(c, _)| c == &got.name) {
+            push(
+                obligations,
+                &table.name,
+                &got.name,
+                Fact::Exists,
+                Status::Violated,
+                "produced but not listed in `columns=[...]`",
+            );
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ContractExtraColumn,
+                    table.file,
+                    got.span.clone(),
+                    format!("the body of `{}` produces column `{}`, which its `columns=[...]` does not list", table.name, got.name),
+                )
+                .with_label("not listed")
+                .with_help(format!("add \"{}\" to `columns=[...]`, or drop it from the body", got.name)),
+            );
+        }
+    }
 }
 
 fn out_column_list(columns: &[OutColumn]) -> String {

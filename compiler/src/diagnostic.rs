@@ -70,6 +70,7 @@ codes! {
     UncheckedInput = "W0001", Warning, "node input has no schema annotation";
     UnknownOutput = "W0002", Warning, "node output schema is undeclared";
     UnusedSource = "W0003", Warning, "declared source is never read";
+    ImplicitLakeTable = "W0004", Warning, "Bauplan project reads a table it does not define";
 }
 
 impl fmt::Display for Code {

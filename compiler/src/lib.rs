@@ -84,7 +84,7 @@ pub fn load_project(root: &Path) -> Result<SourceSet, LoadError> {
         let Some(kind) = FileKind::of(entry.path()) else {
             continue;
         };
-        if kind == FileKind::Config && entry.depth() != 1 {
+        if matches!(kind, FileKind::Config | FileKind::BauplanProject) && entry.depth() != 1 {
             continue;
         }
         let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
@@ -135,6 +135,7 @@ pub fn check(sources: &SourceSet) -> Analysis {
                 let (_config, diag) = config::parse(id, &file.text);
                 (id, Parsed::Config, diag.into_iter().collect())
             }
+            FileKind::BauplanProject => (id, Parsed::Config, Vec::new()),
         })
         .collect();
     let mut diagnostics = Vec::new();
@@ -148,12 +149,22 @@ pub fn check(sources: &SourceSet) -> Analysis {
             Parsed::Config => {}
         }
     }
+    // A project written for Bauplan's SDK: tables it reads but does not define are
+    // lake tables (the SDK has no source declarations).
+    let bauplan = sources
+        .files()
+        .any(|(_, f)| f.kind == FileKind::BauplanProject)
+        || python.iter().any(|(_, _, m)| {
+            m.imports
+                .iter()
+                .any(|i| i.module == "bauplan" || i.module.starts_with("bauplan."))
+        });
     let modules = resolve::Modules::new(python);
     let sql_refs: Vec<(FileId, &str, &syntax::sql::SqlNode)> = sql
         .iter()
         .map(|(id, node)| (*id, sources.file(*id).stem(), node))
         .collect();
-    let mut analysis = analysis::analyze(sources, &modules, &sql_refs, diagnostics);
+    let mut analysis = analysis::analyze(sources, &modules, &sql_refs, bauplan, diagnostics);
     diagnostic::sort(&mut analysis.diagnostics, sources);
     analysis
 }

@@ -19,12 +19,20 @@ pub enum FileKind {
     Sql,
     /// `sluice.toml` at the project root.
     Config,
+    /// `bauplan_project.yml` / `.yaml` at the project root: a Bauplan SDK project.
+    BauplanProject,
 }
 
 impl FileKind {
     pub fn of(path: &Path) -> Option<FileKind> {
         if path.file_name().is_some_and(|n| n == "sluice.toml") {
             return Some(FileKind::Config);
+        }
+        if path
+            .file_name()
+            .is_some_and(|n| n == "bauplan_project.yml" || n == "bauplan_project.yaml")
+        {
+            return Some(FileKind::BauplanProject);
         }
         match path.extension()?.to_str()? {
             "py" => Some(FileKind::Python),

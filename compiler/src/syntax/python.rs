@@ -126,6 +126,8 @@ pub struct Param {
     pub name: Ident,
     pub annotation: Option<Expr>,
     pub default: Option<Expr>,
+    /// The default as a general expression (`bauplan.Model("t", columns=[...])`).
+    pub default_body: Option<BodyExpr>,
 }
 
 #[derive(Clone, Debug)]
@@ -573,6 +575,7 @@ impl<'a> Lower<'a> {
                         name: self.ident(p),
                         annotation: None,
                         default: None,
+                        default_body: None,
                     },
                     "typed_parameter" => {
                         let Some(inner) = p.named_child(0).filter(|n| n.kind() == "identifier")
@@ -584,6 +587,7 @@ impl<'a> Lower<'a> {
                             name: self.ident(inner),
                             annotation: field("type").map(|t| self.type_expr(t)),
                             default: None,
+                            default_body: None,
                         }
                     }
                     "default_parameter" | "typed_default_parameter" => {
@@ -595,6 +599,7 @@ impl<'a> Lower<'a> {
                             name: self.ident(pname),
                             annotation: field("type").map(|t| self.type_expr(t)),
                             default: field("value").map(|v| self.expr(v)),
+                            default_body: field("value").map(|v| self.body_expr(v)),
                         }
                     }
                     "comment" => continue,

@@ -52,6 +52,8 @@ pub struct SqlNode {
     pub select_items: Vec<SelectItemInfo>,
     /// The file has an error (reported): its output is unknown.
     pub broken: bool,
+    /// Bauplan's `-- bauplan: key=value` comment lines before the query.
+    pub bauplan: Vec<(String, Ident)>,
 }
 
 /// Parses one SQL node file. Never fails: problems come back as diagnostics.
@@ -60,6 +62,7 @@ pub fn parse(file: FileId, text: &str, index: &LineIndex) -> (SqlNode, Vec<Diagn
     let header = parse_header(file, text, &mut diagnostics);
     let mut node = SqlNode {
         header,
+        bauplan: bauplan_directives(text),
         ..SqlNode::default()
     };
     node.first_token = first_token(text);
@@ -304,6 +307,40 @@ fn table_refs(query: &Query, text: &str, index: &LineIndex) -> Vec<TableRef> {
             span: to_span(text, index, r.span()),
         })
         .collect()
+}
+
+/// `-- bauplan: name=orders_clean` (and other `key=value` directives) in the leading
+/// comments; values keep their spans.
+fn bauplan_directives(text: &str) -> Vec<(String, Ident)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let line_start = offset;
+        offset += line.len();
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let Some(body) = trimmed.strip_prefix("--") else {
+            break;
+        };
+        let Some(directive) = body.trim_start().strip_prefix("bauplan:") else {
+            continue;
+        };
+        let Some((key, value)) = directive.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        let start = line_start + line.rfind(value).unwrap_or(0);
+        out.push((
+            key.trim().to_owned(),
+            Ident {
+                text: value.to_owned(),
+                span: start..start + value.len(),
+            },
+        ));
+    }
+    out
 }
 
 /// Finds and parses the header: the first comment line before any SQL (lines starting
