@@ -106,13 +106,13 @@ fn text(plan: &Plan) -> String {
         };
         let _ = writeln!(s, "  [{schema}]");
         for c in node.output_schema.iter().flatten() {
-            let _ = writeln!(
-                s,
-                "    {}: {}{}",
-                c.name,
-                c.data_type,
-                if c.nullable { " (nullable)" } else { "" }
-            );
+            let ty = c.data_type.as_deref().unwrap_or("(type not inferred)");
+            let nullable = if c.nullable == Some(true) {
+                " (nullable)"
+            } else {
+                ""
+            };
+            let _ = writeln!(s, "    {}: {ty}{nullable}", c.name);
         }
     }
     let c = plan.obligations.counts;

@@ -214,6 +214,7 @@ fn infer_python(
                 name: c.name.clone(),
                 ty: Some(ty.data_type.clone()),
                 unknown_type: false,
+                dynamic: false,
                 nullable: ty.nullable,
                 conservative: c.conservative_null,
                 sources: vec![(
@@ -255,7 +256,10 @@ fn infer_python(
                 .then(|| ColumnType::new(c.ty.clone().unwrap_or(DataType::Null), c.nullable)),
             file: table.file,
             span: c.span.clone(),
-            conservative_null: c.nullable && c.conservative,
+            // Only a plain copy of a column its contract declares nullable is "really"
+            // nullable; anything computed is the engine's conservative typing.
+            conservative_null: c.nullable
+                && (c.conservative || !c.copy || c.nullable_origin.is_none()),
         });
         traces.push(ColumnTrace {
             sources: c.sources.clone(),
@@ -321,6 +325,7 @@ pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts
             .map(|s| Output::declared(s, ctx.schemas.get(s)));
         // A violated input edge is the root cause: the body is not inferred against it.
         let edge_violated = check_edges(ctx, id, &mut out, diagnostics);
+        out.broken[id.0] |= edge_violated;
         let reported = diagnostics.len();
         let inferred = match table.kind {
             _ if edge_violated => None,
@@ -388,8 +393,9 @@ pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts
         // Not inferable: the declared contract is validated at run time.
         if let Some(declared) = &declared {
             let why = match table.kind {
+                _ if edge_violated => "an input edge is violated: the body is not checked",
                 TableKind::Source => "a lake table: validated when read",
-                TableKind::Python => "Python body not inspected: validated at run time",
+                TableKind::Python => "Python body not inspectable: validated at run time",
                 TableKind::Sql => "query not inferable: validated at run time",
             };
             for c in &declared.columns {
@@ -457,7 +463,7 @@ fn infer_sql(
     let plan = match planner.plan(&statement, &inputs) {
         Ok(plan) => plan,
         Err(err) => {
-            diagnostics.push(plan_diagnostic(ctx, table, file, &err, &inputs));
+            diagnostics.push(plan_diagnostic(ctx, planner, table, file, &err, &inputs));
             return None;
         }
     };
@@ -511,6 +517,7 @@ fn item_span(node: &SqlNode, width: usize, index: usize, name: &str) -> Span {
 
 fn plan_diagnostic(
     ctx: &Context,
+    planner: &SqlPlanner,
     table: &Table,
     file: &crate::source::SourceFile,
     err: &crate::sql_plan::PlanError,
@@ -611,9 +618,13 @@ fn plan_diagnostic(
             },
         );
     } else if code == Code::SqlUnknownFunction {
-        help = err.help.clone().or_else(|| {
-            Some("see DataFusion's SQL function reference for the available functions".into())
-        });
+        let names = planner.function_names();
+        help = name
+            .and_then(|n| did_you_mean(&n.to_lowercase(), names.iter().map(String::as_str)))
+            .map(|s| format!("did you mean `{s}`?"))
+            .or_else(|| {
+                Some("see DataFusion's SQL function reference for the available functions".into())
+            });
     } else if !err.notes.is_empty() || err.help.is_some() {
         let all_notes: Vec<&str> = err
             .notes
@@ -897,7 +908,7 @@ fn compare(
         let always_null = *got_dt == DataType::Null;
         if origin.is_none() && !always_null {
             let why = if got.conservative_null {
-                "nullable by the engine's typing (aggregate or outer join): null count checked at run time"
+                "nullable by the engine's typing (aggregate, outer join or function): null count checked at run time"
             } else {
                 "computed from nullable inputs: null count checked at run time"
             };
@@ -1160,7 +1171,8 @@ fn check_edges(
                     format!("provided by {edge}"),
                 );
                 let Some(found_ty) = &found.ty else { continue };
-                if !widens_losslessly(&found_ty.data_type, &req_ty.data_type)
+                if found_ty.data_type != DataType::Null
+                    && !widens_losslessly(&found_ty.data_type, &req_ty.data_type)
                     && !same_strings(&found_ty.data_type, &req_ty.data_type)
                 {
                     push(

@@ -48,10 +48,12 @@ pub struct PlanNode {
 #[derive(Debug, Serialize)]
 pub struct PlanColumn {
     pub name: String,
-    /// Arrow's spelling of the type; `arrow_schema::DataType::from_str` reads it back.
+    /// Arrow's spelling of the type (`arrow_schema::DataType::from_str` reads it back);
+    /// `null` when the compiler could not infer it (validated at run time).
     #[serde(rename = "type")]
-    pub data_type: String,
-    pub nullable: bool,
+    pub data_type: Option<String>,
+    /// `null` with an unknown type.
+    pub nullable: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,12 +143,10 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
         let output_schema = contracts.outputs[i].as_ref().map(|o| {
             o.columns
                 .iter()
-                .filter_map(|c| {
-                    c.ty.as_ref().map(|t| PlanColumn {
-                        name: c.name.clone(),
-                        data_type: t.data_type.to_string(),
-                        nullable: t.nullable,
-                    })
+                .map(|c| PlanColumn {
+                    name: c.name.clone(),
+                    data_type: c.ty.as_ref().map(|t| t.data_type.to_string()),
+                    nullable: c.ty.as_ref().map(|t| t.nullable),
                 })
                 .collect()
         });

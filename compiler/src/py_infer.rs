@@ -24,6 +24,8 @@ pub struct ColVal {
     /// The type is not modelled (e.g. Polars' decimal arithmetic): checks on it are
     /// deferred, and a cast gives it a type again.
     pub unknown_type: bool,
+    /// A bare number literal: in arithmetic Polars gives it the other operand's type.
+    pub dynamic: bool,
     pub nullable: bool,
     /// Nullable only by typing (outer join, `mean`): a non-null contract on it is deferred.
     pub conservative: bool,
@@ -508,8 +510,7 @@ impl Cx<'_> {
                         c.unknown_type = true;
                         return Ok(c);
                     }
-                    "+" | "-" | "*" | "%" | "//" => arithmetic(op, l.ty.as_ref(), r.ty.as_ref()),
-                    "/" => Some(DataType::Float64),
+                    "+" | "-" | "*" | "%" | "//" | "/" => arithmetic(op, &l, &r),
                     _ => return Err(Stop::NotInspectable),
                 };
                 Ok(combine(l.name.clone(), ty, &[l, r], span))
@@ -659,7 +660,12 @@ impl Cx<'_> {
                 Ok(c)
             }
             "mean" | "median" | "std" | "var" => {
-                let mut c = combine(v.name.clone(), Some(DataType::Float64), &[v], span);
+                let ty = if v.ty == Some(DataType::Float32) {
+                    DataType::Float32
+                } else {
+                    DataType::Float64
+                };
+                let mut c = combine(v.name.clone(), Some(ty), &[v], span);
                 if !c.nullable {
                     c.nullable = true;
                     c.conservative = true;
@@ -700,6 +706,15 @@ fn null_removed_columns(predicate: &BodyExpr, out: &mut Vec<String>) {
             null_removed_columns(left, out);
             null_removed_columns(right, out);
         }
+        BodyExpr::Unary { op, operand, .. } if op == "~" || op == "not" => {
+            if let Some((recv, attr, _, _)) = method(operand)
+                && attr.text == "is_null"
+                && function_name(recv) == Some("col")
+                && let [BodyExpr::Str(name, _)] = call_args(recv).0
+            {
+                out.push(name.clone());
+            }
+        }
         other => {
             if let Some((recv, attr, _, _)) = method(other)
                 && attr.text == "is_not_null"
@@ -732,6 +747,7 @@ fn combine(name: String, ty: Option<DataType>, parts: &[ColVal], span: Span) -> 
     ColVal {
         name,
         ty,
+        dynamic: false,
         unknown_type: parts.iter().any(|p| p.unknown_type),
         nullable,
         conservative: nullable && parts.iter().filter(|p| p.nullable).all(|p| p.conservative),
@@ -755,15 +771,21 @@ fn cast(v: ColVal, target: DataType, span: Span) -> ColVal {
 }
 
 fn literal(value: Option<&BodyExpr>, span: Span) -> ColVal {
+    let value = match value {
+        // `-1`, `-2.5`: a negative number literal.
+        Some(BodyExpr::Unary { op, operand, .. }) if op == "-" => Some(operand.as_ref()),
+        other => other,
+    };
     let (ty, nullable) = match value {
-        Some(BodyExpr::Int(..)) => (Some(DataType::Int64), false),
+        // Polars types integer literals Int32 (and adapts them to the other operand).
+        Some(BodyExpr::Int(..)) => (Some(DataType::Int32), false),
         Some(BodyExpr::Float(_)) => (Some(DataType::Float64), false),
         Some(BodyExpr::Bool(..)) => (Some(DataType::Boolean), false),
         Some(BodyExpr::Str(..)) => (Some(DataType::Utf8), false),
         Some(call @ BodyExpr::Call { .. }) => match function_name(call) {
             // `lit(float())`, `lit(int())`, `lit(str())`: the type's zero value.
             Some("float") => (Some(DataType::Float64), false),
-            Some("int") => (Some(DataType::Int64), false),
+            Some("int") => (Some(DataType::Int32), false),
             Some("str") => (Some(DataType::Utf8), false),
             Some("bool") => (Some(DataType::Boolean), false),
             _ => (None, true),
@@ -772,6 +794,7 @@ fn literal(value: Option<&BodyExpr>, span: Span) -> ColVal {
     };
     ColVal {
         name: "literal".to_owned(),
+        dynamic: matches!(value, Some(BodyExpr::Int(..) | BodyExpr::Float(_))),
         ty,
         unknown_type: false,
         nullable,
@@ -783,39 +806,82 @@ fn literal(value: Option<&BodyExpr>, span: Span) -> ColVal {
     }
 }
 
-/// Polars' arithmetic result type.
-fn arithmetic(op: &str, l: Option<&DataType>, r: Option<&DataType>) -> Option<DataType> {
+/// Polars' arithmetic result type: the supertype of the operands, a bare number literal
+/// taking the other operand's type, true division giving floats.
+fn arithmetic(op: &str, l: &ColVal, r: &ColVal) -> Option<DataType> {
     use DataType::*;
-    let (l, r) = match (l, r) {
+    let (lt, rt) = match (&l.ty, &r.ty) {
         (Some(l), Some(r)) => (l, r),
         (Some(t), None) | (None, Some(t)) => return Some(t.clone()),
         (None, None) => return None,
     };
     // Temporal arithmetic: instants differ by durations.
-    match (op, l, r) {
+    match (op, lt, rt) {
         ("-", Timestamp(unit, _), Timestamp(..)) => return Some(Duration(*unit)),
         ("-", Date32, Date32) => return Some(Duration(TimeUnit::Millisecond)),
-        ("+" | "-", Timestamp(..) | Date32, Duration(_)) => return Some(l.clone()),
-        ("+", Duration(_), Timestamp(..) | Date32) => return Some(r.clone()),
+        ("+" | "-", Timestamp(..) | Date32, Duration(_)) => return Some(lt.clone()),
+        ("+", Duration(_), Timestamp(..) | Date32) => return Some(rt.clone()),
         ("+", Utf8, Utf8) => return Some(Utf8),
         _ => {}
     }
-    if l == r {
-        return Some(l.clone());
-    }
     let float = |t: &DataType| matches!(t, Float16 | Float32 | Float64);
     let int = |t: &DataType| t.is_integer();
-    Some(if float(l) || float(r) {
-        if matches!((l, r), (Float32, Float32)) {
-            Float32
-        } else {
-            Float64
+    let numeric = |t: &DataType| float(t) || int(t);
+    // A bare literal adapts: `col(i32) + 1` is Int32, `col(f32) * 2.0` is Float32.
+    let (lt, rt) = match (l.dynamic, r.dynamic) {
+        (true, false) if numeric(rt) && (float(rt) || int(lt)) => (rt, rt),
+        (false, true) if numeric(lt) && (float(lt) || int(rt)) => (lt, lt),
+        _ => (lt, rt),
+    };
+    let result = if lt == rt {
+        lt.clone()
+    } else if float(lt) || float(rt) {
+        match (lt, rt) {
+            (Float32, Float32 | Int8 | Int16 | UInt8 | UInt16)
+            | (Int8 | Int16 | UInt8 | UInt16, Float32) => Float32,
+            _ => Float64,
         }
-    } else if int(l) && int(r) {
-        Int64
+    } else if int(lt) && int(rt) {
+        integer_supertype(lt, rt)
     } else {
-        l.clone()
+        lt.clone()
+    };
+    Some(if op == "/" && !float(&result) {
+        Float64
+    } else {
+        result
     })
+}
+
+/// The smallest integer type holding both (Polars' supertype rules).
+fn integer_supertype(a: &DataType, b: &DataType) -> DataType {
+    use DataType::*;
+    let bits = |t: &DataType| match t {
+        Int8 | UInt8 => 8,
+        Int16 | UInt16 => 16,
+        Int32 | UInt32 => 32,
+        _ => 64,
+    };
+    let signed = |t: &DataType| matches!(t, Int8 | Int16 | Int32 | Int64);
+    let signed_of = |bits: u32| match bits {
+        8 => Int8,
+        16 => Int16,
+        32 => Int32,
+        _ => Int64,
+    };
+    match (signed(a), signed(b)) {
+        (true, true) => signed_of(bits(a).max(bits(b))),
+        (false, false) => match bits(a).max(bits(b)) {
+            8 => UInt8,
+            16 => UInt16,
+            32 => UInt32,
+            _ => UInt64,
+        },
+        _ => {
+            let (s, u) = if signed(a) { (a, b) } else { (b, a) };
+            signed_of(bits(s).max((bits(u) * 2).min(64)))
+        }
+    }
 }
 
 /// `pl.Int64`, `Int64`, `pl.String`, `pl.Datetime("us")`, ... as an Arrow type.
@@ -823,8 +889,32 @@ fn polars_dtype(expr: &BodyExpr) -> Option<DataType> {
     let name = match expr {
         BodyExpr::Name(i) => i.text.as_str(),
         BodyExpr::Attr { attr, .. } => attr.text.as_str(),
-        call @ BodyExpr::Call { .. } => function_name(call)?,
-        BodyExpr::Str(s, _) => return DataType::from_str(s).ok(),
+        call @ BodyExpr::Call { .. } => {
+            let name = function_name(call)?;
+            // `pl.Datetime("ns")`, `pl.Datetime("us", "UTC")`, `pl.Duration("ms")`.
+            let (args, kwargs) = call_args(call);
+            let unit = match args.first().or_else(|| kwarg(kwargs, "time_unit")) {
+                Some(BodyExpr::Str(u, _)) => crate::types::parse_unit(u)?,
+                None => TimeUnit::Microsecond,
+                Some(_) => return None,
+            };
+            let tz = match args.get(1).or_else(|| kwarg(kwargs, "time_zone")) {
+                Some(BodyExpr::Str(tz, _)) => Some(tz.as_str().into()),
+                _ => None,
+            };
+            return match name {
+                "Datetime" => Some(DataType::Timestamp(unit, tz)),
+                "Duration" => Some(DataType::Duration(unit)),
+                _ => None,
+            };
+        }
+        BodyExpr::Str(s, _) => {
+            return polars_dtype(&BodyExpr::Name(Ident {
+                text: s.clone(),
+                span: 0..0,
+            }))
+            .or_else(|| DataType::from_str(s).ok());
+        }
         _ => return None,
     };
     Some(match name {
@@ -842,6 +932,7 @@ fn polars_dtype(expr: &BodyExpr) -> Option<DataType> {
         "Boolean" | "bool" => DataType::Boolean,
         "Date" => DataType::Date32,
         "Datetime" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "Duration" => DataType::Duration(TimeUnit::Microsecond),
         _ => return None,
     })
 }

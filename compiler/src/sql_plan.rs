@@ -66,6 +66,21 @@ impl SqlPlanner {
         }
     }
 
+    /// Every function name SQL can call (scalar, aggregate, window), sorted.
+    pub fn function_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .state
+            .scalar_functions()
+            .keys()
+            .chain(self.state.aggregate_functions().keys())
+            .chain(self.state.window_functions().keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Plans one query with `inputs` (dotted table name -> schema) as its tables, and
     /// runs DataFusion's analyzer so the types are those execution will see.
     pub fn plan(
@@ -128,6 +143,12 @@ fn plan_error(err: &DataFusionError) -> PlanError {
     }
 }
 
+fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut names: Vec<String> = names.cloned().collect();
+    names.sort();
+    names
+}
+
 /// Resolves tables to the given schemas and functions to the session's registry.
 struct Provider<'a> {
     state: &'a SessionState,
@@ -182,24 +203,21 @@ impl ContextProvider for Provider<'_> {
         self.state.config_options()
     }
 
+    // Sorted: DataFusion's suggestions must not depend on hash map order.
     fn udf_names(&self) -> Vec<String> {
-        self.state.scalar_functions().keys().cloned().collect()
+        sorted(self.state.scalar_functions().keys())
     }
 
     fn higher_order_function_names(&self) -> Vec<String> {
-        self.state
-            .higher_order_functions()
-            .keys()
-            .cloned()
-            .collect()
+        sorted(self.state.higher_order_functions().keys())
     }
 
     fn udaf_names(&self) -> Vec<String> {
-        self.state.aggregate_functions().keys().cloned().collect()
+        sorted(self.state.aggregate_functions().keys())
     }
 
     fn udwf_names(&self) -> Vec<String> {
-        self.state.window_functions().keys().cloned().collect()
+        sorted(self.state.window_functions().keys())
     }
 }
 
@@ -388,6 +406,10 @@ fn trace(plan: &LogicalPlan, index: usize, depth: usize) -> ColumnTrace {
                 ),
             };
             t.outer_join |= outer;
+            if outer {
+                // Rows without a match are null here, whatever a filter below removed.
+                t.nulls_removed = false;
+            }
             for (l, r) in &j.on {
                 t.sources.extend(filter_sources(&j.left, l, depth));
                 t.sources.extend(filter_sources(&j.right, r, depth));

@@ -30,24 +30,10 @@ impl fmt::Display for ColumnType {
     }
 }
 
-/// Arrow's own `Display` for types, e.g. `Int64`, `Timestamp(µs)`; kept in one place so
-/// messages and docs agree.
+/// How sluice spells a type everywhere (messages, plans): Arrow's own `Display`, e.g.
+/// `Int64`, `Timestamp(µs)`, `Timestamp(ns, "UTC")`, which `DataType::from_str` reads back.
 pub fn display_type(data_type: &DataType) -> String {
-    match data_type {
-        DataType::Timestamp(unit, tz) => {
-            let unit = unit_name(*unit);
-            match tz {
-                Some(tz) => format!("Timestamp({unit}, \"{tz}\")"),
-                None => format!("Timestamp({unit})"),
-            }
-        }
-        DataType::Time64(unit) => format!("Time64({})", unit_name(*unit)),
-        DataType::Time32(unit) => format!("Time32({})", unit_name(*unit)),
-        DataType::Duration(unit) => format!("Duration({})", unit_name(*unit)),
-        DataType::Decimal128(p, s) => format!("Decimal128({p}, {s})"),
-        DataType::Decimal256(p, s) => format!("Decimal256({p}, {s})"),
-        other => format!("{other}"),
-    }
+    data_type.to_string()
 }
 
 pub fn unit_name(unit: TimeUnit) -> &'static str {
