@@ -73,6 +73,14 @@ pub enum LakeCommand {
     /// List tables or show one table.
     #[command(subcommand)]
     Table(TableCommand),
+    /// Run read-only SQL (DataFusion) over every table as of a ref.
+    Query {
+        sql: String,
+        #[arg(long = "ref", default_value = "main")]
+        reference: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Tables added, removed and changed between two refs.
     Diff {
         from: String,
@@ -168,6 +176,7 @@ impl LakeCommand {
             },
             LakeCommand::Log { common, .. }
             | LakeCommand::Import { common, .. }
+            | LakeCommand::Query { common, .. }
             | LakeCommand::Diff { common, .. }
             | LakeCommand::Merge { common, .. }
             | LakeCommand::Revert { common, .. }
@@ -300,7 +309,9 @@ fn no_csv(format: Format) -> Result<(), CmdError> {
 async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
     let common = cmd.common().clone();
     let json = common.format == Format::Json;
-    no_csv(common.format)?;
+    if !matches!(cmd, LakeCommand::Query { .. }) {
+        no_csv(common.format)?;
+    }
     let lake = open(&common).await?;
     match cmd {
         LakeCommand::Branch(r) => ref_command(&lake, RefKind::Branch, r, json).await,
@@ -431,6 +442,10 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
             }
             Ok(out.trim_end().to_string())
         }
+        LakeCommand::Query { sql, reference, .. } => {
+            let (schema, batches) = lake.query(&sql, &reference).await?;
+            render_batches(&schema, &batches, common.format)
+        }
         LakeCommand::Diff { from, to, .. } => {
             let diff = lake.diff(&from, &to).await?;
             if json {
@@ -535,6 +550,62 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
                 r.referenced,
                 r.too_recent
             ))
+        }
+    }
+}
+
+fn render_batches(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::array::RecordBatch],
+    format: Format,
+) -> Result<String, CmdError> {
+    let failed = |e: arrow::error::ArrowError| CmdError {
+        code: 1,
+        kind: "query",
+        message: format!("cannot format the result: {e}"),
+        detail: Value::Null,
+    };
+    match format {
+        Format::Table => {
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                return Ok(format!("{}\n(0 rows)", names.join(" | ")));
+            }
+            Ok(arrow::util::pretty::pretty_format_batches(batches)
+                .map_err(failed)?
+                .to_string())
+        }
+        Format::Csv => {
+            let mut buf = Vec::new();
+            {
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(&mut buf);
+                if batches.is_empty() {
+                    let empty = arrow::array::RecordBatch::new_empty(schema.clone());
+                    w.write(&empty).map_err(failed)?;
+                }
+                for b in batches {
+                    w.write(b).map_err(failed)?;
+                }
+            }
+            Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
+        }
+        Format::Json => {
+            let mut buf = Vec::new();
+            {
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::JsonArray>(&mut buf);
+                for b in batches {
+                    w.write(b).map_err(failed)?;
+                }
+                w.finish().map_err(failed)?;
+            }
+            if buf.is_empty() {
+                return Ok("[]".into());
+            }
+            Ok(String::from_utf8_lossy(&buf).to_string())
         }
     }
 }

@@ -239,3 +239,57 @@ fn gc_removes_orphans_only() {
     let show = ok_json(&lake, &["table", "show", "t"]);
     assert_eq!(show["rows"], 1);
 }
+
+#[test]
+fn query_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let a = write(tmp.path(), "a.csv", "id,name\n1,x\n2,y\n3,\n");
+    ok_json(&lake, &["import", &a, "--table", "people"]);
+    let rows = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT id, name FROM people WHERE id >= 2 ORDER BY id",
+        ],
+    );
+    assert_eq!(
+        rows,
+        serde_json::json!([{"id": 2, "name": "y"}, {"id": 3, "name": null}])
+    );
+    let out = sluice(
+        &lake,
+        &[
+            "query",
+            "SELECT id, name FROM people ORDER BY id",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "id,name\n1,x\n2,y\n3,\n"
+    );
+    let out = sluice(&lake, &["query", "SELECT count(*) AS n FROM people"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("| n ") && text.contains("| 3 "), "{text}");
+    let empty = ok_json(&lake, &["query", "SELECT * FROM people WHERE id > 100"]);
+    assert_eq!(empty, serde_json::json!([]));
+    // time travel: before the import there is no table
+    let log = ok_json(&lake, &["log"]);
+    let root = log[1]["hash"].as_str().unwrap().to_string();
+    let out = sluice(
+        &lake,
+        &[
+            "query",
+            "SELECT * FROM people",
+            "--ref",
+            &format!("@{root}"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = sluice(&lake, &["branch", "list", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -14,6 +14,7 @@ pub mod error;
 pub mod import;
 mod lake;
 pub mod model;
+mod query;
 pub mod store;
 
 pub use config::{CatalogConfig, LakeConfig};

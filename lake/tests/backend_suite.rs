@@ -64,6 +64,7 @@ suite!(
     properties_and_marks,
     concurrent_handles_lose_no_update,
     commits_are_content_addressed_and_verified,
+    query_sees_every_table_as_of_the_ref,
 );
 
 async fn new_lake_has_main_and_root_commit(t: &TestLake) {
@@ -909,4 +910,58 @@ async fn commits_are_content_addressed_and_verified(t: &TestLake) {
     assert_eq!(snap.content.rows, 1);
     assert_eq!(snap.content.columns[1].null_count, 0);
     assert!(snap.content.bytes > 0);
+}
+
+async fn query_sees_every_table_as_of_the_ref(t: &TestLake) {
+    use arrow::array::{Array, Int64Array};
+    let lake = &t.lake;
+    let a = stage(lake, "a", &[1, 2, 3], "x").await;
+    let b = stage(lake, "b", &[2, 3], "y").await;
+    let c1 = lake
+        .commit(
+            CommitRequest::new("main", "ab")
+                .change("a", TableChange::Create(a))
+                .change("b", TableChange::Create(b)),
+        )
+        .await
+        .unwrap();
+    let more = stage(lake, "a", &[4, 5], "x").await;
+    lake.commit(CommitRequest::new("main", "more").change("a", TableChange::Append(more)))
+        .await
+        .unwrap();
+    let count = |batches: &[arrow::array::RecordBatch]| -> i64 {
+        let col = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(col.len(), 1);
+        col.value(0)
+    };
+    let (_, now) = lake
+        .query("SELECT count(*) AS n FROM a JOIN b ON a.k = b.k", "main")
+        .await
+        .unwrap();
+    assert_eq!(count(&now), 2);
+    let (_, all) = lake
+        .query("SELECT count(*) AS n FROM a", "main")
+        .await
+        .unwrap();
+    assert_eq!(count(&all), 5);
+    let (_, old) = lake
+        .query("SELECT count(*) AS n FROM a", &format!("@{}", c1.id))
+        .await
+        .unwrap();
+    assert_eq!(count(&old), 3, "time travel");
+    let err = lake
+        .query("SELECT * FROM nowhere", "main")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LakeError::Query(_)), "{err}");
+    let err = lake
+        .query("CREATE TABLE z AS SELECT 1", "main")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LakeError::Query(_)), "{err}");
+    assert!(lake.query("SELECT 1", "ghost").await.is_err());
 }
