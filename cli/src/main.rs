@@ -1,6 +1,7 @@
 //! `sluice`: the command-line front door. The only crate that prints.
 
 mod check;
+mod lake_cmds;
 mod plan;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Print a column's lineage back to the sources, or forward to what it reaches.
     Lineage(plan::LineageArgs),
+    #[command(flatten)]
+    Lake(lake_cmds::LakeCommand),
 }
 
 /// How results are printed.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Plan(args) => plan::run_plan(args),
         Command::Lineage(args) => plan::run_lineage(args),
+        Command::Lake(cmd) => return lake_cmds::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,691 @@
+//! `sluice` commands of the versioned lake: branch, tag, log, import, table,
+//! query, diff, merge, revert, gc. Every command takes `--lake URI` and
+//! `--format json`.
+//!
+//! Exit codes: 0 success; 1 the operation was refused or failed (merge
+//! conflict, existing name, read-only ref, catalog/storage failure);
+//! 2 usage or input errors (bad name, unknown ref or table, unreadable or
+//! malformed file, bad configuration).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use sluice_lake::{
+    ImportMode, Lake, LakeConfig, LakeError, MergeOutcome, MergeRequest, RefKind, TableDiff,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text (for `query`: an aligned table).
+    #[value(alias = "text")]
+    Table,
+    /// Comma-separated values (`query` only).
+    Csv,
+    /// JSON for programs and agents.
+    Json,
+}
+
+/// Options every lake command takes.
+#[derive(Args, Clone, Debug)]
+pub struct Common {
+    /// The lake: a folder (default ./.sluice) or postgres://... [env: SLUICE_LAKE]
+    #[arg(long, value_name = "URI")]
+    pub lake: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LakeCommand {
+    /// Create, list or delete branches.
+    #[command(subcommand)]
+    Branch(RefCommand),
+    /// Create, list or delete tags (immutable refs).
+    #[command(subcommand)]
+    Tag(RefCommand),
+    /// Show the commit history of a ref.
+    Log {
+        /// The ref to start from.
+        #[arg(default_value = "main")]
+        reference: String,
+        /// Show at most N commits.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Import a Parquet, CSV or JSON Lines file as a table, in one commit.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        table: String,
+        #[arg(long, default_value = "main")]
+        branch: String,
+        #[arg(long, value_enum, default_value = "create")]
+        mode: ModeArg,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List tables or show one table.
+    #[command(subcommand)]
+    Table(TableCommand),
+    /// Run read-only SQL (DataFusion) over every table as of a ref.
+    Query {
+        sql: String,
+        #[arg(long = "ref", default_value = "main")]
+        reference: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Tables added, removed and changed between two refs.
+    Diff {
+        from: String,
+        to: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Merge a ref into a branch (fast-forward or three-way by table).
+    Merge {
+        source: String,
+        #[arg(long)]
+        into: String,
+        #[arg(long, short)]
+        message: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Restore one table as of a ref, as a new commit on a branch.
+    Revert {
+        table: String,
+        #[arg(long = "to")]
+        to: String,
+        #[arg(long)]
+        into: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete data files no commit references, older than a grace period.
+    Gc {
+        /// Grace period, e.g. 30m, 24h, 7d (default 24h).
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        older_than: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RefCommand {
+    /// Create a ref at the commit REF points to (default main).
+    Create {
+        name: String,
+        #[arg(long, default_value = "main")]
+        from: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    Delete {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TableCommand {
+    List {
+        #[arg(long = "ref", default_value = "main")]
+        reference: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    Show {
+        name: String,
+        #[arg(long = "ref", default_value = "main")]
+        reference: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Create,
+    Replace,
+    Append,
+}
+
+impl LakeCommand {
+    fn common(&self) -> &Common {
+        match self {
+            LakeCommand::Branch(r) | LakeCommand::Tag(r) => match r {
+                RefCommand::Create { common, .. }
+                | RefCommand::List { common }
+                | RefCommand::Delete { common, .. } => common,
+            },
+            LakeCommand::Table(t) => match t {
+                TableCommand::List { common, .. } | TableCommand::Show { common, .. } => common,
+            },
+            LakeCommand::Log { common, .. }
+            | LakeCommand::Import { common, .. }
+            | LakeCommand::Query { common, .. }
+            | LakeCommand::Diff { common, .. }
+            | LakeCommand::Merge { common, .. }
+            | LakeCommand::Revert { common, .. }
+            | LakeCommand::Gc { common, .. } => common,
+        }
+    }
+}
+
+/// An error of a command, with its exit code.
+struct CmdError {
+    code: u8,
+    kind: &'static str,
+    message: String,
+    detail: Value,
+}
+
+impl From<LakeError> for CmdError {
+    fn from(e: LakeError) -> Self {
+        let (code, kind) = classify(&e);
+        let detail = match &e {
+            LakeError::MergeConflict { tables, base, .. } => {
+                json!({ "tables": tables, "base": base })
+            }
+            _ => Value::Null,
+        };
+        CmdError {
+            code,
+            kind,
+            message: e.to_string(),
+            detail,
+        }
+    }
+}
+
+fn usage(message: String) -> CmdError {
+    CmdError {
+        code: 2,
+        kind: "usage",
+        message,
+        detail: Value::Null,
+    }
+}
+
+fn classify(e: &LakeError) -> (u8, &'static str) {
+    match e {
+        LakeError::MergeConflict { .. } => (1, "merge_conflict"),
+        LakeError::Conflict { .. } => (1, "conflict"),
+        LakeError::SelfMerge { .. } => (1, "self_merge"),
+        LakeError::RefExists { .. } => (1, "exists"),
+        LakeError::TableExists { .. } => (1, "exists"),
+        LakeError::ReadOnlyRef { .. } => (1, "read_only"),
+        LakeError::CannotDeleteMain => (1, "refused"),
+        LakeError::SchemaMismatch { .. } => (1, "schema_mismatch"),
+        LakeError::Query(_) => (1, "query"),
+        LakeError::Catalog { .. } | LakeError::Corrupt(_) => (1, "catalog"),
+        LakeError::Storage { .. } | LakeError::Parquet { .. } | LakeError::Arrow { .. } => {
+            (1, "storage")
+        }
+        LakeError::InvalidName { .. } => (2, "invalid_name"),
+        LakeError::InvalidRef { .. } | LakeError::AmbiguousCommit { .. } => (2, "invalid_ref"),
+        LakeError::RefNotFound(_)
+        | LakeError::BranchNotFound(_)
+        | LakeError::TagNotFound(_)
+        | LakeError::CommitNotFound(_)
+        | LakeError::CommitNotOnBranch { .. } => (2, "ref_not_found"),
+        LakeError::TableNotFound { .. } => (2, "table_not_found"),
+        LakeError::Input { .. } | LakeError::Io { .. } => (2, "io"),
+        LakeError::MalformedInput { .. } | LakeError::UnsupportedFormat(_) => (2, "bad_input"),
+        LakeError::Config(_) => (2, "config"),
+    }
+}
+
+/// Runs one lake command and returns the process exit code.
+pub fn run(cmd: LakeCommand) -> ExitCode {
+    let format = cmd.common().format;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(execute(cmd)) {
+        Ok(output) => {
+            if !output.is_empty() {
+                println!("{output}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if format == Format::Json {
+                let mut err = json!({ "kind": e.kind, "message": e.message });
+                if !e.detail.is_null() {
+                    err["detail"] = e.detail;
+                }
+                println!("{}", json!({ "error": err }));
+            }
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+async fn open(common: &Common) -> Result<Lake, CmdError> {
+    let config = LakeConfig::from_env(common.lake.as_deref())?;
+    Ok(Lake::open(&config).await?)
+}
+
+fn pretty(v: Value) -> String {
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn no_csv(format: Format) -> Result<(), CmdError> {
+    if format == Format::Csv {
+        return Err(usage(
+            "--format csv is only supported by `sluice query`".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
+    let common = cmd.common().clone();
+    let json = common.format == Format::Json;
+    if !matches!(cmd, LakeCommand::Query { .. }) {
+        no_csv(common.format)?;
+    }
+    let lake = open(&common).await?;
+    match cmd {
+        LakeCommand::Branch(r) => ref_command(&lake, RefKind::Branch, r, json).await,
+        LakeCommand::Tag(r) => ref_command(&lake, RefKind::Tag, r, json).await,
+        LakeCommand::Log {
+            reference, limit, ..
+        } => {
+            let log = lake.log(&reference, limit).await?;
+            if json {
+                return Ok(pretty(to_json(&log)));
+            }
+            let mut out = String::new();
+            for e in log {
+                out.push_str(&format!("commit {}\n", e.hash));
+                if e.parents.len() > 1 {
+                    let ps: Vec<&str> = e.parents.iter().map(|p| p.short()).collect();
+                    out.push_str(&format!("Merge:  {}\n", ps.join(" ")));
+                }
+                out.push_str(&format!("Author: {}\nDate:   {}\n", e.author, e.time));
+                for (k, v) in &e.properties {
+                    out.push_str(&format!("Property: {k}={v}\n"));
+                }
+                for (k, v) in &e.marks {
+                    out.push_str(&format!("Mark:   {k}={v}\n"));
+                }
+                out.push_str(&format!("\n    {}\n\n", e.message));
+            }
+            Ok(out.trim_end().to_string())
+        }
+        LakeCommand::Import {
+            file,
+            table,
+            branch,
+            mode,
+            ..
+        } => {
+            let mode = match mode {
+                ModeArg::Create => ImportMode::Create,
+                ModeArg::Replace => ImportMode::Replace,
+                ModeArg::Append => ImportMode::Append,
+            };
+            let commit = lake.import_file(&file, &table, &branch, mode).await?;
+            let snap = lake.snapshot(&commit.tables()[&table]).await?;
+            if json {
+                return Ok(pretty(json!({
+                    "commit": commit.id,
+                    "branch": branch,
+                    "table": table,
+                    "mode": mode,
+                    "rows": snap.content.rows,
+                    "bytes": snap.content.bytes,
+                    "files": snap.content.files.len(),
+                })));
+            }
+            Ok(format!(
+                "imported {} ({}) into table {table} on {branch}: {} rows in total, commit {}",
+                file.display(),
+                mode.as_str(),
+                snap.content.rows,
+                commit.id.short()
+            ))
+        }
+        LakeCommand::Table(TableCommand::List { reference, .. }) => {
+            let tables = lake.list_tables(&reference).await?;
+            if json {
+                return Ok(pretty(to_json(&tables)));
+            }
+            let mut out = format!(
+                "{:<32} {:>12} {:>14} {:>6} {:>8}  SNAPSHOT\n",
+                "TABLE", "ROWS", "BYTES", "FILES", "COLUMNS"
+            );
+            for t in tables {
+                out.push_str(&format!(
+                    "{:<32} {:>12} {:>14} {:>6} {:>8}  {}\n",
+                    t.name,
+                    t.rows,
+                    t.bytes,
+                    t.files,
+                    t.columns,
+                    t.snapshot.short()
+                ));
+            }
+            Ok(out.trim_end().to_string())
+        }
+        LakeCommand::Table(TableCommand::Show {
+            name, reference, ..
+        }) => {
+            let t = lake.show_table(&reference, &name).await?;
+            if json {
+                return Ok(pretty(to_json(&t)));
+            }
+            let mut out = format!(
+                "table {} at {} (commit {})\nsnapshot {}\nrows {}, bytes {}, files {}\n\nschema:\n",
+                t.name,
+                t.reference,
+                t.commit.short(),
+                t.snapshot.short(),
+                t.rows,
+                t.bytes,
+                t.files.len()
+            );
+            for c in &t.schema {
+                out.push_str(&format!(
+                    "  {:<24} {:<20} {:<9} nulls: {}\n",
+                    c.name,
+                    c.data_type,
+                    if c.nullable { "NULL" } else { "NOT NULL" },
+                    c.null_count
+                ));
+            }
+            out.push_str("\nfiles:\n");
+            for f in &t.files {
+                out.push_str(&format!(
+                    "  {} ({} rows, {} bytes)\n",
+                    f.path, f.rows, f.bytes
+                ));
+            }
+            out.push_str("\nhistory:\n");
+            for h in &t.history {
+                out.push_str(&format!(
+                    "  {} {} {:<10} {}\n",
+                    h.commit.short(),
+                    h.time,
+                    h.rows
+                        .map_or_else(|| "removed".to_string(), |r| format!("{r} rows")),
+                    h.message
+                ));
+            }
+            Ok(out.trim_end().to_string())
+        }
+        LakeCommand::Query { sql, reference, .. } => {
+            let (schema, batches) = lake.query(&sql, &reference).await?;
+            render_batches(&schema, &batches, common.format)
+        }
+        LakeCommand::Diff { from, to, .. } => {
+            let diff = lake.diff(&from, &to).await?;
+            if json {
+                return Ok(pretty(to_json(&diff)));
+            }
+            if diff.is_empty() {
+                return Ok(format!("no table differs between {from} and {to}"));
+            }
+            let mut out = String::new();
+            for d in diff {
+                match d {
+                    TableDiff::Added { table, rows } => {
+                        out.push_str(&format!("+ {table} (added, {rows} rows)\n"))
+                    }
+                    TableDiff::Removed { table, rows } => {
+                        out.push_str(&format!("- {table} (removed, had {rows} rows)\n"))
+                    }
+                    TableDiff::Changed {
+                        table,
+                        rows_before,
+                        rows_after,
+                        schema_changes,
+                    } => {
+                        let delta = rows_after as i128 - rows_before as i128;
+                        out.push_str(&format!(
+                            "~ {table} (rows {rows_before} -> {rows_after}, {delta:+})\n"
+                        ));
+                        for c in schema_changes {
+                            out.push_str(&format!("    {}\n", describe_column_change(&c)));
+                        }
+                    }
+                }
+            }
+            Ok(out.trim_end().to_string())
+        }
+        LakeCommand::Merge {
+            source,
+            into,
+            message,
+            ..
+        } => {
+            let mut req = MergeRequest::new(&source, &into);
+            req.message = message;
+            let out = lake.merge(req).await?;
+            if json {
+                return Ok(pretty(to_json(&out)));
+            }
+            Ok(match out {
+                MergeOutcome::UpToDate { head } => {
+                    format!("{into} already contains {source} (head {})", head.short())
+                }
+                MergeOutcome::FastForward { from, to } => format!(
+                    "fast-forwarded {into} from {} to {}",
+                    from.short(),
+                    to.short()
+                ),
+                MergeOutcome::Merged {
+                    commit,
+                    base,
+                    tables_from_source,
+                } => format!(
+                    "merged {source} into {into}: commit {} (base {}), tables from {source}: {}",
+                    commit.short(),
+                    base.short(),
+                    if tables_from_source.is_empty() {
+                        "none".to_string()
+                    } else {
+                        tables_from_source.join(", ")
+                    }
+                ),
+            })
+        }
+        LakeCommand::Revert {
+            table, to, into, ..
+        } => {
+            let c = lake.revert(&table, &to, &into).await?;
+            if json {
+                return Ok(pretty(json!({
+                    "commit": c.id,
+                    "table": table,
+                    "to": to,
+                    "into": into,
+                    "snapshot": c.tables().get(&table),
+                })));
+            }
+            Ok(format!(
+                "reverted {table} on {into} to its state at {to}: commit {}",
+                c.id.short()
+            ))
+        }
+        LakeCommand::Gc { older_than, .. } => {
+            let grace: Duration = humantime::parse_duration(&older_than)
+                .map_err(|e| usage(format!("invalid --older-than `{older_than}`: {e}")))?;
+            let r = lake.gc(grace).await?;
+            if json {
+                return Ok(pretty(to_json(&r)));
+            }
+            Ok(format!(
+                "deleted {} unreferenced file(s) ({} bytes); kept {} referenced, {} younger than {older_than}",
+                r.deleted.len(),
+                r.deleted_bytes,
+                r.referenced,
+                r.too_recent
+            ))
+        }
+    }
+}
+
+fn render_batches(
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::array::RecordBatch],
+    format: Format,
+) -> Result<String, CmdError> {
+    let failed = |e: arrow::error::ArrowError| CmdError {
+        code: 1,
+        kind: "query",
+        message: format!("cannot format the result: {e}"),
+        detail: Value::Null,
+    };
+    match format {
+        Format::Table => {
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                return Ok(format!("{}\n(0 rows)", names.join(" | ")));
+            }
+            Ok(arrow::util::pretty::pretty_format_batches(batches)
+                .map_err(failed)?
+                .to_string())
+        }
+        Format::Csv => {
+            let mut buf = Vec::new();
+            {
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(&mut buf);
+                if batches.is_empty() {
+                    let empty = arrow::array::RecordBatch::new_empty(schema.clone());
+                    w.write(&empty).map_err(failed)?;
+                }
+                for b in batches {
+                    w.write(b).map_err(failed)?;
+                }
+            }
+            Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
+        }
+        Format::Json => {
+            let mut buf = Vec::new();
+            {
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::JsonArray>(&mut buf);
+                for b in batches {
+                    w.write(b).map_err(failed)?;
+                }
+                w.finish().map_err(failed)?;
+            }
+            if buf.is_empty() {
+                return Ok("[]".into());
+            }
+            Ok(String::from_utf8_lossy(&buf).to_string())
+        }
+    }
+}
+
+fn describe_column_change(c: &sluice_lake::ColumnChange) -> String {
+    use sluice_lake::ColumnChange::*;
+    match c {
+        Added {
+            name,
+            data_type,
+            nullable,
+        } => format!(
+            "column {name} added: {data_type}{}",
+            if *nullable { "" } else { " NOT NULL" }
+        ),
+        Removed { name } => format!("column {name} removed"),
+        TypeChanged { name, from, to } => format!("column {name}: type {from} -> {to}"),
+        NullabilityChanged { name, from, to } => format!(
+            "column {name}: {} -> {}",
+            if *from { "NULL" } else { "NOT NULL" },
+            if *to { "NULL" } else { "NOT NULL" }
+        ),
+    }
+}
+
+async fn ref_command(
+    lake: &Lake,
+    kind: RefKind,
+    cmd: RefCommand,
+    json: bool,
+) -> Result<String, CmdError> {
+    let what = kind.as_str();
+    match cmd {
+        RefCommand::Create { name, from, .. } => {
+            let r = match kind {
+                RefKind::Branch => lake.create_branch(&name, &from).await?,
+                RefKind::Tag => lake.create_tag(&name, &from).await?,
+            };
+            if json {
+                return Ok(pretty(to_json(&r)));
+            }
+            Ok(format!(
+                "created {what} {name} at {} (from {from})",
+                r.commit.short()
+            ))
+        }
+        RefCommand::List { .. } => {
+            let refs = lake.list_refs(kind).await?;
+            if json {
+                return Ok(pretty(to_json(&refs)));
+            }
+            let mut out = String::new();
+            for r in refs {
+                let props: Vec<String> = r
+                    .properties
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                out.push_str(&format!(
+                    "{:<32} {}{}\n",
+                    r.name,
+                    r.commit.short(),
+                    if props.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  [{}]", props.join(", "))
+                    }
+                ));
+            }
+            Ok(out.trim_end().to_string())
+        }
+        RefCommand::Delete { name, .. } => {
+            match kind {
+                RefKind::Branch => lake.delete_branch(&name).await?,
+                RefKind::Tag => lake.delete_tag(&name).await?,
+            }
+            if json {
+                return Ok(pretty(json!({ "deleted": name, "kind": what })));
+            }
+            Ok(format!("deleted {what} {name}"))
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! End-to-end tests of the lake commands of the `sluice` binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn sluice(lake: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .arg("--lake")
+        .arg(lake)
+        .env_remove("SLUICE_LAKE")
+        .env_remove("SLUICE_DATA")
+        .env("SLUICE_AUTHOR", "tester")
+        .output()
+        .expect("run sluice")
+}
+
+fn ok_json(lake: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let out = sluice(lake, &all);
+    assert!(
+        out.status.success(),
+        "sluice {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "sluice {args:?}: stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn branch_import_merge_log_diff_workflow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let orders = write(tmp.path(), "orders.csv", "id,amount\n1,10\n2,20\n");
+    let imported = ok_json(&lake, &["import", &orders, "--table", "orders"]);
+    assert_eq!(imported["rows"], 2);
+    assert!(
+        lake.join("catalog.db").exists(),
+        "lake created on first use"
+    );
+
+    let branch = ok_json(&lake, &["branch", "create", "dev", "--from", "main"]);
+    assert_eq!(branch["name"], "dev");
+    let more = write(tmp.path(), "more.csv", "id,amount\n3,30\n");
+    ok_json(
+        &lake,
+        &[
+            "import", &more, "--table", "orders", "--branch", "dev", "--mode", "append",
+        ],
+    );
+    let users = write(tmp.path(), "users.jsonl", "{\"id\":1,\"name\":\"a\"}\n");
+    ok_json(
+        &lake,
+        &["import", &users, "--table", "users", "--branch", "dev"],
+    );
+
+    let tables = ok_json(&lake, &["table", "list", "--ref", "main"]);
+    assert_eq!(tables.as_array().unwrap().len(), 1);
+    let diff = ok_json(&lake, &["diff", "main", "dev"]);
+    let diff = diff.as_array().unwrap();
+    assert_eq!(diff.len(), 2);
+    assert_eq!(diff[0]["table"], "orders");
+    assert_eq!(diff[0]["status"], "changed");
+    assert_eq!(diff[0]["rows_before"], 2);
+    assert_eq!(diff[0]["rows_after"], 3);
+    assert_eq!(diff[1]["status"], "added");
+
+    let merged = ok_json(&lake, &["merge", "dev", "--into", "main"]);
+    assert_eq!(merged["kind"], "fast_forward");
+    let show = ok_json(&lake, &["table", "show", "orders"]);
+    assert_eq!(show["rows"], 3);
+    assert_eq!(show["schema"][0]["name"], "id");
+    assert_eq!(show["schema"][0]["nullable"], true);
+    assert_eq!(show["history"].as_array().unwrap().len(), 2);
+
+    let log = ok_json(&lake, &["log", "main"]);
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 4);
+    for entry in log {
+        assert!(entry["hash"].as_str().unwrap().len() == 64);
+        assert!(entry["parents"].is_array());
+        assert!(entry["message"].is_string());
+        assert_eq!(entry["author"], "tester");
+    }
+    let first = log[3]["hash"].as_str().unwrap();
+    let limited = ok_json(&lake, &["log", "main", "--limit", "2"]);
+    assert_eq!(limited.as_array().unwrap().len(), 2);
+
+    // time travel through a commit ref
+    let old = ok_json(
+        &lake,
+        &[
+            "table",
+            "list",
+            "--ref",
+            &format!("@{}", &log[2]["hash"].as_str().unwrap()[..8]),
+        ],
+    );
+    assert_eq!(old[0]["rows"], 2);
+    let root_tables = ok_json(&lake, &["table", "list", "--ref", &format!("main@{first}")]);
+    assert!(root_tables.as_array().unwrap().is_empty());
+
+    // text output works too
+    let out = sluice(&lake, &["branch", "list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dev") && text.contains("main"), "{text}");
+
+    // tags are read-only: exit 1, nothing changes
+    ok_json(&lake, &["tag", "create", "v1"]);
+    let out = sluice(
+        &lake,
+        &[
+            "import", &more, "--table", "orders", "--branch", "v1", "--mode", "append",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    let tags = ok_json(&lake, &["tag", "list"]);
+    assert_eq!(tags[0]["name"], "v1");
+    ok_json(&lake, &["tag", "delete", "v1"]);
+    ok_json(&lake, &["branch", "delete", "dev"]);
+    let branches = ok_json(&lake, &["branch", "list"]);
+    assert_eq!(branches.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn merge_conflict_exits_1_and_names_the_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let a = write(tmp.path(), "a.csv", "x\n1\n");
+    let b = write(tmp.path(), "b.csv", "x\n2\n");
+    ok_json(&lake, &["import", &a, "--table", "t"]);
+    ok_json(&lake, &["branch", "create", "dev"]);
+    ok_json(
+        &lake,
+        &[
+            "import", &b, "--table", "t", "--branch", "dev", "--mode", "replace",
+        ],
+    );
+    ok_json(&lake, &["import", &b, "--table", "t", "--mode", "append"]);
+    let head_before = ok_json(&lake, &["log", "main", "--limit", "1"])[0]["hash"].clone();
+
+    let out = sluice(
+        &lake,
+        &["merge", "dev", "--into", "main", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["kind"], "merge_conflict");
+    assert_eq!(err["error"]["detail"]["tables"][0], "t");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("t"));
+    let head_after = ok_json(&lake, &["log", "main", "--limit", "1"])[0]["hash"].clone();
+    assert_eq!(head_before, head_after);
+
+    // self-merge: refused
+    let out = sluice(&lake, &["merge", "main", "--into", "main"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("into itself"));
+
+    // revert t on main to dev's version, then merging dev is a clean no-conflict merge
+    let reverted = ok_json(&lake, &["revert", "t", "--to", "dev", "--into", "main"]);
+    assert!(reverted["commit"].is_string());
+    let merged = ok_json(&lake, &["merge", "dev", "--into", "main"]);
+    assert_eq!(merged["kind"], "merged");
+}
+
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    ok_json(&lake, &["branch", "list"]);
+    let bad = write(tmp.path(), "bad.csv", "a,b\n1,2\n3\n");
+    let out = sluice(&lake, &["import", &bad, "--table", "t", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["kind"], "bad_input");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad.csv")
+    );
+
+    let good = write(tmp.path(), "good.csv", "a\n1\n");
+    let out = sluice(&lake, &["import", &good, "--table", "bad-name"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'-'"));
+    let out = sluice(&lake, &["branch", "create", "no way"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = sluice(&lake, &["table", "list", "--ref", "ghost"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ghost"));
+    let out = sluice(&lake, &["gc", "--older-than", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = sluice(&lake, &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let log = ok_json(&lake, &["log"]);
+    assert_eq!(log.as_array().unwrap().len(), 1);
+    let data = lake.join("data");
+    let files = std::fs::read_dir(&data).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(files, 0, "no data written");
+}
+
+#[test]
+fn gc_removes_orphans_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let a = write(tmp.path(), "a.csv", "x\n1\n");
+    ok_json(&lake, &["import", &a, "--table", "t"]);
+    ok_json(&lake, &["import", &a, "--table", "t", "--mode", "replace"]);
+    // an orphan file left by a crashed writer
+    let dir = lake.join("data/tables/t");
+    let orphan = dir.join("00000000-orphan.parquet");
+    std::fs::write(&orphan, b"partial").unwrap();
+    let kept = ok_json(&lake, &["gc"]);
+    assert_eq!(kept["deleted"].as_array().unwrap().len(), 0);
+    assert_eq!(kept["too_recent"], 1);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let r = ok_json(&lake, &["gc", "--older-than", "10ms"]);
+    assert_eq!(r["deleted"][0], "tables/t/00000000-orphan.parquet");
+    assert_eq!(r["referenced"], 2);
+    assert!(!orphan.exists());
+    let show = ok_json(&lake, &["table", "show", "t"]);
+    assert_eq!(show["rows"], 1);
+}
+
+#[test]
+fn query_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let a = write(tmp.path(), "a.csv", "id,name\n1,x\n2,y\n3,\n");
+    ok_json(&lake, &["import", &a, "--table", "people"]);
+    let rows = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT id, name FROM people WHERE id >= 2 ORDER BY id",
+        ],
+    );
+    assert_eq!(
+        rows,
+        serde_json::json!([{"id": 2, "name": "y"}, {"id": 3, "name": null}])
+    );
+    let out = sluice(
+        &lake,
+        &[
+            "query",
+            "SELECT id, name FROM people ORDER BY id",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "id,name\n1,x\n2,y\n3,\n"
+    );
+    let out = sluice(&lake, &["query", "SELECT count(*) AS n FROM people"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("| n ") && text.contains("| 3 "), "{text}");
+    let empty = ok_json(&lake, &["query", "SELECT * FROM people WHERE id > 100"]);
+    assert_eq!(empty, serde_json::json!([]));
+    // time travel: before the import there is no table
+    let log = ok_json(&lake, &["log"]);
+    let root = log[1]["hash"].as_str().unwrap().to_string();
+    let out = sluice(
+        &lake,
+        &[
+            "query",
+            "SELECT * FROM people",
+            "--ref",
+            &format!("@{root}"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = sluice(&lake, &["branch", "list", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,76 @@
+//! SQL over the lake as of a ref: every table of the commit is registered in
+//! a DataFusion session as a Parquet listing table over exactly the
+//! snapshot's files, read through the lake's own object store.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow_schema::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::SessionContext;
+
+use crate::error::{LakeError, Result};
+use crate::lake::Lake;
+
+/// The URL under which the lake's data store is registered in DataFusion.
+const LAKE_URL: &str = "sluice://lake/";
+
+fn df_err(e: impl std::fmt::Display) -> LakeError {
+    LakeError::Query(e.to_string())
+}
+
+impl Lake {
+    /// A DataFusion session in which every table of `reference` is
+    /// registered under its name (read-only: the session sees exactly the
+    /// snapshot files of that commit).
+    pub async fn session_at(&self, reference: &str) -> Result<SessionContext> {
+        let resolved = self.resolve(reference).await?;
+        let ctx = SessionContext::new();
+        let url = url::Url::parse(LAKE_URL).map_err(df_err)?;
+        ctx.register_object_store(&url, self.data().object_store());
+        for (name, sid) in resolved.commit.tables() {
+            let snap = self.snapshot(sid).await?;
+            let schema: SchemaRef = Arc::new(snap.content.schema.clone());
+            if snap.content.files.is_empty() {
+                let empty = MemTable::try_new(schema, vec![vec![]]).map_err(df_err)?;
+                ctx.register_table(name.as_str(), Arc::new(empty))
+                    .map_err(df_err)?;
+                continue;
+            }
+            let paths = snap
+                .content
+                .files
+                .iter()
+                .map(|f| ListingTableUrl::parse(format!("{LAKE_URL}{}", f.path)))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(df_err)?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(paths)
+                .with_listing_options(options)
+                .with_schema(schema);
+            let table = ListingTable::try_new(config).map_err(df_err)?;
+            ctx.register_table(name.as_str(), Arc::new(table))
+                .map_err(df_err)?;
+        }
+        Ok(ctx)
+    }
+
+    /// Runs a read-only SQL query over every table as of `reference`.
+    pub async fn query(&self, sql: &str, reference: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let ctx = self.session_at(reference).await?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = ctx.sql_with_options(sql, options).await.map_err(df_err)?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(df_err)?;
+        Ok((schema, batches))
+    }
+}

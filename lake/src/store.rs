@@ -1,0 +1,249 @@
+//! Immutable data files in an object store (a local folder or S3).
+//!
+//! Files are written once under a fresh UUID name and never modified; the
+//! only deletion is garbage collection of files no snapshot references.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow_schema::{Schema, SchemaRef};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{LakeError, Result};
+use crate::model::DataFile;
+
+/// Where the lake's data files live.
+#[derive(Clone)]
+pub struct DataStore {
+    store: Arc<dyn ObjectStore>,
+    uri: String,
+}
+
+impl std::fmt::Debug for DataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataStore").field("uri", &self.uri).finish()
+    }
+}
+
+impl DataStore {
+    /// Opens a data store from a URI: `s3://bucket/prefix` (configured from
+    /// the usual `AWS_*` environment variables), `file:///abs/path`, or a
+    /// plain path (relative paths are resolved against `base_dir`).
+    pub fn open(uri: &str, base_dir: &Path) -> Result<DataStore> {
+        if let Some(rest) = uri.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(LakeError::Config(format!("data URI `{uri}` has no bucket")));
+            }
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| LakeError::Config(format!("S3 data store `{uri}`: {e}")))?;
+            let store: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(PrefixStore::new(s3, prefix.trim_matches('/')))
+            };
+            return Ok(DataStore {
+                store,
+                uri: uri.to_string(),
+            });
+        }
+        if uri.contains("://") && !uri.starts_with("file://") {
+            return Err(LakeError::Config(format!(
+                "unsupported data URI `{uri}`: use a path, file:///path or s3://bucket/prefix"
+            )));
+        }
+        let path = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
+        let dir = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base_dir.join(path)
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| LakeError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let local = LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|e| LakeError::Config(format!("data folder {}: {e}", dir.display())))?;
+        Ok(DataStore {
+            store: Arc::new(local),
+            uri: dir.display().to_string(),
+        })
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// The underlying object store (paths are relative to the data root).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    pub async fn put(&self, path: &str, bytes: Bytes) -> Result<()> {
+        let p = ObjPath::from(path);
+        self.store
+            .put(&p, PutPayload::from_bytes(bytes))
+            .await
+            .map_err(|source| LakeError::Storage {
+                path: path.to_string(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Bytes> {
+        let p = ObjPath::from(path);
+        let res = self
+            .store
+            .get(&p)
+            .await
+            .map_err(|source| LakeError::Storage {
+                path: path.to_string(),
+                source,
+            })?;
+        res.bytes().await.map_err(|source| LakeError::Storage {
+            path: path.to_string(),
+            source,
+        })
+    }
+
+    pub async fn exists(&self, path: &str) -> Result<bool> {
+        match self.store.head(&ObjPath::from(path)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(source) => Err(LakeError::Storage {
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Every data file under `tables/`.
+    pub async fn list_data_files(&self) -> Result<Vec<ObjectMeta>> {
+        let prefix = ObjPath::from("tables");
+        self.store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| LakeError::Storage {
+                path: "tables/".into(),
+                source,
+            })
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        match self.store.delete(&ObjPath::from(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(LakeError::Storage {
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+}
+
+/// A fresh, never reused data file path for `table`.
+pub fn new_file_path(table: &str) -> String {
+    format!("tables/{table}/{}.parquet", uuid::Uuid::new_v4())
+}
+
+/// The schema with all metadata removed (metadata does not take part in
+/// snapshot identity and schema comparison).
+pub fn strip_metadata(schema: &Schema) -> Schema {
+    let fields: Vec<arrow_schema::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_metadata(Default::default()))
+        .collect();
+    Schema::new(fields)
+}
+
+/// Encodes record batches as one Parquet file in memory, counting rows and
+/// nulls per column on the way.
+pub struct ParquetEncoder {
+    table: String,
+    schema: SchemaRef,
+    writer: ArrowWriter<Vec<u8>>,
+    rows: u64,
+    null_counts: Vec<u64>,
+}
+
+impl ParquetEncoder {
+    pub fn new(table: &str, schema: SchemaRef) -> Result<ParquetEncoder> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let writer =
+            ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).map_err(|e| {
+                LakeError::Parquet {
+                    path: table.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(ParquetEncoder {
+            table: table.to_string(),
+            null_counts: vec![0; schema.fields().len()],
+            schema,
+            writer,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(LakeError::Arrow {
+                table: self.table.clone(),
+                reason: format!(
+                    "batch schema {:?} differs from the table schema {:?}",
+                    batch.schema(),
+                    self.schema
+                ),
+            });
+        }
+        self.rows += batch.num_rows() as u64;
+        for (i, col) in batch.columns().iter().enumerate() {
+            self.null_counts[i] += col.logical_null_count() as u64;
+        }
+        self.writer.write(batch).map_err(|e| LakeError::Parquet {
+            path: self.table.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The encoded file, its row count and per-column null counts.
+    pub fn finish(self) -> Result<(Vec<u8>, u64, Vec<u64>)> {
+        let bytes = self.writer.into_inner().map_err(|e| LakeError::Parquet {
+            path: self.table.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok((bytes, self.rows, self.null_counts))
+    }
+}
+
+/// Table data written to the store but not yet committed: the input of a
+/// commit. Files of a staged table that never gets committed are orphans
+/// which `gc` removes after its grace period.
+#[derive(Clone, Debug)]
+pub struct StagedTable {
+    pub schema: Schema,
+    pub files: Vec<DataFile>,
+    pub rows: u64,
+    pub null_counts: Vec<u64>,
+}
+
+impl StagedTable {
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
