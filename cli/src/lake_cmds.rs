@@ -223,6 +223,7 @@ fn usage(message: String) -> CmdError {
 fn classify(e: &LakeError) -> (u8, &'static str) {
     match e {
         LakeError::MergeConflict { .. } => (1, "merge_conflict"),
+        LakeError::MarkedCommit { .. } => (1, "marked_commit"),
         LakeError::Conflict { .. } => (1, "conflict"),
         LakeError::SelfMerge { .. } => (1, "self_merge"),
         LakeError::RefExists { .. } => (1, "exists"),

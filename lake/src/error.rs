@@ -63,6 +63,16 @@ pub enum LakeError {
         base: String,
         tables: Vec<String>,
     },
+    #[error(
+        "merge of `{source_ref}` into `{into}` refused: it would bring in commit {commit}, marked {key}={value}"
+    )]
+    MarkedCommit {
+        source_ref: String,
+        into: String,
+        commit: String,
+        key: String,
+        value: String,
+    },
     #[error("cannot read `{}`: {reason}", path.display())]
     Input { path: PathBuf, reason: String },
     #[error("malformed {format} file `{}`: {reason}", path.display())]
@@ -111,6 +121,7 @@ impl LakeError {
             self,
             LakeError::Conflict { .. }
                 | LakeError::MergeConflict { .. }
+                | LakeError::MarkedCommit { .. }
                 | LakeError::SelfMerge { .. }
                 | LakeError::RefExists { .. }
                 | LakeError::ReadOnlyRef { .. }

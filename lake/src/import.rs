@@ -85,6 +85,19 @@ pub fn read_file(path: &Path) -> Result<Decoded> {
             let builder = ParquetRecordBatchReaderBuilder::try_new(raw.clone())
                 .map_err(|e| malformed(e.to_string()))?;
             let schema = strip_metadata(builder.schema());
+            if schema.fields().is_empty() {
+                return Err(malformed("the file has no columns".into()));
+            }
+            // Fast path: the footer has row counts and, usually, per-column
+            // null counts; then the file is stored as is without decoding.
+            if let Some((rows, null_counts)) = footer_stats(builder.metadata(), &schema) {
+                return Ok(Decoded::Parquet {
+                    raw,
+                    schema,
+                    rows,
+                    null_counts,
+                });
+            }
             let reader = builder.build().map_err(|e| malformed(e.to_string()))?;
             let mut rows = 0u64;
             let mut null_counts = vec![0u64; schema.fields().len()];
@@ -94,9 +107,6 @@ pub fn read_file(path: &Path) -> Result<Decoded> {
                 for (i, c) in batch.columns().iter().enumerate() {
                     null_counts[i] += c.logical_null_count() as u64;
                 }
-            }
-            if schema.fields().is_empty() {
-                return Err(malformed("the file has no columns".into()));
             }
             Ok(Decoded::Parquet {
                 raw,
@@ -162,6 +172,33 @@ pub fn read_file(path: &Path) -> Result<Decoded> {
             })
         }
     }
+}
+
+/// Row count and per-column null counts from the Parquet footer, when the
+/// schema is flat and every column chunk records its null count.
+fn footer_stats(
+    meta: &parquet::file::metadata::ParquetMetaData,
+    schema: &Schema,
+) -> Option<(u64, Vec<u64>)> {
+    let descr = meta.file_metadata().schema_descr();
+    if descr.num_columns() != schema.fields().len() {
+        return None;
+    }
+    for (i, f) in schema.fields().iter().enumerate() {
+        let col = descr.column(i);
+        if col.path().parts().len() != 1 || col.name() != f.name() {
+            return None;
+        }
+    }
+    let mut rows = 0u64;
+    let mut nulls = vec![0u64; schema.fields().len()];
+    for rg in meta.row_groups() {
+        rows += u64::try_from(rg.num_rows()).ok()?;
+        for (i, c) in rg.columns().iter().enumerate() {
+            nulls[i] += c.statistics()?.null_count_opt()?;
+        }
+    }
+    Some((rows, nulls))
 }
 
 fn check_column_names(path: &Path, format: FileFormat, schema: &Schema) -> Result<()> {

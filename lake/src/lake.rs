@@ -117,6 +117,10 @@ pub struct MergeRequest {
     pub expected_into_head: Option<CommitId>,
     pub message: Option<String>,
     pub properties: BTreeMap<String, String>,
+    /// Commit mark keys (e.g. `aborted`) that block the merge: if any commit
+    /// the merge would bring into `into` carries one, the merge is refused
+    /// with `MarkedCommit` and nothing changes.
+    pub refuse_marked: Vec<String>,
 }
 
 impl MergeRequest {
@@ -127,6 +131,7 @@ impl MergeRequest {
             expected_into_head: None,
             message: None,
             properties: BTreeMap::new(),
+            refuse_marked: Vec::new(),
         }
     }
 }
@@ -509,6 +514,12 @@ impl Lake {
     /// Creates a branch at the commit `from` resolves to. Copies no data.
     pub async fn create_branch(&self, name: &str, from: &str) -> Result<RefEntry> {
         self.create_ref(name, RefKind::Branch, from).await
+    }
+
+    /// Creates a branch at a known commit (e.g. a run's base commit).
+    pub async fn create_branch_at(&self, name: &str, commit: &CommitId) -> Result<RefEntry> {
+        self.create_ref(name, RefKind::Branch, &format!("@{commit}"))
+            .await
     }
 
     /// Creates a tag (an immutable ref) at the commit `from` resolves to.
@@ -982,9 +993,13 @@ impl Lake {
                 });
             }
             let theirs = &source.commit;
-            let result = if self.is_ancestor(&theirs.id, &ours.id).await? {
+            if self.is_ancestor(&theirs.id, &ours.id).await? {
                 return Ok(MergeOutcome::UpToDate { head: ours.id });
-            } else if self.is_ancestor(&ours.id, &theirs.id).await? {
+            }
+            if !req.refuse_marked.is_empty() {
+                self.check_marks(&req, &ours.id, &theirs.id).await?;
+            }
+            let result = if self.is_ancestor(&ours.id, &theirs.id).await? {
                 self.catalog
                     .move_branch(&req.into, &ours.id, &theirs.id)
                     .await
@@ -1045,6 +1060,39 @@ impl Lake {
                 other => return other,
             }
         }
+    }
+
+    /// Refuses when a commit that merging `theirs` would bring into `ours`
+    /// carries one of `req.refuse_marked`.
+    async fn check_marks(
+        &self,
+        req: &MergeRequest,
+        ours: &CommitId,
+        theirs: &CommitId,
+    ) -> Result<()> {
+        let have = self.ancestors(ours).await?;
+        let mut incoming: Vec<Commit> = self
+            .ancestors(theirs)
+            .await?
+            .into_values()
+            .filter(|c| !have.contains_key(&c.id))
+            .collect();
+        incoming.sort_by_key(|c| c.content.time_ms);
+        for c in incoming {
+            let marks = self.catalog.commit_marks(&c.id).await?;
+            for key in &req.refuse_marked {
+                if let Some(value) = marks.get(key) {
+                    return Err(LakeError::MarkedCommit {
+                        source_ref: req.source.clone(),
+                        into: req.into.clone(),
+                        commit: c.id.short().to_string(),
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     // ----- inspecting ----------------------------------------------------

@@ -24,6 +24,26 @@ fn df_err(e: impl std::fmt::Display) -> LakeError {
     LakeError::Query(e.to_string())
 }
 
+/// The schema DataFusion itself would infer from the Parquet files: with
+/// `schema_force_view_types` (on by default) string and binary columns are
+/// read as `Utf8View`/`BinaryView`, which is markedly faster for grouping.
+fn view_types(schema: &arrow_schema::Schema) -> arrow_schema::Schema {
+    use arrow_schema::{DataType, Field};
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
+                DataType::Binary | DataType::LargeBinary => DataType::BinaryView,
+                other => other.clone(),
+            };
+            f.as_ref().clone().with_data_type(t)
+        })
+        .collect();
+    arrow_schema::Schema::new(fields)
+}
+
 impl Lake {
     /// A DataFusion session in which every table of `reference` is
     /// registered under its name (read-only: the session sees exactly the
@@ -35,7 +55,7 @@ impl Lake {
         ctx.register_object_store(&url, self.data().object_store());
         for (name, sid) in resolved.commit.tables() {
             let snap = self.snapshot(sid).await?;
-            let schema: SchemaRef = Arc::new(snap.content.schema.clone());
+            let schema: SchemaRef = Arc::new(view_types(&snap.content.schema));
             if snap.content.files.is_empty() {
                 let empty = MemTable::try_new(schema, vec![vec![]]).map_err(df_err)?;
                 ctx.register_table(name.as_str(), Arc::new(empty))

@@ -65,6 +65,7 @@ suite!(
     concurrent_handles_lose_no_update,
     commits_are_content_addressed_and_verified,
     query_sees_every_table_as_of_the_ref,
+    marked_commits_can_block_a_merge,
 );
 
 async fn new_lake_has_main_and_root_commit(t: &TestLake) {
@@ -964,4 +965,37 @@ async fn query_sees_every_table_as_of_the_ref(t: &TestLake) {
         .unwrap_err();
     assert!(matches!(err, LakeError::Query(_)), "{err}");
     assert!(lake.query("SELECT 1", "ghost").await.is_err());
+}
+
+async fn marked_commits_can_block_a_merge(t: &TestLake) {
+    // The paper's counterexample: a branch made from an aborted run's branch
+    // must not smuggle the aborted commit into main.
+    let lake = &t.lake;
+    let base = lake.branch_head("main").await.unwrap();
+    lake.create_branch_at("run-1", &base.id).await.unwrap();
+    let s = stage(lake, "t", &[1], "r").await;
+    let aborted = lake
+        .commit(CommitRequest::new("run-1", "run 1 partial").change("t", TableChange::Create(s)))
+        .await
+        .unwrap();
+    lake.mark_commit(&aborted.id, "aborted", "run-1")
+        .await
+        .unwrap();
+    lake.create_branch("agent", "run-1").await.unwrap();
+    let s = stage(lake, "u", &[2], "a").await;
+    lake.commit(CommitRequest::new("agent", "more").change("u", TableChange::Create(s)))
+        .await
+        .unwrap();
+    let mut req = MergeRequest::new("agent", "main");
+    req.refuse_marked = vec!["aborted".into()];
+    let err = lake.merge(req.clone()).await.unwrap_err();
+    assert!(matches!(err, LakeError::MarkedCommit { .. }), "{err}");
+    assert!(err.to_string().contains("aborted=run-1"), "{err}");
+    assert_eq!(lake.branch_head("main").await.unwrap().id, base.id);
+    // without the guard the merge goes through
+    req.refuse_marked.clear();
+    assert!(matches!(
+        lake.merge(req).await.unwrap(),
+        MergeOutcome::FastForward { .. }
+    ));
 }

@@ -97,6 +97,20 @@ impl Catalog for PostgresCatalog {
 
     async fn init(&self, root: &Commit, settings: &BTreeMap<String, String>) -> Result<()> {
         let mut client = self.client.lock().await;
+        // Fast path without locks: an up-to-date, initialized lake.
+        let ready = client
+            .query_opt(
+                "SELECT (SELECT MAX(version) FROM schema_version)
+                 WHERE EXISTS (SELECT 1 FROM refs WHERE name = 'main')",
+                &[],
+            )
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.try_get::<_, Option<i64>>(0).ok().flatten());
+        if ready == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INIT_LOCK])
             .await?;

@@ -120,6 +120,20 @@ impl Catalog for SqliteCatalog {
 
     async fn init(&self, root: &Commit, settings: &BTreeMap<String, String>) -> Result<()> {
         let mut conn = self.conn()?;
+        // Fast path without the write lock: an up-to-date, initialized lake.
+        let ready: Option<i64> = conn
+            .query_row(
+                "SELECT (SELECT MAX(version) FROM schema_version)
+                 WHERE EXISTS (SELECT 1 FROM refs WHERE name = 'main')",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        if ready == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
         let version: Option<i64> = tx

@@ -1,0 +1,90 @@
+//! Import paths: Parquet with and without footer statistics (stored as is,
+//! null counts either read from the footer or computed by decoding), CSV
+//! and JSON Lines schema inference.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use sluice_lake::ImportMode;
+use sluice_lake::import::{Decoded, read_file};
+
+fn write_parquet(path: &std::path::Path, stats: EnabledStatistics) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Int64, true),
+        Field::new("b", DataType::Utf8, true),
+    ]));
+    let a: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3), None]));
+    let b: ArrayRef = Arc::new(StringArray::from(vec![
+        Some("x"),
+        Some("y"),
+        None,
+        Some("z"),
+    ]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![a, b]).unwrap();
+    let props = WriterProperties::builder()
+        .set_statistics_enabled(stats)
+        .build();
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn parquet_null_counts_with_and_without_footer_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, stats) in [
+        ("with.parquet", EnabledStatistics::Chunk),
+        ("without.parquet", EnabledStatistics::None),
+    ] {
+        let p = dir.path().join(name);
+        write_parquet(&p, stats);
+        let Decoded::Parquet {
+            raw,
+            rows,
+            null_counts,
+            ..
+        } = read_file(&p).unwrap()
+        else {
+            panic!("parquet is stored as is");
+        };
+        assert_eq!(rows, 4, "{name}");
+        assert_eq!(null_counts, vec![2, 1], "{name}");
+        assert_eq!(raw.as_ref(), std::fs::read(&p).unwrap().as_slice());
+    }
+}
+
+#[tokio::test]
+async fn imported_parquet_is_byte_identical_and_csv_types_are_inferred() {
+    let t = common::new_lake(common::Backend::Sqlite).await.unwrap();
+    let p = t.dir.path().join("x.parquet");
+    write_parquet(&p, EnabledStatistics::None);
+    t.lake
+        .import_file(&p, "x", "main", ImportMode::Create)
+        .await
+        .unwrap();
+    let show = t.lake.show_table("main", "x").await.unwrap();
+    let stored = t.lake.data().get(&show.files[0].path).await.unwrap();
+    assert_eq!(stored.as_ref(), std::fs::read(&p).unwrap().as_slice());
+    assert_eq!(show.schema[0].null_count, 2);
+
+    let csv = common::write_file(
+        t.dir.path(),
+        "types.csv",
+        "i,f,s,b,d\n1,1.5,x,true,2024-01-02\n2,,y,false,2024-02-03\n",
+    );
+    t.lake
+        .import_file(&csv, "types", "main", ImportMode::Create)
+        .await
+        .unwrap();
+    let show = t.lake.show_table("main", "types").await.unwrap();
+    let types: Vec<&str> = show.schema.iter().map(|c| c.data_type.as_str()).collect();
+    assert_eq!(types, ["Int64", "Float64", "Utf8", "Boolean", "Date32"]);
+    assert_eq!(show.schema[1].null_count, 1);
+    t.cleanup().await;
+}
