@@ -629,6 +629,31 @@ impl<'a> Lower<'a> {
         })
     }
 
+    /// The positional and keyword arguments of a call, each lowered by `lower`.
+    #[allow(clippy::type_complexity)]
+    fn arguments<T>(&self, call: Node, lower: fn(&Self, Node) -> T) -> (Vec<T>, Vec<(Ident, T)>) {
+        let mut args = Vec::new();
+        let mut kwargs = Vec::new();
+        if let Some(list) = call.child_by_field_name("arguments") {
+            let mut cursor = list.walk();
+            for arg in list.named_children(&mut cursor) {
+                match arg.kind() {
+                    "keyword_argument" => {
+                        if let (Some(k), Some(v)) = (
+                            arg.child_by_field_name("name"),
+                            arg.child_by_field_name("value"),
+                        ) {
+                            kwargs.push((self.ident(k), lower(self, v)));
+                        }
+                    }
+                    "comment" => {}
+                    _ => args.push(lower(self, arg)),
+                }
+            }
+        }
+        (args, kwargs)
+    }
+
     fn statements(&self, block: Node) -> Vec<Stmt> {
         let mut cursor = block.walk();
         block
@@ -683,25 +708,7 @@ impl<'a> Lower<'a> {
                 let Some(func) = field("function") else {
                     return BodyExpr::Other(span);
                 };
-                let mut args = Vec::new();
-                let mut kwargs = Vec::new();
-                if let Some(list) = field("arguments") {
-                    let mut cursor = list.walk();
-                    for arg in list.named_children(&mut cursor) {
-                        match arg.kind() {
-                            "keyword_argument" => {
-                                if let (Some(k), Some(v)) = (
-                                    arg.child_by_field_name("name"),
-                                    arg.child_by_field_name("value"),
-                                ) {
-                                    kwargs.push((self.ident(k), self.body_expr(v)));
-                                }
-                            }
-                            "comment" => {}
-                            _ => args.push(self.body_expr(arg)),
-                        }
-                    }
-                }
+                let (args, kwargs) = self.arguments(node, Self::body_expr);
                 BodyExpr::Call {
                     func: Box::new(self.body_expr(func)),
                     args,
@@ -834,25 +841,7 @@ impl<'a> Lower<'a> {
                 let func = node
                     .child_by_field_name("function")
                     .map_or(Expr::Other(span.clone()), |f| self.expr(f));
-                let mut args = Vec::new();
-                let mut kwargs = Vec::new();
-                if let Some(list) = node.child_by_field_name("arguments") {
-                    let mut cursor = list.walk();
-                    for arg in list.named_children(&mut cursor) {
-                        match arg.kind() {
-                            "keyword_argument" => {
-                                if let (Some(k), Some(v)) = (
-                                    arg.child_by_field_name("name"),
-                                    arg.child_by_field_name("value"),
-                                ) {
-                                    kwargs.push((self.ident(k), self.expr(v)));
-                                }
-                            }
-                            "comment" => {}
-                            _ => args.push(self.expr(arg)),
-                        }
-                    }
-                }
+                let (args, kwargs) = self.arguments(node, Self::expr);
                 Expr::Call {
                     func: Box::new(func),
                     args,
