@@ -103,6 +103,7 @@ hyperfine -N --warmup "$WARMUP" --runs "$RUNS" \
     --export-markdown "$OUT/sluice_check.md" --export-json "$OUT/sluice_check.json" "${cmds[@]}"
 
 # ---------------------------------------------------------------- dbt parse
+rm -f "$OUT/dbt_parse.md" "$OUT/dbt_parse.json"
 if [ "$DBT" != 0 ]; then
     if [ ! -x "$VENV/bin/dbt" ]; then
         say "installing ${DBT_PKGS[*]} into $VENV"
@@ -143,4 +144,15 @@ say "summary"
 cat "$OUT/sluice_check.md"
 [ -f "$OUT/dbt_parse.md" ] && [ "$DBT" != 0 ] && cat "$OUT/dbt_parse.md"
 echo
-echo "goals: 1,000 nodes < 1 s, 10,000 nodes < 10 s (BENCHMARKS.md)"
+# Goals (issue 2, BENCHMARKS.md): 1,000 nodes < 1 s and 10,000 nodes < 10 s of wall time.
+# Reported here, never asserted in tests.
+python3 - "$OUT/sluice_check.json" <<'EOF'
+import json, sys
+GOALS = {1000: 1.0, 10000: 10.0}
+for r in json.load(open(sys.argv[1]))["results"]:
+    goal = GOALS.get(int(r["command"].split()[-1]))
+    verdict = "no goal" if goal is None else (
+        f"goal < {goal:g} s: " + ("within goal" if r["mean"] < goal else "OVER GOAL"))
+    print(f"{r['command']}: mean {r['mean']:.3f} s ± {r['stddev']:.3f} s, min {r['min']:.3f} s "
+          f"(user {r['user']:.3f} s, sys {r['system']:.3f} s); {verdict}")
+EOF
