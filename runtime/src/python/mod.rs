@@ -1,0 +1,2 @@
+//! Python nodes: cached `uv` environments and isolated worker processes that
+//! exchange Arrow IPC with the runtime.
