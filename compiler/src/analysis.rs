@@ -64,13 +64,8 @@ pub struct Table {
     pub function: Option<(ModuleId, usize)>,
     /// For Python nodes: where the return annotation is.
     pub returns_span: Option<Span>,
-    /// For Python nodes: the function name, `pip` packages and Python version its
-    /// decorators ask for.
-    pub python: Option<(
-        String,
-        std::collections::BTreeMap<String, String>,
-        Option<String>,
-    )>,
+    /// For Python nodes: the function and what its decorators ask for.
+    pub python: Option<crate::plan::PythonSettings>,
     /// Bauplan's `@bauplan.model(columns=[...])`: the output column names, a contract.
     pub model_columns: Option<Vec<(String, Span)>>,
 }
@@ -88,6 +83,9 @@ pub struct Analysis {
     pub contracts: crate::contracts::Contracts,
     pub diagnostics: Vec<Diagnostic>,
     pub summary: Summary,
+    /// `@expectation()` functions: data checks over tables, run after their inputs are
+    /// produced. Their `inputs` are resolved like a node's; they are not tables.
+    pub expectations: Vec<Table>,
 }
 
 pub(crate) struct PyInput<'a> {
@@ -157,6 +155,7 @@ pub(crate) fn analyze(
             }
         }
     }
+    let mut expectations = Vec::new();
     for (mid, module) in modules.modules.iter().enumerate() {
         for (index, function) in module.ast.functions.iter().enumerate() {
             // `@expectation()` functions check tables; they are not tables.
@@ -165,6 +164,20 @@ pub(crate) fn analyze(
                 .iter()
                 .any(|d| decorator_name(d) == Some("expectation"))
             {
+                if let Some(mut check) = python_node(
+                    modules,
+                    &schemas,
+                    &aliases,
+                    PyInput {
+                        module: mid,
+                        function,
+                    },
+                    &mut diagnostics,
+                ) {
+                    check.name = function.name.text.clone();
+                    check.function = Some((mid, index));
+                    expectations.push(check);
+                }
                 continue;
             }
             if let Some(mut table) = python_node(
@@ -286,6 +299,25 @@ pub(crate) fn analyze(
             }
         }
     }
+    for check in &mut expectations {
+        for input in &mut check.inputs {
+            if input.bare_name
+                && !by_name.contains_key(&input.table)
+                && let Some(Some(target)) = source_vars.get(input.table.as_str())
+            {
+                input.table = (*target).to_owned();
+            }
+            match by_name.get(&input.table) {
+                Some(&table) => input.resolved = Some(table),
+                None => unknown.push((
+                    check.file,
+                    input.span.clone(),
+                    input.table.clone(),
+                    format!("expectation {}", check.name),
+                )),
+            }
+        }
+    }
     for (file, span, name, child) in unknown {
         diagnostics.push(
             Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
@@ -364,6 +396,7 @@ pub(crate) fn analyze(
         contracts,
         diagnostics,
         summary,
+        expectations,
     }
 }
 
@@ -582,10 +615,10 @@ fn python_node(
         inputs,
         function: None,
         returns_span: function.returns.as_ref().map(Expr::span),
-        python: Some({
-            let (packages, version) = crate::plan::python_settings(&function.decorator_exprs);
-            (function.name.text.clone(), packages, version)
-        }),
+        python: Some(crate::plan::python_settings(
+            &function.name.text,
+            &function.decorator_exprs,
+        )),
         model_columns: function
             .decorator_exprs
             .iter()

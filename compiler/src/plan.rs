@@ -23,6 +23,8 @@ pub struct Plan {
     pub order: Vec<String>,
     pub obligations: PlanObligations,
     pub lineage: Vec<LineageEdge>,
+    /// `@expectation()` functions, in file order.
+    pub expectations: Vec<PlanExpectation>,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +63,27 @@ pub struct PythonNode {
     pub function: String,
     pub packages: BTreeMap<String, String>,
     pub python_version: Option<String>,
+    /// How inputs are handed to the function: `polars`, `pyarrow` or `pandas`.
+    pub dataframe: String,
+    /// The table parameters, in order: `{"param": "df", "table": "parent_table"}`.
+    pub params: Vec<PlanParam>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanParam {
+    pub param: String,
+    pub table: String,
+}
+
+/// An `@expectation()` function: a check over tables that must return true.
+#[derive(Debug, Serialize)]
+pub struct PlanExpectation {
+    pub name: String,
+    pub file: String,
+    pub line: u32,
+    pub code_hash: String,
+    pub inputs: Vec<String>,
+    pub python: PythonNode,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,12 +113,23 @@ fn sha256(text: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `pip={"polars": "1.0"}` and the version argument of `@python("3.11", ...)`.
-pub(crate) fn python_settings(
-    decorators: &[BodyExpr],
-) -> (BTreeMap<String, String>, Option<String>) {
-    let mut packages = BTreeMap::new();
-    let mut version = None;
+/// What a Python function's decorators ask for: `@python("3.11", pip={"polars": "1.0"},
+/// dataframe="pyarrow")` (also `@sluice.python(...)`, `@bauplan.python(...)`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PythonSettings {
+    pub function: String,
+    pub packages: BTreeMap<String, String>,
+    pub version: Option<String>,
+    /// `polars` (default), `pyarrow` (default under Bauplan's decorators) or `pandas`.
+    pub dataframe: String,
+}
+
+pub(crate) fn python_settings(function: &str, decorators: &[BodyExpr]) -> PythonSettings {
+    let mut settings = PythonSettings {
+        function: function.to_owned(),
+        dataframe: "polars".to_owned(),
+        ..PythonSettings::default()
+    };
     for d in decorators {
         let BodyExpr::Call {
             func, args, kwargs, ..
@@ -103,32 +137,40 @@ pub(crate) fn python_settings(
         else {
             continue;
         };
-        let name = match func.as_ref() {
-            BodyExpr::Name(i) => i.text.as_str(),
-            BodyExpr::Attr { attr, .. } => attr.text.as_str(),
+        let (name, bauplan) = match func.as_ref() {
+            BodyExpr::Name(i) => (i.text.as_str(), false),
+            BodyExpr::Attr { object, attr, .. } => (
+                attr.text.as_str(),
+                matches!(object.as_ref(), BodyExpr::Name(m) if m.text == "bauplan"),
+            ),
             _ => continue,
         };
+        if bauplan {
+            // Bauplan hands its models pyarrow tables.
+            settings.dataframe = "pyarrow".to_owned();
+        }
         if name != "python" {
             continue;
         }
         if let Some(BodyExpr::Str(v, _)) = args.first() {
-            version = Some(v.clone());
+            settings.version = Some(v.clone());
         }
         for (key, value) in kwargs {
             match (key.text.as_str(), value) {
                 ("pip", BodyExpr::Dict(pairs, _)) => {
                     for (k, v) in pairs {
                         if let (BodyExpr::Str(k, _), BodyExpr::Str(v, _)) = (k, v) {
-                            packages.insert(k.clone(), v.clone());
+                            settings.packages.insert(k.clone(), v.clone());
                         }
                     }
                 }
-                ("version", BodyExpr::Str(v, _)) => version = Some(v.clone()),
+                ("version", BodyExpr::Str(v, _)) => settings.version = Some(v.clone()),
+                ("dataframe", BodyExpr::Str(v, _)) => settings.dataframe = v.clone(),
                 _ => {}
             }
         }
     }
-    (packages, version)
+    settings
 }
 
 pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
@@ -150,14 +192,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
                 })
                 .collect()
         });
-        let python = table
-            .python
-            .as_ref()
-            .map(|(function, packages, python_version)| PythonNode {
-                function: function.clone(),
-                packages: packages.clone(),
-                python_version: python_version.clone(),
-            });
+        let python = table.python.as_ref().map(|p| python_node(p, table));
         nodes.push(PlanNode {
             name: table.name.clone(),
             kind: table.kind,
@@ -209,6 +244,40 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
             deferred,
         },
         lineage: crate::lineage::edges(analysis),
+        expectations: analysis
+            .expectations
+            .iter()
+            .filter_map(|check| {
+                let file = sources.file(check.file);
+                Some(PlanExpectation {
+                    name: check.name.clone(),
+                    file: file.path.clone(),
+                    line: file.line_index.line_col(&file.text, check.span.start).line,
+                    code_hash: sha256(&file.text),
+                    inputs: check.inputs.iter().map(|i| i.table.clone()).collect(),
+                    python: python_node(check.python.as_ref()?, check),
+                })
+            })
+            .collect(),
+    }
+}
+
+fn python_node(settings: &PythonSettings, table: &crate::analysis::Table) -> PythonNode {
+    PythonNode {
+        function: settings.function.clone(),
+        packages: settings.packages.clone(),
+        python_version: settings.version.clone(),
+        dataframe: settings.dataframe.clone(),
+        params: table
+            .inputs
+            .iter()
+            .filter_map(|i| {
+                Some(PlanParam {
+                    param: i.param.as_ref()?.text.clone(),
+                    table: i.table.clone(),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! the inferred output schema, and where each output column comes from.
 //!
 //! No data is touched: tables are registered as schemas only. The runtime executes with
-//! the same [`session_state`], so inference and execution agree on every type.
+//! the same [`session_config`], so inference and execution agree on every type.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,11 +22,20 @@ use sqlparser::ast::Statement;
 
 /// The DataFusion session sluice plans and executes SQL with. Identifiers are case
 /// sensitive (no normalization), and string types stay `Utf8`.
-pub fn session_state() -> SessionState {
-    let mut config = datafusion::prelude::SessionConfig::new()
+/// The SQL semantics sluice checks and runs with: identifiers are case-sensitive (no
+/// normalization) and string literals are `Utf8`. The runtime executes with this
+/// configuration so that run-time types equal the types the compiler proved.
+pub fn session_config() -> datafusion::prelude::SessionConfig {
+    datafusion::prelude::SessionConfig::new()
         .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
         .set_bool("datafusion.sql_parser.collect_spans", true)
-        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+}
+
+/// The planning session of the checker: [`session_config`] on one partition (planning
+/// only, no data).
+pub fn session_state() -> SessionState {
+    let mut config = session_config();
     config.options_mut().execution.target_partitions = 1;
     SessionStateBuilder::new()
         .with_config(config)
