@@ -237,12 +237,26 @@ impl Cx<'_> {
                 for item in items(args) {
                     columns.push(self.expr(item, &frame)?);
                 }
+                // `select(name=expr)`: a named expression.
+                for (name, value) in kwargs {
+                    let mut c = self.expr(value, &frame)?;
+                    c.name = name.text.clone();
+                    columns.push(c);
+                }
                 Ok(Value::Frame(Frame { columns }))
             }
             "with_columns" => {
                 let mut columns = frame.columns.clone();
+                let mut added = Vec::new();
                 for item in items(args) {
-                    let c = self.expr(item, &frame)?;
+                    added.push(self.expr(item, &frame)?);
+                }
+                for (name, value) in kwargs {
+                    let mut c = self.expr(value, &frame)?;
+                    c.name = name.text.clone();
+                    added.push(c);
+                }
+                for c in added {
                     match columns.iter_mut().find(|e| e.name == c.name) {
                         Some(existing) => *existing = c,
                         None => columns.push(c),
