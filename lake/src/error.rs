@@ -73,6 +73,16 @@ pub enum LakeError {
         key: String,
         value: String,
     },
+    #[error(
+        "merge of `{source_ref}` into `{into}` refused: it would bring in commit {commit} of run {run}, which was never published (status: {status}); inspect it with `sluice runs show {run}`, or merge with --allow-aborted"
+    )]
+    UnpublishedRun {
+        source_ref: String,
+        into: String,
+        commit: String,
+        run: String,
+        status: String,
+    },
     #[error("cannot read `{}`: {reason}", path.display())]
     Input { path: PathBuf, reason: String },
     #[error("malformed {format} file `{}`: {reason}", path.display())]
@@ -122,6 +132,7 @@ impl LakeError {
             LakeError::Conflict { .. }
                 | LakeError::MergeConflict { .. }
                 | LakeError::MarkedCommit { .. }
+                | LakeError::UnpublishedRun { .. }
                 | LakeError::SelfMerge { .. }
                 | LakeError::RefExists { .. }
                 | LakeError::ReadOnlyRef { .. }

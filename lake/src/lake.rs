@@ -21,7 +21,9 @@ use crate::model::{
     ColumnStats, Commit, CommitContent, CommitId, DataFile, RefEntry, RefKind, Snapshot,
     SnapshotContent, SnapshotId, validate_ref_name, validate_table_name,
 };
-use crate::store::{DataStore, ParquetEncoder, StagedTable, new_file_path, strip_metadata};
+use crate::store::{
+    DataStore, ParquetEncoder, StagedTable, TableWriter, new_file_path, strip_metadata,
+};
 
 /// How many times an unconditional write re-reads the branch head and
 /// retries after losing a compare-and-swap race.
@@ -121,6 +123,15 @@ pub struct MergeRequest {
     /// the merge would bring into `into` carries one, the merge is refused
     /// with `MarkedCommit` and nothing changes.
     pub refuse_marked: Vec<String>,
+    /// Make a merge commit even when a fast-forward is possible, so that the
+    /// target's first-parent history shows the merge as one commit.
+    pub no_fast_forward: bool,
+    /// Commits made by a run (property `run_id`) that did not succeed are never
+    /// brought into another branch, unless this is set; the merge commit then
+    /// records them under `allowed_unpublished_runs`.
+    pub allow_unpublished_runs: bool,
+    /// The run that is publishing itself with this merge: its own commits pass.
+    pub publishing_run: Option<String>,
 }
 
 impl MergeRequest {
@@ -132,6 +143,9 @@ impl MergeRequest {
             message: None,
             properties: BTreeMap::new(),
             refuse_marked: Vec::new(),
+            no_fast_forward: false,
+            allow_unpublished_runs: false,
+            publishing_run: None,
         }
     }
 }
@@ -694,6 +708,11 @@ impl Lake {
         })
     }
 
+    /// A streaming writer of new data files for `table` (see [`TableWriter`]).
+    pub fn table_writer(&self, table: &str, schema: &Schema) -> Result<TableWriter> {
+        TableWriter::new(self.data.clone(), table, schema)
+    }
+
     /// Reads a Parquet, CSV or JSON Lines file (by extension), validates it
     /// completely, and only then writes it to the store as `table` data.
     pub async fn stage_file(&self, path: &Path, table: &str) -> Result<StagedTable> {
@@ -996,10 +1015,15 @@ impl Lake {
             if self.is_ancestor(&theirs.id, &ours.id).await? {
                 return Ok(MergeOutcome::UpToDate { head: ours.id });
             }
-            if !req.refuse_marked.is_empty() {
-                self.check_marks(&req, &ours.id, &theirs.id).await?;
+            let allowed = self.check_incoming(&req, &ours.id, &theirs.id).await?;
+            let mut properties = req.properties.clone();
+            if !allowed.is_empty() {
+                properties.insert("allowed_unpublished_runs".into(), allowed.join(","));
             }
-            let result = if self.is_ancestor(&ours.id, &theirs.id).await? {
+            let result = if !req.no_fast_forward
+                && properties == req.properties
+                && self.is_ancestor(&ours.id, &theirs.id).await?
+            {
                 self.catalog
                     .move_branch(&req.into, &ours.id, &theirs.id)
                     .await
@@ -1040,7 +1064,7 @@ impl Lake {
                     time_ms: now_ms()
                         .max(ours.content.time_ms + 1)
                         .max(theirs.content.time_ms + 1),
-                    properties: req.properties.clone(),
+                    properties,
                 });
                 self.catalog
                     .commit(&req.into, &ours.id, &commit, &[])
@@ -1062,14 +1086,16 @@ impl Lake {
         }
     }
 
-    /// Refuses when a commit that merging `theirs` would bring into `ours`
-    /// carries one of `req.refuse_marked`.
-    async fn check_marks(
+    /// Checks the commits that merging `theirs` would bring into `ours`: refuses
+    /// when one carries a mark of `req.refuse_marked`, or was made by a run that
+    /// was never published (unless `req.allow_unpublished_runs`). Returns the
+    /// unpublished runs let through.
+    async fn check_incoming(
         &self,
         req: &MergeRequest,
         ours: &CommitId,
         theirs: &CommitId,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let have = self.ancestors(ours).await?;
         let mut incoming: Vec<Commit> = self
             .ancestors(theirs)
@@ -1078,21 +1104,67 @@ impl Lake {
             .filter(|c| !have.contains_key(&c.id))
             .collect();
         incoming.sort_by_key(|c| c.content.time_ms);
+        let mut status: BTreeMap<String, String> = BTreeMap::new();
+        let mut allowed = Vec::new();
         for c in incoming {
-            let marks = self.catalog.commit_marks(&c.id).await?;
-            for key in &req.refuse_marked {
-                if let Some(value) = marks.get(key) {
-                    return Err(LakeError::MarkedCommit {
-                        source_ref: req.source.clone(),
-                        into: req.into.clone(),
-                        commit: c.id.short().to_string(),
-                        key: key.clone(),
-                        value: value.clone(),
-                    });
+            if !req.refuse_marked.is_empty() {
+                let marks = self.catalog.commit_marks(&c.id).await?;
+                for key in &req.refuse_marked {
+                    if let Some(value) = marks.get(key) {
+                        return Err(LakeError::MarkedCommit {
+                            source_ref: req.source.clone(),
+                            into: req.into.clone(),
+                            commit: c.id.short().to_string(),
+                            key: key.clone(),
+                            value: value.clone(),
+                        });
+                    }
                 }
             }
+            let Some(run) = c.content.properties.get("run_id") else {
+                continue;
+            };
+            if req.publishing_run.as_deref() == Some(run.as_str()) {
+                continue;
+            }
+            if !status.contains_key(run) {
+                let found = self.catalog.runs(run, 1).await?;
+                let s = match found.first() {
+                    Some(r) if &r.id == run => r.status.clone(),
+                    _ => "unknown".to_string(),
+                };
+                status.insert(run.clone(), s);
+            }
+            let s = &status[run];
+            if s == crate::model::RUN_SUCCEEDED {
+                continue;
+            }
+            if !req.allow_unpublished_runs {
+                return Err(LakeError::UnpublishedRun {
+                    source_ref: req.source.clone(),
+                    into: req.into.clone(),
+                    commit: c.id.short().to_string(),
+                    run: run.clone(),
+                    status: s.clone(),
+                });
+            }
+            if !allowed.contains(run) {
+                allowed.push(run.clone());
+            }
         }
-        Ok(())
+        Ok(allowed)
+    }
+
+    // ----- run records -----------------------------------------------------
+
+    /// Records (or replaces) a run record.
+    pub async fn put_run(&self, run: &crate::model::RunRow) -> Result<()> {
+        self.catalog.put_run(run).await
+    }
+
+    /// Run records whose id starts with `id_prefix`, newest first.
+    pub async fn runs(&self, id_prefix: &str, limit: usize) -> Result<Vec<crate::model::RunRow>> {
+        self.catalog.runs(id_prefix, limit).await
     }
 
     // ----- inspecting ----------------------------------------------------
@@ -1203,11 +1275,17 @@ impl Lake {
         table: &str,
     ) -> Result<(Schema, Vec<RecordBatch>)> {
         let snap = self.table_snapshot(reference, table).await?;
+        let batches = self.read_files(&snap.content.files).await?;
+        Ok((snap.content.schema.clone(), batches))
+    }
+
+    /// Reads data files completely, in order.
+    pub async fn read_files(&self, files: &[DataFile]) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
-        for f in &snap.content.files {
+        for f in files {
             let bytes = self.data.get(&f.path).await?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.build())
+                .and_then(|b| b.with_batch_size(64 * 1024).build())
                 .map_err(|e| LakeError::Parquet {
                     path: f.path.clone(),
                     reason: e.to_string(),
@@ -1219,7 +1297,7 @@ impl Lake {
                 })?);
             }
         }
-        Ok((snap.content.schema.clone(), batches))
+        Ok(batches)
     }
 
     /// Tables added, removed and changed from `from` to `to`.

@@ -25,7 +25,7 @@ pub use lake::{
     TableDiff, TableSummary, format_time, schema_changes, three_way,
 };
 pub use model::{
-    ColumnStats, Commit, CommitContent, CommitId, DataFile, RefEntry, RefKind, Snapshot,
-    SnapshotContent, SnapshotId,
+    ColumnStats, Commit, CommitContent, CommitId, DataFile, RUN_SUCCEEDED, RefEntry, RefKind,
+    RunRow, Snapshot, SnapshotContent, SnapshotId,
 };
-pub use store::{DataStore, StagedTable};
+pub use store::{DataStore, StagedTable, TableWriter};

@@ -218,6 +218,20 @@ pub struct RefEntry {
     pub properties: BTreeMap<String, String>,
 }
 
+/// A run record as the catalog stores it: the runtime owns `body` (JSON); the
+/// lake reads `status` to keep commits of unpublished runs out of other branches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRow {
+    pub id: String,
+    /// `running`, `succeeded`, `failed`, ...; only `succeeded` runs are published.
+    pub status: String,
+    pub started_ms: i64,
+    pub body: String,
+}
+
+/// The status of a run whose commits may be merged anywhere.
+pub const RUN_SUCCEEDED: &str = "succeeded";
+
 const MAX_NAME: usize = 128;
 
 /// Branch and tag names: ASCII letters, digits, `_`, `-`, `.` and `/`; they

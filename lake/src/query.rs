@@ -45,26 +45,29 @@ fn view_types(schema: &arrow_schema::Schema) -> arrow_schema::Schema {
 }
 
 impl Lake {
-    /// A DataFusion session in which every table of `reference` is
-    /// registered under its name (read-only: the session sees exactly the
-    /// snapshot files of that commit).
-    pub async fn session_at(&self, reference: &str) -> Result<SessionContext> {
-        let resolved = self.resolve(reference).await?;
-        let ctx = SessionContext::new();
+    /// Registers the lake's data store in `ctx` (needed once before
+    /// [`Lake::register_files`]).
+    pub fn register_store(&self, ctx: &SessionContext) -> Result<()> {
         let url = url::Url::parse(LAKE_URL).map_err(df_err)?;
         ctx.register_object_store(&url, self.data().object_store());
-        for (name, sid) in resolved.commit.tables() {
-            let snap = self.snapshot(sid).await?;
-            let schema: SchemaRef = Arc::new(view_types(&snap.content.schema));
-            if snap.content.files.is_empty() {
-                let empty = MemTable::try_new(schema, vec![vec![]]).map_err(df_err)?;
-                ctx.register_table(name.as_str(), Arc::new(empty))
-                    .map_err(df_err)?;
-                continue;
-            }
-            let paths = snap
-                .content
-                .files
+        Ok(())
+    }
+
+    /// Registers `files` (of one snapshot or staged table with `schema`) as the
+    /// read-only table `name` of `ctx`. String and binary columns are read as
+    /// view types, as DataFusion does by default.
+    pub fn register_files(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        schema: &arrow_schema::Schema,
+        files: &[crate::model::DataFile],
+    ) -> Result<()> {
+        let schema: SchemaRef = Arc::new(view_types(schema));
+        let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
+            Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(df_err)?)
+        } else {
+            let paths = files
                 .iter()
                 .map(|f| ListingTableUrl::parse(format!("{LAKE_URL}{}", f.path)))
                 .collect::<std::result::Result<Vec<_>, _>>()
@@ -74,9 +77,23 @@ impl Lake {
             let config = ListingTableConfig::new_with_multi_paths(paths)
                 .with_listing_options(options)
                 .with_schema(schema);
-            let table = ListingTable::try_new(config).map_err(df_err)?;
-            ctx.register_table(name.as_str(), Arc::new(table))
-                .map_err(df_err)?;
+            Arc::new(ListingTable::try_new(config).map_err(df_err)?)
+        };
+        ctx.register_table(datafusion::common::TableReference::bare(name), table)
+            .map_err(df_err)?;
+        Ok(())
+    }
+
+    /// A DataFusion session in which every table of `reference` is
+    /// registered under its name (read-only: the session sees exactly the
+    /// snapshot files of that commit).
+    pub async fn session_at(&self, reference: &str) -> Result<SessionContext> {
+        let resolved = self.resolve(reference).await?;
+        let ctx = SessionContext::new();
+        self.register_store(&ctx)?;
+        for (name, sid) in resolved.commit.tables() {
+            let snap = self.snapshot(sid).await?;
+            self.register_files(&ctx, name, &snap.content.schema, &snap.content.files)?;
         }
         Ok(ctx)
     }

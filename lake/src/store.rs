@@ -221,6 +221,11 @@ impl ParquetEncoder {
         })
     }
 
+    /// Bytes encoded so far, including the row group in progress.
+    pub fn buffered_bytes(&self) -> usize {
+        self.writer.inner().len() + self.writer.in_progress_size()
+    }
+
     /// The encoded file, its row count and per-column null counts.
     pub fn finish(self) -> Result<(Vec<u8>, u64, Vec<u64>)> {
         let bytes = self.writer.into_inner().map_err(|e| LakeError::Parquet {
@@ -245,5 +250,100 @@ pub struct StagedTable {
 impl StagedTable {
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+/// Roll over to a new data file once the current one holds this many bytes.
+const TARGET_FILE_BYTES: usize = 128 * 1024 * 1024;
+
+/// Streams record batches of one table into immutable Parquet files of about
+/// [`TARGET_FILE_BYTES`] each, counting rows and nulls on the way; memory stays
+/// bounded by one file. Nothing is visible until the [`StagedTable`] from
+/// [`TableWriter::finish`] is committed.
+pub struct TableWriter {
+    store: DataStore,
+    table: String,
+    schema: SchemaRef,
+    encoder: Option<ParquetEncoder>,
+    staged: StagedTable,
+}
+
+impl TableWriter {
+    pub fn new(store: DataStore, table: &str, schema: &Schema) -> Result<TableWriter> {
+        crate::model::validate_table_name(table)?;
+        let schema = Arc::new(strip_metadata(schema));
+        Ok(TableWriter {
+            store,
+            table: table.to_string(),
+            staged: StagedTable {
+                schema: schema.as_ref().clone(),
+                files: Vec::new(),
+                rows: 0,
+                null_counts: vec![0; schema.fields().len()],
+            },
+            schema,
+            encoder: None,
+        })
+    }
+
+    /// The schema every batch must have (metadata stripped).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.staged.rows + self.encoder.as_ref().map_or(0, |e| e.rows)
+    }
+
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = batch
+            .clone()
+            .with_schema(self.schema.clone())
+            .map_err(|e| LakeError::Arrow {
+                table: self.table.clone(),
+                reason: e.to_string(),
+            })?;
+        let encoder = match &mut self.encoder {
+            Some(e) => e,
+            None => self
+                .encoder
+                .insert(ParquetEncoder::new(&self.table, self.schema.clone())?),
+        };
+        encoder.write(&batch)?;
+        if encoder.buffered_bytes() >= TARGET_FILE_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        let Some(encoder) = self.encoder.take() else {
+            return Ok(());
+        };
+        let (bytes, rows, null_counts) = encoder.finish()?;
+        let path = new_file_path(&self.table);
+        let size = bytes.len() as u64;
+        self.store.put(&path, Bytes::from(bytes)).await?;
+        self.staged.files.push(DataFile {
+            path,
+            rows,
+            bytes: size,
+        });
+        self.staged.rows += rows;
+        for (total, n) in self.staged.null_counts.iter_mut().zip(null_counts) {
+            *total += n;
+        }
+        Ok(())
+    }
+
+    /// Writes the last file and returns the staged table (no files for an empty
+    /// table).
+    pub async fn finish(mut self) -> Result<StagedTable> {
+        self.flush().await?;
+        Ok(self.staged)
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{Backend, TestLake, files_under, rows, stage, write_file};
 use sluice_lake::{
     ColumnChange, CommitRequest, ImportMode, LakeError, MergeOutcome, MergeRequest, RefKind,
-    RefTarget, TableChange, TableDiff,
+    RefTarget, RunRow, TableChange, TableDiff,
 };
 
 /// Generates one `#[tokio::test]` per backend for each listed case.
@@ -66,6 +66,7 @@ suite!(
     commits_are_content_addressed_and_verified,
     query_sees_every_table_as_of_the_ref,
     marked_commits_can_block_a_merge,
+    commits_of_unpublished_runs_never_reach_another_branch,
 );
 
 async fn new_lake_has_main_and_root_commit(t: &TestLake) {
@@ -998,4 +999,86 @@ async fn marked_commits_can_block_a_merge(t: &TestLake) {
         lake.merge(req).await.unwrap(),
         MergeOutcome::FastForward { .. }
     ));
+}
+
+async fn commits_of_unpublished_runs_never_reach_another_branch(t: &TestLake) {
+    let lake = &t.lake;
+    let base = lake.branch_head("main").await.unwrap();
+    let run = |id: &str, status: &str, started_ms: i64| RunRow {
+        id: id.into(),
+        status: status.into(),
+        started_ms,
+        body: "{}".into(),
+    };
+    lake.put_run(&run("aaaa0001", "running", 1)).await.unwrap();
+    lake.create_branch_at("run/aaaa0001", &base.id)
+        .await
+        .unwrap();
+    let s = stage(lake, "t", &[1], "r").await;
+    let mut req =
+        CommitRequest::new("run/aaaa0001", "run output").change("t", TableChange::Create(s));
+    req.properties.insert("run_id".into(), "aaaa0001".into());
+    lake.commit(req).await.unwrap();
+    lake.create_branch("agent", "run/aaaa0001").await.unwrap();
+    // Running, then failed: refused through either branch, main unchanged.
+    for status in ["running", "failed"] {
+        lake.put_run(&run("aaaa0001", status, 1)).await.unwrap();
+        for source in ["run/aaaa0001", "agent"] {
+            let err = lake
+                .merge(MergeRequest::new(source, "main"))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, LakeError::UnpublishedRun { run, status: s, .. } if run == "aaaa0001" && s == status),
+                "{err}"
+            );
+            assert_eq!(lake.branch_head("main").await.unwrap().id, base.id);
+        }
+    }
+    // The run's own publishing merge passes, as one merge commit even where a
+    // fast-forward is possible.
+    let mut publish = MergeRequest::new("run/aaaa0001", "main");
+    publish.publishing_run = Some("aaaa0001".into());
+    publish.no_fast_forward = true;
+    let out = lake.merge(publish).await.unwrap();
+    let merged = lake.commit_by_id(out.head()).await.unwrap();
+    assert_eq!(merged.parents().len(), 2);
+    assert_eq!(merged.parents()[0], base.id);
+    // Once succeeded, its commits may go anywhere; override is recorded.
+    lake.create_branch_at("other", &base.id).await.unwrap();
+    lake.put_run(&run("aaaa0001", "succeeded", 1))
+        .await
+        .unwrap();
+    lake.merge(MergeRequest::new("agent", "other"))
+        .await
+        .unwrap();
+    lake.put_run(&run("bbbb0002", "failed", 2)).await.unwrap();
+    lake.create_branch_at("run/bbbb0002", &base.id)
+        .await
+        .unwrap();
+    let s = stage(lake, "u", &[2], "r").await;
+    let mut req =
+        CommitRequest::new("run/bbbb0002", "run output").change("u", TableChange::Create(s));
+    req.properties.insert("run_id".into(), "bbbb0002".into());
+    lake.commit(req).await.unwrap();
+    let mut allow = MergeRequest::new("run/bbbb0002", "other");
+    allow.allow_unpublished_runs = true;
+    let out = lake.merge(allow).await.unwrap();
+    let merged = lake.commit_by_id(out.head()).await.unwrap();
+    assert_eq!(
+        merged
+            .content
+            .properties
+            .get("allowed_unpublished_runs")
+            .map(String::as_str),
+        Some("bbbb0002")
+    );
+    // Records: by prefix, newest first.
+    let all = lake.runs("", 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["bbbb0002", "aaaa0001"]
+    );
+    assert_eq!(lake.runs("aaaa", 10).await.unwrap()[0].status, "succeeded");
+    assert!(lake.runs("cccc", 10).await.unwrap().is_empty());
 }

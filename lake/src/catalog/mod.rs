@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::{Commit, CommitId, RefEntry, RefKind, Snapshot, SnapshotId};
+use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
 pub mod postgres;
 pub mod sqlite;
 
 /// The catalog schema version this code writes; see `MIGRATIONS` in each backend.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[async_trait]
 pub trait Catalog: Send + Sync {
@@ -77,6 +77,13 @@ pub trait Catalog: Send + Sync {
     async fn mark_commit(&self, id: &CommitId, key: &str, value: &str) -> Result<()>;
 
     async fn commit_marks(&self, id: &CommitId) -> Result<BTreeMap<String, String>>;
+
+    /// Records (or replaces) a run record. The lake reads only `status`; the
+    /// body is the runtime's.
+    async fn put_run(&self, run: &RunRow) -> Result<()>;
+
+    /// Runs whose id starts with `id_prefix` (`""`: all), newest first.
+    async fn runs(&self, id_prefix: &str, limit: usize) -> Result<Vec<RunRow>>;
 }
 
 pub(crate) fn props_to_json(p: &BTreeMap<String, String>) -> String {

@@ -11,7 +11,7 @@ use tokio_postgres::{Client, NoTls, Transaction};
 use super::sqlite::MIGRATIONS;
 use super::{Catalog, SCHEMA_VERSION, props_from_json, props_to_json};
 use crate::error::{LakeError, Result};
-use crate::model::{Commit, CommitId, RefEntry, RefKind, Snapshot, SnapshotId};
+use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
 /// Advisory lock key serializing schema creation/migration.
 const INIT_LOCK: i64 = 7_512_301;
@@ -425,5 +425,38 @@ impl Catalog for PostgresCatalog {
             out.insert(r.try_get(0)?, r.try_get(1)?);
         }
         Ok(out)
+    }
+
+    async fn put_run(&self, run: &RunRow) -> Result<()> {
+        let client = self.client.lock().await;
+        client
+            .execute(
+                "INSERT INTO runs (id, status, started_ms, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+                &[&run.id, &run.status, &run.started_ms, &run.body],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn runs(&self, id_prefix: &str, limit: usize) -> Result<Vec<RunRow>> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                "SELECT id, status, started_ms, body FROM runs WHERE starts_with(id, $1)
+                 ORDER BY started_ms DESC, id DESC LIMIT $2",
+                &[&id_prefix, &(limit as i64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RunRow {
+                    id: r.try_get(0)?,
+                    status: r.try_get(1)?,
+                    started_ms: r.try_get(2)?,
+                    body: r.try_get(3)?,
+                })
+            })
+            .collect()
     }
 }

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Catalog, SCHEMA_VERSION, props_from_json, props_to_json};
 use crate::error::{LakeError, Result};
-use crate::model::{Commit, CommitId, RefEntry, RefKind, Snapshot, SnapshotId};
+use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
 /// The same SQL serves PostgreSQL.
@@ -31,6 +31,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         key TEXT NOT NULL,
         value TEXT NOT NULL,
         PRIMARY KEY (commit_id, key));",
+    // 1 -> 2: run records (the runtime's runs; the lake keeps them opaque).
+    "CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        started_ms BIGINT NOT NULL,
+        body TEXT NOT NULL);
+     CREATE INDEX runs_by_start ON runs (started_ms);",
 ];
 
 pub struct SqliteCatalog {
@@ -473,5 +480,32 @@ impl Catalog for SqliteCatalog {
             out.insert(k, v);
         }
         Ok(out)
+    }
+
+    async fn put_run(&self, run: &RunRow) -> Result<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO runs (id, status, started_ms, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+            params![run.id, run.status, run.started_ms, run.body],
+        )?;
+        Ok(())
+    }
+
+    async fn runs(&self, id_prefix: &str, limit: usize) -> Result<Vec<RunRow>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, status, started_ms, body FROM runs WHERE substr(id, 1, length(?1)) = ?1
+             ORDER BY started_ms DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![id_prefix, limit as i64], |r| {
+            Ok(RunRow {
+                id: r.get(0)?,
+                status: r.get(1)?,
+                started_ms: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }
