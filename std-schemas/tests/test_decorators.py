@@ -24,6 +24,17 @@ class DecoratorsTest(unittest.TestCase):
 
         self.assertEqual(h.__sluice__["python"], {"version": None, "pip": None})
 
+    def test_python_dataframe(self):
+        for kind in ("polars", "pyarrow", "pandas"):
+            @python(pip={"pandas": "2.2"}, dataframe=kind)
+            def f(): ...
+
+            self.assertEqual(f.__sluice__["python"], {"version": None, "pip": {"pandas": "2.2"}, "dataframe": kind})
+        with self.assertRaisesRegex(ValueError, "dataframe must be one of 'polars', 'pyarrow', 'pandas', got 'numpy'"):
+            python(dataframe="numpy")
+        with self.assertRaisesRegex(ValueError, "dataframe"):
+            python(dataframe=1)  # type: ignore[arg-type]
+
     def test_model_and_stacking(self):
         @model(name="child", columns=["a"], materialization_strategy="REPLACE")
         @python("3.11")

@@ -4,11 +4,11 @@ They do nothing at import time except record their arguments in the
 function's ``__sluice__`` dict, and they return the function itself::
 
     @model(materialization_strategy="REPLACE")
-    @python("3.11", pip={"polars": "1.0"})
+    @python("3.11", pip={"polars": "1.0"}, dataframe="pyarrow")
     def child_table(df: ChildSchema = Table("raw_table")) -> FriendSchema: ...
 
     child_table.__sluice__
-    # {"python": {"version": "3.11", "pip": {"polars": "1.0"}},
+    # {"python": {"version": "3.11", "pip": {"polars": "1.0"}, "dataframe": "pyarrow"},
     #  "model": {"name": None, "columns": None, "materialization_strategy": "REPLACE"}}
 """
 
@@ -40,10 +40,20 @@ def _recorder(key: str, value: dict[str, Any]) -> Callable[[F], F]:
     return decorate
 
 
-def python(version: str | None = None, pip: Mapping[str, str] | None = None) -> Callable[[F], F]:
+DATAFRAME_KINDS = ("polars", "pyarrow", "pandas")
+
+
+def python(
+    version: str | None = None,
+    pip: Mapping[str, str] | None = None,
+    dataframe: str | None = None,
+) -> Callable[[F], F]:
     """Declare the Python version and pip packages a function runs with.
 
     ``@python("3.11", pip={"polars": "1.0"})`` or ``@python(pip={"polars": "1.0"})``.
+    ``dataframe`` chooses how input tables arrive: ``"polars"`` (the default,
+    ``polars.DataFrame``), ``"pyarrow"`` (``pyarrow.Table``) or ``"pandas"``
+    (``pandas.DataFrame``); it is recorded only when given.
     """
     _not_called("python", version)
     if version is not None and (not isinstance(version, str) or not _VERSION.fullmatch(version)):
@@ -52,7 +62,14 @@ def python(version: str | None = None, pip: Mapping[str, str] | None = None) -> 
         isinstance(pip, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in pip.items())
     ):
         raise TypeError(f"pip must map package names to version strings, got {pip!r}")
-    return _recorder("python", {"version": version, "pip": None if pip is None else dict(pip)})
+    if dataframe is not None and dataframe not in DATAFRAME_KINDS:
+        raise ValueError(
+            f"dataframe must be one of {', '.join(repr(k) for k in DATAFRAME_KINDS)}, got {dataframe!r}"
+        )
+    value: dict[str, Any] = {"version": version, "pip": None if pip is None else dict(pip)}
+    if dataframe is not None:
+        value["dataframe"] = dataframe
+    return _recorder("python", value)
 
 
 def model(

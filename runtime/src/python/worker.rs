@@ -1,0 +1,656 @@
+//! Running one node (or expectation) in a fresh worker process.
+//!
+//! Per call: a private scratch directory (on `/dev/shm` when it has room), the
+//! inputs written there as uncompressed Arrow IPC files, a job JSON, then
+//! `python -I -B -m sluice._worker job.json` with a cleared environment, the scratch
+//! directory as working directory, and (unless the job allows network) a fresh
+//! network namespace. The worker memory-maps the inputs, calls the function, writes
+//! the output as an Arrow IPC file and a result JSON; the output is memory-mapped
+//! back here without copying. The scratch directory is removed afterwards.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::{RecordBatch, RecordBatchIterator};
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use super::env::PythonEnv;
+use super::error::{
+    BadReturnError, CrashError, ErrorPhase, Logs, PythonError, UserCodeError, tail_lines,
+};
+use super::exchange::{read_ipc_file, write_ipc_file};
+use super::isolate::{NetIsolation, is_isolation_error};
+
+/// At most this many bytes of the end of the worker's stdout and of its stderr are kept.
+pub const LOG_LIMIT: usize = 256 * 1024;
+
+/// How long the worker's output pipes are drained after it exited (a leftover
+/// grandchild may hold them open).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// Room kept free on `/dev/shm` besides the inputs (and as much again for the output).
+const SHM_RESERVE: u64 = 256 << 20;
+
+const JOB_VERSION: u32 = 1;
+
+/// How a node receives its input tables (`@python(dataframe=...)`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DataFrameKind {
+    /// `polars.DataFrame` (the default).
+    #[default]
+    Polars,
+    /// `pyarrow.Table`.
+    PyArrow,
+    /// `pandas.DataFrame` (the environment needs pandas: [`EnvSpec::for_node`](super::EnvSpec::for_node)).
+    Pandas,
+}
+
+impl DataFrameKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataFrameKind::Polars => "polars",
+            DataFrameKind::PyArrow => "pyarrow",
+            DataFrameKind::Pandas => "pandas",
+        }
+    }
+}
+
+impl FromStr for DataFrameKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "polars" => Ok(DataFrameKind::Polars),
+            "pyarrow" => Ok(DataFrameKind::PyArrow),
+            "pandas" => Ok(DataFrameKind::Pandas),
+            other => Err(format!(
+                "unknown dataframe kind {other:?}: expected \"polars\", \"pyarrow\" or \"pandas\""
+            )),
+        }
+    }
+}
+
+/// One input table of a node: the parameter it is passed as, and its data.
+#[derive(Debug, Clone)]
+pub struct WorkerInput {
+    pub param: String,
+    pub table: String,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct NodeJob<'a> {
+    pub project_root: &'a Path,
+    /// The module's path relative to `project_root`: `"child.py"`, `"pkg/mod.py"`.
+    pub file: &'a str,
+    pub function: &'a str,
+    pub inputs: Vec<WorkerInput>,
+    /// Run parameters, passed as keyword arguments to the parameters of that name.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Every table of the project (bare-name defaults may refer to any of them).
+    pub tables: Vec<String>,
+    pub dataframe: DataFrameKind,
+    pub allow_network: bool,
+}
+
+/// Where the time of one call went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// The whole call, scratch directory creation to clean-up.
+    pub total: Duration,
+    /// Process start, interpreter start-up, importing the DataFrame library and the
+    /// node's module, process exit: the fixed cost of a worker.
+    pub spawn_import: Duration,
+    /// The node function (including `LazyFrame.collect()`).
+    pub compute: Duration,
+    /// `write_inputs + read_inputs + write_output + read_output`.
+    pub exchange: Duration,
+    /// Rust: input batches to IPC files.
+    pub write_inputs: Duration,
+    /// Python: IPC files to DataFrames.
+    pub read_inputs: Duration,
+    /// Python: the returned table to an IPC file.
+    pub write_output: Duration,
+    /// Rust: memory-mapping and decoding the output.
+    pub read_output: Duration,
+}
+
+/// The table a node returned.
+#[derive(Debug)]
+pub struct NodeOutput {
+    pub schema: SchemaRef,
+    /// Zero-copy views of the memory-mapped output file (which is already unlinked:
+    /// the memory is freed when the last batch is dropped).
+    pub batches: Vec<RecordBatch>,
+    pub num_rows: usize,
+    /// Size of the input IPC files.
+    pub bytes_in: u64,
+    /// Size of the output IPC file.
+    pub bytes_out: u64,
+    pub timings: Timings,
+    pub logs: Logs,
+}
+
+impl NodeOutput {
+    /// The output as a `RecordBatchReader`.
+    pub fn into_reader(
+        self,
+    ) -> RecordBatchIterator<std::vec::IntoIter<Result<RecordBatch, ArrowError>>> {
+        let batches: Vec<_> = self.batches.into_iter().map(Ok).collect();
+        RecordBatchIterator::new(batches.into_iter(), self.schema)
+    }
+}
+
+/// The verdict of an expectation.
+#[derive(Debug, Clone)]
+pub struct ExpectationOutcome {
+    /// What the function returned: `true` passed, `false` failed.
+    pub passed: bool,
+    pub timings: Timings,
+    pub logs: Logs,
+}
+
+/// Runs a node: returns the table its function returned.
+pub async fn run_node(env: &PythonEnv, job: NodeJob<'_>) -> Result<NodeOutput, PythonError> {
+    let finished = run_worker(env, job, JobKind::Node).await?;
+    let mut timings = finished.timings;
+    let output = finished
+        .output
+        .ok_or_else(|| PythonError::Exchange("the worker reported no output".into()))?;
+    timings.read_output = output.read_time;
+    timings.exchange += output.read_time;
+    timings.total += output.read_time;
+    let num_rows = output.mapped.batches.iter().map(|b| b.num_rows()).sum();
+    Ok(NodeOutput {
+        schema: output.mapped.schema,
+        batches: output.mapped.batches,
+        num_rows,
+        bytes_in: finished.bytes_in,
+        bytes_out: output.mapped.bytes,
+        timings,
+        logs: finished.logs,
+    })
+}
+
+/// Runs an expectation: the function must return a bool (`numpy.bool_` too).
+pub async fn run_expectation(
+    env: &PythonEnv,
+    job: NodeJob<'_>,
+) -> Result<ExpectationOutcome, PythonError> {
+    let function = job.function.to_string();
+    let finished = run_worker(env, job, JobKind::Expectation).await?;
+    let passed = finished.passed.ok_or_else(|| {
+        PythonError::Crashed(Box::new(CrashError {
+            function,
+            status: "exit status: 0".into(),
+            code: Some(0),
+            signal: None,
+            detail: Some("the worker reported no verdict".into()),
+            logs: finished.logs.clone(),
+        }))
+    })?;
+    Ok(ExpectationOutcome {
+        passed,
+        timings: finished.timings,
+        logs: finished.logs,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobKind {
+    Node,
+    Expectation,
+}
+
+#[derive(Serialize)]
+struct JobFile<'a> {
+    version: u32,
+    kind: &'a str,
+    project_root: &'a Path,
+    file: &'a str,
+    function: &'a str,
+    inputs: Vec<JobInput<'a>>,
+    params: &'a BTreeMap<String, serde_json::Value>,
+    tables: &'a [String],
+    dataframe: &'a str,
+    allow_network: bool,
+    output: &'a Path,
+    result: &'a Path,
+}
+
+#[derive(Serialize)]
+struct JobInput<'a> {
+    param: &'a str,
+    table: &'a str,
+    path: &'a Path,
+}
+
+#[derive(Deserialize)]
+struct ResultFile {
+    status: String,
+    #[serde(default)]
+    phase: Option<String>,
+    #[serde(default)]
+    error: Option<ErrorReport>,
+    #[serde(default)]
+    passed: Option<bool>,
+    #[serde(default)]
+    timings: PyTimings,
+}
+
+#[derive(Deserialize)]
+struct ErrorReport {
+    #[serde(rename = "type")]
+    type_name: String,
+    message: String,
+    #[serde(default)]
+    traceback: String,
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    line: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+struct PyTimings {
+    #[serde(default)]
+    read_s: f64,
+    #[serde(default)]
+    compute_s: f64,
+    #[serde(default)]
+    write_s: f64,
+}
+
+struct Finished {
+    timings: Timings,
+    logs: Logs,
+    bytes_in: u64,
+    passed: Option<bool>,
+    output: Option<ReadOutput>,
+}
+
+struct ReadOutput {
+    mapped: super::exchange::MappedIpc,
+    read_time: Duration,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or_default()
+}
+
+fn exchange_err(what: &str, e: impl std::fmt::Display) -> PythonError {
+    PythonError::Exchange(format!("{what}: {e}"))
+}
+
+async fn run_worker(
+    env: &PythonEnv,
+    job: NodeJob<'_>,
+    kind: JobKind,
+) -> Result<Finished, PythonError> {
+    let started = Instant::now();
+    let function = job.function.to_string();
+    let input_bytes: u64 = job
+        .inputs
+        .iter()
+        .flat_map(|i| &i.batches)
+        .map(|b| b.get_array_memory_size() as u64)
+        .sum();
+    let scratch = tokio::task::spawn_blocking(move || make_scratch(input_bytes))
+        .await
+        .map_err(|e| exchange_err("scratch directory", e))??;
+    let dir = scratch.path().to_path_buf();
+    let project_root =
+        std::path::absolute(job.project_root).map_err(|e| exchange_err("project root", e))?;
+
+    // Inputs: one IPC file each, written in parallel.
+    let t = Instant::now();
+    let inputs = job.inputs;
+    let meta: Vec<(String, String)> = inputs
+        .iter()
+        .map(|i| (i.param.clone(), i.table.clone()))
+        .collect();
+    let paths: Vec<PathBuf> = (0..inputs.len())
+        .map(|i| dir.join(format!("in-{i}.arrow")))
+        .collect();
+    let bytes_in = {
+        let paths = paths.clone();
+        tokio::task::spawn_blocking(move || write_inputs(&paths, &inputs))
+            .await
+            .map_err(|e| exchange_err("writing inputs", e))??
+    };
+    let write_inputs_time = t.elapsed();
+
+    let output_path = dir.join("out.arrow");
+    let result_path = dir.join("result.json");
+    let job_path = dir.join("job.json");
+    let job_file = JobFile {
+        version: JOB_VERSION,
+        kind: match kind {
+            JobKind::Node => "node",
+            JobKind::Expectation => "expectation",
+        },
+        project_root: &project_root,
+        file: job.file,
+        function: job.function,
+        inputs: meta
+            .iter()
+            .zip(&paths)
+            .map(|((param, table), path)| JobInput { param, table, path })
+            .collect(),
+        params: &job.params,
+        tables: &job.tables,
+        dataframe: job.dataframe.as_str(),
+        allow_network: job.allow_network,
+        output: &output_path,
+        result: &result_path,
+    };
+    let json = serde_json::to_vec(&job_file).map_err(|e| exchange_err("job file", e))?;
+    std::fs::write(&job_path, json).map_err(|e| exchange_err("job file", e))?;
+
+    let mut cmd = worker_command(env, &dir, &job_path);
+    if !job.allow_network {
+        let isolation = NetIsolation::prepare();
+        // SAFETY: `apply` only makes async-signal-safe system calls on data
+        // prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || isolation.apply());
+        }
+    }
+    let spawned = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| {
+        if !job.allow_network && env.python.is_file() && is_isolation_error(&e) {
+            PythonError::Isolation {
+                function: function.clone(),
+                message: format!("creating a network namespace failed ({e})"),
+            }
+        } else {
+            PythonError::Spawn {
+                function: function.clone(),
+                message: format!("{}: {e}", env.python.display()),
+            }
+        }
+    })?;
+    let stdout = Capture::start(child.stdout.take());
+    let stderr = Capture::start(child.stderr.take());
+    let status = child.wait().await;
+    let process_time = spawned.elapsed();
+    let (out, out_cut) = stdout.finish().await;
+    let (err, err_cut) = stderr.finish().await;
+    let logs = Logs {
+        stdout: out,
+        stderr: err,
+        truncated: out_cut || err_cut,
+    };
+    let status = status.map_err(|e| PythonError::Spawn {
+        function: function.clone(),
+        message: format!("waiting for the worker: {e}"),
+    })?;
+
+    let result = std::fs::read(&result_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<ResultFile>(&bytes).ok());
+    let Some(result) = result else {
+        drop_scratch(scratch).await;
+        return Err(crashed(function, status, None, logs));
+    };
+    let py = &result.timings;
+    let in_python = secs(py.read_s) + secs(py.compute_s) + secs(py.write_s);
+    let mut timings = Timings {
+        total: Duration::ZERO,
+        spawn_import: process_time.saturating_sub(in_python),
+        compute: secs(py.compute_s),
+        exchange: write_inputs_time + secs(py.read_s) + secs(py.write_s),
+        write_inputs: write_inputs_time,
+        read_inputs: secs(py.read_s),
+        write_output: secs(py.write_s),
+        read_output: Duration::ZERO,
+    };
+
+    if result.status != "ok" {
+        drop_scratch(scratch).await;
+        return Err(failure(function, status, result, logs));
+    }
+    let output = if kind == JobKind::Node {
+        let t = Instant::now();
+        let path = output_path.clone();
+        let mapped = tokio::task::spawn_blocking(move || read_ipc_file(&path))
+            .await
+            .map_err(|e| exchange_err("reading the output", e))??;
+        Some(ReadOutput {
+            mapped,
+            read_time: t.elapsed(),
+        })
+    } else {
+        None
+    };
+    drop_scratch(scratch).await;
+    // `read_output` is added by `run_node`; everything else is in.
+    timings.total = started.elapsed() - output.as_ref().map_or(Duration::ZERO, |o| o.read_time);
+    Ok(Finished {
+        timings,
+        logs,
+        bytes_in,
+        passed: result.passed,
+        output,
+    })
+}
+
+fn worker_command(env: &PythonEnv, scratch: &Path, job_path: &Path) -> Command {
+    let home = scratch.join("home");
+    let tmp = scratch.join("tmp");
+    let path = format!(
+        "{}:/usr/local/bin:/usr/bin:/bin",
+        env.root.join("bin").display()
+    );
+    let mut cmd = Command::new(&env.python);
+    // -I: isolated mode (no PYTHON* variables, no user site-packages, no script
+    // directory on sys.path); -B: write no bytecode.
+    cmd.args(["-I", "-B", "-m", "sluice._worker"])
+        .arg(job_path)
+        .env_clear()
+        .env("PATH", path)
+        .env("LANG", "C.UTF-8")
+        .env("LC_ALL", "C.UTF-8")
+        .env("HOME", &home)
+        .env("TMPDIR", &tmp)
+        .env("PYTHONNOUSERSITE", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("VIRTUAL_ENV", &env.root)
+        .current_dir(scratch)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A private directory for one worker: `$SLUICE_SCRATCH_DIR`, else `/dev/shm` when
+/// it has room for the inputs and an output of the same size, else the temp dir.
+fn make_scratch(input_bytes: u64) -> Result<tempfile::TempDir, PythonError> {
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("SLUICE_SCRATCH_DIR").filter(|v| !v.is_empty()) {
+        candidates.push(PathBuf::from(dir));
+    } else {
+        let shm = Path::new("/dev/shm");
+        let room = rustix::fs::statvfs(shm)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .unwrap_or(0);
+        if room >= input_bytes.saturating_mul(2).saturating_add(SHM_RESERVE) {
+            candidates.push(shm.to_path_buf());
+        }
+        candidates.push(std::env::temp_dir());
+    }
+    let mut last = None;
+    for root in candidates {
+        match tempfile::Builder::new()
+            .prefix("sluice-worker-")
+            .tempdir_in(&root)
+        {
+            Ok(dir) => {
+                for sub in ["home", "tmp"] {
+                    std::fs::create_dir(dir.path().join(sub))
+                        .map_err(|e| exchange_err("scratch directory", e))?;
+                }
+                return Ok(dir);
+            }
+            Err(e) => last = Some(format!("{}: {e}", root.display())),
+        }
+    }
+    Err(exchange_err(
+        "cannot create a scratch directory",
+        last.unwrap_or_default(),
+    ))
+}
+
+async fn drop_scratch(scratch: tempfile::TempDir) {
+    let _ = tokio::task::spawn_blocking(move || drop(scratch)).await;
+}
+
+fn write_inputs(paths: &[PathBuf], inputs: &[WorkerInput]) -> Result<u64, PythonError> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .iter()
+            .zip(inputs)
+            .skip(1)
+            .map(|(path, input)| {
+                scope.spawn(move || write_ipc_file(path, &input.schema, &input.batches))
+            })
+            .collect();
+        let mut total = match paths.first().zip(inputs.first()) {
+            Some((path, input)) => write_ipc_file(path, &input.schema, &input.batches)?,
+            None => 0,
+        };
+        for handle in handles {
+            total += handle
+                .join()
+                .map_err(|_| PythonError::Exchange("writing an input panicked".into()))??;
+        }
+        Ok(total)
+    })
+}
+
+/// Reads a pipe to its end, keeping at most [`LOG_LIMIT`] bytes of its tail.
+struct Capture {
+    buffer: Arc<Mutex<(Vec<u8>, bool)>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Capture {
+    fn start<R: AsyncRead + Unpin + Send + 'static>(pipe: Option<R>) -> Capture {
+        let buffer = Arc::new(Mutex::new((Vec::new(), false)));
+        let task = pipe.map(|mut pipe| {
+            let buffer = buffer.clone();
+            tokio::spawn(async move {
+                let mut chunk = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
+                    let Ok(mut guard) = buffer.lock() else { return };
+                    let (buf, truncated) = &mut *guard;
+                    buf.extend_from_slice(&chunk[..n]);
+                    if buf.len() > 2 * LOG_LIMIT {
+                        buf.drain(..buf.len() - LOG_LIMIT);
+                        *truncated = true;
+                    }
+                }
+            })
+        });
+        Capture { buffer, task }
+    }
+
+    async fn finish(mut self) -> (String, bool) {
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(DRAIN_AFTER_EXIT, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        let (mut buf, mut truncated) = self
+            .buffer
+            .lock()
+            .map(|mut g| std::mem::take(&mut *g))
+            .unwrap_or_default();
+        if buf.len() > LOG_LIMIT {
+            buf.drain(..buf.len() - LOG_LIMIT);
+            truncated = true;
+        }
+        (String::from_utf8_lossy(&buf).into_owned(), truncated)
+    }
+}
+
+fn crashed(
+    function: String,
+    status: ExitStatus,
+    detail: Option<String>,
+    logs: Logs,
+) -> PythonError {
+    use std::os::unix::process::ExitStatusExt;
+    let signal = status.signal();
+    let status_text = match signal {
+        Some(9) => format!("{status} (killed: out of memory?)"),
+        _ => status.to_string(),
+    };
+    PythonError::Crashed(Box::new(CrashError {
+        function,
+        status: status_text,
+        code: status.code(),
+        signal,
+        detail,
+        logs,
+    }))
+}
+
+fn failure(function: String, status: ExitStatus, result: ResultFile, logs: Logs) -> PythonError {
+    let Some(error) = result.error else {
+        return crashed(
+            function,
+            status,
+            Some(format!("the worker reported status {:?}", result.status)),
+            logs,
+        );
+    };
+    match result.phase.as_deref() {
+        Some(phase @ ("load" | "call")) => PythonError::UserCode(Box::new(UserCodeError {
+            function,
+            phase: if phase == "load" {
+                ErrorPhase::Load
+            } else {
+                ErrorPhase::Call
+            },
+            type_name: error.type_name,
+            message: error.message,
+            file: error.file,
+            line: error.line,
+            traceback: error.traceback,
+            logs,
+        })),
+        Some("return") => PythonError::BadReturn(Box::new(BadReturnError {
+            function,
+            type_name: error.type_name,
+            message: error.message,
+            traceback: error.traceback,
+            logs,
+        })),
+        Some("input") => PythonError::Exchange(format!(
+            "the worker for {function} could not read its inputs: {}: {}",
+            error.type_name, error.message
+        )),
+        _ => {
+            let detail = format!(
+                "internal worker error: {}: {}\n{}",
+                error.type_name,
+                error.message,
+                tail_lines(&error.traceback, 20)
+            );
+            crashed(function, status, Some(detail), logs)
+        }
+    }
+}
