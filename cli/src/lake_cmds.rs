@@ -95,14 +95,23 @@ pub enum LakeCommand {
         into: String,
         #[arg(long, short)]
         message: Option<String>,
+        /// Let through commits of runs that failed or never finished (recorded in the
+        /// merge commit).
+        #[arg(long)]
+        allow_aborted: bool,
         #[command(flatten)]
         common: Common,
     },
-    /// Restore one table as of a ref, as a new commit on a branch.
+    /// Restore one table as of a ref, or every table a run published (`--run`), as
+    /// one new commit on a branch.
     Revert {
-        table: String,
-        #[arg(long = "to")]
-        to: String,
+        #[arg(required_unless_present = "run", conflicts_with = "run")]
+        table: Option<String>,
+        #[arg(long = "to", required_unless_present = "run")]
+        to: Option<String>,
+        /// Restore every table this run published to its state at the run's base.
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
         #[arg(long)]
         into: String,
         #[command(flatten)]
@@ -200,6 +209,12 @@ impl From<LakeError> for CmdError {
             LakeError::MergeConflict { tables, base, .. } => {
                 json!({ "tables": tables, "base": base })
             }
+            LakeError::UnpublishedRun {
+                run,
+                status,
+                commit,
+                ..
+            } => json!({ "run": run, "status": status, "commit": commit }),
             _ => Value::Null,
         };
         CmdError {
@@ -208,6 +223,18 @@ impl From<LakeError> for CmdError {
             message: e.to_string(),
             detail,
         }
+    }
+}
+
+fn runtime_error(e: sluice_runtime::RuntimeError) -> CmdError {
+    match e {
+        sluice_runtime::RuntimeError::Lake(l) => (*l).into(),
+        other => CmdError {
+            code: 1,
+            kind: "refused",
+            message: other.to_string(),
+            detail: Value::Null,
+        },
     }
 }
 
@@ -224,6 +251,7 @@ fn classify(e: &LakeError) -> (u8, &'static str) {
     match e {
         LakeError::MergeConflict { .. } => (1, "merge_conflict"),
         LakeError::MarkedCommit { .. } => (1, "marked_commit"),
+        LakeError::UnpublishedRun { .. } => (1, "unpublished_run"),
         LakeError::Conflict { .. } => (1, "conflict"),
         LakeError::SelfMerge { .. } => (1, "self_merge"),
         LakeError::RefExists { .. } => (1, "exists"),
@@ -486,10 +514,12 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
             source,
             into,
             message,
+            allow_aborted,
             ..
         } => {
             let mut req = MergeRequest::new(&source, &into);
             req.message = message;
+            req.allow_unpublished_runs = allow_aborted;
             let out = lake.merge(req).await?;
             if json {
                 return Ok(pretty(to_json(&out)));
@@ -520,9 +550,50 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
             })
         }
         LakeCommand::Revert {
-            table, to, into, ..
+            table,
+            to,
+            run,
+            into,
+            ..
         } => {
+            if let Some(run) = run {
+                let (rec, c) = sluice_runtime::runs::revert_run(&lake, &run, &into)
+                    .await
+                    .map_err(runtime_error)?;
+                let tables: Vec<&str> = rec.outputs().map(|n| n.name.as_str()).collect();
+                if json {
+                    return Ok(pretty(json!({
+                        "commit": c.id,
+                        "run": rec.id,
+                        "tables": tables,
+                        "to": rec.base_commit,
+                        "into": into,
+                    })));
+                }
+                return Ok(format!(
+                    "reverted run {} on {into}: {} restored to {} in commit {}",
+                    rec.short_id(),
+                    tables.join(", "),
+                    &rec.base_commit[..12.min(rec.base_commit.len())],
+                    c.id.short()
+                ));
+            }
+            let (Some(table), Some(to)) = (table, to) else {
+                return Err(usage("revert needs TABLE --to REF, or --run RUN_ID".into()));
+            };
+            let warning = sluice_runtime::runs::published_with(&lake, &table, &into)
+                .await
+                .ok()
+                .flatten();
             let c = lake.revert(&table, &to, &into).await?;
+            if let Some((rec, others)) = &warning {
+                eprintln!(
+                    "warning: `{table}` was published by run {} together with {}; reverting it alone breaks the run's atomicity (revert all of them with `sluice revert --run {} --into {into}`)",
+                    rec.short_id(),
+                    others.join(", "),
+                    rec.short_id()
+                );
+            }
             if json {
                 return Ok(pretty(json!({
                     "commit": c.id,
@@ -530,6 +601,7 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
                     "to": to,
                     "into": into,
                     "snapshot": c.tables().get(&table),
+                    "breaks_run": warning.as_ref().map(|(r, _)| r.id.clone()),
                 })));
             }
             Ok(format!(

@@ -3,6 +3,7 @@
 mod check;
 mod lake_cmds;
 mod plan;
+mod run_cmds;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,13 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Print a column's lineage back to the sources, or forward to what it reaches.
     Lineage(plan::LineageArgs),
+    /// Run a project: check it, execute it on a fresh branch, validate every output,
+    /// publish all outputs to the target in one merge, or nothing.
+    Run(run_cmds::RunArgs),
+    /// List recorded runs, or show one (`sluice runs show RUN_ID`).
+    Runs(run_cmds::RunsArgs),
+    /// Run a recorded run's code again against its base commit and compare outputs.
+    Rerun(run_cmds::RerunArgs),
     #[command(flatten)]
     Lake(lake_cmds::LakeCommand),
 }
@@ -94,6 +102,9 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run_plan(args),
         Command::Lineage(args) => plan::run_lineage(args),
         Command::Lake(cmd) => return lake_cmds::run(cmd),
+        Command::Run(args) => return run_cmds::run(args),
+        Command::Runs(args) => return run_cmds::runs(args),
+        Command::Rerun(args) => return run_cmds::rerun(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,559 @@
+//! `sluice run`, `sluice runs [show]`, `sluice rerun`: transactional runs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use sluice_lake::{Lake, LakeConfig};
+use sluice_runtime::record::short;
+use sluice_runtime::runs::Rerun;
+use sluice_runtime::{
+    NodeStatus, Observer, RunEvent, RunOptions, RunOutcome, RunRecord, RunStatus, RuntimeError,
+};
+
+use crate::{ColorChoice, Format, exit};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The project folder.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The branch to read sources from and publish to.
+    #[arg(long = "ref", value_name = "BRANCH", default_value = "main")]
+    target: String,
+    /// Execute and validate everything, publish nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// A run parameter, handed to Python functions with a parameter of that name.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// Let Python nodes reach the network (they run without it by default).
+    #[arg(long)]
+    allow_network: bool,
+    #[command(flatten)]
+    common: RunCommon,
+}
+
+#[derive(clap::Args)]
+pub struct RunCommon {
+    /// The lake: a folder (default ./.sluice) or postgres://... [env: SLUICE_LAKE]
+    #[arg(long, value_name = "URI")]
+    lake: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Color human output.
+    #[arg(long, value_enum, default_value_t)]
+    color: ColorChoice,
+}
+
+#[derive(clap::Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    action: Option<RunsAction>,
+    /// How many runs to list, newest first.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    common: RunCommon,
+}
+
+#[derive(clap::Subcommand)]
+enum RunsAction {
+    /// One run: its nodes, timings, row counts, errors and resulting commit.
+    Show {
+        run_id: String,
+        #[command(flatten)]
+        common: RunCommon,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct RerunArgs {
+    run_id: String,
+    /// Publish the reproduced outputs to this branch (default: publish nothing).
+    #[arg(long = "ref", value_name = "BRANCH")]
+    target: Option<String>,
+    #[command(flatten)]
+    common: RunCommon,
+}
+
+fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn open(lake: Option<&str>) -> anyhow::Result<Lake> {
+    let config = LakeConfig::from_env(lake)?;
+    Ok(Lake::open(&config).await?)
+}
+
+/// Live per-node status on stderr (hidden when stderr is not a terminal).
+struct Live {
+    multi: MultiProgress,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
+}
+
+impl Live {
+    fn observer(enabled: bool) -> (Arc<Live>, Observer) {
+        let multi = if enabled {
+            MultiProgress::new()
+        } else {
+            MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
+        };
+        let live = Arc::new(Live {
+            multi,
+            bars: Mutex::new(BTreeMap::new()),
+        });
+        let l = live.clone();
+        (live, Arc::new(move |e: &RunEvent| l.event(e)))
+    }
+
+    fn event(&self, event: &RunEvent) {
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
+        let style = |t: &str| {
+            ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_spinner())
+        };
+        match event {
+            RunEvent::Started {
+                run_id,
+                branch,
+                nodes,
+                ..
+            } => {
+                let _ = self
+                    .multi
+                    .println(format!("run {} on branch {branch}", short(run_id)));
+                for (name, kind) in nodes {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(style("  {prefix:<28} {msg}"));
+                    bar.set_prefix(format!("{name} ({kind})"));
+                    bar.set_message("waiting");
+                    bars.insert(name.clone(), bar);
+                }
+            }
+            RunEvent::NodeStarted { node } => {
+                if let Some(bar) = bars.get(node) {
+                    bar.set_style(style("  {prefix:<28} {spinner} running {elapsed}"));
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                }
+            }
+            RunEvent::NodeFinished {
+                node,
+                status,
+                rows,
+                duration_ms,
+            } => {
+                if let Some(bar) = bars.get(node) {
+                    bar.set_style(style("  {prefix:<28} {msg}"));
+                    bar.finish_with_message(match status {
+                        NodeStatus::Succeeded => {
+                            format!("ok, {} rows, {}", rows.unwrap_or(0), seconds(*duration_ms))
+                        }
+                        other => other.as_str().to_string(),
+                    });
+                }
+            }
+            RunEvent::Publishing { target } => {
+                let _ = self.multi.println(format!("publishing to {target}"));
+            }
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(bars) = self.bars.lock() {
+            for bar in bars.values() {
+                bar.finish_and_clear();
+            }
+        }
+        let _ = self.multi.clear();
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.2}s", ms as f64 / 1000.0)
+}
+
+fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for p in raw {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(format!("--param `{p}` is not KEY=VALUE"));
+        };
+        if k.is_empty() {
+            return Err(format!("--param `{p}` has an empty key"));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn fail(format: Format, code: u8, kind: &str, message: String) -> ExitCode {
+    if format == Format::Json {
+        println!(
+            "{}",
+            json!({ "error": { "kind": kind, "message": message } })
+        );
+    }
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+fn runtime_error(format: Format, e: RuntimeError) -> ExitCode {
+    let (code, kind) = match &e {
+        RuntimeError::RunNotFound(_) | RuntimeError::AmbiguousRun { .. } => {
+            (exit::USAGE, "run_not_found")
+        }
+        RuntimeError::Project(_) | RuntimeError::Io { .. } => (exit::USAGE, "project"),
+        RuntimeError::Lake(l) if !l.is_refusal() => (exit::USAGE, "lake"),
+        _ => (exit::FAILED, "runtime"),
+    };
+    fail(format, code, kind, e.to_string())
+}
+
+/// The run as one JSON document (the plan is left to `sluice runs show`).
+fn run_json(rec: &RunRecord) -> Value {
+    let mut v = serde_json::to_value(rec).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("plan");
+        o.insert("run_id".into(), json!(rec.id));
+    }
+    v
+}
+
+fn summary_table(rec: &RunRecord) -> String {
+    let mut out = String::new();
+    let width = rec
+        .nodes
+        .iter()
+        .map(|n| n.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.push_str(&format!(
+        "  {:<width$}  {:<6}  {:>12}  {:>9}  {}\n",
+        "node", "kind", "rows", "duration", "status"
+    ));
+    for n in &rec.nodes {
+        out.push_str(&format!(
+            "  {:<width$}  {:<6}  {:>12}  {:>9}  {}\n",
+            n.name,
+            n.kind,
+            n.rows
+                .map(sluice_runtime::validate::thousands)
+                .unwrap_or_default(),
+            n.duration_ms.map(seconds).unwrap_or_default(),
+            n.status.as_str()
+        ));
+    }
+    out
+}
+
+fn print_finished(rec: &RunRecord, format: Format) -> u8 {
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&run_json(rec)).unwrap_or_default()
+        );
+    } else {
+        print!("{}", summary_table(rec));
+        match rec.status {
+            RunStatus::Succeeded => println!(
+                "run {} succeeded: published {} table(s) to {} in commit {}",
+                rec.short_id(),
+                rec.outputs().count(),
+                rec.target,
+                rec.result_commit.as_deref().map(short_hash).unwrap_or("?")
+            ),
+            RunStatus::Validated => println!(
+                "run {} validated {} table(s); nothing was published (dry run)",
+                rec.short_id(),
+                rec.outputs().count()
+            ),
+            RunStatus::Failed | RunStatus::Running => {}
+        }
+    }
+    if rec.status == RunStatus::Failed {
+        eprint!("{}", failure_text(rec));
+        return exit::FAILED;
+    }
+    exit::OK
+}
+
+fn short_hash(h: &str) -> &str {
+    h.get(..12).unwrap_or(h)
+}
+
+/// The error of a failed run: the node, where, what was expected and found, and
+/// how to inspect it.
+fn failure_text(rec: &RunRecord) -> String {
+    let mut out = String::new();
+    let err = rec.error.as_ref();
+    let node = err
+        .and_then(|e| e.node.as_deref())
+        .and_then(|n| rec.node(n));
+    match node {
+        Some(n) => {
+            let e = n.error.as_ref();
+            let loc = e
+                .and_then(|e| e.location.as_ref())
+                .map(|l| match l.line {
+                    Some(line) => format!(" ({}:{line})", l.file),
+                    None => format!(" ({})", l.file),
+                })
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "error: run {} failed in node `{}`{loc}\n",
+                rec.short_id(),
+                n.name
+            ));
+            if let Some(e) = e {
+                if e.violations.is_empty() {
+                    out.push_str(&format!("  {}\n", e.message));
+                } else {
+                    for v in &e.violations {
+                        out.push_str(&format!("  table `{}`: {v}\n", n.name));
+                    }
+                }
+                if let Some(d) = &e.detail {
+                    for line in d
+                        .trim_end()
+                        .lines()
+                        .rev()
+                        .take(12)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                    {
+                        out.push_str(&format!("  | {line}\n"));
+                    }
+                }
+            }
+        }
+        None => out.push_str(&format!(
+            "error: run {} failed: {}\n",
+            rec.short_id(),
+            err.map(|e| e.message.as_str()).unwrap_or("unknown error")
+        )),
+    }
+    out.push_str(&format!(
+        "  `{}` is unchanged (nothing was published). The run's branch `{}` is kept for inspection:\n    sluice table list --ref {}\n    sluice runs show {}\n",
+        rec.target,
+        rec.branch,
+        rec.branch,
+        rec.short_id()
+    ));
+    out
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    let format = args.common.format;
+    let params = match parse_params(&args.params) {
+        Ok(p) => p,
+        Err(m) => return fail(format, exit::USAGE, "usage", m),
+    };
+    let rt = match tokio() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
+    };
+    rt.block_on(async {
+        let lake = match open(args.common.lake.as_deref()).await {
+            Ok(l) => l,
+            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+        };
+        let mut options = RunOptions::new(&args.dir, &args.target);
+        options.dry_run = args.dry_run;
+        options.params = params;
+        options.allow_network = args.allow_network;
+        if args.allow_network && format != Format::Json {
+            eprintln!("note: --allow-network: Python nodes of this run may use the network");
+        }
+        let (live, observer) = Live::observer(format != Format::Json);
+        let outcome = sluice_runtime::run(&lake, options, observer).await;
+        live.clear();
+        match outcome {
+            Ok(RunOutcome::Rejected { sources, analysis }) => {
+                if let Err(e) =
+                    crate::check::print_report(&sources, &analysis, format, args.common.color)
+                {
+                    return fail(format, exit::USAGE, "io", e.to_string());
+                }
+                if format != Format::Json {
+                    eprintln!("error: the project has errors: nothing was executed");
+                }
+                ExitCode::from(exit::FAILED)
+            }
+            Ok(RunOutcome::Finished(rec)) => ExitCode::from(print_finished(&rec, format)),
+            Err(e) => runtime_error(format, e),
+        }
+    })
+}
+
+pub fn runs(args: RunsArgs) -> ExitCode {
+    let rt = match tokio() {
+        Ok(rt) => rt,
+        Err(e) => return fail(args.common.format, exit::USAGE, "runtime", e.to_string()),
+    };
+    let (common, show) = match &args.action {
+        Some(RunsAction::Show { run_id, common }) => (common, Some(run_id.clone())),
+        None => (&args.common, None),
+    };
+    let format = common.format;
+    rt.block_on(async {
+        let lake = match open(common.lake.as_deref()).await {
+            Ok(l) => l,
+            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+        };
+        if let Err(e) = sluice_runtime::recover_stale_runs(&lake).await {
+            return runtime_error(format, e);
+        }
+        match show {
+            Some(id) => match sluice_runtime::record::load(&lake, &id).await {
+                Ok(rec) => {
+                    if format == Format::Json {
+                        println!("{}", serde_json::to_string_pretty(&rec).unwrap_or_default());
+                    } else {
+                        println!(
+                            "run {}  {}\n  project  {}\n  target   {} (base {})\n  branch   {}\n  started  {}\n  code     {} files, sha256 {}",
+                            rec.id,
+                            rec.status.as_str(),
+                            rec.project,
+                            rec.target,
+                            short_hash(&rec.base_commit),
+                            rec.branch,
+                            sluice_lake::format_time(rec.started_ms),
+                            rec.code.files,
+                            short_hash(&rec.code.sha256),
+                        );
+                        if let Some(c) = &rec.result_commit {
+                            println!("  result   {c}");
+                        }
+                        print!("{}", summary_table(&rec));
+                        if rec.status == RunStatus::Failed {
+                            print!("{}", failure_text(&rec));
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => runtime_error(format, e),
+            },
+            None => match sluice_runtime::record::list(&lake, args.limit).await {
+                Ok(list) => {
+                    if format == Format::Json {
+                        let v: Vec<Value> = list.iter().map(run_json).collect();
+                        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    } else if list.is_empty() {
+                        println!("no runs yet");
+                    } else {
+                        for r in &list {
+                            println!(
+                                "{}  {:<9}  {}  {} -> {}  {} node(s)  {}",
+                                r.short_id(),
+                                r.status.as_str(),
+                                sluice_lake::format_time(r.started_ms),
+                                r.project,
+                                r.target,
+                                r.nodes.len(),
+                                r.result_commit.as_deref().map(short_hash).unwrap_or("")
+                            );
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => runtime_error(format, e),
+            },
+        }
+    })
+}
+
+pub fn rerun(args: RerunArgs) -> ExitCode {
+    let format = args.common.format;
+    let rt = match tokio() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
+    };
+    rt.block_on(async {
+        let lake = match open(args.common.lake.as_deref()).await {
+            Ok(l) => l,
+            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+        };
+        let (live, observer) = Live::observer(format != Format::Json);
+        let result = sluice_runtime::runs::rerun(
+            &lake,
+            &args.run_id,
+            args.target.as_deref(),
+            None,
+            observer,
+        )
+        .await;
+        live.clear();
+        match result {
+            Ok(rerun) => report_rerun(&rerun, format, args.common.color),
+            Err(e) => runtime_error(format, e),
+        }
+    })
+}
+
+fn report_rerun(rerun: &Rerun, format: Format, color: ColorChoice) -> ExitCode {
+    let rec = match &rerun.outcome {
+        RunOutcome::Finished(rec) => rec,
+        RunOutcome::Rejected { sources, analysis } => {
+            let _ = crate::check::print_report(sources, analysis, format, color);
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    if format == Format::Json {
+        let mut v = run_json(rec);
+        v["rerun_of"] = json!(rerun.original.id);
+        v["reproduced"] = json!(rerun.reproduced());
+        v["comparisons"] = serde_json::to_value(&rerun.comparisons).unwrap_or(Value::Null);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print!("{}", summary_table(rec));
+        for c in &rerun.comparisons {
+            println!(
+                "  {:<28} {}",
+                c.table,
+                if c.identical {
+                    format!("identical ({} rows)", c.rerun_rows)
+                } else if !c.same_schema {
+                    "DIFFERENT schema".to_string()
+                } else {
+                    format!(
+                        "DIFFERENT rows ({} originally, {} now)",
+                        c.original_rows, c.rerun_rows
+                    )
+                }
+            );
+        }
+    }
+    if rec.status == RunStatus::Failed {
+        eprint!("{}", failure_text(rec));
+        return ExitCode::from(exit::FAILED);
+    }
+    if rerun.reproduced() {
+        if format != Format::Json {
+            println!(
+                "rerun {} of run {} reproduced all {} output table(s)",
+                rec.short_id(),
+                rerun.original.short_id(),
+                rerun.comparisons.len()
+            );
+        }
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "error: rerun {} did not reproduce run {}'s outputs",
+            rec.short_id(),
+            rerun.original.short_id()
+        );
+        ExitCode::from(exit::FAILED)
+    }
+}

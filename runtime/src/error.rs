@@ -1,0 +1,54 @@
+//! Errors of the runtime. A failed *run* is not an error of the API: it is a
+//! [`crate::RunReport`] with status `failed`. These are the failures that stop
+//! the runtime from producing a report at all (or that a node reports).
+
+use std::path::PathBuf;
+
+use sluice_lake::LakeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Lake(Box<LakeError>),
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Project(String),
+    #[error("run `{0}` not found (see `sluice runs`)")]
+    RunNotFound(String),
+    #[error("run id prefix `{prefix}` is ambiguous: {matches}")]
+    AmbiguousRun { prefix: String, matches: String },
+    #[error("run record {id} is unreadable: {reason}")]
+    BadRecord { id: String, reason: String },
+    #[error(transparent)]
+    Python(Box<crate::python::PythonError>),
+    #[error("SQL execution failed: {0}")]
+    DataFusion(Box<datafusion::error::DataFusionError>),
+    #[error("Arrow: {0}")]
+    Arrow(Box<arrow_schema::ArrowError>),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+macro_rules! boxed_from {
+    ($($variant:ident($t:ty)),*) => {
+        $(impl From<$t> for RuntimeError {
+            fn from(e: $t) -> Self {
+                RuntimeError::$variant(Box::new(e))
+            }
+        })*
+    };
+}
+
+boxed_from!(
+    Lake(LakeError),
+    Python(crate::python::PythonError),
+    DataFusion(datafusion::error::DataFusionError),
+    Arrow(arrow_schema::ArrowError)
+);

@@ -1,0 +1,638 @@
+//! The run protocol: check, branch, execute, validate, publish all or nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use sluice_compiler::analysis::{Analysis, TableKind};
+use sluice_compiler::plan::{Plan, PlanExpectation, PlanNode};
+use sluice_compiler::source::SourceSet;
+use sluice_lake::{
+    CommitId, CommitRequest, Lake, LakeError, MergeRequest, StagedTable, TableChange,
+};
+use tokio::task::JoinSet;
+
+use crate::archive;
+use crate::error::{Result, RuntimeError};
+use crate::exec::{self, NodeContext, TableData};
+use crate::record::{
+    self, CodeSnapshot, ExpectationResult, Location, NodeError, NodeRecord, NodeStatus, RunError,
+    RunRecord, RunStatus,
+};
+use crate::validate::{Contract, check_source};
+
+/// What to run and how.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub project: PathBuf,
+    /// The branch to publish to (and, unless `base` is set, to start from).
+    pub target: String,
+    /// Execute and validate everything, publish nothing.
+    pub dry_run: bool,
+    /// `--param k=v`: handed to Python functions that have a parameter `k`.
+    pub params: BTreeMap<String, String>,
+    pub allow_network: bool,
+    /// Python environments' cache (default: [`crate::python::EnvManager::default_cache_dir`]).
+    pub cache_dir: Option<PathBuf>,
+    /// Start from this commit instead of the target's head (reruns).
+    pub base: Option<CommitId>,
+    pub rerun_of: Option<String>,
+    /// How many nodes may execute at once (default: the number of CPUs).
+    pub parallelism: Option<usize>,
+}
+
+impl RunOptions {
+    pub fn new(project: impl Into<PathBuf>, target: &str) -> RunOptions {
+        RunOptions {
+            project: project.into(),
+            target: target.to_string(),
+            dry_run: false,
+            params: BTreeMap::new(),
+            allow_network: false,
+            cache_dir: None,
+            base: None,
+            rerun_of: None,
+            parallelism: None,
+        }
+    }
+}
+
+/// Progress, for live displays.
+#[derive(Clone, Debug)]
+pub enum RunEvent {
+    /// The plan checked and the run's branch exists; `nodes` will execute.
+    Started {
+        run_id: String,
+        branch: String,
+        base: String,
+        nodes: Vec<(String, String)>,
+    },
+    NodeStarted {
+        node: String,
+    },
+    NodeFinished {
+        node: String,
+        status: NodeStatus,
+        rows: Option<u64>,
+        duration_ms: u64,
+    },
+    Publishing {
+        target: String,
+    },
+}
+
+pub type Observer = Arc<dyn Fn(&RunEvent) + Send + Sync>;
+
+/// The result of [`run`].
+#[derive(Debug)]
+pub enum RunOutcome {
+    /// The project has errors: nothing executed, no run was recorded.
+    Rejected {
+        sources: Box<SourceSet>,
+        analysis: Box<Analysis>,
+    },
+    /// The run executed: see its status (succeeded, failed or validated).
+    Finished(Box<RunRecord>),
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Compiles, checks and runs a project (docs/runs.md).
+pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result<RunOutcome> {
+    let sources = sluice_compiler::load_project(&options.project)
+        .map_err(|e| RuntimeError::Project(e.to_string()))?;
+    let analysis = sluice_compiler::check(&sources);
+    if analysis.summary.errors > 0 {
+        return Ok(RunOutcome::Rejected {
+            sources: Box::new(sources),
+            analysis: Box::new(analysis),
+        });
+    }
+    let plan = sluice_compiler::plan::build(&analysis, &sources);
+    // Fail before recording anything when the target does not exist.
+    let target_head = lake.branch_head(&options.target).await?;
+    recover_stale_runs(lake).await?;
+
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let branch = format!("run/{}", record::short(&id));
+    let base = match &options.base {
+        Some(c) => lake.commit_by_id(c).await?,
+        None => target_head,
+    };
+    let (archive, sha, files) = archive::pack(&options.project)?;
+    let code_path = format!("runs/{id}/code.tar.gz");
+    let code_bytes = archive.len() as u64;
+    lake.data().put(&code_path, Bytes::from(archive)).await?;
+
+    let executable: Vec<&PlanNode> = plan
+        .order
+        .iter()
+        .filter_map(|name| plan.nodes.iter().find(|n| &n.name == name))
+        .filter(|n| n.kind != TableKind::Source)
+        .collect();
+    let mut rec = RunRecord {
+        id: id.clone(),
+        status: RunStatus::Running,
+        project: options.project.display().to_string(),
+        target: options.target.clone(),
+        base_commit: base.id.0.clone(),
+        branch: branch.clone(),
+        dry_run: options.dry_run,
+        rerun_of: options.rerun_of.clone(),
+        params: options.params.clone(),
+        allow_network: options.allow_network,
+        code: CodeSnapshot {
+            path: code_path,
+            sha256: sha,
+            files,
+            bytes: code_bytes,
+        },
+        plan: serde_json::to_value(&plan).map_err(|e| RuntimeError::Internal(e.to_string()))?,
+        started_ms: now_ms(),
+        finished_ms: None,
+        host: hostname(),
+        pid: std::process::id(),
+        nodes: executable
+            .iter()
+            .map(|n| NodeRecord {
+                name: n.name.clone(),
+                kind: kind_name(n.kind).to_string(),
+                file: n.file.clone(),
+                line: n.line,
+                status: NodeStatus::Pending,
+                rows: None,
+                bytes: None,
+                files: None,
+                duration_ms: None,
+                commit: None,
+                snapshot: None,
+                expectations: Vec::new(),
+                error: None,
+            })
+            .collect(),
+        result_commit: None,
+        error: None,
+    };
+    record::save(lake, &rec).await?;
+    lake.create_branch_at(&branch, &base.id).await?;
+    lake.set_branch_property(&branch, "run_id", Some(&id))
+        .await?;
+    observer(&RunEvent::Started {
+        run_id: id.clone(),
+        branch: branch.clone(),
+        base: base.id.0.clone(),
+        nodes: executable
+            .iter()
+            .map(|n| (n.name.clone(), kind_name(n.kind).to_string()))
+            .collect(),
+    });
+
+    let result = execute(lake, &options, &sources, &plan, &base, &mut rec, &observer).await;
+    let result = match result {
+        Ok(()) if options.dry_run => Ok(None),
+        Ok(()) => {
+            observer(&RunEvent::Publishing {
+                target: options.target.clone(),
+            });
+            publish(lake, &rec).await.map(Some)
+        }
+        Err(e) => Err(e),
+    };
+    rec.finished_ms = Some(now_ms());
+    match result {
+        Ok(Some(commit)) => {
+            rec.status = RunStatus::Succeeded;
+            rec.result_commit = Some(commit.0);
+            record::save(lake, &rec).await?;
+            lake.delete_branch(&branch).await?;
+        }
+        Ok(None) => {
+            rec.status = RunStatus::Validated;
+            record::save(lake, &rec).await?;
+            lake.delete_branch(&branch).await?;
+        }
+        Err(failure) => {
+            rec.status = RunStatus::Failed;
+            rec.error = Some(failure);
+            abort(lake, &rec).await?;
+            record::save(lake, &rec).await?;
+        }
+    }
+    Ok(RunOutcome::Finished(Box::new(rec)))
+}
+
+fn kind_name(kind: TableKind) -> &'static str {
+    match kind {
+        TableKind::Source => "source",
+        TableKind::Python => "python",
+        TableKind::Sql => "sql",
+    }
+}
+
+/// Marks the commits of a failed run and its branch as aborted (for `log` and
+/// people; the merge guard refuses them by the run's status anyway).
+async fn abort(lake: &Lake, rec: &RunRecord) -> Result<()> {
+    for node in &rec.nodes {
+        if let Some(c) = &node.commit {
+            lake.mark_commit(&CommitId(c.clone()), "aborted", &rec.id)
+                .await?;
+        }
+    }
+    match lake
+        .set_branch_property(&rec.branch, "aborted", Some(&rec.id))
+        .await
+    {
+        Ok(()) | Err(LakeError::BranchNotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Merges the run's branch into the target as one merge commit.
+async fn publish(lake: &Lake, rec: &RunRecord) -> Result<CommitId, RunError> {
+    let tables: Vec<&str> = rec.outputs().map(|n| n.name.as_str()).collect();
+    let mut req = MergeRequest::new(&rec.branch, &rec.target);
+    req.no_fast_forward = true;
+    req.publishing_run = Some(rec.id.clone());
+    req.message = Some(format!(
+        "run {}: publish {}",
+        rec.short_id(),
+        if tables.is_empty() {
+            "no tables".to_string()
+        } else {
+            tables.join(", ")
+        }
+    ));
+    req.properties
+        .insert("published_run".into(), rec.id.clone());
+    match lake.merge(req).await {
+        Ok(outcome) => Ok(outcome.head().clone()),
+        Err(LakeError::MergeConflict { tables, .. }) => Err(RunError {
+            node: None,
+            message: format!(
+                "`{}` changed since the run started ({}), and so did this run, in table(s) {}: nothing was published",
+                rec.target,
+                sluice_lake::CommitId(rec.base_commit.clone()).short(),
+                tables.join(", ")
+            ),
+        }),
+        Err(e) => Err(RunError {
+            node: None,
+            message: format!("publishing to `{}` failed: {e}", rec.target),
+        }),
+    }
+}
+
+/// Runs whose process died (same host, pid gone) while `running`: published if
+/// their branch is gone and a merge commit on the target names them, else failed.
+pub async fn recover_stale_runs(lake: &Lake) -> Result<()> {
+    let host = hostname();
+    for mut rec in record::list(lake, 50).await? {
+        if rec.status != RunStatus::Running || rec.host != host || process_alive(rec.pid) {
+            continue;
+        }
+        rec.status = RunStatus::Failed;
+        rec.finished_ms = Some(now_ms());
+        rec.error = Some(RunError {
+            node: None,
+            message: format!(
+                "the run's process ({}) ended before the run finished",
+                rec.pid
+            ),
+        });
+        for n in &mut rec.nodes {
+            if matches!(n.status, NodeStatus::Pending | NodeStatus::Running) {
+                n.status = NodeStatus::Skipped;
+            }
+        }
+        abort(lake, &rec).await?;
+        record::save(lake, &rec).await?;
+    }
+    Ok(())
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Checks the sources, then executes every node in topological order, independent
+/// nodes in parallel, committing each validated output to the run's branch.
+async fn execute(
+    lake: &Lake,
+    options: &RunOptions,
+    sources: &SourceSet,
+    plan: &Plan,
+    base: &sluice_lake::Commit,
+    rec: &mut RunRecord,
+    observer: &Observer,
+) -> Result<(), RunError> {
+    let fail = |node: Option<&str>, message: String| RunError {
+        node: node.map(str::to_string),
+        message,
+    };
+    // Sources: read as of the base commit, checked from the snapshot's recorded
+    // schema and statistics (no scan).
+    let mut tables: HashMap<String, TableData> = HashMap::new();
+    for node in plan.nodes.iter().filter(|n| n.kind == TableKind::Source) {
+        let Some(sid) = base.tables().get(&node.name) else {
+            return Err(fail(
+                None,
+                format!(
+                    "source table `{}` ({}:{}) does not exist on `{}` at commit {}: load it first (sluice import FILE --table {})",
+                    node.name,
+                    node.file,
+                    node.line,
+                    rec.target,
+                    base.id.short(),
+                    node.name
+                ),
+            ));
+        };
+        let snap = lake
+            .snapshot(sid)
+            .await
+            .map_err(|e| fail(None, e.to_string()))?;
+        let contract = Contract::from_plan(&node.name, node.output_schema.as_deref());
+        let null_counts: Vec<u64> = snap.content.columns.iter().map(|c| c.null_count).collect();
+        let violations = check_source(
+            &contract,
+            &snap.content.schema,
+            &null_counts,
+            snap.content.rows,
+        );
+        if !violations.is_empty() {
+            return Err(fail(
+                None,
+                format!(
+                    "source table `{}` ({}:{}) does not match its declared schema at commit {}: {}",
+                    node.name,
+                    node.file,
+                    node.line,
+                    base.id.short(),
+                    violations
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ));
+        }
+        tables.insert(
+            node.name.clone(),
+            TableData {
+                schema: Arc::new(snap.content.schema.clone()),
+                files: snap.content.files.clone(),
+            },
+        );
+    }
+
+    let ctx = Arc::new(NodeContext {
+        lake: lake.clone(),
+        project_root: sources.root.clone(),
+        texts: sources
+            .files()
+            .map(|(_, f)| (f.path.clone(), f.text.clone()))
+            .collect(),
+        table_names: plan.nodes.iter().map(|n| n.name.clone()).collect(),
+        params: options.params.clone(),
+        allow_network: options.allow_network,
+        envs: crate::python::EnvManager::new(
+            options
+                .cache_dir
+                .clone()
+                .unwrap_or_else(crate::python::EnvManager::default_cache_dir),
+        ),
+        run_id: rec.id.clone(),
+        branch: rec.branch.clone(),
+    });
+    let parallelism = options.parallelism.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+
+    // Dependency counting over the plan's edges.
+    let nodes: Vec<&PlanNode> = rec
+        .nodes
+        .iter()
+        .filter_map(|r| plan.nodes.iter().find(|n| n.name == r.name))
+        .collect();
+    let mut waiting: HashMap<&str, usize> = nodes
+        .iter()
+        .map(|n| {
+            let deps = n.inputs.iter().filter(|i| !tables.contains_key(*i)).count();
+            (n.name.as_str(), deps)
+        })
+        .collect();
+    let mut ready: Vec<&PlanNode> = nodes
+        .iter()
+        .copied()
+        .filter(|n| waiting[n.name.as_str()] == 0)
+        .collect();
+    let mut running: JoinSet<(String, Result<exec::NodeDone, NodeError>)> = JoinSet::new();
+    let mut failure: Option<RunError> = None;
+    let mut checked: Vec<bool> = vec![false; plan.expectations.len()];
+
+    loop {
+        while failure.is_none() && running.len() < parallelism && !ready.is_empty() {
+            let node = ready.remove(0);
+            let inputs: Vec<(String, TableData)> = node
+                .inputs
+                .iter()
+                .filter_map(|i| tables.get(i).map(|t| (i.clone(), t.clone())))
+                .collect();
+            // Expectations that become checkable once this node's output exists.
+            let mut checks: Vec<PlanExpectation> = Vec::new();
+            for (k, e) in plan.expectations.iter().enumerate() {
+                if !checked[k]
+                    && e.inputs.contains(&node.name)
+                    && e.inputs
+                        .iter()
+                        .all(|i| i == &node.name || tables.contains_key(i))
+                {
+                    checked[k] = true;
+                    checks.push(clone_expectation(e));
+                }
+            }
+            let check_inputs: Vec<(String, TableData)> = checks
+                .iter()
+                .flat_map(|e| e.inputs.iter())
+                .filter_map(|i| tables.get(i).map(|t| (i.clone(), t.clone())))
+                .collect();
+            if let Some(r) = rec.node_mut(&node.name) {
+                r.status = NodeStatus::Running;
+            }
+            observer(&RunEvent::NodeStarted {
+                node: node.name.clone(),
+            });
+            let ctx = ctx.clone();
+            let node = clone_node(node);
+            running.spawn(async move {
+                let name = node.name.clone();
+                let result = exec::run_node(&ctx, &node, inputs, checks, check_inputs).await;
+                (name, result)
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (name, result) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                failure.get_or_insert(fail(None, format!("a node task failed: {e}")));
+                continue;
+            }
+        };
+        let Some(record) = rec.node_mut(&name) else {
+            failure.get_or_insert(fail(
+                None,
+                format!("internal error: no record for `{name}`"),
+            ));
+            continue;
+        };
+        match result {
+            Ok(done) => {
+                record.status = NodeStatus::Succeeded;
+                record.rows = Some(done.staged.rows);
+                record.bytes = Some(done.staged.bytes());
+                record.files = Some(done.staged.files.len());
+                record.duration_ms = Some(done.duration_ms);
+                record.commit = Some(done.commit.0.clone());
+                record.snapshot = Some(done.snapshot.clone());
+                record.expectations = done.expectations.clone();
+                observer(&RunEvent::NodeFinished {
+                    node: name.clone(),
+                    status: NodeStatus::Succeeded,
+                    rows: Some(done.staged.rows),
+                    duration_ms: done.duration_ms,
+                });
+                tables.insert(
+                    name.clone(),
+                    TableData {
+                        schema: Arc::new(done.staged.schema.clone()),
+                        files: done.staged.files.clone(),
+                    },
+                );
+                for n in &nodes {
+                    if n.inputs.contains(&name)
+                        && let Some(w) = waiting.get_mut(n.name.as_str())
+                    {
+                        *w -= n.inputs.iter().filter(|i| **i == name).count();
+                        if *w == 0 {
+                            ready.push(n);
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                record.status = NodeStatus::Failed;
+                let message = error.message.clone();
+                record.error = Some(error);
+                observer(&RunEvent::NodeFinished {
+                    node: name.clone(),
+                    status: NodeStatus::Failed,
+                    rows: None,
+                    duration_ms: 0,
+                });
+                failure.get_or_insert(fail(Some(&name), message));
+            }
+        }
+        // The record follows progress (`sluice runs show` during a run).
+        if let Err(e) = record::save(lake, rec).await {
+            failure.get_or_insert(fail(None, format!("saving the run record failed: {e}")));
+        }
+    }
+    for r in &mut rec.nodes {
+        if matches!(r.status, NodeStatus::Pending | NodeStatus::Running) {
+            r.status = NodeStatus::Skipped;
+        }
+    }
+    match failure {
+        Some(f) => Err(f),
+        None => Ok(()),
+    }
+}
+
+fn clone_node(n: &PlanNode) -> exec::NodeSpec {
+    exec::NodeSpec {
+        name: n.name.clone(),
+        kind: n.kind,
+        file: n.file.clone(),
+        line: n.line,
+        contract: Contract::from_plan(&n.name, n.output_schema.as_deref()),
+        python: n.python.as_ref().map(exec::PythonSpec::from_plan),
+    }
+}
+
+fn clone_expectation(e: &PlanExpectation) -> PlanExpectation {
+    PlanExpectation {
+        name: e.name.clone(),
+        file: e.file.clone(),
+        line: e.line,
+        code_hash: e.code_hash.clone(),
+        inputs: e.inputs.clone(),
+        python: sluice_compiler::plan::PythonNode {
+            function: e.python.function.clone(),
+            packages: e.python.packages.clone(),
+            python_version: e.python.python_version.clone(),
+            dataframe: e.python.dataframe.clone(),
+            params: e
+                .python
+                .params
+                .iter()
+                .map(|p| sluice_compiler::plan::PlanParam {
+                    param: p.param.clone(),
+                    table: p.table.clone(),
+                })
+                .collect(),
+        },
+    }
+}
+
+/// Commits one validated output to the run's branch.
+pub(crate) async fn commit_output(
+    lake: &Lake,
+    branch: &str,
+    run_id: &str,
+    table: &str,
+    staged: StagedTable,
+) -> Result<(CommitId, String), LakeError> {
+    let mut req = CommitRequest::new(branch, &format!("run {}: {table}", record::short(run_id)))
+        .change(table, TableChange::Replace(staged));
+    req.properties.insert("run_id".into(), run_id.to_string());
+    req.properties.insert("node".into(), table.to_string());
+    let commit = lake.commit(req).await?;
+    let snapshot = commit
+        .tables()
+        .get(table)
+        .map(|s| s.0.clone())
+        .unwrap_or_default();
+    Ok((commit.id, snapshot))
+}
+
+/// Where a node's error points.
+pub(crate) fn location(file: &str, line: Option<u32>) -> Option<Location> {
+    Some(Location {
+        file: file.to_string(),
+        line,
+    })
+}
+
+pub(crate) fn expectation_result(name: &str, passed: bool) -> ExpectationResult {
+    ExpectationResult {
+        name: name.to_string(),
+        passed,
+    }
+}

@@ -1,0 +1,497 @@
+//! End-to-end tests of `sluice run`, `runs`, `rerun`, `revert --run` and the
+//! aborted-run merge guard, driving the real binary over the fixture projects in
+//! tests/fixtures/run/.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/run")
+        .join(name)
+}
+
+fn sluice(lake: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .arg("--lake")
+        .arg(lake)
+        .env_remove("SLUICE_LAKE")
+        .env_remove("SLUICE_DATA")
+        .env("SLUICE_AUTHOR", "tester")
+        .output()
+        .expect("run sluice")
+}
+
+fn json_of(out: &Output, what: &str) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn ok_json(lake: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let out = sluice(lake, &all);
+    assert!(
+        out.status.success(),
+        "sluice {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    json_of(&out, &format!("{args:?}"))
+}
+
+/// A lake with the `orders` source table on main.
+fn lake_with_orders(tmp: &Path) -> PathBuf {
+    let lake = tmp.join("lake");
+    let csv = fixture("data/orders.csv");
+    ok_json(
+        &lake,
+        &["import", csv.to_str().unwrap(), "--table", "orders"],
+    );
+    lake
+}
+
+fn head(lake: &Path, branch: &str) -> String {
+    let log = ok_json(lake, &["log", branch, "--limit", "1"]);
+    log[0]["hash"].as_str().unwrap().to_string()
+}
+
+fn tables(lake: &Path, reference: &str) -> Vec<(String, String)> {
+    let list = ok_json(lake, &["table", "list", "--ref", reference]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["snapshot"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn run_json(lake: &Path, project: &Path, extra: &[&str]) -> (Output, Value) {
+    let mut args = vec!["run", project.to_str().unwrap(), "--format", "json"];
+    args.extend(extra);
+    let out = sluice(lake, &args);
+    let v = json_of(&out, "sluice run");
+    (out, v)
+}
+
+#[test]
+fn a_run_publishes_every_table_in_one_merge_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let before = head(&lake, "main");
+    let (out, run) = run_json(&lake, &fixture("orders"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["base_commit"], before.as_str());
+    let result = run["result_commit"].as_str().unwrap();
+    // One new commit on main's first-parent line: the merge, with both tables.
+    let log = ok_json(&lake, &["log", "main", "--limit", "1"]);
+    assert_eq!(log[0]["hash"], result);
+    assert_eq!(log[0]["parents"][0], before.as_str());
+    assert_eq!(log[0]["properties"]["published_run"], run["id"]);
+    let diff = ok_json(&lake, &["diff", &before, result]);
+    let added: Vec<&str> = diff
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["country_totals", "customer_totals"]);
+    // The contents are right and typed as declared.
+    let rows = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT country, total, customers FROM country_totals ORDER BY country",
+        ],
+    );
+    assert_eq!(rows[0]["country"], "DE");
+    assert_eq!(rows[0]["total"], 10.25);
+    assert_eq!(rows[0]["customers"], 2);
+    let show = ok_json(&lake, &["table", "show", "country_totals"]);
+    let total = show["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "total")
+        .unwrap();
+    assert_eq!(total["data_type"], "Float64");
+    assert_eq!(total["nullable"], false);
+    // The transactional branch is gone; the run is recorded.
+    let branches = ok_json(&lake, &["branch", "list"]);
+    assert_eq!(branches.as_array().unwrap().len(), 1, "{branches}");
+    let runs = ok_json(&lake, &["runs"]);
+    assert_eq!(runs[0]["id"], run["id"]);
+    assert_eq!(runs[0]["status"], "succeeded");
+    let id = run["id"].as_str().unwrap();
+    let shown = ok_json(&lake, &["runs", "show", &id[..12]]);
+    assert_eq!(shown["nodes"][0]["name"], "customer_totals");
+    assert_eq!(shown["nodes"][0]["rows"], 4);
+    assert_eq!(shown["plan"]["version"], 1);
+}
+
+#[test]
+fn a_failure_in_the_last_node_leaves_the_target_exactly_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let before_head = head(&lake, "main");
+    let before_tables = tables(&lake, "main");
+    let (out, run) = run_json(&lake, &fixture("orders_fail_last"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(run["status"], "failed");
+    assert_eq!(head(&lake, "main"), before_head);
+    assert_eq!(tables(&lake, "main"), before_tables);
+    // The first node succeeded on the run's branch, the last failed.
+    assert_eq!(run["nodes"][0]["status"], "succeeded");
+    assert_eq!(run["nodes"][1]["status"], "failed");
+    let violation = &run["nodes"][1]["error"]["violations"][0];
+    assert_eq!(violation["kind"], "nulls");
+    assert_eq!(violation["column"], "total");
+    assert_eq!(violation["nulls"], 1);
+    assert_eq!(violation["rows"], 3);
+    // The human message names the node, file, table and column, and the branch.
+    let out = sluice(
+        &lake,
+        &["run", fixture("orders_fail_last").to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("failed in node `country_totals` (country_totals.sql:1)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "table `country_totals`: column `total` is declared non-null but 1 of 3 rows are null"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`main` is unchanged"), "{stderr}");
+    // The failed run's branch is kept, with the first node's output.
+    let branch = run["branch"].as_str().unwrap();
+    let kept: Vec<String> = tables(&lake, branch).into_iter().map(|t| t.0).collect();
+    assert_eq!(kept, ["customer_totals", "orders"]);
+}
+
+#[test]
+fn an_aborted_runs_commits_cannot_be_merged_even_through_another_branch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (_, run) = run_json(&lake, &fixture("orders_fail_last"), &[]);
+    let branch = run["branch"].as_str().unwrap();
+    let before = head(&lake, "main");
+    // The paper's counterexample: branch from the failed run, merge that branch.
+    ok_json(&lake, &["branch", "create", "sneaky", "--from", branch]);
+    for source in [branch, "sneaky"] {
+        let out = sluice(
+            &lake,
+            &["merge", source, "--into", "main", "--format", "json"],
+        );
+        assert_eq!(out.status.code(), Some(1), "merging {source}");
+        let err = json_of(&out, "merge");
+        assert_eq!(err["error"]["kind"], "unpublished_run");
+        assert_eq!(err["error"]["detail"]["run"], run["id"]);
+        assert_eq!(head(&lake, "main"), before);
+    }
+    // Explicitly allowed: the merge commit records it.
+    let merged = ok_json(
+        &lake,
+        &["merge", "sneaky", "--into", "main", "--allow-aborted"],
+    );
+    let log = ok_json(&lake, &["log", "main", "--limit", "1"]);
+    assert_eq!(log[0]["hash"], merged["commit"]);
+    assert_eq!(log[0]["properties"]["allowed_unpublished_runs"], run["id"]);
+}
+
+#[test]
+fn project_errors_stop_the_run_before_anything_executes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = tmp.path().join("broken");
+    std::fs::create_dir(&project).unwrap();
+    for f in ["schemas.py", "customer_totals.sql"] {
+        std::fs::copy(fixture("orders").join(f), project.join(f)).unwrap();
+    }
+    std::fs::write(
+        project.join("country_totals.sql"),
+        "-- country_totals: CountryTotals <- customer_totals\nSELECT country, SUM(totl) AS total, COUNT(*) AS customers FROM customer_totals GROUP BY country\n",
+    )
+    .unwrap();
+    let before = head(&lake, "main");
+    let (out, report) = run_json(&lake, &project, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    // The same report as `sluice check --format json`.
+    assert_eq!(report["diagnostics"][0]["code"], "E0501");
+    assert_eq!(head(&lake, "main"), before);
+    assert_eq!(ok_json(&lake, &["runs"]).as_array().unwrap().len(), 0);
+    assert_eq!(
+        ok_json(&lake, &["branch", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_rerun_reproduces_the_outputs_from_the_stored_code_and_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    // Run from a copy of the project, then change the copy: the rerun must use the
+    // stored code, not the folder.
+    let project = tmp.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    for f in ["schemas.py", "customer_totals.sql", "country_totals.sql"] {
+        std::fs::copy(fixture("orders").join(f), project.join(f)).unwrap();
+    }
+    let (_, run) = run_json(&lake, &project, &[]);
+    assert_eq!(run["status"], "succeeded");
+    std::fs::remove_dir_all(&project).unwrap();
+    // Main moves on: the rerun still reads the original base.
+    let more = tmp.path().join("more.csv");
+    std::fs::write(&more, "id,customer,amount,country\n9,eve,100.0,FR\n").unwrap();
+    ok_json(
+        &lake,
+        &[
+            "import",
+            more.to_str().unwrap(),
+            "--table",
+            "orders",
+            "--mode",
+            "append",
+        ],
+    );
+    let id = run["id"].as_str().unwrap();
+    let rerun = ok_json(&lake, &["rerun", &id[..12]]);
+    assert_eq!(rerun["reproduced"], true, "{rerun}");
+    assert_eq!(rerun["status"], "validated");
+    assert_eq!(rerun["rerun_of"], run["id"]);
+    assert_eq!(rerun["base_commit"], run["base_commit"]);
+    let compared: Vec<&str> = rerun["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(compared, ["customer_totals", "country_totals"]);
+}
+
+#[test]
+fn revert_run_restores_every_table_of_the_run_in_one_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let before = tables(&lake, "main");
+    let (_, run) = run_json(&lake, &fixture("orders"), &[]);
+    let id = run["id"].as_str().unwrap();
+    // Reverting one table of the run warns about atomicity.
+    let single = sluice(
+        &lake,
+        &[
+            "revert",
+            "country_totals",
+            "--to",
+            run["base_commit"].as_str().unwrap(),
+            "--into",
+            "main",
+        ],
+    );
+    assert!(
+        single.status.success(),
+        "{}",
+        String::from_utf8_lossy(&single.stderr)
+    );
+    let warning = String::from_utf8_lossy(&single.stderr);
+    assert!(
+        warning.contains("breaks the run's atomicity") && warning.contains("customer_totals"),
+        "{warning}"
+    );
+    let reverted = ok_json(&lake, &["revert", "--run", &id[..12], "--into", "main"]);
+    assert_eq!(
+        reverted["tables"],
+        serde_json::json!(["customer_totals", "country_totals"])
+    );
+    assert_eq!(tables(&lake, "main"), before);
+}
+
+/// A copy of a fixture project in `dir` (so a test may add files to it).
+fn copy_project(name: &str, dir: &Path) -> PathBuf {
+    let dest = dir.join(name);
+    std::fs::create_dir_all(&dest).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+    dest
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(600),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Starts `sluice run` on a gated project and waits until its shares node runs.
+fn start_gated_run(lake: &Path, project: &Path) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "run",
+            project.to_str().unwrap(),
+            "--format",
+            "json",
+            "--lake",
+        ])
+        .arg(lake)
+        .env_remove("SLUICE_LAKE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the run to commit its first node", || {
+        let runs = ok_json(lake, &["runs"]);
+        runs.as_array().is_some_and(|r| {
+            r.first()
+                .is_some_and(|r| r["nodes"][0]["status"] == "succeeded")
+        })
+    });
+    child
+}
+
+#[test]
+fn a_python_node_runs_on_polars_between_sql_nodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (out, run) = run_json(&lake, &fixture("orders_py"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(run["nodes"][1]["name"], "shares");
+    assert_eq!(run["nodes"][1]["kind"], "python");
+    let rows = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT customer, share FROM shares ORDER BY customer",
+        ],
+    );
+    let total: f64 = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["share"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-9, "{rows}");
+}
+
+#[test]
+fn a_wrong_physical_type_from_python_fails_before_publishing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let before = head(&lake, "main");
+    let out = sluice(&lake, &["run", fixture("wrong_type_py").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("failed in node `halves` (halves.py:6)")
+            && stderr.contains(
+                "table `halves`: column `n` is declared Int64 but the output's type is Float64"
+            ),
+        "{stderr}"
+    );
+    assert_eq!(head(&lake, "main"), before);
+}
+
+#[test]
+fn a_python_node_cannot_open_a_socket_unless_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (out, run) = run_json(&lake, &fixture("socket_py"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = &run["nodes"][1]["error"];
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("network access is disabled for Python nodes"),
+        "{error}"
+    );
+    assert_eq!(error["location"]["file"], "shares.py");
+    // PostgreSQL listens on 127.0.0.1:5432 on CI machines: with the network allowed
+    // the same node connects and the run publishes.
+    let (out, run) = run_json(&lake, &fixture("socket_py"), &["--allow-network"]);
+    assert!(out.status.success(), "{run}");
+    assert_eq!(run["allow_network"], true);
+}
+
+#[test]
+fn a_concurrent_change_to_the_same_table_fails_the_run_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = copy_project("gated_py", tmp.path());
+    let child = start_gated_run(&lake, &project);
+    // Meanwhile, main gets its own `shares` table.
+    let other = tmp.path().join("shares.csv");
+    std::fs::write(&other, "customer,total,share\nzed,1.0,1.0\n").unwrap();
+    ok_json(
+        &lake,
+        &["import", other.to_str().unwrap(), "--table", "shares"],
+    );
+    let before = head(&lake, "main");
+    std::fs::write(project.join("gate"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let run = json_of(&out, "gated run");
+    assert_eq!(run["status"], "failed");
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in table(s) shares: nothing was published"),
+        "{run}"
+    );
+    assert_eq!(head(&lake, "main"), before);
+}
+
+#[test]
+fn a_run_killed_mid_way_leaves_the_target_unchanged_and_the_next_run_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let before = head(&lake, "main");
+    let project = copy_project("gated_py", tmp.path());
+    let mut child = start_gated_run(&lake, &project);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(head(&lake, "main"), before);
+    // The killed run is recorded as failed, and its commits cannot be merged.
+    let runs = ok_json(&lake, &["runs"]);
+    assert_eq!(runs[0]["status"], "failed", "{runs}");
+    let branch = runs[0]["branch"].as_str().unwrap();
+    let out = sluice(&lake, &["merge", branch, "--into", "main"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(head(&lake, "main"), before);
+    std::fs::write(project.join("gate"), "").unwrap();
+    let (out, run) = run_json(&lake, &project, &[]);
+    assert!(out.status.success(), "{run}");
+    assert_eq!(run["base_commit"], before.as_str());
+}
