@@ -754,3 +754,42 @@ async fn many_types_round_trip() {
         assert_eq!(&back, batch.column(i), "{}", field.name());
     }
 }
+
+#[tokio::test]
+async fn a_node_pinning_polars_1_0_runs_listing5() {
+    // `@python(pip={"polars": "1.0"})`, as in the paper: polars==1.0 (1.0.0).
+    let pip = BTreeMap::from([("polars".to_string(), "1.0".to_string())]);
+    let env = manager()
+        .ensure(&EnvSpec::for_node(None, &pip, DataFrameKind::Polars))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let root = listings();
+    let out = run_node(
+        &env,
+        job(
+            &root,
+            "child.py",
+            "child_table",
+            vec![input("df", "parent_table", parent_table())],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.num_rows, 3);
+    assert_eq!(
+        fields(&out.schema),
+        [
+            ("col2".into(), ts_type()),
+            ("col4".into(), DataType::Float64),
+            ("col5".into(), DataType::Null)
+        ]
+    );
+    let dir = project(&[(
+        "v.py",
+        "import polars as pl\n\ndef node(df=parent):\n    return pl.DataFrame({'v': [pl.__version__]})\n",
+    )]);
+    let out = run_node(&env, job_in(dir.path(), "v.py", "node"))
+        .await
+        .unwrap();
+    assert_eq!(strings(&single(&out), "v"), [Some("1.0.0".to_string())]);
+}

@@ -174,11 +174,12 @@ def write_output(value: Any, path: str, function: str) -> int:
         if isinstance(value, pl.LazyFrame):
             value = value.collect()
         if isinstance(value, pl.DataFrame):
-            try:
+            if hasattr(pl, "CompatLevel"):
                 value.write_ipc(path, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
-            except (AttributeError, TypeError):  # Polars < 1.1 has no CompatLevel
-                value.write_ipc(path, compression="uncompressed")
-            return value.height
+                return value.height
+            # Polars 1.0 writes IPC metadata that strict readers reject: go through pyarrow.
+            table = value.to_arrow()
+            return _write_arrow(table.to_batches(), table.schema, path)
     if module == "pyarrow":
         import pyarrow as pa
 
