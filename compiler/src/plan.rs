@@ -58,7 +58,7 @@ pub struct PlanColumn {
     pub nullable: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct PythonNode {
     pub function: String,
     pub packages: BTreeMap<String, String>,
@@ -69,14 +69,14 @@ pub struct PythonNode {
     pub params: Vec<PlanParam>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct PlanParam {
     pub param: String,
     pub table: String,
 }
 
 /// An `@expectation()` function: a check over tables that must return true.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct PlanExpectation {
     pub name: String,
     pub file: String,

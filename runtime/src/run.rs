@@ -463,7 +463,7 @@ async fn execute(
                         .all(|i| i == &node.name || tables.contains_key(i))
                 {
                     checked[k] = true;
-                    checks.push(clone_expectation(e));
+                    checks.push(e.clone());
                 }
             }
             let check_inputs: Vec<(String, TableData)> = checks
@@ -573,31 +573,6 @@ fn clone_node(n: &PlanNode) -> exec::NodeSpec {
         line: n.line,
         contract: Contract::from_plan(&n.name, n.output_schema.as_deref()),
         python: n.python.as_ref().map(exec::PythonSpec::from_plan),
-    }
-}
-
-fn clone_expectation(e: &PlanExpectation) -> PlanExpectation {
-    PlanExpectation {
-        name: e.name.clone(),
-        file: e.file.clone(),
-        line: e.line,
-        code_hash: e.code_hash.clone(),
-        inputs: e.inputs.clone(),
-        python: sluice_compiler::plan::PythonNode {
-            function: e.python.function.clone(),
-            packages: e.python.packages.clone(),
-            python_version: e.python.python_version.clone(),
-            dataframe: e.python.dataframe.clone(),
-            params: e
-                .python
-                .params
-                .iter()
-                .map(|p| sluice_compiler::plan::PlanParam {
-                    param: p.param.clone(),
-                    table: p.table.clone(),
-                })
-                .collect(),
-        },
     }
 }
 
