@@ -117,6 +117,8 @@ pub enum LakeCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Generate the TPC-H tables (tpchgen) into a branch, all in one commit.
+    Tpchgen(TpchArgs),
     /// Delete data files no commit references, older than a grace period.
     Gc {
         /// Grace period, e.g. 30m, 24h, 7d (default 24h).
@@ -125,6 +127,47 @@ pub enum LakeCommand {
         #[command(flatten)]
         common: Common,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct TpchArgs {
+    /// TPC-H scale factor (1 is about 8.7 million rows, 1 GB of CSV).
+    #[arg(long, default_value_t = 0.01)]
+    scale: f64,
+    #[arg(long, default_value = "main")]
+    branch: String,
+    /// Only these tables (comma-separated; default all eight).
+    #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
+    tables: Vec<String>,
+    /// Parts generated at once (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Rows per generated part (each part becomes its own data files).
+    #[arg(long, value_name = "N", default_value_t = crate::tpch::DEFAULT_PART_ROWS)]
+    part_rows: u64,
+    /// Replace tables that already exist on the branch.
+    #[arg(long)]
+    replace: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+impl TpchArgs {
+    /// The validated options.
+    fn options(&self) -> Result<crate::tpch::TpchOptions, CmdError> {
+        let opts = crate::tpch::TpchOptions {
+            scale: self.scale,
+            branch: self.branch.clone(),
+            tables: self.tables.clone(),
+            jobs: self
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            part_rows: self.part_rows,
+            replace: self.replace,
+        };
+        crate::tpch::validate(&opts).map_err(usage)?;
+        Ok(opts)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -189,6 +232,7 @@ impl LakeCommand {
             | LakeCommand::Diff { common, .. }
             | LakeCommand::Merge { common, .. }
             | LakeCommand::Revert { common, .. }
+            | LakeCommand::Tpchgen(TpchArgs { common, .. })
             | LakeCommand::Gc { common, .. } => common,
         }
     }
@@ -340,6 +384,10 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
     let json = common.format == Format::Json;
     if !matches!(cmd, LakeCommand::Query { .. }) {
         no_csv(common.format)?;
+    }
+    if let LakeCommand::Tpchgen(args) = &cmd {
+        // Bad options are refused before the lake is opened (or created).
+        args.options()?;
     }
     let lake = open(&common).await?;
     match cmd {
@@ -608,6 +656,42 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
                 "reverted {table} on {into} to its state at {to}: commit {}",
                 c.id.short()
             ))
+        }
+        LakeCommand::Tpchgen(args) => {
+            let opts = args.options()?;
+            let report = crate::tpch::generate(&lake, &opts).await?;
+            let rows: u64 = report.tables.iter().map(|t| t.rows).sum();
+            let bytes: u64 = report.tables.iter().map(|t| t.bytes).sum();
+            if json {
+                return Ok(pretty(json!({
+                    "commit": report.commit.id,
+                    "branch": opts.branch,
+                    "scale": opts.scale,
+                    "tables": report.tables,
+                    "rows": rows,
+                    "bytes": bytes,
+                    "seconds": report.elapsed.as_secs_f64(),
+                })));
+            }
+            let mut out = format!(
+                "{:<10} {:>12} {:>14} {:>6}\n",
+                "TABLE", "ROWS", "BYTES", "FILES"
+            );
+            for t in &report.tables {
+                out.push_str(&format!(
+                    "{:<10} {:>12} {:>14} {:>6}\n",
+                    t.table, t.rows, t.bytes, t.files
+                ));
+            }
+            out.push_str(&format!(
+                "generated TPC-H scale factor {} into {}: {} tables, {rows} rows, {bytes} bytes in {:.1} s, commit {}",
+                opts.scale,
+                opts.branch,
+                report.tables.len(),
+                report.elapsed.as_secs_f64(),
+                report.commit.id.short()
+            ));
+            Ok(out)
         }
         LakeCommand::Gc { older_than, .. } => {
             let grace: Duration = humantime::parse_duration(&older_than)

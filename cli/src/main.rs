@@ -4,6 +4,7 @@ mod check;
 mod lake_cmds;
 mod plan;
 mod run_cmds;
+mod tpch;
 
 use std::process::ExitCode;
 

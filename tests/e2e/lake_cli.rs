@@ -1,39 +1,11 @@
 //! End-to-end tests of the lake commands of the `sluice` binary.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn sluice(lake: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .arg("--lake")
-        .arg(lake)
-        .env_remove("SLUICE_LAKE")
-        .env_remove("SLUICE_DATA")
-        .env("SLUICE_AUTHOR", "tester")
-        .output()
-        .expect("run sluice")
-}
-
-fn ok_json(lake: &Path, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = sluice(lake, &all);
-    assert!(
-        out.status.success(),
-        "sluice {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "sluice {args:?}: stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
+use support::{ok_json, sluice};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
