@@ -28,7 +28,8 @@ pub struct RunArgs {
     /// Execute and validate everything, publish nothing.
     #[arg(long)]
     dry_run: bool,
-    /// A run parameter, handed to Python functions with a parameter of that name.
+    /// A run parameter, handed to Python functions with a parameter of that name or
+    /// reading `bauplan.Parameter("KEY")` (overrides bauplan_project.yml defaults).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     params: Vec<String>,
     /// Let Python nodes reach the network (they run without it by default).
@@ -212,6 +213,7 @@ fn runtime_error(format: Format, e: RuntimeError) -> ExitCode {
             (exit::USAGE, "run_not_found")
         }
         RuntimeError::Project(_) | RuntimeError::Io { .. } => (exit::USAGE, "project"),
+        RuntimeError::Parameter(_) => (exit::USAGE, "parameter"),
         RuntimeError::Lake(l) if !l.is_refusal() => (exit::USAGE, "lake"),
         _ => (exit::FAILED, "runtime"),
     };

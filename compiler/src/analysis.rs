@@ -44,8 +44,11 @@ pub struct Input {
     pub bare_name: bool,
     /// The table it resolved to (`None` for unknown tables).
     pub resolved: Option<TableId>,
-    /// Bauplan's `Model("t", columns=[...])`: the columns the node reads, a contract.
+    /// Bauplan's `Model("t", columns=[...])`: the columns the node reads, a contract
+    /// (`None` for the wildcard `columns=["*"]`).
     pub projection: Option<Vec<(String, Span)>>,
+    /// Bauplan's `Model("t", filter="...")`: a SQL predicate on the rows the node reads.
+    pub filter: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -66,8 +69,20 @@ pub struct Table {
     pub returns_span: Option<Span>,
     /// For Python nodes: the function and what its decorators ask for.
     pub python: Option<crate::plan::PythonSettings>,
-    /// Bauplan's `@bauplan.model(columns=[...])`: the output column names, a contract.
+    /// Bauplan's `@bauplan.model(columns=[...])`: the output column names, a contract
+    /// (`None` for the wildcard `columns=["*"]`).
     pub model_columns: Option<Vec<(String, Span)>>,
+    /// For Python functions: the run parameters they read, `p=bauplan.Parameter("key")`.
+    pub run_params: Vec<RunParam>,
+}
+
+/// A function parameter that receives a run parameter: `min_miles=bauplan.Parameter("min_miles")`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunParam {
+    /// The function's parameter.
+    pub param: String,
+    /// The run parameter (`sluice run --param key=...`, `bauplan_project.yml`).
+    pub key: String,
 }
 
 /// Everything the compiler knows about a project after checking it.
@@ -86,6 +101,8 @@ pub struct Analysis {
     /// `@expectation()` functions: data checks over tables, run after their inputs are
     /// produced. Their `inputs` are resolved like a node's; they are not tables.
     pub expectations: Vec<Table>,
+    /// Run parameters declared in `bauplan_project.yml`, with their defaults.
+    pub parameters: std::collections::BTreeMap<String, crate::bauplan_project::ProjectParameter>,
 }
 
 pub(crate) struct PyInput<'a> {
@@ -144,6 +161,7 @@ pub(crate) fn analyze(
                         returns_span: None,
                         python: None,
                         model_columns: None,
+                        run_params: Vec::new(),
                     });
                 }
                 "Table" => {
@@ -397,6 +415,7 @@ pub(crate) fn analyze(
         diagnostics,
         summary,
         expectations,
+        parameters: Default::default(),
     }
 }
 
@@ -451,6 +470,7 @@ fn implicit_lake_tables(
                 returns_span: None,
                 python: None,
                 model_columns: None,
+                run_params: Vec::new(),
             });
         }
     }
@@ -544,10 +564,28 @@ fn python_node(
         return None;
     }
     // Run-time parameters (`bauplan.Parameter("name")`) are not inputs.
+    let is_run_param = |p: &crate::syntax::python::Param| {
+        p.default.as_ref().and_then(Expr::call_name) == Some("Parameter")
+    };
+    let run_params: Vec<RunParam> = function
+        .params
+        .iter()
+        .filter(|p| is_run_param(p))
+        .filter_map(|p| {
+            let call = p.default.as_ref()?;
+            match first_arg(call).or_else(|| call.kwarg("param_name")) {
+                Some(Expr::Str(key, _)) => Some(RunParam {
+                    param: p.name.text.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            }
+        })
+        .collect();
     let params: Vec<&crate::syntax::python::Param> = function
         .params
         .iter()
-        .filter(|p| p.default.as_ref().and_then(Expr::call_name) != Some("Parameter"))
+        .filter(|p| !is_run_param(p))
         .collect();
     if params.is_empty() {
         return None;
@@ -589,7 +627,12 @@ fn python_node(
                 projection: param
                     .default_body
                     .as_ref()
-                    .and_then(|d| string_list_kwarg(d, "columns")),
+                    .and_then(|d| string_list_kwarg(d, "columns"))
+                    .filter(|columns| !is_wildcard(columns)),
+                filter: param
+                    .default_body
+                    .as_ref()
+                    .and_then(|d| string_kwarg(d, "filter")),
             }
         })
         .collect();
@@ -623,7 +666,9 @@ fn python_node(
             .decorator_exprs
             .iter()
             .filter(|d| decorator_name(d) == Some("model"))
-            .find_map(|d| string_list_kwarg(d, "columns")),
+            .find_map(|d| string_list_kwarg(d, "columns"))
+            .filter(|columns| !is_wildcard(columns)),
+        run_params,
     })
 }
 
@@ -636,6 +681,23 @@ pub(crate) fn decorator_name(d: &crate::syntax::python::BodyExpr) -> Option<&str
     match func.as_ref() {
         BodyExpr::Name(i) => Some(&i.text),
         BodyExpr::Attr { attr, .. } => Some(&attr.text),
+        _ => None,
+    }
+}
+
+/// Bauplan's `columns=["*"]`: every column.
+fn is_wildcard(columns: &[(String, Span)]) -> bool {
+    columns.iter().any(|(c, _)| c == "*")
+}
+
+/// `key="text"` of a call.
+fn string_kwarg(call: &crate::syntax::python::BodyExpr, key: &str) -> Option<String> {
+    use crate::syntax::python::BodyExpr;
+    let BodyExpr::Call { kwargs, .. } = call else {
+        return None;
+    };
+    match kwargs.iter().find(|(k, _)| k.text == key)? {
+        (_, BodyExpr::Str(s, _)) => Some(s.clone()),
         _ => None,
     }
 }
@@ -764,6 +826,7 @@ fn sql_node(
         returns_span: None,
         python: None,
         model_columns: None,
+        run_params: Vec::new(),
     }
 }
 
@@ -778,6 +841,7 @@ fn sql_input(table: &str, span: Span) -> Input {
         bare_name: false,
         resolved: None,
         projection: None,
+        filter: None,
     }
 }
 

@@ -46,6 +46,7 @@ codes! {
     SqlNotAQuery = "E0003", Error, "a SQL node must hold exactly one query";
     SqlHeader = "E0004", Error, "malformed SQL node header";
     Config = "E0005", Error, "invalid sluice.toml";
+    BauplanProject = "E0006", Error, "invalid bauplan_project.yml";
     UnknownTable = "E0101", Error, "unknown table";
     DuplicateTable = "E0102", Error, "table defined more than once";
     Cycle = "E0103", Error, "dependency cycle between tables";

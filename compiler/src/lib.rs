@@ -6,6 +6,7 @@
 //! else is a pure function of that set, so the CLI, the LSP and tests share it.
 
 pub mod analysis;
+pub mod bauplan_project;
 pub mod config;
 pub mod contracts;
 pub mod diagnostic;
@@ -113,6 +114,7 @@ enum Parsed {
     Python(syntax::python::PyModule),
     Sql(syntax::sql::SqlNode),
     Config,
+    BauplanProject(std::collections::BTreeMap<String, bauplan_project::ProjectParameter>),
 }
 
 /// Checks a project: parses every file (in parallel), resolves names, builds the DAG and
@@ -135,18 +137,30 @@ pub fn check(sources: &SourceSet) -> Analysis {
                 let (_config, diag) = config::parse(id, &file.text);
                 (id, Parsed::Config, diag.into_iter().collect())
             }
-            FileKind::BauplanProject => (id, Parsed::Config, Vec::new()),
+            FileKind::BauplanProject => {
+                let (params, diag) = bauplan_project::parse(id, &file.text);
+                (
+                    id,
+                    Parsed::BauplanProject(params),
+                    diag.into_iter().collect(),
+                )
+            }
         })
         .collect();
     let mut diagnostics = Vec::new();
     let mut python = Vec::new();
     let mut sql = Vec::new();
+    let mut parameters = None;
     for (id, parsed, diags) in parsed {
         diagnostics.extend(diags);
         match parsed {
             Parsed::Python(module) => python.push((id, sources.file(id), module)),
             Parsed::Sql(node) => sql.push((id, node)),
             Parsed::Config => {}
+            // One project file counts: with both spellings, the first in path order.
+            Parsed::BauplanProject(params) => {
+                parameters.get_or_insert(params);
+            }
         }
     }
     // A project written for Bauplan's SDK: tables it reads but does not define are
@@ -165,6 +179,7 @@ pub fn check(sources: &SourceSet) -> Analysis {
         .map(|(id, node)| (*id, sources.file(*id).stem(), node))
         .collect();
     let mut analysis = analysis::analyze(sources, &modules, &sql_refs, bauplan, diagnostics);
+    analysis.parameters = parameters.unwrap_or_default();
     diagnostic::sort(&mut analysis.diagnostics, sources);
     analysis
 }

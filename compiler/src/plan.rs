@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, TableKind};
+use crate::bauplan_project::ProjectParameter;
 use crate::contracts::{Fact, ObligationCounts, Status, count};
 use crate::lineage::LineageEdge;
 use crate::source::SourceSet;
@@ -25,6 +26,8 @@ pub struct Plan {
     pub lineage: Vec<LineageEdge>,
     /// `@expectation()` functions, in file order.
     pub expectations: Vec<PlanExpectation>,
+    /// Run parameters declared in `bauplan_project.yml`, by name.
+    pub parameters: BTreeMap<String, ProjectParameter>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,12 +70,25 @@ pub struct PythonNode {
     pub dataframe: String,
     /// The table parameters, in order: `{"param": "df", "table": "parent_table"}`.
     pub params: Vec<PlanParam>,
+    /// The run parameters it reads, in order: `{"param": "m", "key": "min_miles"}` for
+    /// `m=bauplan.Parameter("min_miles")`.
+    pub run_params: Vec<PlanRunParam>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PlanParam {
     pub param: String,
     pub table: String,
+    /// Bauplan's `Model("t", columns=[...])`: only these columns are handed over.
+    pub columns: Option<Vec<String>>,
+    /// Bauplan's `Model("t", filter="...")`: only the rows this SQL predicate keeps.
+    pub filter: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanRunParam {
+    pub param: String,
+    pub key: String,
 }
 
 /// An `@expectation()` function: a check over tables that must return true.
@@ -259,6 +275,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
                 })
             })
             .collect(),
+        parameters: analysis.parameters.clone(),
     }
 }
 
@@ -275,7 +292,20 @@ fn python_node(settings: &PythonSettings, table: &crate::analysis::Table) -> Pyt
                 Some(PlanParam {
                     param: i.param.as_ref()?.text.clone(),
                     table: i.table.clone(),
+                    columns: i
+                        .projection
+                        .as_ref()
+                        .map(|p| p.iter().map(|(c, _)| c.clone()).collect()),
+                    filter: i.filter.clone(),
                 })
+            })
+            .collect(),
+        run_params: table
+            .run_params
+            .iter()
+            .map(|r| PlanRunParam {
+                param: r.param.clone(),
+                key: r.key.clone(),
             })
             .collect(),
     }
@@ -284,6 +314,61 @@ fn python_node(settings: &PythonSettings, table: &crate::analysis::Table) -> Pyt
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
+
+    use crate::source::{FileKind, SourceFile, SourceSet};
+
+    /// Bauplan's inputs and run parameters reach the plan: projections, filters, the
+    /// wildcard `columns=["*"]` (every column: no contract), `bauplan.Parameter(...)`
+    /// arguments, and the project file's declared parameters.
+    #[test]
+    fn bauplan_inputs_and_parameters() {
+        let model = r#"
+import bauplan
+from sluice import Schema, Source
+
+class Trips(Schema):
+    zone: int
+    miles: float
+
+trips = Source(Trips)
+
+@bauplan.model(columns=["*"])
+@bauplan.python("3.11")
+def long_trips(
+    data=bauplan.Model("trips", columns=["*"], filter="miles > $min_miles"),
+    rate=bauplan.Parameter("interest_rate"),
+    m=bauplan.Parameter(param_name="min_miles"),
+):
+    return data
+"#;
+        let yml = "parameters:\n  min_miles:\n    type: float\n    default: 2\n";
+        let sources = SourceSet::new(
+            "/p",
+            vec![
+                SourceFile::new("models.py", FileKind::Python, model),
+                SourceFile::new("bauplan_project.yml", FileKind::BauplanProject, yml),
+            ],
+        );
+        let analysis = crate::check(&sources);
+        // No E0301/E0601 for `*`; the input reads every column, unchecked (W0001).
+        let codes: Vec<_> = analysis.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [crate::Code::UncheckedInput]);
+        let plan = super::build(&analysis, &sources);
+        let node = plan.nodes.iter().find(|n| n.name == "long_trips").unwrap();
+        let json = serde_json::to_value(node.python.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            json["params"],
+            serde_json::json!([{"param": "data", "table": "trips", "columns": null, "filter": "miles > $min_miles"}])
+        );
+        assert_eq!(
+            json["run_params"],
+            serde_json::json!([{"param": "rate", "key": "interest_rate"}, {"param": "m", "key": "min_miles"}])
+        );
+        assert_eq!(
+            serde_json::to_value(&plan.parameters).unwrap(),
+            serde_json::json!({"min_miles": {"type": "float", "default": 2.0}})
+        );
+    }
 
     use crate::types::{DataType, TimeUnit};
 

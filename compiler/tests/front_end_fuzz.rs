@@ -64,6 +64,46 @@ const FRAGMENTS: &[&str] = &[
     "\\",
 ];
 
+/// Fragments of `bauplan_project.yml`: its keys and values, and YAML's punctuation.
+const YAML_FRAGMENTS: &[&str] = &[
+    "parameters:\n",
+    "project:\n",
+    "  ",
+    "    ",
+    "min_miles:\n",
+    "type: ",
+    "float",
+    "int",
+    "bool",
+    "str",
+    "secret",
+    "default: ",
+    "1.5",
+    "7",
+    "true",
+    "'é🚚'",
+    "\"x\"",
+    "~",
+    "null",
+    "\n",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ": ",
+    "? ",
+    "&a ",
+    "*a",
+    "!!int ",
+    "|\n",
+    "#",
+    "---\n",
+    "\t",
+    "\u{feff}",
+];
+
 fn project(files: &[(&str, String)]) -> SourceSet {
     let files = files
         .iter()
@@ -199,6 +239,15 @@ proptest! {
                                   sql in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..60)) {
         let sources = project(&[("soup.py", py.concat()), ("soup.sql", sql.concat())]);
         assert_sound(&sources);
+    }
+
+    #[test]
+    fn bauplan_project_files_never_panic(text in any::<String>(),
+                                         soup in prop::collection::vec(prop::sample::select(YAML_FRAGMENTS), 0..60)) {
+        for yml in [text, soup.concat()] {
+            let sources = project(&[("bauplan_project.yml", yml), ("a.py", "import bauplan\n".to_owned())]);
+            assert_sound(&sources);
+        }
     }
 
     #[test]

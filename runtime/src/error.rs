@@ -18,6 +18,10 @@ pub enum RuntimeError {
     },
     #[error("{0}")]
     Project(String),
+    /// A run parameter without a value, or with a value that is not its declared type:
+    /// nothing was recorded or executed.
+    #[error("{0}")]
+    Parameter(String),
     #[error("run `{0}` not found (see `sluice runs`)")]
     RunNotFound(String),
     #[error("run id prefix `{prefix}` is ambiguous: {matches}")]

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
+use datafusion::common::{ScalarValue, TableReference};
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -36,7 +37,9 @@ pub struct NodeContext {
     /// Project files by relative path.
     pub texts: BTreeMap<String, String>,
     pub table_names: Vec<String>,
-    pub params: BTreeMap<String, String>,
+    /// Run parameters by key, typed: `--param` values and declared defaults
+    /// (`crate::params::resolve`).
+    pub params: BTreeMap<String, serde_json::Value>,
     pub allow_network: bool,
     pub envs: EnvManager,
     pub run_id: String,
@@ -48,8 +51,19 @@ pub struct PythonSpec {
     pub function: String,
     pub env: EnvSpec,
     pub dataframe: DataFrameKind,
-    /// `(parameter, table)` in order.
-    pub params: Vec<(String, String)>,
+    /// The table parameters, in order.
+    pub params: Vec<InputSpec>,
+}
+
+/// One table parameter of a Python function and what it receives.
+#[derive(Clone, Debug)]
+pub struct InputSpec {
+    pub param: String,
+    pub table: String,
+    /// Bauplan's `Model("t", columns=[...])`: only these columns (`*`: all).
+    pub columns: Option<Vec<String>>,
+    /// Bauplan's `Model("t", filter="...")`: a SQL predicate the rows must satisfy.
+    pub filter: Option<String>,
 }
 
 impl PythonSpec {
@@ -66,7 +80,12 @@ impl PythonSpec {
             params: p
                 .params
                 .iter()
-                .map(|p| (p.param.clone(), p.table.clone()))
+                .map(|p| InputSpec {
+                    param: p.param.clone(),
+                    table: p.table.clone(),
+                    columns: p.columns.clone(),
+                    filter: p.filter.clone(),
+                })
                 .collect(),
         }
     }
@@ -252,42 +271,211 @@ async fn run_sql(
 
 async fn worker_inputs(
     ctx: &NodeContext,
-    params: &[(String, String)],
+    spec: &PythonSpec,
     tables: &[(String, TableData)],
 ) -> Result<Vec<WorkerInput>, String> {
+    let function = spec.function.as_str();
     let mut out = Vec::new();
-    for (param, table) in params {
+    for input in &spec.params {
+        let table = &input.table;
         let data = tables
             .iter()
             .find(|(n, _)| n == table)
             .map(|(_, d)| d)
             .ok_or_else(|| format!("input table `{table}` is not available"))?;
-        let batches = ctx
-            .lake
-            .read_files(&data.files)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (schema, batches) = if input.columns.is_some() || input.filter.is_some() {
+            read_projected(ctx, function, input, data).await?
+        } else {
+            let batches = ctx
+                .lake
+                .read_files(&data.files)
+                .await
+                .map_err(|e| e.to_string())?;
+            (data.schema.clone(), batches)
+        };
+        let (schema, batches) = match spec.dataframe {
+            DataFrameKind::Polars => (schema, batches),
+            // pyarrow's compute kernels do not all take view types (`take` on
+            // `string_view`): hand pyarrow and pandas the classic layouts.
+            DataFrameKind::PyArrow | DataFrameKind::Pandas => without_views(schema, batches)
+                .map_err(|e| format!("converting `{table}` for `{function}`: {e}"))?,
+        };
         out.push(WorkerInput {
-            param: param.clone(),
+            param: input.param.clone(),
             table: table.clone(),
-            schema: data.schema.clone(),
+            schema,
             batches,
         });
     }
     Ok(out)
 }
 
-fn params_json(params: &BTreeMap<String, String>) -> BTreeMap<String, serde_json::Value> {
-    params
-        .iter()
-        .map(|(k, v)| {
-            let value = serde_json::from_str::<serde_json::Value>(v)
-                .ok()
-                .filter(|v| v.is_number() || v.is_boolean())
-                .unwrap_or_else(|| serde_json::Value::String(v.clone()));
-            (k.clone(), value)
-        })
+/// An input read through Bauplan's `Model("t", columns=[...], filter="...")`: only the
+/// listed columns, only the rows the filter keeps. The filter is a SQL expression over
+/// the table's columns, planned and run by DataFusion (with the checker's
+/// configuration); `$key` in it is the run parameter `key`. Column types stay the
+/// table's.
+async fn read_projected(
+    ctx: &NodeContext,
+    function: &str,
+    input: &InputSpec,
+    data: &TableData,
+) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+    let table = &input.table;
+    let param = &input.param;
+    let indices: Vec<usize> = match &input.columns {
+        Some(columns) if !columns.iter().any(|c| c == "*") => columns
+            .iter()
+            .map(|c| {
+                data.schema.index_of(c).map_err(|_| {
+                    let have: Vec<&str> =
+                        data.schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    format!(
+                        "`{function}` reads column `{c}` of table `{table}` (parameter `{param}`, \
+                         `bauplan.Model(\"{table}\", columns=[...])`), but `{table}` has no column `{c}`; \
+                         its columns are {}",
+                        have.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => (0..data.schema.fields().len()).collect(),
+    };
+    let schema = Arc::new(
+        data.schema
+            .project(&indices)
+            .map_err(|e| format!("projecting `{table}`: {e}"))?,
+    );
+    let Some(filter) = &input.filter else {
+        let batches = ctx
+            .lake
+            .read_files(&data.files)
+            .await
+            .map_err(|e| e.to_string())?;
+        let batches = batches
+            .iter()
+            .map(|b| b.project(&indices))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("projecting `{table}`: {e}"))?;
+        return Ok((schema, batches));
+    };
+    let failed = |e: &dyn std::fmt::Display| {
+        format!(
+            "the filter of parameter `{param}` of `{function}` on table `{table}` \
+             (`filter=\"{filter}\"`) failed: {e}"
+        )
+    };
+    let session = SessionContext::new_with_config(sluice_compiler::sql_plan::session_config());
+    ctx.lake.register_store(&session).map_err(|e| failed(&e))?;
+    ctx.lake
+        .register_files(&session, table, &data.schema, &data.files)
+        .map_err(|e| failed(&e))?;
+    let df = session
+        .table(TableReference::bare(table.as_str()))
+        .await
+        .map_err(|e| failed(&e))?;
+    let predicate = df.parse_sql_expr(filter).map_err(|e| failed(&e))?;
+    let mut df = df.filter(predicate).map_err(|e| failed(&e))?;
+    // `$key`: the run parameter `key`, bound as a typed literal (never spliced as text).
+    let placeholders = df
+        .logical_plan()
+        .get_parameter_names()
+        .map_err(|e| failed(&e))?;
+    if !placeholders.is_empty() {
+        let mut values = Vec::new();
+        for placeholder in placeholders {
+            let key = placeholder.trim_start_matches('$');
+            let value = ctx.params.get(key).ok_or_else(|| {
+                failed(&format!(
+                    "`{placeholder}` is not a run parameter: pass `--param {key}=VALUE`, or declare it \
+                     with a default in bauplan_project.yml"
+                ))
+            })?;
+            values.push((key.to_string(), scalar(value)));
+        }
+        df = df.with_param_values(values).map_err(|e| failed(&e))?;
+    }
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let batches = df
+        .select_columns(&names)
+        .map_err(|e| failed(&e))?
         .collect()
+        .await
+        .map_err(|e| failed(&e))?;
+    // DataFusion reads strings as views: back to the table's own types.
+    let batches = batches
+        .iter()
+        .map(|b| {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(schema.clone(), columns)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failed(&e))?;
+    Ok((schema, batches))
+}
+
+/// `Utf8View`/`BinaryView` columns as `Utf8`/`Binary` (same values); other columns as
+/// they are.
+fn without_views(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), arrow::error::ArrowError> {
+    use arrow_schema::DataType;
+    let classic = |t: &DataType| match t {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        _ => None,
+    };
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| classic(f.data_type()).is_some())
+    {
+        return Ok((schema, batches));
+    }
+    let fields: Vec<arrow_schema::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match classic(f.data_type()) {
+            Some(t) => f.as_ref().clone().with_data_type(t),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let target = Arc::new(arrow_schema::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ));
+    let batches = batches
+        .iter()
+        .map(|b| {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(target.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(target.clone(), columns)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((target, batches))
+}
+
+/// A run parameter's value as a SQL literal's value.
+fn scalar(value: &serde_json::Value) -> ScalarValue {
+    match value {
+        serde_json::Value::Bool(b) => ScalarValue::Boolean(Some(*b)),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => ScalarValue::Int64(Some(i)),
+            None => ScalarValue::Float64(n.as_f64()),
+        },
+        serde_json::Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
+        other => ScalarValue::Utf8(Some(other.to_string())),
+    }
 }
 
 /// A Python error as a node error, pointing into the user's code when it can.
@@ -329,7 +517,7 @@ async fn run_python(
         ctx.envs.ensure(&spec.env).await.map_err(|e| {
             python_error(&node.file, node.line, "preparing its Python environment", e)
         })?;
-    let inputs = worker_inputs(ctx, &spec.params, inputs)
+    let inputs = worker_inputs(ctx, spec, inputs)
         .await
         .map_err(|e| node_error(node, e))?;
     let job = NodeJob {
@@ -337,7 +525,7 @@ async fn run_python(
         file: &node.file,
         function: &spec.function,
         inputs,
-        params: params_json(&ctx.params),
+        params: ctx.params.clone(),
         tables: ctx.table_names.clone(),
         dataframe: spec.dataframe,
         allow_network: ctx.allow_network,
@@ -371,15 +559,13 @@ async fn run_expectation(
             e,
         )
     })?;
-    let inputs = worker_inputs(ctx, &spec.params, tables)
-        .await
-        .map_err(err)?;
+    let inputs = worker_inputs(ctx, &spec, tables).await.map_err(err)?;
     let job = NodeJob {
         project_root: &ctx.project_root,
         file: &check.file,
         function: &spec.function,
         inputs,
-        params: params_json(&ctx.params),
+        params: ctx.params.clone(),
         tables: ctx.table_names.clone(),
         dataframe: spec.dataframe,
         allow_network: ctx.allow_network,

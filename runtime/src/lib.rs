@@ -8,6 +8,7 @@
 pub mod archive;
 mod error;
 mod exec;
+mod params;
 pub mod python;
 pub mod record;
 mod run;

@@ -31,7 +31,9 @@ pub struct RunOptions {
     pub target: String,
     /// Execute and validate everything, publish nothing.
     pub dry_run: bool,
-    /// `--param k=v`: handed to Python functions that have a parameter `k`.
+    /// `--param k=v`: handed to Python functions that have a parameter `k` or read
+    /// `bauplan.Parameter("k")`, typed by the project's declaration of `k`
+    /// (`bauplan_project.yml`), which also gives the defaults of the others.
     pub params: BTreeMap<String, String>,
     pub allow_network: bool,
     /// Python environments' cache (default: [`crate::python::EnvManager::default_cache_dir`]).
@@ -122,7 +124,10 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
         });
     }
     let plan = sluice_compiler::plan::build(&analysis, &sources);
-    // Fail before recording anything when the target does not exist.
+    // Fail before recording anything when a parameter has no usable value...
+    let parameters =
+        crate::params::resolve(&plan, &options.params).map_err(RuntimeError::Parameter)?;
+    // ... or when the target does not exist.
     let target_head = lake.branch_head(&options.target).await?;
     recover_stale_runs(lake).await?;
 
@@ -200,7 +205,10 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
             .collect(),
     });
 
-    let result = execute(lake, &options, &sources, &plan, &base, &mut rec, &observer).await;
+    let result = execute(
+        lake, &options, parameters, &sources, &plan, &base, &mut rec, &observer,
+    )
+    .await;
     let result = match result {
         Ok(()) if options.dry_run => Ok(None),
         Ok(()) => {
@@ -329,9 +337,11 @@ fn process_alive(pid: u32) -> bool {
 
 /// Checks the sources, then executes every node in topological order, independent
 /// nodes in parallel, committing each validated output to the run's branch.
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     lake: &Lake,
     options: &RunOptions,
+    parameters: BTreeMap<String, serde_json::Value>,
     sources: &SourceSet,
     plan: &Plan,
     base: &sluice_lake::Commit,
@@ -406,7 +416,7 @@ async fn execute(
             .map(|(_, f)| (f.path.clone(), f.text.clone()))
             .collect(),
         table_names: plan.nodes.iter().map(|n| n.name.clone()).collect(),
-        params: options.params.clone(),
+        params: parameters,
         allow_network: options.allow_network,
         envs: crate::python::EnvManager::new(
             options

@@ -495,3 +495,190 @@ fn a_run_killed_mid_way_leaves_the_target_unchanged_and_the_next_run_succeeds() 
     assert!(out.status.success(), "{run}");
     assert_eq!(run["base_commit"], before.as_str());
 }
+
+/// A recursive copy of a fixture project (Bauplan projects keep models in folders).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// `(customer, total)` rows of `big_customers` on main.
+fn big_customers(lake: &Path) -> Vec<(String, f64)> {
+    let rows = ok_json(
+        lake,
+        &[
+            "query",
+            "SELECT customer, total FROM big_customers ORDER BY customer",
+        ],
+    );
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["customer"].as_str().unwrap().to_string(),
+                r["total"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_bauplan_project_runs_with_parameter_defaults_and_overrides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = fixture("bauplan_py");
+    // bauplan_project.yml: `min_total` defaults to 2.5.
+    let (out, run) = run_json(&lake, &project, &[]);
+    assert!(out.status.success(), "{run}");
+    assert_eq!(run["nodes"][1]["name"], "big_customers");
+    assert_eq!(run["nodes"][1]["kind"], "python");
+    let checks = &run["nodes"][1]["expectations"];
+    assert_eq!(
+        checks,
+        &serde_json::json!([
+            {"name": "test_no_small_totals", "passed": true},
+            {"name": "test_customer_count", "passed": true}
+        ])
+    );
+    assert_eq!(
+        big_customers(&lake),
+        [
+            ("ann".to_string(), 12.0),
+            ("bob".to_string(), 3.0),
+            ("cyd".to_string(), 7.25)
+        ]
+    );
+    // The record keeps the plan, with the declared parameters and their defaults.
+    let id = run["id"].as_str().unwrap();
+    let shown = ok_json(&lake, &["runs", "show", &id[..12]]);
+    assert_eq!(
+        shown["plan"]["parameters"]["min_total"],
+        serde_json::json!({"type": "float", "default": 2.5})
+    );
+    // `--param` overrides the default (converted to the declared float).
+    let (out, run) = run_json(&lake, &project, &["--param", "min_total=5"]);
+    assert!(out.status.success(), "{run}");
+    assert_eq!(run["params"]["min_total"], "5");
+    assert_eq!(
+        big_customers(&lake),
+        [("ann".to_string(), 12.0), ("cyd".to_string(), 7.25)]
+    );
+}
+
+#[test]
+fn a_failing_bauplan_expectation_fails_the_run_and_leaves_main_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let before_head = head(&lake, "main");
+    let before_tables = tables(&lake, "main");
+    // Three customers pass the default `min_total`: more than `max_customers=1`.
+    let (out, run) = run_json(
+        &lake,
+        &fixture("bauplan_py"),
+        &["--param", "max_customers=1"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{run}");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["nodes"][0]["status"], "succeeded");
+    assert_eq!(run["nodes"][1]["status"], "failed");
+    let error = &run["nodes"][1]["error"];
+    assert_eq!(
+        error["message"],
+        "expectation `test_customer_count` (models/expectations.py:17) failed on `big_customers`"
+    );
+    assert_eq!(error["location"]["file"], "models/expectations.py");
+    assert_eq!(head(&lake, "main"), before_head);
+    assert_eq!(tables(&lake, "main"), before_tables);
+}
+
+#[test]
+fn a_bauplan_parameter_without_a_value_stops_the_run_before_anything_executes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let before = head(&lake, "main");
+    // A value that is not the declared type.
+    let (out, err) = run_json(
+        &lake,
+        &fixture("bauplan_py"),
+        &["--param", "max_customers=many"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(err["error"]["kind"], "parameter");
+    assert_eq!(
+        err["error"]["message"],
+        "--param max_customers=many: `max_customers` is declared `int` in bauplan_project.yml, and `many` is not one"
+    );
+    // A parameter with no default and no `--param`.
+    let project = tmp.path().join("project");
+    copy_tree(&fixture("bauplan_py"), &project);
+    let yml = std::fs::read_to_string(project.join("bauplan_project.yml")).unwrap();
+    std::fs::write(
+        project.join("bauplan_project.yml"),
+        yml.replace("    default: 2.5\n", ""),
+    )
+    .unwrap();
+    let (out, err) = run_json(&lake, &project, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "`big_customers` (models/big_customers.py:9): parameter `min_total` reads the run parameter `min_total`, which has no value"
+        ) && message.contains("--param min_total=VALUE"),
+        "{message}"
+    );
+    // The filter `total < $min_total` of an expectation needs it too.
+    assert!(
+        message.contains(
+            "`test_no_small_totals` (models/expectations.py:9): the filter of parameter `data`"
+        ),
+        "{message}"
+    );
+    assert_eq!(head(&lake, "main"), before);
+    assert_eq!(ok_json(&lake, &["runs"]).as_array().unwrap().len(), 0);
+    // Given on the command line, it runs.
+    let (out, run) = run_json(&lake, &project, &["--param", "min_total=7"]);
+    assert!(out.status.success(), "{run}");
+    assert_eq!(
+        big_customers(&lake),
+        [("ann".to_string(), 12.0), ("cyd".to_string(), 7.25)]
+    );
+}
+
+#[test]
+fn a_bauplan_projection_of_a_missing_column_fails_the_node_naming_table_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let before = head(&lake, "main");
+    let project = tmp.path().join("project");
+    copy_tree(&fixture("bauplan_py"), &project);
+    let model = project.join("models/big_customers.py");
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(
+        &model,
+        text.replace(
+            r#"columns=["customer", "total"], filter"#,
+            r#"columns=["customer", "totl"], filter"#,
+        ),
+    )
+    .unwrap();
+    let (out, run) = run_json(&lake, &project, &[]);
+    assert_eq!(out.status.code(), Some(1), "{run}");
+    let error = &run["nodes"][1]["error"];
+    assert_eq!(
+        error["message"],
+        "`big_customers` reads column `totl` of table `customer_totals` (parameter `data`, \
+         `bauplan.Model(\"customer_totals\", columns=[...])`), but `customer_totals` has no column \
+         `totl`; its columns are customer, country, total, n"
+    );
+    assert_eq!(error["location"]["file"], "models/big_customers.py");
+    assert_eq!(head(&lake, "main"), before);
+}

@@ -18,6 +18,8 @@ macro_rules! package_files {
 // fails when a file of the folder is missing here.
 package_files![
     "__init__.py",
+    "_bauplan.py",
+    "_bauplan_expectations.py",
     "_loader.py",
     "_worker.py",
     "decorators.py",

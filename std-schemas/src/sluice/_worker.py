@@ -244,10 +244,71 @@ def _import_library(kind: str) -> None:
             import pandas  # noqa: F401
 
 
-def _arguments(fn: Any, job: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
-    import inspect
+def _run_parameter_key(default: Any) -> str | None:
+    """The run parameter a default names: ``bauplan.Parameter("key")`` (sluice's fallback
+    module, or an object of another SDK version with a string ``param_name``)."""
+    key = getattr(default, "param_name", None)
+    if type(default).__name__ == "Parameter" and isinstance(key, str):
+        return key
+    return None
 
+
+def _source_run_parameters(fn: Any) -> dict[str, str]:
+    """``{parameter: key}`` for the ``p=bauplan.Parameter("key")`` defaults in ``fn``'s source.
+
+    Bauplan's own SDK evaluates ``bauplan.Parameter("key")`` to ``None``, so with the
+    real package installed the key is only in the source (as the compiler reads it).
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    node = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if node is None:
+        return {}
+    args = node.args
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    found = {}
+    for arg, default in pairs:
+        if not isinstance(default, ast.Call):
+            continue
+        func = default.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name != "Parameter":
+            continue
+        key = default.args[0] if default.args else next((k.value for k in default.keywords if k.arg == "param_name"), None)
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            found[arg.arg] = key.value
+    return found
+
+
+def _table_name(default: Any) -> str | None:
+    """The table a default names: ``sluice.Table("t")``, ``bauplan.Model("t", ...)``."""
     from .schema import TableRef
+
+    if isinstance(default, TableRef):
+        return default.name
+    name = getattr(default, "name", None)
+    if type(default).__name__ == "Model" and isinstance(name, str):
+        return name
+    return None
+
+
+def _arguments(fn: Any, job: dict[str, Any], frames: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of the call: the inputs, then run parameters.
+
+    ``job["params"]`` maps run parameters' keys to their values (``--param`` values,
+    else ``bauplan_project.yml`` defaults). A parameter whose default is
+    ``bauplan.Parameter("key")`` gets the value of ``key``; any other parameter named
+    like a run parameter gets that run parameter.
+    """
+    import inspect
 
     try:
         signature = inspect.signature(fn)
@@ -260,22 +321,39 @@ def _arguments(fn: Any, job: dict[str, Any], frames: dict[str, Any]) -> dict[str
                 "load", "TypeError", f"{job['function']} has no parameter {param!r} for the input it was given"
             )
     kwargs = dict(frames)
+    params = job.get("params", {})
+    from_source: dict[str, str] | None = None
     for name, parameter in names.items():
         if name in kwargs:
             continue
-        if name in job.get("params", {}):
-            kwargs[name] = job["params"][name]
-        elif isinstance(parameter.default, TableRef):
+        key = _run_parameter_key(parameter.default)
+        if key is None and parameter.default is None:
+            if from_source is None:
+                from_source = _source_run_parameters(fn)
+            key = from_source.get(name)
+        if key is not None:
+            if key not in params:
+                raise _plain(
+                    "input",
+                    "TypeError",
+                    f"{job['function']} ({job['file']}): parameter {name!r} reads the run parameter {key!r}, "
+                    f"which has no value: pass `--param {key}=VALUE`, or declare it with a default under "
+                    "`parameters:` in bauplan_project.yml",
+                )
+            kwargs[name] = params[key]
+        elif name in params:
+            kwargs[name] = params[name]
+        elif (table := _table_name(parameter.default)) is not None:
             raise _plain(
                 "input",
                 "TypeError",
-                f"{job['function']}: no input was given for parameter {name!r} (table {parameter.default.name})",
+                f"{job['function']}: no input was given for parameter {name!r} (table {table})",
             )
     return kwargs
 
 
 def run(job: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
-    from . import _loader
+    from . import _bauplan, _loader
 
     root = os.path.abspath(job["project_root"])
     kind = job.get("dataframe", "polars")
@@ -300,6 +378,7 @@ def run(job: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
     t = time.perf_counter()
     try:
         finder = _loader.install(root, job.get("tables", ()))
+        _bauplan.install()
         module = _loader.load_module(finder, job["file"])
     except BaseException as exc:  # noqa: BLE001 - SystemExit in user code is an error too
         raise _Failure("load", describe(exc, root)) from None
