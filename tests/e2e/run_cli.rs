@@ -2,50 +2,18 @@
 //! aborted-run merge guard, driving the real binary over the fixture projects in
 //! tests/fixtures/run/.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::{head, json_of, ok_json, sluice};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/run")
         .join(name)
-}
-
-fn sluice(lake: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .arg("--lake")
-        .arg(lake)
-        .env_remove("SLUICE_LAKE")
-        .env_remove("SLUICE_DATA")
-        .env("SLUICE_AUTHOR", "tester")
-        .output()
-        .expect("run sluice")
-}
-
-fn json_of(out: &Output, what: &str) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what}: stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn ok_json(lake: &Path, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = sluice(lake, &all);
-    assert!(
-        out.status.success(),
-        "sluice {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    json_of(&out, &format!("{args:?}"))
 }
 
 /// A lake with the `orders` source table on main.
@@ -57,11 +25,6 @@ fn lake_with_orders(tmp: &Path) -> PathBuf {
         &["import", csv.to_str().unwrap(), "--table", "orders"],
     );
     lake
-}
-
-fn head(lake: &Path, branch: &str) -> String {
-    let log = ok_json(lake, &["log", branch, "--limit", "1"]);
-    log[0]["hash"].as_str().unwrap().to_string()
 }
 
 fn tables(lake: &Path, reference: &str) -> Vec<(String, String)> {
