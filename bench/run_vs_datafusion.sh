@@ -26,22 +26,27 @@ echo "== lake $LAKE, TPC-H scale factor $SCALE"
 # Warm the Python environment and the page cache once.
 "$SLUICE" run examples/tpch --lake "$LAKE" --dry-run >/dev/null
 
-echo "== baseline: DataFusion + the Python worker, no lake"
-"$TARGET/release/examples/run_baseline" examples/tpch --lake "$LAKE" --runs "$RUNS"
-
-echo "== sluice run examples/tpch (each run publishes to main)"
-times=()
+# Interleaved, so that both see the same machine load.
+echo "== $RUNS rounds: baseline (DataFusion + the Python worker, no lake), then sluice run"
+base=()
+runs=()
 for i in $(seq 1 "$RUNS"); do
+    b=$("$TARGET/release/examples/run_baseline" examples/tpch --lake "$LAKE" --runs 1 | sed -E 's/.*median ([0-9.]+) s.*/\1/')
     start=$(date +%s%N)
     "$SLUICE" run examples/tpch --lake "$LAKE" >/dev/null
     end=$(date +%s%N)
-    t=$(python3 -c "print(f'{($end - $start) / 1e9:.3f}')")
-    echo "run $i: $t s" >&2
-    times+=("$t")
+    r=$(python3 -c "print(f'{($end - $start) / 1e9:.3f}')")
+    echo "round $i: baseline $b s, sluice run $r s" >&2
+    base+=("$b")
+    runs+=("$r")
 done
-python3 - "${times[@]}" <<'PY'
+python3 - "${base[*]}" "${runs[*]}" <<'PY'
 import statistics, sys
-ts = sorted(float(t) for t in sys.argv[1:])
-print(f"sluice run examples/tpch: median {statistics.median(ts):.3f} s over {len(ts)} runs (min {ts[0]:.3f} s, max {ts[-1]:.3f} s)")
+base = sorted(float(t) for t in sys.argv[1].split())
+runs = sorted(float(t) for t in sys.argv[2].split())
+b, r = statistics.median(base), statistics.median(runs)
+print(f"baseline (execution only):        median {b:.3f} s (min {base[0]:.3f}, max {base[-1]:.3f})")
+print(f"sluice run (whole process):       median {r:.3f} s (min {runs[0]:.3f}, max {runs[-1]:.3f})")
+print(f"ratio {r / b:.3f} (goal: at most 1.15)")
 PY
 "$SLUICE" runs show "$("$SLUICE" runs --limit 1 --format json --lake "$LAKE" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" --lake "$LAKE"
