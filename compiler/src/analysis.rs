@@ -103,6 +103,10 @@ pub struct Analysis {
     pub expectations: Vec<Table>,
     /// Run parameters declared in `bauplan_project.yml`, with their defaults.
     pub parameters: std::collections::BTreeMap<String, crate::bauplan_project::ProjectParameter>,
+    /// Bare names Python code may use for a table other than its own name: the
+    /// variable a `Source(...)`/`Table(...)` is assigned to (`orders = Source(S,
+    /// name="raw.orders")`), when it names one table only. Name -> table.
+    pub bindings: std::collections::BTreeMap<String, String>,
 }
 
 pub(crate) struct PyInput<'a> {
@@ -275,6 +279,11 @@ pub(crate) fn analyze(
                 .or_insert(Some(table.as_str()));
         }
     }
+    let bindings = source_vars
+        .iter()
+        .filter_map(|(var, table)| Some((var.to_string(), (*table)?.to_string())))
+        .filter(|(var, table)| var != table)
+        .collect();
     if bauplan {
         implicit_lake_tables(
             &mut tables,
@@ -416,6 +425,7 @@ pub(crate) fn analyze(
         summary,
         expectations,
         parameters: Default::default(),
+        bindings,
     }
 }
 

@@ -28,6 +28,10 @@ pub struct Plan {
     pub expectations: Vec<PlanExpectation>,
     /// Run parameters declared in `bauplan_project.yml`, by name.
     pub parameters: BTreeMap<String, ProjectParameter>,
+    /// Bare names Python code uses for a table other than its own name (the variable a
+    /// `Source(...)` is assigned to), name -> table; omitted when empty.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub bindings: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -189,6 +193,18 @@ pub(crate) fn python_settings(function: &str, decorators: &[BodyExpr]) -> Python
     settings
 }
 
+impl Plan {
+    /// Every table by the bare names Python code may use for it: each table's own
+    /// name, and the [`Plan::bindings`]. Name -> table.
+    pub fn python_names(&self) -> BTreeMap<String, String> {
+        self.nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.name.clone()))
+            .chain(self.bindings.clone())
+            .collect()
+    }
+}
+
 pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
     let contracts = &analysis.contracts;
     let mut nodes = Vec::new();
@@ -276,6 +292,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
             })
             .collect(),
         parameters: analysis.parameters.clone(),
+        bindings: analysis.bindings.clone(),
     }
 }
 

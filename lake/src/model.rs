@@ -276,8 +276,10 @@ pub fn validate_ref_name(what: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Table names are SQL identifiers: ASCII letters, digits and `_`, starting
-/// with a letter or `_`.
+/// Table names are SQL identifiers (ASCII letters, digits and `_`, starting
+/// with a letter or `_`), optionally qualified by one namespace:
+/// `orders`, `raw.orders`. SQL reads `raw.orders` as table `orders` of schema
+/// `raw`.
 pub fn validate_table_name(name: &str) -> Result<()> {
     let err = |reason: String| {
         Err(LakeError::InvalidName {
@@ -294,16 +296,37 @@ pub fn validate_table_name(name: &str) -> Result<()> {
     }
     if let Some(c) = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
     {
         return err(format!(
-            "character {c:?} is not allowed (use letters, digits and `_`)"
+            "character {c:?} is not allowed (use letters, digits and `_`, and one `.` after a namespace)"
         ));
     }
-    if name.starts_with(|c: char| c.is_ascii_digit()) {
-        return err("it must not start with a digit".into());
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() > 2 {
+        return err("it has more than one `.` (use `table` or `namespace.table`)".into());
+    }
+    for part in parts {
+        if part.is_empty() {
+            return err("`.` must separate a namespace and a table name (`raw.orders`)".into());
+        }
+        if part.starts_with(|c: char| c.is_ascii_digit()) {
+            return err(if part.len() == name.len() {
+                "it must not start with a digit".into()
+            } else {
+                format!("`{part}` must not start with a digit")
+            });
+        }
     }
     Ok(())
+}
+
+/// A table name as namespace and table: `("raw", "orders")` for `raw.orders`.
+pub fn split_table_name(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('.') {
+        Some((ns, table)) => (Some(ns), table),
+        None => (None, name),
+    }
 }
 
 #[cfg(test)]
@@ -339,5 +362,12 @@ mod tests {
         assert!(validate_table_name("orders_2").is_ok());
         assert!(validate_table_name("2orders").is_err());
         assert!(validate_table_name("a-b").is_err());
+        assert!(validate_table_name("raw.orders").is_ok());
+        assert!(validate_table_name("_raw.orders_2").is_ok());
+        for bad in ["a.b.c", "a..b", ".a", "a.", "raw.2orders", "a.b-c"] {
+            assert!(validate_table_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(split_table_name("raw.orders"), (Some("raw"), "orders"));
+        assert_eq!(split_table_name("orders"), (None, "orders"));
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
+use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -79,8 +80,30 @@ impl Lake {
                 .with_schema(schema);
             Arc::new(ListingTable::try_new(config).map_err(df_err)?)
         };
-        ctx.register_table(datafusion::common::TableReference::bare(name), table)
-            .map_err(df_err)?;
+        let reference = match crate::model::split_table_name(name) {
+            (Some(namespace), table_name) => {
+                // `raw.orders` is table `orders` of schema `raw` in SQL: make sure
+                // the schema exists in the session's default catalog.
+                let catalog_name = ctx
+                    .state()
+                    .config()
+                    .options()
+                    .catalog
+                    .default_catalog
+                    .clone();
+                let catalog = ctx.catalog(&catalog_name).ok_or_else(|| {
+                    df_err(format!("the session has no catalog `{catalog_name}`"))
+                })?;
+                if catalog.schema(namespace).is_none() {
+                    catalog
+                        .register_schema(namespace, Arc::new(MemorySchemaProvider::new()))
+                        .map_err(df_err)?;
+                }
+                datafusion::common::TableReference::partial(namespace, table_name)
+            }
+            (None, table_name) => datafusion::common::TableReference::bare(table_name),
+        };
+        ctx.register_table(reference, table).map_err(df_err)?;
         Ok(())
     }
 

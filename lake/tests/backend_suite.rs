@@ -767,7 +767,7 @@ async fn illegal_names_are_refused(t: &TestLake) {
         "says which character: {err}"
     );
     let csv = write_file(t.dir.path(), "x.csv", "a\n1\n");
-    for bad in ["my-table", "1abc", "a.b", ""] {
+    for bad in ["my-table", "1abc", "a.b.c", "a..b", ""] {
         let err = lake
             .import_file(&csv, bad, "main", ImportMode::Create)
             .await

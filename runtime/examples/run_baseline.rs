@@ -83,7 +83,7 @@ async fn main() -> Result<()> {
         .filter(|n| n.kind != TableKind::Source)
         .collect();
 
-    let all_tables: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
+    let all_tables = plan.python_names();
     let mut times = Vec::new();
     for i in 0..args.runs {
         let scratch = tempfile::tempdir()?;
@@ -125,7 +125,7 @@ async fn execute(
     envs: &EnvManager,
     project: &Path,
     nodes: &[&PlanNode],
-    all_tables: &[String],
+    all_tables: &BTreeMap<String, String>,
     scratch: &Path,
 ) -> Result<()> {
     let mut done: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -165,7 +165,7 @@ async fn run_node(
     envs: &EnvManager,
     project: &Path,
     node: &PlanNode,
-    all_tables: &[String],
+    all_tables: &BTreeMap<String, String>,
     scratch: &Path,
 ) -> Result<PathBuf> {
     let out = scratch.join(&node.name);
@@ -220,7 +220,7 @@ async fn run_node(
                     function: &python.function,
                     inputs,
                     params: Default::default(),
-                    tables: all_tables.to_vec(),
+                    tables: all_tables.clone(),
                     dataframe,
                     allow_network: false,
                 },

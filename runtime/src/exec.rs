@@ -36,7 +36,8 @@ pub struct NodeContext {
     pub project_root: PathBuf,
     /// Project files by relative path.
     pub texts: BTreeMap<String, String>,
-    pub table_names: Vec<String>,
+    /// Every table by the bare names Python code may use for it (`Plan::python_names`).
+    pub table_names: BTreeMap<String, String>,
     /// Run parameters by key, typed: `--param` values and declared defaults
     /// (`crate::params::resolve`).
     pub params: BTreeMap<String, serde_json::Value>,

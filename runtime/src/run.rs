@@ -415,7 +415,7 @@ async fn execute(
             .files()
             .map(|(_, f)| (f.path.clone(), f.text.clone()))
             .collect(),
-        table_names: plan.nodes.iter().map(|n| n.name.clone()).collect(),
+        table_names: plan.python_names(),
         params: parameters,
         allow_network: options.allow_network,
         envs: crate::python::EnvManager::new(

@@ -99,8 +99,8 @@ fn job<'a>(
             "family_friend",
             "parent",
         ]
-        .map(String::from)
-        .to_vec(),
+        .map(|t| (t.to_string(), t.to_string()))
+        .into(),
         dataframe: DataFrameKind::Polars,
         allow_network: false,
     }

@@ -368,6 +368,45 @@ fn a_python_node_runs_on_polars_between_sql_nodes() {
 }
 
 #[test]
+fn namespaced_sources_run_in_sql_and_python_nodes() {
+    // `orders = Source(Orders, name="raw.orders")`: SQL reads `raw.orders`, Python
+    // code uses the variable `orders`.
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let csv = fixture("data/orders.csv");
+    ok_json(
+        &lake,
+        &["import", csv.to_str().unwrap(), "--table", "raw.orders"],
+    );
+    let (out, run) = run_json(&lake, &fixture("namespaced"), &[]);
+    assert!(
+        out.status.success(),
+        "{run}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let totals = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT country, total FROM country_totals ORDER BY country",
+        ],
+    );
+    assert_eq!(
+        totals,
+        serde_json::json!([
+            {"country": "DE", "total": 10.25},
+            {"country": "FR", "total": 12.0},
+            {"country": "IT", "total": 2.0}
+        ])
+    );
+    let big = ok_json(&lake, &["query", "SELECT id FROM big_orders ORDER BY id"]);
+    assert_eq!(big, serde_json::json!([{"id": 1}, {"id": 4}]));
+    // The source itself is still read as `raw.orders`.
+    let n = ok_json(&lake, &["query", "SELECT COUNT(*) AS n FROM raw.orders"]);
+    assert_eq!(n[0]["n"], 5);
+}
+
+#[test]
 fn a_wrong_physical_type_from_python_fails_before_publishing() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = lake_with_orders(tmp.path());

@@ -13,7 +13,9 @@
 //!     function: "child_table",
 //!     inputs: vec![WorkerInput { param: "df".into(), table: "parent_table".into(), schema, batches }],
 //!     params: Default::default(),
-//!     tables: vec!["parent_table".into(), "child_table".into()],
+//!     tables: [("parent_table", "parent_table"), ("child_table", "child_table")]
+//!         .map(|(n, t)| (n.to_string(), t.to_string()))
+//!         .into(),
 //!     dataframe: DataFrameKind::Polars,
 //!     allow_network: false,
 //! }).await?;

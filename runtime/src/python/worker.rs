@@ -97,8 +97,10 @@ pub struct NodeJob<'a> {
     pub inputs: Vec<WorkerInput>,
     /// Run parameters, passed as keyword arguments to the parameters of that name.
     pub params: BTreeMap<String, serde_json::Value>,
-    /// Every table of the project (bare-name defaults may refer to any of them).
-    pub tables: Vec<String>,
+    /// Every table of the project by the bare names code may use for it (bare-name
+    /// defaults may refer to any of them): name -> table. A table's own name maps to
+    /// itself; a `Source(...)` variable maps to the table it declares.
+    pub tables: BTreeMap<String, String>,
     pub dataframe: DataFrameKind,
     pub allow_network: bool,
 }
@@ -221,7 +223,7 @@ struct JobFile<'a> {
     function: &'a str,
     inputs: Vec<JobInput<'a>>,
     params: &'a BTreeMap<String, serde_json::Value>,
-    tables: &'a [String],
+    tables: &'a BTreeMap<String, String>,
     dataframe: &'a str,
     allow_network: bool,
     output: &'a Path,

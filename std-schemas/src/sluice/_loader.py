@@ -21,7 +21,7 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .schema import Table
@@ -32,17 +32,26 @@ _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(sys.bui
 _MARK = "__sluice_project__"
 
 
+def table_names(tables: Iterable[str] | Mapping[str, str]) -> dict[str, str]:
+    """Bare name -> table: a mapping as given (``{"orders": "raw.orders"}``: the
+    variable a ``Source`` is assigned to), or a list of tables named as themselves."""
+    if isinstance(tables, Mapping):
+        return {str(k): str(v) for k, v in tables.items()}
+    return {t: t for t in tables}
+
+
 class TableNamespace(dict):  # type: ignore[type-arg]
     """Module globals in which the bare name of a project table means ``Table(name)``."""
 
-    def __init__(self, tables: Iterable[str], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, tables: Iterable[str] | Mapping[str, str], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._sluice_tables = frozenset(tables)
+        self._sluice_tables = table_names(tables)
 
     def __missing__(self, key: str) -> Any:
         # Builtins win: a table called `filter` must not shadow the builtin.
-        if key in self._sluice_tables and not hasattr(builtins, key):
-            return Table(key)
+        table = self._sluice_tables.get(key)
+        if table is not None and not hasattr(builtins, key):
+            return Table(table)
         raise KeyError(key)
 
 
@@ -60,7 +69,7 @@ def module_name_for(file: str) -> str:
 class ProjectLoader(importlib.abc.Loader):
     """Executes one project file in a :class:`TableNamespace`."""
 
-    def __init__(self, path: str, tables: frozenset[str]) -> None:
+    def __init__(self, path: str, tables: dict[str, str]) -> None:
         self.path = path
         self.tables = tables
 
@@ -89,9 +98,9 @@ class ProjectLoader(importlib.abc.Loader):
 class ProjectFinder(importlib.abc.MetaPathFinder):
     """Finds modules whose file lies under ``root`` (``a/b.py`` or ``a/b/__init__.py``)."""
 
-    def __init__(self, root: str, tables: Iterable[str]) -> None:
+    def __init__(self, root: str, tables: Iterable[str] | Mapping[str, str]) -> None:
         self.root = os.path.abspath(root)
-        self.tables = frozenset(tables)
+        self.tables = table_names(tables)
 
     def find_spec(
         self,
@@ -125,7 +134,7 @@ class ProjectFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def install(root: str, tables: Iterable[str]) -> ProjectFinder:
+def install(root: str, tables: Iterable[str] | Mapping[str, str]) -> ProjectFinder:
     """Put the project finder in front of the path finder, and ``root`` at the end of ``sys.path``.
 
     Project ``.py`` modules are found by the finder (before installed packages); the
