@@ -3,6 +3,7 @@
 //! Files are written once under a fresh UUID name and never modified; the
 //! only deletion is garbage collection of files no snapshot references.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,10 +11,14 @@ use arrow::array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 use bytes::Bytes;
 use futures::TryStreamExt;
+use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -51,7 +56,7 @@ impl DataStore {
             let store: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
                 Arc::new(s3)
             } else {
-                Arc::new(PrefixStore::new(s3, prefix.trim_matches('/')))
+                Arc::new(Prefixed::new(s3, prefix.trim_matches('/')))
             };
             return Ok(DataStore {
                 store,
@@ -150,6 +155,126 @@ impl DataStore {
                 source,
             }),
         }
+    }
+}
+
+/// A [`PrefixStore`] whose `get`/`head` results carry paths relative to the
+/// prefix, like its listings do. object_store 0.13's `PrefixStore::get_opts`
+/// (hence `head`) returns the location *with* the prefix
+/// (apache/arrow-rs-object-store#664, fixed in 0.14); DataFusion `head`s each
+/// file of a query and keeps it only if that location matches the file's URL,
+/// so over `s3://bucket/prefix` every table read as empty.
+#[derive(Debug)]
+struct Prefixed<T: ObjectStore> {
+    inner: PrefixStore<T>,
+    prefix: ObjPath,
+}
+
+impl<T: ObjectStore> Prefixed<T> {
+    fn new(store: T, prefix: &str) -> Prefixed<T> {
+        Prefixed {
+            inner: PrefixStore::new(store, prefix),
+            prefix: ObjPath::from(prefix),
+        }
+    }
+}
+
+impl<T: ObjectStore> std::fmt::Display for Prefixed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[async_trait::async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<T: ObjectStore> ObjectStore for Prefixed<T> {
+    async fn put_opts(
+        &self,
+        location: &ObjPath,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjPath,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &ObjPath,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        let mut result = self.inner.get_opts(location, options).await?;
+        let relative: Option<ObjPath> = result
+            .meta
+            .location
+            .prefix_match(&self.prefix)
+            .map(|rest| rest.collect());
+        if let Some(relative) = relative {
+            result.meta.location = relative;
+        }
+        Ok(result)
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &ObjPath,
+        ranges: &[Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<ObjPath>>,
+    ) -> BoxStream<'static, object_store::Result<ObjPath>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&ObjPath>,
+        offset: &ObjPath,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjPath>,
+    ) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &ObjPath,
+        to: &ObjPath,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(
+        &self,
+        from: &ObjPath,
+        to: &ObjPath,
+        options: RenameOptions,
+    ) -> object_store::Result<()> {
+        self.inner.rename_opts(from, to, options).await
     }
 }
 
@@ -345,5 +470,25 @@ impl TableWriter {
     pub async fn finish(mut self) -> Result<StagedTable> {
         self.flush().await?;
         Ok(self.staged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn prefixed_store_paths_are_relative_everywhere() {
+        let store = Prefixed::new(object_store::memory::InMemory::new(), "lakes/prod");
+        let path = ObjPath::from("tables/t/a.parquet");
+        store
+            .put(&path, PutPayload::from_static(b"data"))
+            .await
+            .unwrap();
+        assert_eq!(store.head(&path).await.unwrap().location, path);
+        assert_eq!(store.get(&path).await.unwrap().meta.location, path);
+        let listed: Vec<ObjectMeta> = store.list(None).try_collect().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].location, path);
     }
 }

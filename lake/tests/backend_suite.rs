@@ -1,12 +1,14 @@
 //! The catalog test suite, written once and run against every backend:
-//! SQLite always, PostgreSQL when `SLUICE_TEST_POSTGRES_URL` is set.
+//! SQLite always, PostgreSQL when `SLUICE_TEST_POSTGRES_URL` is set, and
+//! S3 data (SQLite catalog, data in a fresh bucket of an S3-compatible server
+//! configured by the `AWS_*` variables) when `SLUICE_TEST_S3_ENDPOINT` is set.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Backend, TestLake, files_under, rows, stage, write_file};
+use common::{Backend, TestLake, rows, stage, write_file};
 use sluice_lake::{
     ColumnChange, CommitRequest, ImportMode, LakeError, MergeOutcome, MergeRequest, RefKind,
     RefTarget, RunRow, TableChange, TableDiff,
@@ -39,6 +41,23 @@ macro_rules! suite {
                 }
             )*
         }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    match crate::common::new_lake(crate::Backend::S3).await {
+                        Some(t) => {
+                            crate::$case(&t).await;
+                            t.cleanup().await;
+                        }
+                        None => crate::common::skip_message_for(
+                            crate::Backend::S3,
+                            stringify!($case),
+                        ),
+                    }
+                }
+            )*
+        }
     };
 }
 
@@ -61,6 +80,7 @@ suite!(
     bad_input_writes_nothing,
     illegal_names_are_refused,
     gc_removes_only_orphans_after_grace,
+    gc_lists_and_deletes_past_one_listing_page,
     properties_and_marks,
     concurrent_handles_lose_no_update,
     commits_are_content_addressed_and_verified,
@@ -262,14 +282,10 @@ async fn branches_copy_no_data_and_are_isolated(t: &TestLake) {
     lake.commit(CommitRequest::new("main", "t").change("t", TableChange::Create(s)))
         .await
         .unwrap();
-    let files_before = files_under(&t.data_dir());
+    let files_before = t.data_files().await;
     let b = lake.create_branch("feature/x", "main").await.unwrap();
     assert_eq!(b.commit, lake.branch_head("main").await.unwrap().id);
-    assert_eq!(
-        files_under(&t.data_dir()),
-        files_before,
-        "branch copies no data"
-    );
+    assert_eq!(t.data_files().await, files_before, "branch copies no data");
     assert_eq!(
         lake.show_table("feature/x", "t").await.unwrap().files,
         lake.show_table("main", "t").await.unwrap().files
@@ -687,7 +703,7 @@ async fn show_table_has_schema_and_history(t: &TestLake) {
 async fn bad_input_writes_nothing(t: &TestLake) {
     let lake = &t.lake;
     let head = lake.branch_head("main").await.unwrap();
-    let files_before = files_under(&t.data_dir());
+    let files_before = t.data_files().await;
     let cases = [
         ("ragged.csv", "a,b\n1,2\n3\n"),
         ("empty.csv", ""),
@@ -731,11 +747,7 @@ async fn bad_input_writes_nothing(t: &TestLake) {
     assert!(matches!(err, LakeError::TableNotFound { .. }), "{err}");
     assert_eq!(lake.branch_head("main").await.unwrap().id, head.id);
     assert_eq!(lake.log("main", None).await.unwrap().len(), 1);
-    assert_eq!(
-        files_under(&t.data_dir()),
-        files_before,
-        "no data file written"
-    );
+    assert_eq!(t.data_files().await, files_before, "no data file written");
 }
 
 async fn illegal_names_are_refused(t: &TestLake) {
@@ -779,7 +791,7 @@ async fn illegal_names_are_refused(t: &TestLake) {
     }
     assert_eq!(lake.list_refs(RefKind::Branch).await.unwrap().len(), 1);
     assert!(lake.list_refs(RefKind::Tag).await.unwrap().is_empty());
-    assert!(files_under(&t.data_dir()).is_empty());
+    assert!(t.data_files().await.is_empty());
 }
 
 async fn gc_removes_only_orphans_after_grace(t: &TestLake) {
@@ -825,6 +837,42 @@ async fn gc_removes_only_orphans_after_grace(t: &TestLake) {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
+}
+
+async fn gc_lists_and_deletes_past_one_listing_page(t: &TestLake) {
+    use futures::StreamExt;
+    let lake = &t.lake;
+    let s = stage(lake, "t", &[1, 2], "a").await;
+    let kept = s.files[0].path.clone();
+    lake.commit(CommitRequest::new("main", "1").change("t", TableChange::Create(s)))
+        .await
+        .unwrap();
+    // More orphans than one listing returns (S3 pages at 1000 keys).
+    let orphans: Vec<String> = (0..1100)
+        .map(|_| sluice_lake::store::new_file_path("t"))
+        .collect();
+    futures::stream::iter(orphans.clone())
+        .map(|p| async move { lake.data().put(&p, bytes::Bytes::from_static(b"x")).await })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()
+        .unwrap();
+    assert_eq!(lake.data().list_data_files().await.unwrap().len(), 1101);
+    let r = lake.gc(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!((r.referenced, r.too_recent), (1, 1100));
+    assert!(r.deleted.is_empty());
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let r = lake.gc(Duration::from_millis(10)).await.unwrap();
+    let mut expected = orphans;
+    expected.sort();
+    assert_eq!(r.deleted, expected);
+    assert_eq!(r.deleted_bytes, 1100);
+    assert_eq!(r.referenced, 1);
+    assert_eq!(t.data_files().await, vec![kept]);
+    assert_eq!(rows(lake, "main", "t").await.len(), 2);
 }
 
 async fn properties_and_marks(t: &TestLake) {
