@@ -4,7 +4,8 @@
 //!
 //! 1. branch and tag creation on a small lake (10 tables, ~1 MB) and a large
 //!    one (LARGE_TABLES tables, ~1 MB each; default 1000 -> ~1 GB);
-//! 2. a three-way merge of a branch that changed 10 tables;
+//! 2. a three-way merge of a branch that changed 10 tables; a three-way merge
+//!    and `log --limit 10` as the history grows to 10,000 commits;
 //! 3. `import` of a TPC-H lineitem Parquet file vs copying the file;
 //! 4. TPC-H Q1 and Q6 through `Lake::query` vs plain DataFusion over the
 //!    same Parquet file.
@@ -140,6 +141,71 @@ async fn bench_merge(lake: &Lake) -> Result<()> {
         "| fast-forward merge, 10 tables changed | {} |",
         ms(median(ff))
     );
+    Ok(())
+}
+
+/// A three-way merge and `log --limit 10` on a lake whose history grows to
+/// 10,000 commits: both read only the commits above the merge base (or the
+/// first few), so their time must not grow with the history.
+async fn bench_history(dir: &Path) -> Result<()> {
+    let lake = Lake::open(&LakeConfig::from_env(Some(dir.to_str().unwrap()))?).await?;
+    let b = random_batch(10, 1);
+    let one = lake.stage_batches("h", b.schema(), &[b]).await?;
+    let b = random_batch(10, 2);
+    let two = lake.stage_batches("h", b.schema(), &[b]).await?;
+    let first = lake
+        .commit(CommitRequest::new("main", "h").change("h", TableChange::Create(one)))
+        .await?;
+    let second = lake
+        .commit(CommitRequest::new("main", "h").change("h", TableChange::Replace(two)))
+        .await?;
+    let snaps = [first.tables()["h"].clone(), second.tables()["h"].clone()];
+    let mut commits = 2usize;
+    println!(
+        "| history (commits) | three-way merge (median of 5) | log --limit 10 (median of 5) |\n| --- | --- | --- |"
+    );
+    for target in [10usize, 1_000, 10_000] {
+        // Grow main's history without writing data: flip the table between two
+        // snapshots.
+        while commits < target {
+            let snap = snaps[commits % 2].clone();
+            lake.commit(
+                CommitRequest::new("main", "flip").change("h", TableChange::Restore(Some(snap))),
+            )
+            .await?;
+            commits += 1;
+        }
+        let (mut merges, mut logs) = (Vec::new(), Vec::new());
+        for round in 0..5 {
+            let branch = format!("h{target}_{round}");
+            lake.create_branch(&branch, "main").await?;
+            let b = random_batch(10, 10 + round);
+            let staged = lake.stage_batches("side", b.schema(), &[b]).await?;
+            lake.commit(
+                CommitRequest::new(&branch, "side").change("side", TableChange::Replace(staged)),
+            )
+            .await?;
+            let snap = snaps[commits % 2].clone();
+            lake.commit(
+                CommitRequest::new("main", "flip").change("h", TableChange::Restore(Some(snap))),
+            )
+            .await?;
+            commits += 1;
+            let start = Instant::now();
+            lake.merge(MergeRequest::new(&branch, "main")).await?;
+            merges.push(start.elapsed());
+            commits += 1;
+            let start = Instant::now();
+            let log = lake.log("main", Some(10)).await?;
+            logs.push(start.elapsed());
+            assert_eq!(log.len(), 10);
+        }
+        println!(
+            "| {commits} | {} | {} |",
+            ms(median(merges)),
+            ms(median(logs))
+        );
+    }
     Ok(())
 }
 
@@ -350,6 +416,9 @@ async fn main() -> Result<()> {
     bench_merge(&big).await?;
     drop(big);
     std::fs::remove_dir_all(tmp.path().join("large"))?;
+
+    println!();
+    bench_history(&tmp.path().join("history")).await?;
 
     bench_import_and_query(tmp.path(), sf).await?;
     Ok(())

@@ -1,7 +1,7 @@
 //! The lake: refs, commits, merges and table data, over a [`Catalog`] and a
 //! [`DataStore`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -313,6 +313,14 @@ fn default_author() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// What [`Lake::paint`] found.
+struct Painted {
+    /// The merge base.
+    base: Option<Commit>,
+    /// Commits only `theirs` reaches, newest first.
+    incoming: Vec<Commit>,
 }
 
 /// The versioned lake.
@@ -635,22 +643,105 @@ impl Lake {
     /// latest time, which (times increasing strictly along history) is not
     /// an ancestor of any other common ancestor.
     pub async fn merge_base(&self, a: &CommitId, b: &CommitId) -> Result<Option<Commit>> {
-        let left = self.ancestors(a).await?;
-        let right = self.ancestors(b).await?;
-        Ok(left
-            .into_iter()
-            .filter(|(id, _)| right.contains_key(id))
-            .map(|(_, c)| c)
-            .max_by(|x, y| (x.content.time_ms, &x.id).cmp(&(y.content.time_ms, &y.id))))
+        Ok(self.paint(a, b, false).await?.base)
+    }
+
+    /// Walks the histories of `ours` and `theirs` together, newest commit
+    /// first, marking each commit with the side(s) it is reachable from.
+    /// Because a commit is strictly newer than its parents, the first commit
+    /// reached from both sides is the merge base, and everything newer than it
+    /// has been seen: the walk reads only the commits above the merge base (and
+    /// with `incoming`, every commit only `theirs` reaches), never the whole
+    /// ancestry.
+    async fn paint(&self, ours: &CommitId, theirs: &CommitId, incoming: bool) -> Result<Painted> {
+        const OURS: u8 = 1;
+        const THEIRS: u8 = 2;
+        let mut flags: HashMap<CommitId, u8> = HashMap::new();
+        let mut commits: HashMap<CommitId, Commit> = HashMap::new();
+        let mut queue: BinaryHeap<(i64, CommitId)> = BinaryHeap::new();
+        // Queued commits that `ours` does not reach (yet): while there are none,
+        // nothing only `theirs` reaches is left to find.
+        let mut theirs_only = 0usize;
+        let mut painted = Painted {
+            base: None,
+            incoming: Vec::new(),
+        };
+        let mark = |id: &CommitId, side: u8, flags: &mut HashMap<CommitId, u8>| {
+            let entry = flags.entry(id.clone()).or_insert(0);
+            let before = *entry;
+            *entry |= side;
+            (before, *entry)
+        };
+        for (id, side) in [(ours, OURS), (theirs, THEIRS)] {
+            let (before, after) = mark(id, side, &mut flags);
+            if before == 0 {
+                let c = self.commit_by_id(id).await?;
+                queue.push((c.content.time_ms, c.id.clone()));
+                commits.insert(c.id.clone(), c);
+            }
+            theirs_only =
+                theirs_only + usize::from(after == THEIRS) - usize::from(before == THEIRS);
+        }
+        while let Some((_, id)) = queue.pop() {
+            let side = flags[&id];
+            if side == THEIRS {
+                theirs_only -= 1;
+            }
+            let commit = commits.remove(&id).ok_or_else(|| {
+                LakeError::Corrupt(format!("commit {id} was queued but not loaded"))
+            })?;
+            for p in commit.parents() {
+                let (before, after) = mark(p, side, &mut flags);
+                if before == 0 {
+                    let c = self.commit_by_id(p).await?;
+                    queue.push((c.content.time_ms, c.id.clone()));
+                    commits.insert(c.id.clone(), c);
+                }
+                theirs_only =
+                    theirs_only + usize::from(after == THEIRS) - usize::from(before == THEIRS);
+            }
+            if side == OURS | THEIRS && painted.base.is_none() {
+                painted.base = Some(commit);
+                if !incoming {
+                    break;
+                }
+            } else if side == THEIRS {
+                painted.incoming.push(commit);
+            }
+            if incoming && painted.base.is_some() && theirs_only == 0 {
+                break;
+            }
+        }
+        Ok(painted)
     }
 
     /// History of a ref, newest first (all parents, by time).
     pub async fn log(&self, reference: &str, limit: Option<usize>) -> Result<Vec<LogEntry>> {
         let head = self.resolve(reference).await?.commit;
-        let mut all: Vec<Commit> = self.ancestors(&head.id).await?.into_values().collect();
-        all.sort_by(|x, y| (y.content.time_ms, &y.id).cmp(&(x.content.time_ms, &x.id)));
-        if let Some(n) = limit {
-            all.truncate(n);
+        // Newest first: a commit is newer than its parents, so popping the newest
+        // queued commit yields history in time order, and `--limit N` reads only
+        // about N commits.
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut all: Vec<Commit> = Vec::new();
+        let mut seen: HashSet<CommitId> = HashSet::from([head.id.clone()]);
+        let mut queue: BinaryHeap<(i64, CommitId)> = BinaryHeap::new();
+        let mut loaded: HashMap<CommitId, Commit> = HashMap::new();
+        queue.push((head.content.time_ms, head.id.clone()));
+        loaded.insert(head.id.clone(), head);
+        while all.len() < limit
+            && let Some((_, id)) = queue.pop()
+        {
+            let commit = loaded.remove(&id).ok_or_else(|| {
+                LakeError::Corrupt(format!("commit {id} was queued but not loaded"))
+            })?;
+            for p in commit.parents() {
+                if seen.insert(p.clone()) {
+                    let c = self.commit_by_id(p).await?;
+                    queue.push((c.content.time_ms, c.id.clone()));
+                    loaded.insert(c.id.clone(), c);
+                }
+            }
+            all.push(commit);
         }
         let mut out = Vec::with_capacity(all.len());
         for c in all {
@@ -720,20 +811,40 @@ impl Lake {
         let decoded = crate::import::read_file(path)?;
         match decoded {
             crate::import::Decoded::Parquet {
-                raw,
+                path: src,
+                len,
+                footer,
                 schema,
                 rows,
                 null_counts,
             } => {
                 let file = new_file_path(table);
-                let size = raw.len() as u64;
-                self.data.put(&file, raw).await?;
+                let stored = self.data.put_file(&file, &src).await?;
+                // What is stored must be the file that was validated: a file
+                // changed in between is refused (and its copy removed).
+                let tail = if stored == len {
+                    Some(
+                        self.data
+                            .get_range(&file, len - footer.len() as u64..len)
+                            .await?,
+                    )
+                } else {
+                    None
+                };
+                if tail.as_ref() != Some(&footer) {
+                    self.data.delete(&file).await?;
+                    return Err(LakeError::MalformedInput {
+                        path: src,
+                        format: "Parquet",
+                        reason: "the file changed while it was being imported".into(),
+                    });
+                }
                 Ok(StagedTable {
                     schema,
                     files: vec![DataFile {
                         path: file,
                         rows,
-                        bytes: size,
+                        bytes: len,
                     }],
                     rows,
                     null_counts,
@@ -1096,14 +1207,8 @@ impl Lake {
         ours: &CommitId,
         theirs: &CommitId,
     ) -> Result<Vec<String>> {
-        let have = self.ancestors(ours).await?;
-        let mut incoming: Vec<Commit> = self
-            .ancestors(theirs)
-            .await?
-            .into_values()
-            .filter(|c| !have.contains_key(&c.id))
-            .collect();
-        incoming.sort_by_key(|c| c.content.time_ms);
+        let mut incoming = self.paint(ours, theirs, true).await?.incoming;
+        incoming.reverse(); // oldest first
         let mut status: BTreeMap<String, String> = BTreeMap::new();
         let mut allowed = Vec::new();
         for c in incoming {
