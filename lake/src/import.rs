@@ -17,9 +17,15 @@ use crate::store::strip_metadata;
 
 /// A decoded input file.
 pub enum Decoded {
-    /// A valid Parquet file, stored unchanged (no re-encoding).
+    /// A valid Parquet file, to be stored unchanged (no re-encoding), streamed
+    /// from `path`.
     Parquet {
-        raw: Bytes,
+        path: std::path::PathBuf,
+        /// The file's size when it was validated.
+        len: u64,
+        /// Its footer (metadata, its length and the magic), to check that the
+        /// stored copy is the file that was validated.
+        footer: Bytes,
         schema: Schema,
         rows: u64,
         null_counts: Vec<u64>,
@@ -67,6 +73,34 @@ fn open(path: &Path) -> Result<File> {
     })
 }
 
+/// The footer of a Parquet file of `len` bytes: its metadata, the metadata's
+/// length and the closing magic `PAR1`.
+fn read_footer(file: &mut File, len: u64) -> std::result::Result<Bytes, String> {
+    use std::io::Read;
+    if len < 12 {
+        return Err(format!("{len} bytes is too short for a Parquet file"));
+    }
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8))
+        .and_then(|_| file.read_exact(&mut tail))
+        .map_err(|e| e.to_string())?;
+    if &tail[4..] != b"PAR1" {
+        return Err("it does not end with the Parquet magic `PAR1`".into());
+    }
+    let meta_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    let footer_len = meta_len + 8;
+    if footer_len + 4 > len {
+        return Err(format!(
+            "its footer claims {meta_len} bytes of metadata in a {len}-byte file"
+        ));
+    }
+    let mut footer = vec![0u8; footer_len as usize];
+    file.seek(SeekFrom::End(-(footer_len as i64)))
+        .and_then(|_| file.read_exact(&mut footer))
+        .map_err(|e| e.to_string())?;
+    Ok(Bytes::from(footer))
+}
+
 /// Reads and fully validates `path`.
 pub fn read_file(path: &Path) -> Result<Decoded> {
     let format = FileFormat::from_path(path)?;
@@ -77,39 +111,42 @@ pub fn read_file(path: &Path) -> Result<Decoded> {
     };
     match format {
         FileFormat::Parquet => {
-            let raw = std::fs::read(path).map_err(|e| LakeError::Input {
+            // Only the footer is read here (and the data only when the footer
+            // lacks statistics): the file is then streamed into the store.
+            let input = |e: std::io::Error| LakeError::Input {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
-            })?;
-            let raw = Bytes::from(raw);
-            let builder = ParquetRecordBatchReaderBuilder::try_new(raw.clone())
+            };
+            let mut file = open(path)?;
+            let len = file.metadata().map_err(input)?.len();
+            let footer = read_footer(&mut file, len).map_err(&malformed)?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| malformed(e.to_string()))?;
             let schema = strip_metadata(builder.schema());
             if schema.fields().is_empty() {
                 return Err(malformed("the file has no columns".into()));
             }
-            // Fast path: the footer has row counts and, usually, per-column
-            // null counts; then the file is stored as is without decoding.
-            if let Some((rows, null_counts)) = footer_stats(builder.metadata(), &schema) {
-                return Ok(Decoded::Parquet {
-                    raw,
-                    schema,
-                    rows,
-                    null_counts,
-                });
-            }
-            let reader = builder.build().map_err(|e| malformed(e.to_string()))?;
-            let mut rows = 0u64;
-            let mut null_counts = vec![0u64; schema.fields().len()];
-            for batch in reader {
-                let batch = batch.map_err(|e| malformed(e.to_string()))?;
-                rows += batch.num_rows() as u64;
-                for (i, c) in batch.columns().iter().enumerate() {
-                    null_counts[i] += c.logical_null_count() as u64;
+            let (rows, null_counts) = match footer_stats(builder.metadata(), &schema) {
+                // Fast path: the footer has row counts and per-column null counts.
+                Some(stats) => stats,
+                None => {
+                    let reader = builder.build().map_err(|e| malformed(e.to_string()))?;
+                    let mut rows = 0u64;
+                    let mut null_counts = vec![0u64; schema.fields().len()];
+                    for batch in reader {
+                        let batch = batch.map_err(|e| malformed(e.to_string()))?;
+                        rows += batch.num_rows() as u64;
+                        for (i, c) in batch.columns().iter().enumerate() {
+                            null_counts[i] += c.logical_null_count() as u64;
+                        }
+                    }
+                    (rows, null_counts)
                 }
-            }
+            };
             Ok(Decoded::Parquet {
-                raw,
+                path: path.to_path_buf(),
+                len,
+                footer,
                 schema,
                 rows,
                 null_counts,

@@ -31,6 +31,8 @@ use crate::model::DataFile;
 pub struct DataStore {
     store: Arc<dyn ObjectStore>,
     uri: String,
+    /// The folder of a local store (files are copied into it in the kernel).
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for DataStore {
@@ -61,6 +63,7 @@ impl DataStore {
             return Ok(DataStore {
                 store,
                 uri: uri.to_string(),
+                local_root: None,
             });
         }
         if uri.contains("://") && !uri.starts_with("file://") {
@@ -83,6 +86,7 @@ impl DataStore {
         Ok(DataStore {
             store: Arc::new(local),
             uri: dir.display().to_string(),
+            local_root: Some(dir),
         })
     }
 
@@ -105,6 +109,66 @@ impl DataStore {
                 source,
             })?;
         Ok(())
+    }
+
+    /// Stores the file `src` as `path` without holding it in memory: copied in
+    /// the kernel (`copy_file_range`) into a local store, streamed as a
+    /// multipart upload to any other. As with [`DataStore::put`], the object
+    /// appears whole or not at all (a local copy is renamed into place).
+    /// Returns the bytes stored.
+    pub async fn put_file(&self, path: &str, src: &Path) -> Result<u64> {
+        let io = |at: &Path, source: std::io::Error| LakeError::Io {
+            path: at.to_path_buf(),
+            source,
+        };
+        if let Some(root) = &self.local_root {
+            let dest = root.join(path);
+            let partial = dest.with_extension("parquet.partial");
+            let src = src.to_path_buf();
+            return tokio::task::spawn_blocking(move || {
+                if let Some(dir) = dest.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+                }
+                // An interrupted copy leaves a `.partial` file under tables/,
+                // which gc removes after its grace period like any orphan.
+                let n = std::fs::copy(&src, &partial).map_err(|e| io(&src, e))?;
+                std::fs::rename(&partial, &dest).map_err(|e| io(&dest, e))?;
+                Ok(n)
+            })
+            .await
+            .map_err(|e| LakeError::Corrupt(format!("copying {path} failed: {e}")))?;
+        }
+        use tokio::io::AsyncWriteExt;
+        let mut file = tokio::fs::File::open(src).await.map_err(|e| io(src, e))?;
+        let mut upload =
+            object_store::buffered::BufWriter::new(self.store.clone(), ObjPath::from(path));
+        let copied = tokio::io::copy(&mut file, &mut upload).await;
+        let n = match copied {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = upload.abort().await;
+                return Err(io(src, e));
+            }
+        };
+        upload.shutdown().await.map_err(|e| LakeError::Storage {
+            path: path.to_string(),
+            source: object_store::Error::Generic {
+                store: "data",
+                source: Box::new(e),
+            },
+        })?;
+        Ok(n)
+    }
+
+    /// The bytes `range` of a stored file.
+    pub async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Bytes> {
+        self.store
+            .get_range(&ObjPath::from(path), range)
+            .await
+            .map_err(|source| LakeError::Storage {
+                path: path.to_string(),
+                source,
+            })
     }
 
     pub async fn get(&self, path: &str) -> Result<Bytes> {

@@ -191,6 +191,10 @@ async fn import_jsonl_and_parquet(t: &TestLake) {
         copy.files[0].path, show.files[0].path,
         "file names are unique"
     );
+    // A Parquet file is stored byte for byte (streamed, not re-encoded).
+    let stored = lake.data().get(&copy.files[0].path).await.unwrap();
+    assert_eq!(stored, bytes);
+    assert_eq!(copy.bytes, bytes.len() as u64);
 }
 
 async fn multi_table_commit_is_one_atomic_step(t: &TestLake) {
