@@ -17,7 +17,9 @@ use sluice_compiler::analysis::TableKind;
 use sluice_compiler::plan::{PlanExpectation, PythonNode};
 use sluice_lake::{CommitId, DataFile, Lake, StagedTable};
 
-use crate::python::{DataFrameKind, EnvManager, EnvSpec, NodeJob, PythonError, WorkerInput};
+use crate::python::{
+    DataFrameKind, EnvManager, EnvSpec, NodeJob, PythonEnv, PythonError, WorkerInput,
+};
 use crate::record::{ExpectationResult, NodeError};
 use crate::run::{commit_output, expectation_result, location};
 use crate::validate::{Contract, OutputValidator, Violation};
@@ -505,6 +507,41 @@ fn python_error(file: &str, line: u32, what: &str, e: PythonError) -> NodeError 
     }
 }
 
+/// A Python function's environment (built or cached) and its worker job over
+/// `tables`; errors point at `file:line`.
+async fn python_job<'a>(
+    ctx: &'a NodeContext,
+    spec: &'a PythonSpec,
+    file: &'a str,
+    line: u32,
+    tables: &[(String, TableData)],
+) -> Result<(PythonEnv, NodeJob<'a>), NodeError> {
+    let env = ctx
+        .envs
+        .ensure(&spec.env)
+        .await
+        .map_err(|e| python_error(file, line, "preparing its Python environment", e))?;
+    let inputs = worker_inputs(ctx, spec, tables)
+        .await
+        .map_err(|message| NodeError {
+            message,
+            location: location(file, Some(line)),
+            violations: Vec::new(),
+            detail: None,
+        })?;
+    let job = NodeJob {
+        project_root: &ctx.project_root,
+        file,
+        function: &spec.function,
+        inputs,
+        params: ctx.params.clone(),
+        tables: ctx.table_names.clone(),
+        dataframe: spec.dataframe,
+        allow_network: ctx.allow_network,
+    };
+    Ok((env, job))
+}
+
 async fn run_python(
     ctx: &NodeContext,
     node: &NodeSpec,
@@ -514,23 +551,7 @@ async fn run_python(
         .python
         .as_ref()
         .ok_or_else(|| node_error(node, "a Python node without a function".into()))?;
-    let env =
-        ctx.envs.ensure(&spec.env).await.map_err(|e| {
-            python_error(&node.file, node.line, "preparing its Python environment", e)
-        })?;
-    let inputs = worker_inputs(ctx, spec, inputs)
-        .await
-        .map_err(|e| node_error(node, e))?;
-    let job = NodeJob {
-        project_root: &ctx.project_root,
-        file: &node.file,
-        function: &spec.function,
-        inputs,
-        params: ctx.params.clone(),
-        tables: ctx.table_names.clone(),
-        dataframe: spec.dataframe,
-        allow_network: ctx.allow_network,
-    };
+    let (env, job) = python_job(ctx, spec, &node.file, node.line, inputs).await?;
     let what = format!("`{}` raised an error", node.name);
     let output = crate::python::run_node(&env, job)
         .await
@@ -546,31 +567,7 @@ async fn run_expectation(
     tables: &[(String, TableData)],
 ) -> Result<bool, NodeError> {
     let spec = PythonSpec::from_plan(&check.python);
-    let err = |message: String| NodeError {
-        message,
-        location: location(&check.file, Some(check.line)),
-        violations: Vec::new(),
-        detail: None,
-    };
-    let env = ctx.envs.ensure(&spec.env).await.map_err(|e| {
-        python_error(
-            &check.file,
-            check.line,
-            "preparing its Python environment",
-            e,
-        )
-    })?;
-    let inputs = worker_inputs(ctx, &spec, tables).await.map_err(err)?;
-    let job = NodeJob {
-        project_root: &ctx.project_root,
-        file: &check.file,
-        function: &spec.function,
-        inputs,
-        params: ctx.params.clone(),
-        tables: ctx.table_names.clone(),
-        dataframe: spec.dataframe,
-        allow_network: ctx.allow_network,
-    };
+    let (env, job) = python_job(ctx, &spec, &check.file, check.line, tables).await?;
     let what = format!("expectation `{}` raised an error", check.name);
     crate::python::run_expectation(&env, job)
         .await
