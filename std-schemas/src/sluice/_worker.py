@@ -127,19 +127,31 @@ def _polars_major(pl: Any) -> int:
         return 1
 
 
+def _read_arrow(path: str) -> Any:
+    """The Arrow IPC file at ``path`` as a pyarrow Table whose buffers point into a memory map."""
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    with pa.memory_map(path, "r") as source:
+        return pyarrow.ipc.open_file(source).read_all()
+
+
 def read_input(path: str, kind: str) -> Any:
     """The Arrow IPC file at ``path`` as a DataFrame of ``kind``, memory-mapped where possible."""
     if kind == "polars":
         import polars as pl
 
-        if _polars_major(pl) >= 2:
-            return pl.read_ipc(path)  # memory-maps uncompressed files
-        return pl.read_ipc(path, memory_map=True, rechunk=False)
-    import pyarrow as pa
-    import pyarrow.ipc
-
-    with pa.memory_map(path, "r") as source:
-        table = pyarrow.ipc.open_file(source).read_all()
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:  # pyarrow is a default package; this is only a fallback
+            if _polars_major(pl) >= 2:
+                return pl.read_ipc(path)
+            return pl.read_ipc(path, memory_map=True, rechunk=False)
+        # Through pyarrow's memory map, fixed-width columns are not copied (Polars
+        # converts strings to its own layout); pl.read_ipc reads the whole file into
+        # memory first and is several times slower (BENCHMARKS.md, "Python nodes").
+        return pl.from_arrow(_read_arrow(path), rechunk=False)
+    table = _read_arrow(path)
     if kind == "pyarrow":
         return table
     if kind == "pandas":
