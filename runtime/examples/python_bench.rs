@@ -2,7 +2,8 @@
 //! "Python nodes").
 //!
 //! ```sh
-//! cargo run --release --workspace --example python_bench -- --kind polars --gb 1.5 --runs 5
+//! cargo build --release --workspace --example python_bench
+//! target/release/examples/python_bench --kind polars --gb 1.5 --runs 5
 //! ```
 //!
 //! Uses the public API only (`EnvManager::ensure`, `run_node`), with the default
