@@ -755,6 +755,167 @@ async fn many_types_round_trip() {
     }
 }
 
+/// An identity node returns what it was given, whatever the input's shape: no
+/// batch at all, one empty batch, several batches (each DataFrame kind).
+#[tokio::test]
+async fn identity_nodes_return_empty_and_chunked_inputs() {
+    let env = default_env().await;
+    let dir = project(&[(
+        "n.py",
+        "def node(df=parent):\n    return df\n\n\
+         def kind(df=parent):\n    import polars as pl\n    \
+         return pl.DataFrame({'kind': [type(df).__module__.split('.')[0]], 'rows': [len(df)]})\n",
+    )]);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("i", DataType::Int64, false),
+        Field::new("f", DataType::Float64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    let batch = |from: i64, rows: i64| {
+        let ints: Vec<i64> = (from..from + rows).collect();
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ints.clone())),
+                Arc::new(Float64Array::from(
+                    ints.iter()
+                        .map(|&i| (i % 3 != 0).then_some(i as f64 / 2.0))
+                        .collect::<Vec<_>>(),
+                )),
+                Arc::new(StringArray::from(
+                    ints.iter()
+                        .map(|&i| (i % 4 != 0).then(|| format!("v{i}")))
+                        .collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap()
+    };
+    let cases: [(&str, Vec<RecordBatch>); 3] = [
+        ("no batch", vec![]),
+        ("an empty batch", vec![batch(0, 0)]),
+        (
+            "three batches",
+            vec![batch(0, 5), batch(5, 0), batch(5, 1000)],
+        ),
+    ];
+    for kind in [DataFrameKind::Polars, DataFrameKind::PyArrow] {
+        for (case, batches) in &cases {
+            let what = format!("{} input, {case}", kind.as_str());
+            let input = WorkerInput {
+                param: "df".into(),
+                table: "parent".into(),
+                schema: schema.clone(),
+                batches: batches.clone(),
+            };
+            let expected = arrow::compute::concat_batches(&schema, batches).unwrap();
+
+            let mut seen = job(dir.path(), "n.py", "kind", vec![input.clone()]);
+            seen.dataframe = kind;
+            let seen = single(&run_node(&env, seen).await.unwrap());
+            assert_eq!(
+                strings(&seen, "kind"),
+                [Some(kind.as_str().to_string())],
+                "{what}"
+            );
+            assert_eq!(
+                seen.column(1).as_primitive::<Int64Type>().values(),
+                &[expected.num_rows() as i64],
+                "{what}"
+            );
+
+            let mut identity = job(dir.path(), "n.py", "node", vec![input]);
+            identity.dataframe = kind;
+            let out = run_node(&env, identity).await.unwrap();
+            assert_eq!(out.num_rows, expected.num_rows(), "{what}");
+            assert_eq!(
+                out.schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>(),
+                ["i", "f", "s"],
+                "{what}"
+            );
+            let got = arrow::compute::concat_batches(&out.schema, &out.batches).unwrap();
+            for (i, field) in schema.fields().iter().enumerate() {
+                let back = arrow::compute::cast(got.column(i), field.data_type()).unwrap();
+                assert_eq!(&back, expected.column(i), "{what}: {}", field.name());
+            }
+        }
+    }
+}
+
+/// A large input is written as several files in parallel (one per core, 64 MiB at
+/// least each); the worker must see them as one table, in order.
+#[tokio::test]
+async fn large_inputs_arrive_whole_and_in_order() {
+    let env = default_env().await;
+    let dir = project(&[(
+        "n.py",
+        "def node(df=parent):\n    return df\n\n\
+         def rows(df=parent):\n    import os\n    import polars as pl\n    \
+         files = [f for f in os.listdir('.') if f.startswith('in-')]\n    \
+         return pl.DataFrame({'rows': [len(df)], 'files': [len(files)]})\n",
+    )]);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("batch", DataType::Utf8, false),
+    ]));
+    let rows = 1 << 20;
+    let batches: Vec<RecordBatch> = (0..10)
+        .map(|b| {
+            let ids = Int64Array::from_iter_values(b * rows..(b + 1) * rows);
+            let label = StringArray::from(vec![format!("b{b}"); rows as usize]);
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(label)]).unwrap()
+        })
+        .collect();
+    let expected = arrow::compute::concat_batches(&schema, &batches).unwrap();
+    for kind in [DataFrameKind::Polars, DataFrameKind::PyArrow] {
+        let input = WorkerInput {
+            param: "df".into(),
+            table: "parent".into(),
+            schema: schema.clone(),
+            batches: batches.clone(),
+        };
+        let mut counted = job(dir.path(), "n.py", "rows", vec![input.clone()]);
+        counted.dataframe = kind;
+        let counted = single(&run_node(&env, counted).await.unwrap());
+        assert_eq!(
+            counted.column(0).as_primitive::<Int64Type>().values(),
+            &[expected.num_rows() as i64],
+            "{}",
+            kind.as_str()
+        );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            counted.column(1).as_primitive::<Int64Type>().values(),
+            &[cores.min(2) as i64],
+            "input files"
+        );
+
+        let mut identity = job(dir.path(), "n.py", "node", vec![input]);
+        identity.dataframe = kind;
+        let out = run_node(&env, identity).await.unwrap();
+        assert!(
+            out.bytes_in > 2 * (64 << 20),
+            "two parts at least: {}",
+            out.bytes_in
+        );
+        let got = single(&out);
+        for (i, field) in schema.fields().iter().enumerate() {
+            let back = arrow::compute::cast(got.column(i), field.data_type()).unwrap();
+            assert_eq!(
+                &back,
+                expected.column(i),
+                "{}: {}",
+                kind.as_str(),
+                field.name()
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_node_pinning_polars_1_0_runs_listing5() {
     // `@python(pip={"polars": "1.0"})`, as in the paper: polars==1.0 (1.0.0).

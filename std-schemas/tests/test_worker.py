@@ -110,12 +110,14 @@ class WorkerMainTest(unittest.TestCase):
         with open(os.path.join(root, "node.py"), "w") as f:
             f.write(textwrap.dedent(body))
         table = pa.table({"a": [1, 2, 3], "b": ["x", "y", None]})
-        inp = os.path.join(root, "in.arrow")
-        with pyarrow.ipc.new_file(inp, table.schema) as w:
-            w.write_table(table)
+        parts = [table.slice(0, 1), table.slice(1)]  # one input in two files
+        paths = [os.path.join(root, f"in-0-{i}.arrow") for i in range(len(parts))]
+        for part, path in zip(parts, paths):
+            with pyarrow.ipc.new_file(path, table.schema) as w:
+                w.write_table(part)
         job = {
-            "version": 1, "kind": kind, "project_root": root, "file": "node.py", "function": function,
-            "inputs": [{"param": "df", "table": "parent", "path": inp}], "params": {"threshold": 2},
+            "version": 2, "kind": kind, "project_root": root, "file": "node.py", "function": function,
+            "inputs": [{"param": "df", "table": "parent", "paths": paths}], "params": {"threshold": 2},
             "tables": ["parent"], "dataframe": dataframe, "allow_network": False,
             "output": os.path.join(root, "out.arrow"), "result": os.path.join(root, "result.json"),
         }
@@ -147,6 +149,21 @@ class WorkerMainTest(unittest.TestCase):
         self.assertEqual(out.column("a").to_pylist(), [2, 3])
         self.assertEqual(proc.stdout, "rows 3\n")
         self.assertTrue({"read_s", "compute_s", "write_s"} <= set(result["timings"]))
+
+    @unittest.skipUnless(importlib.util.find_spec("polars") is not None, "polars is not installed")
+    def test_polars_input_in_parts(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.realpath(tmp)
+            proc, result, out = self.run_job(root, """
+                import polars as pl
+                def node(df=parent):
+                    assert isinstance(df, pl.DataFrame), type(df)
+                    return df.with_columns(c=pl.col("a") * 10)
+            """, dataframe="polars")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(out.column("a").to_pylist(), [1, 2, 3])
+        self.assertEqual(out.column("b").to_pylist(), ["x", "y", None])
+        self.assertEqual(out.column("c").to_pylist(), [10, 20, 30])
 
     def test_user_error(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -9,9 +9,11 @@
 //! back here without copying. The scratch directory is removed afterwards.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,7 +41,12 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 /// Room kept free on `/dev/shm` besides the inputs (and as much again for the output).
 const SHM_RESERVE: u64 = 256 << 20;
 
-const JOB_VERSION: u32 = 1;
+/// A large input is written as several IPC files (parts) in parallel, at most one
+/// per core, each of at least this many bytes (in memory); the worker concatenates
+/// them without copying.
+const PART_BYTES: u64 = 64 << 20;
+
+const JOB_VERSION: u32 = 2;
 
 /// How a node receives its input tables (`@python(dataframe=...)`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -234,7 +241,8 @@ struct JobFile<'a> {
 struct JobInput<'a> {
     param: &'a str,
     table: &'a str,
-    path: &'a Path,
+    /// The input's parts, in order (at least one).
+    paths: &'a [PathBuf],
 }
 
 #[derive(Deserialize)]
@@ -314,19 +322,30 @@ async fn run_worker(
     let project_root =
         std::path::absolute(job.project_root).map_err(|e| exchange_err("project root", e))?;
 
-    // Inputs: one IPC file each, written in parallel.
+    // Inputs: one or more IPC files each, written in parallel.
     let t = Instant::now();
     let inputs = job.inputs;
     let meta: Vec<(String, String)> = inputs
         .iter()
         .map(|i| (i.param.clone(), i.table.clone()))
         .collect();
-    let paths: Vec<PathBuf> = (0..inputs.len())
-        .map(|i| dir.join(format!("in-{i}.arrow")))
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts: Vec<Vec<Range<usize>>> = inputs
+        .iter()
+        .map(|i| split_parts(&i.batches, threads))
+        .collect();
+    let paths: Vec<Vec<PathBuf>> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, ranges)| {
+            (0..ranges.len())
+                .map(|p| dir.join(format!("in-{i}-{p}.arrow")))
+                .collect()
+        })
         .collect();
     let bytes_in = {
         let paths = paths.clone();
-        tokio::task::spawn_blocking(move || write_inputs(&paths, &inputs))
+        tokio::task::spawn_blocking(move || write_inputs(&paths, &inputs, &parts, threads))
             .await
             .map_err(|e| exchange_err("writing inputs", e))??
     };
@@ -347,7 +366,11 @@ async fn run_worker(
         inputs: meta
             .iter()
             .zip(&paths)
-            .map(|((param, table), path)| JobInput { param, table, path })
+            .map(|((param, table), paths)| JobInput {
+                param,
+                table,
+                paths,
+            })
             .collect(),
         params: &job.params,
         tables: &job.tables,
@@ -518,26 +541,79 @@ async fn drop_scratch(scratch: tempfile::TempDir) {
     let _ = tokio::task::spawn_blocking(move || drop(scratch)).await;
 }
 
-fn write_inputs(paths: &[PathBuf], inputs: &[WorkerInput]) -> Result<u64, PythonError> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .iter()
-            .zip(inputs)
-            .skip(1)
-            .map(|(path, input)| {
-                scope.spawn(move || write_ipc_file(path, &input.schema, &input.batches))
-            })
-            .collect();
-        let mut total = match paths.first().zip(inputs.first()) {
-            Some((path, input)) => write_ipc_file(path, &input.schema, &input.batches)?,
-            None => 0,
-        };
-        for handle in handles {
-            total += handle
-                .join()
-                .map_err(|_| PythonError::Exchange("writing an input panicked".into()))??;
+/// The batch ranges of an input's parts: `bytes / PART_BYTES` parts (at least one,
+/// at most `threads` and one per batch) of about equal size. Parts hold whole
+/// batches, in order: a batch goes to the part its middle byte falls in.
+fn split_parts(batches: &[RecordBatch], threads: usize) -> Vec<Range<usize>> {
+    let sizes: Vec<u64> = batches
+        .iter()
+        .map(|b| b.get_array_memory_size() as u64)
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    let parts = usize::try_from(total / PART_BYTES)
+        .unwrap_or(usize::MAX)
+        .clamp(1, threads.max(1))
+        .min(batches.len().max(1));
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    let (mut before, mut current) = (0u64, 0);
+    for (i, size) in sizes.iter().enumerate() {
+        let middle_x2 = u128::from(before) * 2 + u128::from(*size);
+        let part = (middle_x2 * parts as u128 / (u128::from(total.max(1)) * 2))
+            .min(parts as u128 - 1) as usize;
+        before += size;
+        match ranges.last_mut() {
+            Some(last) if part == current => last.end = i + 1,
+            _ => {
+                ranges.push(i..i + 1);
+                current = part;
+            }
+        }
+    }
+    if ranges.is_empty() {
+        ranges.push(0..0);
+    }
+    ranges
+}
+
+/// Writes every part of every input, on up to `threads` threads; returns the bytes
+/// written.
+fn write_inputs(
+    paths: &[Vec<PathBuf>],
+    inputs: &[WorkerInput],
+    parts: &[Vec<Range<usize>>],
+    threads: usize,
+) -> Result<u64, PythonError> {
+    let mut tasks = Vec::new();
+    for ((input, ranges), paths) in inputs.iter().zip(parts).zip(paths) {
+        for (range, path) in ranges.iter().zip(paths) {
+            let batches = input.batches.get(range.clone()).unwrap_or_default();
+            tasks.push((path.as_path(), &input.schema, batches));
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<u64, PythonError> {
+        let mut total = 0;
+        while let Some((path, schema, batches)) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) {
+            total += write_ipc_file(path, schema, batches)?;
         }
         Ok(total)
+    };
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(tasks.len()))
+            .map(|_| scope.spawn(work))
+            .collect();
+        let mut result = work();
+        for helper in helpers {
+            let written = helper
+                .join()
+                .map_err(|_| PythonError::Exchange("writing an input panicked".into()))
+                .and_then(|r| r);
+            result = match (result, written) {
+                (Ok(a), Ok(b)) => Ok(a + b),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+        }
+        result
     })
 }
 
@@ -654,5 +730,52 @@ fn failure(function: String, status: ExitStatus, result: ResultFile, logs: Logs)
             );
             crashed(function, status, Some(detail), logs)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batches(rows: &[usize]) -> Vec<RecordBatch> {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        rows.iter()
+            .map(|&n| {
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![0; n]))])
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// `split_parts` as `(start, end)` pairs.
+    fn split(batches: &[RecordBatch], threads: usize) -> Vec<(usize, usize)> {
+        split_parts(batches, threads)
+            .into_iter()
+            .map(|r| (r.start, r.end))
+            .collect()
+    }
+
+    #[test]
+    fn inputs_are_split_into_parts_of_whole_batches() {
+        let big = (PART_BYTES / 8) as usize; // rows of one part's worth of Int64
+        // Small inputs, few batches or one core: one part.
+        assert_eq!(split(&[], 4), [(0, 0)]);
+        assert_eq!(split(&batches(&[10, 10]), 4), [(0, 2)]);
+        assert_eq!(split(&batches(&[big, big]), 1), [(0, 2)]);
+        assert_eq!(split(&batches(&[4 * big]), 4), [(0, 1)]);
+        // Large inputs: up to one part per core, in order, of about equal size.
+        let b = batches(&[big / 2; 8]);
+        assert_eq!(split(&b, 2), [(0, 4), (4, 8)]);
+        assert_eq!(split(&b, 4), [(0, 2), (2, 4), (4, 6), (6, 8)]);
+        assert_eq!(split(&b, 16), [(0, 2), (2, 4), (4, 6), (6, 8)]);
+        // Uneven batches: as even as whole batches allow, no empty part.
+        let b = batches(&[big / 8, big / 8, 2 * big]);
+        assert_eq!(split(&b, 2), [(0, 2), (2, 3)]);
+        let b = batches(&[2 * big, big / 8, big / 8]);
+        assert_eq!(split(&b, 2), [(0, 1), (1, 3)]);
+        let b = batches(&[big, big, 0]);
+        assert_eq!(split(&b, 2), [(0, 1), (1, 3)]);
     }
 }

@@ -2,12 +2,14 @@
 
 Invoked as ``python -I -B -m sluice._worker JOB.json`` by the runtime
 (``runtime/src/python/worker.rs``), one process per call. The job names the node's
-file and function, its inputs as uncompressed Arrow IPC files (memory-mapped here),
-where to write the output (an Arrow IPC file) and the result JSON::
+file and function, its inputs as uncompressed Arrow IPC files (memory-mapped here;
+a large input comes in several parts, written in parallel, concatenated here without
+copying), where to write the output (an Arrow IPC file) and the result JSON::
 
-    {"version": 1, "kind": "node" | "expectation", "project_root": "...",
+    {"version": 2, "kind": "node" | "expectation", "project_root": "...",
      "file": "child.py", "function": "child_table",
-     "inputs": [{"param": "df", "table": "parent_table", "path": ".../in-0.arrow"}],
+     "inputs": [{"param": "df", "table": "parent_table",
+                 "paths": [".../in-0-0.arrow", ".../in-0-1.arrow"]}],
      "params": {...}, "tables": [...], "dataframe": "polars" | "pyarrow" | "pandas",
      "allow_network": false, "output": ".../out.arrow", "result": ".../result.json"}
 
@@ -26,7 +28,7 @@ import time
 import traceback
 from typing import Any
 
-JOB_VERSION = 1
+JOB_VERSION = 2
 NETWORK_MESSAGE = "network access is disabled for Python nodes (sluice run --allow-network lifts it)"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -127,19 +129,42 @@ def _polars_major(pl: Any) -> int:
         return 1
 
 
-def read_input(path: str, kind: str) -> Any:
-    """The Arrow IPC file at ``path`` as a DataFrame of ``kind``, memory-mapped where possible."""
-    if kind == "polars":
-        import polars as pl
-
-        if _polars_major(pl) >= 2:
-            return pl.read_ipc(path)  # memory-maps uncompressed files
-        return pl.read_ipc(path, memory_map=True, rechunk=False)
+def _read_arrow(paths: list[str]) -> Any:
+    """The Arrow IPC files at ``paths`` (parts of one table) as a pyarrow Table whose
+    buffers point into memory maps."""
     import pyarrow as pa
     import pyarrow.ipc
 
-    with pa.memory_map(path, "r") as source:
-        table = pyarrow.ipc.open_file(source).read_all()
+    tables = []
+    for path in paths:
+        with pa.memory_map(path, "r") as source:
+            tables.append(pyarrow.ipc.open_file(source).read_all())
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables)  # no copy: the parts become chunks
+
+
+def read_input(paths: list[str], kind: str) -> Any:
+    """The Arrow IPC files at ``paths`` (parts of one table) as a DataFrame of ``kind``,
+    memory-mapped where possible."""
+    if not paths:
+        raise ValueError("an input without files")
+    if kind == "polars":
+        import polars as pl
+
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:  # pyarrow is a default package; this is only a fallback
+            if _polars_major(pl) >= 2:
+                frames = [pl.read_ipc(path) for path in paths]
+            else:
+                frames = [pl.read_ipc(path, memory_map=True, rechunk=False) for path in paths]
+            return pl.concat(frames, rechunk=False)
+        # Through pyarrow's memory map, fixed-width columns are not copied (Polars
+        # converts strings to its own layout); pl.read_ipc reads the whole file into
+        # memory first and is several times slower (BENCHMARKS.md, "Python nodes").
+        return pl.from_arrow(_read_arrow(paths), rechunk=False)
+    table = _read_arrow(paths)
     if kind == "pyarrow":
         return table
     if kind == "pandas":
@@ -370,7 +395,7 @@ def run(job: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
     frames = {}
     for item in job["inputs"]:
         try:
-            frames[item["param"]] = read_input(item["path"], kind)
+            frames[item["param"]] = read_input(item["paths"], kind)
         except Exception as exc:  # noqa: BLE001
             raise _Failure("input", describe(exc, root)) from None
     timings["read_s"] = time.perf_counter() - t
