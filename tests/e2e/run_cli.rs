@@ -314,7 +314,7 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 /// Starts `sluice run` on a gated project and waits until its shares node runs.
-fn start_gated_run(lake: &Path, project: &Path) -> std::process::Child {
+fn start_gated_run(lake: &Path, project: &Path, scratch: &Path) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
             "run",
@@ -325,6 +325,7 @@ fn start_gated_run(lake: &Path, project: &Path) -> std::process::Child {
         ])
         .arg(lake)
         .env_remove("SLUICE_LAKE")
+        .env("SLUICE_SCRATCH_DIR", scratch)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -451,7 +452,7 @@ fn a_concurrent_change_to_the_same_table_fails_the_run_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = lake_with_orders(tmp.path());
     let project = copy_project("gated_py", tmp.path());
-    let child = start_gated_run(&lake, &project);
+    let child = start_gated_run(&lake, &project, tmp.path());
     // Meanwhile, main gets its own `shares` table.
     let other = tmp.path().join("shares.csv");
     std::fs::write(&other, "customer,total,share\nzed,1.0,1.0\n").unwrap();
@@ -481,10 +482,25 @@ fn a_run_killed_mid_way_leaves_the_target_unchanged_and_the_next_run_succeeds() 
     let lake = lake_with_orders(tmp.path());
     let before = head(&lake, "main");
     let project = copy_project("gated_py", tmp.path());
-    let mut child = start_gated_run(&lake, &project);
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let mut child = start_gated_run(&lake, &project, &scratch);
+    wait_for("the Python worker to start", || {
+        std::fs::read_dir(&scratch).unwrap().next().is_some()
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(head(&lake, "main"), before);
+    // The worker dies with the run: no process is left waiting for the gate.
+    let project_arg = project.to_str().unwrap().to_string();
+    let killed = std::time::Instant::now();
+    while processes_mentioning(&project_arg, &scratch) {
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(10),
+            "the killed run's Python worker is still running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     // The killed run is recorded as failed, and its commits cannot be merged.
     let runs = ok_json(&lake, &["runs"]);
     assert_eq!(runs[0]["status"], "failed", "{runs}");
@@ -493,9 +509,37 @@ fn a_run_killed_mid_way_leaves_the_target_unchanged_and_the_next_run_succeeds() 
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(head(&lake, "main"), before);
     std::fs::write(project.join("gate"), "").unwrap();
-    let (out, run) = run_json(&lake, &project, &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", &project_arg, "--format", "json", "--lake"])
+        .arg(&lake)
+        .env_remove("SLUICE_LAKE")
+        .env("SLUICE_SCRATCH_DIR", &scratch)
+        .output()
+        .unwrap();
+    let run = json_of(&out, "the next run");
     assert!(out.status.success(), "{run}");
     assert_eq!(run["base_commit"], before.as_str());
+    // The next run removed the killed worker's scratch directory (and its own).
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Whether a live process has `needle` or `scratch` in its command line or working
+/// directory (Linux /proc).
+fn processes_mentioning(needle: &str, scratch: &Path) -> bool {
+    let scratch = scratch.to_str().unwrap();
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let cwd = std::fs::read_link(p.path().join("cwd")).unwrap_or_default();
+        (cmdline.contains(needle) || cmdline.contains(scratch) || cwd.starts_with(scratch))
+            && !std::fs::read_to_string(p.path().join("stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+    })
 }
 
 /// A recursive copy of a fixture project (Bauplan projects keep models in folders).

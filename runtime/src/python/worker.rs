@@ -383,13 +383,23 @@ async fn run_worker(
     std::fs::write(&job_path, json).map_err(|e| exchange_err("job file", e))?;
 
     let mut cmd = worker_command(env, &dir, &job_path);
-    if !job.allow_network {
-        let isolation = NetIsolation::prepare();
-        // SAFETY: `apply` only makes async-signal-safe system calls on data
-        // prepared before the fork.
-        unsafe {
-            cmd.pre_exec(move || isolation.apply());
-        }
+    let isolation = (!job.allow_network).then(NetIsolation::prepare);
+    let parent = rustix::process::getpid();
+    // SAFETY: the hook only makes async-signal-safe system calls (`prctl`,
+    // `getppid`, and `apply`'s) on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The worker dies with the thread that started it: a killed `sluice run`
+            // leaves no Python process behind. If the parent is already gone, stop.
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            if rustix::process::getppid() != Some(parent) {
+                return Err(std::io::Error::other("the parent process exited"));
+            }
+            match &isolation {
+                Some(isolation) => isolation.apply(),
+                None => Ok(()),
+            }
+        });
     }
     let spawned = Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
@@ -499,6 +509,39 @@ fn worker_command(env: &PythonEnv, scratch: &Path, job_path: &Path) -> Command {
     cmd
 }
 
+/// Scratch directories are named `sluice-worker-<pid>-<random>` after the process
+/// that owns them, so that those of a process that was killed can be found.
+const SCRATCH_PREFIX: &str = "sluice-worker-";
+
+/// Removes the scratch directories under `root` whose owning process is gone (a
+/// run killed mid-node leaves its worker's directory behind, on `/dev/shm` in
+/// memory). A directory of a live process, or of a name this version did not
+/// make, is left alone.
+fn sweep_stale_scratch(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        let gone = matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        );
+        if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A private directory for one worker: `$SLUICE_SCRATCH_DIR`, else `/dev/shm` when
 /// it has room for the inputs and an output of the same size, else the temp dir.
 fn make_scratch(input_bytes: u64) -> Result<tempfile::TempDir, PythonError> {
@@ -515,12 +558,16 @@ fn make_scratch(input_bytes: u64) -> Result<tempfile::TempDir, PythonError> {
         }
         candidates.push(std::env::temp_dir());
     }
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        for root in &candidates {
+            sweep_stale_scratch(root);
+        }
+    });
+    let prefix = format!("{SCRATCH_PREFIX}{}-", std::process::id());
     let mut last = None;
     for root in candidates {
-        match tempfile::Builder::new()
-            .prefix("sluice-worker-")
-            .tempdir_in(&root)
-        {
+        match tempfile::Builder::new().prefix(&prefix).tempdir_in(&root) {
             Ok(dir) => {
                 for sub in ["home", "tmp"] {
                     std::fs::create_dir(dir.path().join(sub))
@@ -747,6 +794,27 @@ mod tests {
                     .unwrap()
             })
             .collect()
+    }
+
+    #[test]
+    fn stale_scratch_of_dead_processes_is_swept_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let names = [
+            format!("{SCRATCH_PREFIX}{dead}-abc"),
+            format!("{SCRATCH_PREFIX}{}-xyz", std::process::id()),
+            format!("{SCRATCH_PREFIX}notapid"),
+            "unrelated".to_string(),
+        ];
+        for n in &names {
+            std::fs::create_dir(root.path().join(n)).unwrap();
+            std::fs::write(root.path().join(n).join("f"), b"x").unwrap();
+        }
+        sweep_stale_scratch(root.path());
+        let left: Vec<bool> = names.iter().map(|n| root.path().join(n).exists()).collect();
+        assert_eq!(left, [false, true, true, true]);
     }
 
     /// `split_parts` as `(start, end)` pairs.
