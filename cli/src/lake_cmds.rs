@@ -291,7 +291,9 @@ fn usage(message: String) -> CmdError {
     }
 }
 
-fn classify(e: &LakeError) -> (u8, &'static str) {
+/// The exit code and the JSON error `kind` of a lake error (shared by every command
+/// that touches the lake).
+pub(crate) fn classify(e: &LakeError) -> (u8, &'static str) {
     match e {
         LakeError::MergeConflict { .. } => (1, "merge_conflict"),
         LakeError::MarkedCommit { .. } => (1, "marked_commit"),

@@ -214,7 +214,7 @@ fn runtime_error(format: Format, e: RuntimeError) -> ExitCode {
         }
         RuntimeError::Project(_) | RuntimeError::Io { .. } => (exit::USAGE, "project"),
         RuntimeError::Parameter(_) => (exit::USAGE, "parameter"),
-        RuntimeError::Lake(l) if !l.is_refusal() => (exit::USAGE, "lake"),
+        RuntimeError::Lake(l) => crate::lake_cmds::classify(l),
         _ => (exit::FAILED, "runtime"),
     };
     fail(format, code, kind, e.to_string())

@@ -408,6 +408,18 @@ fn namespaced_sources_run_in_sql_and_python_nodes() {
 }
 
 #[test]
+fn lake_errors_of_a_run_have_the_lake_commands_kinds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (out, err) = run_json(&lake, &fixture("orders"), &["--ref", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err["error"]["kind"], "ref_not_found", "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("nope"));
+    // Nothing was recorded for a run that never started.
+    assert_eq!(ok_json(&lake, &["runs"]), serde_json::json!([]));
+}
+
+#[test]
 fn a_wrong_physical_type_from_python_fails_before_publishing() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = lake_with_orders(tmp.path());
