@@ -67,6 +67,11 @@ pub enum LakeCommand {
         branch: String,
         #[arg(long, value_enum, default_value = "create")]
         mode: ModeArg,
+        /// Read the columns the project in DIR declares for this table (its
+        /// `Source(...)` contract) as their declared types, and check its non-null
+        /// columns, instead of inferring them.
+        #[arg(long, value_name = "DIR")]
+        contract: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -364,6 +369,66 @@ async fn open(common: &Common) -> Result<Lake, CmdError> {
     Ok(Lake::open(&config).await?)
 }
 
+/// The Arrow schema the project in `dir` declares for the source table `table`
+/// (columns of unknown type are left to inference).
+fn source_contract(
+    dir: &std::path::Path,
+    table: &str,
+) -> Result<arrow::datatypes::Schema, CmdError> {
+    use std::str::FromStr;
+    let sources = sluice_compiler::load_project(dir)
+        .map_err(|e| usage(format!("--contract {}: {e}", dir.display())))?;
+    let analysis = sluice_compiler::check(&sources);
+    let plan = sluice_compiler::plan::build(&analysis, &sources);
+    let node = plan
+        .nodes
+        .iter()
+        .find(|n| n.name == table && n.kind == sluice_compiler::analysis::TableKind::Source)
+        .ok_or_else(|| {
+            let sources: Vec<&str> = plan
+                .nodes
+                .iter()
+                .filter(|n| n.kind == sluice_compiler::analysis::TableKind::Source)
+                .map(|n| n.name.as_str())
+                .collect();
+            usage(format!(
+                "--contract {}: the project declares no source `{table}` (its sources: {})",
+                dir.display(),
+                if sources.is_empty() {
+                    "none".to_string()
+                } else {
+                    sources.join(", ")
+                }
+            ))
+        })?;
+    let columns = node.output_schema.as_ref().ok_or_else(|| {
+        usage(format!(
+            "--contract {}: source `{table}` ({}:{}) has no valid schema",
+            dir.display(),
+            node.file,
+            node.line
+        ))
+    })?;
+    let mut fields = Vec::new();
+    for c in columns {
+        let Some(spelled) = &c.data_type else {
+            continue;
+        };
+        let data_type = arrow::datatypes::DataType::from_str(spelled).map_err(|e| {
+            usage(format!(
+                "--contract: column `{}`: type {spelled}: {e}",
+                c.name
+            ))
+        })?;
+        fields.push(arrow::datatypes::Field::new(
+            &c.name,
+            data_type,
+            c.nullable.unwrap_or(true),
+        ));
+    }
+    Ok(arrow::datatypes::Schema::new(fields))
+}
+
 fn pretty(v: Value) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
@@ -425,6 +490,7 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
             table,
             branch,
             mode,
+            contract,
             ..
         } => {
             let mode = match mode {
@@ -432,7 +498,13 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
                 ModeArg::Replace => ImportMode::Replace,
                 ModeArg::Append => ImportMode::Append,
             };
-            let commit = lake.import_file(&file, &table, &branch, mode).await?;
+            let contract = match &contract {
+                Some(dir) => Some(source_contract(dir, &table)?),
+                None => None,
+            };
+            let commit = lake
+                .import_file_as(&file, &table, &branch, mode, contract.as_ref())
+                .await?;
             let snap = lake.snapshot(&commit.tables()[&table]).await?;
             if json {
                 return Ok(pretty(json!({

@@ -101,8 +101,24 @@ fn read_footer(file: &mut File, len: u64) -> std::result::Result<Bytes, String> 
     Ok(Bytes::from(footer))
 }
 
-/// Reads and fully validates `path`.
+/// Reads and fully validates `path`, inferring its schema.
 pub fn read_file(path: &Path) -> Result<Decoded> {
+    read_file_as(path, None)
+}
+
+/// Reads and fully validates `path`. With a `contract`, the columns it names are
+/// read as its types (CSV and JSON text parsed straight into them, Parquet cast
+/// without loss of a value) and must hold no nulls where it says non-null; other
+/// columns keep their inferred types.
+pub fn read_file_as(path: &Path, contract: Option<&Schema>) -> Result<Decoded> {
+    let decoded = read_inferred(path, contract)?;
+    match contract {
+        Some(contract) => conform(path, decoded, contract),
+        None => Ok(decoded),
+    }
+}
+
+fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<Decoded> {
     let format = FileFormat::from_path(path)?;
     let malformed = |reason: String| LakeError::MalformedInput {
         path: path.to_path_buf(),
@@ -162,6 +178,7 @@ pub fn read_file(path: &Path) -> Result<Decoded> {
                 return Err(malformed("the file is empty (no header line)".into()));
             }
             check_column_names(path, format, &schema)?;
+            let schema = with_contract_types(path, format, &schema, contract)?;
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| LakeError::Input {
                     path: path.to_path_buf(),
@@ -190,6 +207,7 @@ pub fn read_file(path: &Path) -> Result<Decoded> {
                 return Err(malformed("no JSON objects with fields found".into()));
             }
             check_column_names(path, format, &schema)?;
+            let schema = with_contract_types(path, format, &schema, contract)?;
             reader
                 .seek(SeekFrom::Start(0))
                 .map_err(|e| LakeError::Input {
@@ -208,6 +226,174 @@ pub fn read_file(path: &Path) -> Result<Decoded> {
                 batches,
             })
         }
+    }
+}
+
+/// The inferred schema of a text file with the contract's columns typed as the
+/// contract says (all nullable while parsing: nulls are counted afterwards).
+fn with_contract_types(
+    path: &Path,
+    format: FileFormat,
+    inferred: &Schema,
+    contract: Option<&Schema>,
+) -> Result<Schema> {
+    let Some(contract) = contract else {
+        return Ok(inferred.clone());
+    };
+    missing_columns(path, format, inferred, contract)?;
+    Ok(Schema::new(
+        inferred
+            .fields()
+            .iter()
+            .map(|f| match contract.field_with_name(f.name()) {
+                Ok(c) => arrow_schema::Field::new(f.name(), c.data_type().clone(), true),
+                Err(_) => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn missing_columns(
+    path: &Path,
+    format: FileFormat,
+    found: &Schema,
+    contract: &Schema,
+) -> Result<()> {
+    let missing: Vec<&str> = contract
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|n| found.field_with_name(n).is_err())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let has: Vec<&str> = found.fields().iter().map(|f| f.name().as_str()).collect();
+    Err(LakeError::MalformedInput {
+        path: path.to_path_buf(),
+        format: format.name(),
+        reason: format!(
+            "the contract's column(s) `{}` are missing (the file has `{}`)",
+            missing.join("`, `"),
+            has.join("`, `")
+        ),
+    })
+}
+
+/// Brings decoded data to the contract: its columns cast to its types where they
+/// differ (an error, never a silent null, when a value does not fit), its
+/// non-null columns checked, its nullability recorded in the schema.
+fn conform(path: &Path, decoded: Decoded, contract: &Schema) -> Result<Decoded> {
+    let format = FileFormat::from_path(path)?;
+    let malformed = |reason: String| LakeError::MalformedInput {
+        path: path.to_path_buf(),
+        format: format.name(),
+        reason,
+    };
+    let (schema, batches) = match decoded {
+        Decoded::Parquet {
+            path: ref src,
+            ref schema,
+            ref null_counts,
+            ..
+        } => {
+            missing_columns(path, format, schema, contract)?;
+            let same_types = contract.fields().iter().all(|c| {
+                schema
+                    .field_with_name(c.name())
+                    .is_ok_and(|f| f.data_type() == c.data_type())
+            });
+            if same_types {
+                // Stored as is: only nullability to check, from the counts.
+                let mut fields = Vec::new();
+                for (i, f) in schema.fields().iter().enumerate() {
+                    let declared = contract.field_with_name(f.name()).ok();
+                    let nullable = declared.is_none_or(|c| c.is_nullable());
+                    if !nullable && null_counts[i] > 0 {
+                        return Err(null_error(path, format, f.name(), null_counts[i]));
+                    }
+                    fields.push(f.as_ref().clone().with_nullable(nullable));
+                }
+                let mut decoded = decoded;
+                if let Decoded::Parquet { schema, .. } = &mut decoded {
+                    *schema = Schema::new(fields);
+                }
+                return Ok(decoded);
+            }
+            let file = open(src)?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.build())
+                .map_err(|e| malformed(e.to_string()))?;
+            let batches = reader
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| malformed(e.to_string()))?;
+            (schema.clone(), batches)
+        }
+        Decoded::Batches { schema, batches } => {
+            missing_columns(path, format, &schema, contract)?;
+            (schema, batches)
+        }
+    };
+    let fields: Vec<arrow_schema::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match contract.field_with_name(f.name()) {
+            Ok(c) => arrow_schema::Field::new(f.name(), c.data_type().clone(), c.is_nullable()),
+            Err(_) => f.as_ref().clone(),
+        })
+        .collect();
+    let target = Arc::new(Schema::new(fields));
+    let options = arrow::compute::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let mut nulls = vec![0u64; target.fields().len()];
+    let mut cast = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut columns = Vec::with_capacity(batch.num_columns());
+        for (i, (column, field)) in batch.columns().iter().zip(target.fields()).enumerate() {
+            let column = if column.data_type() == field.data_type() {
+                column.clone()
+            } else {
+                arrow::compute::cast_with_options(column, field.data_type(), &options).map_err(
+                    |e| {
+                        malformed(format!(
+                            "column `{}` does not fit the contract's {}: {e}",
+                            field.name(),
+                            field.data_type()
+                        ))
+                    },
+                )?
+            };
+            nulls[i] += column.logical_null_count() as u64;
+            columns.push(column);
+        }
+        cast.push(columns);
+    }
+    if let Some((i, f)) = target
+        .fields()
+        .iter()
+        .enumerate()
+        .find(|(i, f)| !f.is_nullable() && nulls[*i] > 0)
+    {
+        return Err(null_error(path, format, f.name(), nulls[i]));
+    }
+    let out = cast
+        .into_iter()
+        .map(|columns| RecordBatch::try_new(target.clone(), columns))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| malformed(e.to_string()))?;
+    Ok(Decoded::Batches {
+        schema: target.as_ref().clone(),
+        batches: out,
+    })
+}
+
+fn null_error(path: &Path, format: FileFormat, column: &str, nulls: u64) -> LakeError {
+    LakeError::MalformedInput {
+        path: path.to_path_buf(),
+        format: format.name(),
+        reason: format!("column `{column}` is declared non-null but {nulls} row(s) are null"),
     }
 }
 

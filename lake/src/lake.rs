@@ -807,8 +807,18 @@ impl Lake {
     /// Reads a Parquet, CSV or JSON Lines file (by extension), validates it
     /// completely, and only then writes it to the store as `table` data.
     pub async fn stage_file(&self, path: &Path, table: &str) -> Result<StagedTable> {
+        self.stage_file_as(path, table, None).await
+    }
+
+    /// [`Lake::stage_file`], typed by a contract (see [`crate::import::read_file_as`]).
+    pub async fn stage_file_as(
+        &self,
+        path: &Path,
+        table: &str,
+        contract: Option<&Schema>,
+    ) -> Result<StagedTable> {
         validate_table_name(table)?;
-        let decoded = crate::import::read_file(path)?;
+        let decoded = crate::import::read_file_as(path, contract)?;
         match decoded {
             crate::import::Decoded::Parquet {
                 path: src,
@@ -864,6 +874,19 @@ impl Lake {
         branch: &str,
         mode: ImportMode,
     ) -> Result<Commit> {
+        self.import_file_as(path, table, branch, mode, None).await
+    }
+
+    /// [`Lake::import_file`], with the columns of `contract` read as its types
+    /// and checked against its nullability.
+    pub async fn import_file_as(
+        &self,
+        path: &Path,
+        table: &str,
+        branch: &str,
+        mode: ImportMode,
+        contract: Option<&Schema>,
+    ) -> Result<Commit> {
         validate_table_name(table)?;
         // Check the target before reading: a wrong ref writes nothing.
         let head = self.branch_head(branch).await?;
@@ -882,7 +905,7 @@ impl Lake {
             }
             _ => {}
         }
-        let staged = self.stage_file(path, table).await?;
+        let staged = self.stage_file_as(path, table, contract).await?;
         let change = match mode {
             ImportMode::Create => TableChange::Create(staged),
             ImportMode::Replace => TableChange::Replace(staged),

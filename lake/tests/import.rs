@@ -94,3 +94,77 @@ async fn imported_parquet_is_byte_identical_and_csv_types_are_inferred() {
     assert_eq!(show.schema[1].null_count, 1);
     t.cleanup().await;
 }
+
+#[test]
+fn a_contract_types_text_columns_as_declared_and_checks_nulls() {
+    use sluice_lake::import::read_file_as;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = common::write_file(
+        dir.path(),
+        "codes.csv",
+        "code,price,at,note\n00123,9.99,2026-03-01T09:15:00,x\n00045,10.00,2026-03-02T10:00:00,\n",
+    );
+    let contract = Schema::new(vec![
+        Field::new("code", DataType::Utf8, false),
+        Field::new("price", DataType::Decimal128(12, 2), false),
+        Field::new(
+            "at",
+            DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, None),
+            false,
+        ),
+    ]);
+    let Decoded::Batches { schema, batches } = read_file_as(&csv, Some(&contract)).unwrap() else {
+        panic!("text is decoded");
+    };
+    // Contract columns have its types and nullability; `note` keeps its inferred type.
+    let typed: Vec<(String, DataType, bool)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+        .collect();
+    assert_eq!(typed[0], ("code".into(), DataType::Utf8, false));
+    assert_eq!(
+        typed[1],
+        ("price".into(), DataType::Decimal128(12, 2), false)
+    );
+    assert_eq!(typed[3], ("note".into(), DataType::Utf8, true));
+    // Parsed as text, not inferred as a number: leading zeros survive.
+    let codes = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(codes.value(0), "00123");
+
+    // A null in a non-null column of the contract, and a missing column, are errors.
+    let nulls = common::write_file(
+        dir.path(),
+        "nulls.csv",
+        "code,price,at\n1,,2026-03-01T00:00:00\n2,3.5,2026-03-01T00:00:00\n",
+    );
+    let err = read_file_as(&nulls, Some(&contract))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("`price` is declared non-null but 1 row(s) are null"),
+        "{err}"
+    );
+    let missing = common::write_file(
+        dir.path(),
+        "missing.csv",
+        "code,at\n1,2026-03-01T00:00:00\n",
+    );
+    let err = read_file_as(&missing, Some(&contract))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("`price` are missing"), "{err}");
+    // A value that does not fit the declared type is an error, never a null.
+    let bad = common::write_file(
+        dir.path(),
+        "bad.csv",
+        "code,price,at\n1,cheap,2026-03-01T00:00:00\n",
+    );
+    assert!(read_file_as(&bad, Some(&contract)).is_err());
+}

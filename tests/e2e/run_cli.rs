@@ -408,6 +408,94 @@ fn namespaced_sources_run_in_sql_and_python_nodes() {
 }
 
 #[test]
+fn the_shop_example_runs_on_data_typed_by_its_source_contracts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let shop = shop.to_str().unwrap();
+    for table in ["orders", "order_lines", "customers"] {
+        let csv = format!("{shop}/data/{table}.csv");
+        ok_json(
+            &lake,
+            &[
+                "import",
+                &csv,
+                "--table",
+                &format!("raw.{table}"),
+                "--contract",
+                shop,
+            ],
+        );
+    }
+    // Typed as the contracts say, not as inferred from the text.
+    let show = ok_json(&lake, &["table", "show", "raw.order_lines"]);
+    assert_eq!(
+        show["schema"][3]["data_type"], "Decimal128(12, 2)",
+        "{show}"
+    );
+    let show = ok_json(&lake, &["table", "show", "raw.orders"]);
+    assert_eq!(show["schema"][2]["data_type"], "Timestamp(µs)", "{show}");
+    assert_eq!(show["schema"][3]["nullable"], false, "{show}");
+
+    let (out, run) = run_json(&lake, Path::new(shop), &[]);
+    assert!(out.status.success(), "{run}");
+    assert_eq!(run["nodes"].as_array().unwrap().len(), 4);
+    let vip = ok_json(&lake, &["query", "SELECT * FROM vip_customers"]);
+    assert_eq!(
+        vip,
+        serde_json::json!([
+            {"customer_id": 10, "email": "ada@example.com", "lifetime_value": 1257.67}
+        ])
+    );
+
+    // A file that breaks the contract is refused, naming the column; nothing is written.
+    let bad = tmp.path().join("orders.csv");
+    std::fs::write(
+        &bad,
+        "order_id,customer_id,ordered_at,status,coupon\n7,10,2026-03-04T10:00:00,,\n",
+    )
+    .unwrap();
+    let before = head(&lake, "main");
+    let out = sluice(
+        &lake,
+        &[
+            "import",
+            bad.to_str().unwrap(),
+            "--table",
+            "raw.orders",
+            "--mode",
+            "append",
+            "--contract",
+            shop,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("column `status` is declared non-null but 1 row(s) are null"),
+        "{stderr}"
+    );
+    assert_eq!(head(&lake, "main"), before);
+    let out = sluice(
+        &lake,
+        &[
+            "import",
+            bad.to_str().unwrap(),
+            "--table",
+            "raw.nope",
+            "--contract",
+            shop,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("declares no source `raw.nope`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn lake_errors_of_a_run_have_the_lake_commands_kinds() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = lake_with_orders(tmp.path());
