@@ -224,6 +224,20 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
                 })
                 .collect()
         });
+        // A Bauplan model whose body is not inferred still names its output columns
+        // (`@bauplan.model(columns=[...])`): the runtime checks those names.
+        let output_schema = output_schema.or_else(|| {
+            table.model_columns.as_ref().map(|columns| {
+                columns
+                    .iter()
+                    .map(|(name, _)| PlanColumn {
+                        name: name.clone(),
+                        data_type: None,
+                        nullable: None,
+                    })
+                    .collect()
+            })
+        });
         let python = table.python.as_ref().map(|p| python_node(p, table));
         nodes.push(PlanNode {
             name: table.name.clone(),
@@ -384,6 +398,35 @@ def long_trips(
         assert_eq!(
             serde_json::to_value(&plan.parameters).unwrap(),
             serde_json::json!({"min_miles": {"type": "float", "default": 2.0}})
+        );
+    }
+
+    /// `@bauplan.model(columns=[...])` over a body the compiler cannot infer: the
+    /// plan still lists the output's column names (types unknown) for the runtime.
+    #[test]
+    fn bauplan_model_columns_name_the_output_of_an_opaque_body() {
+        let model = r#"
+import bauplan
+import pyarrow.compute as pc
+
+@bauplan.model(columns=["zone", "total"])
+@bauplan.python("3.11")
+def totals(data=bauplan.Model("trips", columns=["zone", "miles"])):
+    return some_helper(data, pc)
+"#;
+        let sources = SourceSet::new(
+            "/p",
+            vec![SourceFile::new("models.py", FileKind::Python, model)],
+        );
+        let analysis = crate::check(&sources);
+        let plan = super::build(&analysis, &sources);
+        let node = plan.nodes.iter().find(|n| n.name == "totals").unwrap();
+        assert_eq!(
+            serde_json::to_value(&node.output_schema).unwrap(),
+            serde_json::json!([
+                {"name": "zone", "type": null, "nullable": null},
+                {"name": "total", "type": null, "nullable": null}
+            ])
         );
     }
 

@@ -678,6 +678,31 @@ fn big_customers(lake: &Path) -> Vec<(String, f64)> {
 }
 
 #[test]
+fn a_bauplan_model_must_return_the_columns_it_lists() {
+    // The body is not inferable (pyarrow), so only the runtime can check
+    // `@bauplan.model(columns=[...])`: a listed column the output lacks fails the run.
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = tmp.path().join("bauplan_py");
+    copy_tree(&fixture("bauplan_py"), &project);
+    let model = project.join("models/big_customers.py");
+    let text = std::fs::read_to_string(&model).unwrap();
+    let changed = text.replace(
+        r#"@bauplan.model(columns=["customer", "total"]"#,
+        r#"@bauplan.model(columns=["customer", "total", "tier"]"#,
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&model, changed).unwrap();
+    let before = head(&lake, "main");
+    let (out, run) = run_json(&lake, &project, &[]);
+    assert_eq!(out.status.code(), Some(1), "{run}");
+    let error = &run["nodes"][1]["error"];
+    assert_eq!(error["violations"][0]["kind"], "missing_column", "{error}");
+    assert_eq!(error["violations"][0]["column"], "tier", "{error}");
+    assert_eq!(head(&lake, "main"), before);
+}
+
+#[test]
 fn a_bauplan_project_runs_with_parameter_defaults_and_overrides() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = lake_with_orders(tmp.path());
