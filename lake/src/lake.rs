@@ -315,6 +315,36 @@ fn default_author() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
+/// A commit ordered by time, then id: a max-heap of them pops history newest
+/// first (a commit is strictly newer than its parents).
+struct NewestFirst(Commit);
+
+impl NewestFirst {
+    fn key(&self) -> (i64, &CommitId) {
+        (self.0.content.time_ms, &self.0.id)
+    }
+}
+
+impl PartialEq for NewestFirst {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for NewestFirst {}
+
+impl PartialOrd for NewestFirst {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for NewestFirst {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
 /// What [`Lake::paint`] found.
 struct Painted {
     /// The merge base.
@@ -657,8 +687,7 @@ impl Lake {
         const OURS: u8 = 1;
         const THEIRS: u8 = 2;
         let mut flags: HashMap<CommitId, u8> = HashMap::new();
-        let mut commits: HashMap<CommitId, Commit> = HashMap::new();
-        let mut queue: BinaryHeap<(i64, CommitId)> = BinaryHeap::new();
+        let mut queue: BinaryHeap<NewestFirst> = BinaryHeap::new();
         // Queued commits that `ours` does not reach (yet): while there are none,
         // nothing only `theirs` reaches is left to find.
         let mut theirs_only = 0usize;
@@ -675,27 +704,20 @@ impl Lake {
         for (id, side) in [(ours, OURS), (theirs, THEIRS)] {
             let (before, after) = mark(id, side, &mut flags);
             if before == 0 {
-                let c = self.commit_by_id(id).await?;
-                queue.push((c.content.time_ms, c.id.clone()));
-                commits.insert(c.id.clone(), c);
+                queue.push(NewestFirst(self.commit_by_id(id).await?));
             }
             theirs_only =
                 theirs_only + usize::from(after == THEIRS) - usize::from(before == THEIRS);
         }
-        while let Some((_, id)) = queue.pop() {
-            let side = flags[&id];
+        while let Some(NewestFirst(commit)) = queue.pop() {
+            let side = flags[&commit.id];
             if side == THEIRS {
                 theirs_only -= 1;
             }
-            let commit = commits.remove(&id).ok_or_else(|| {
-                LakeError::Corrupt(format!("commit {id} was queued but not loaded"))
-            })?;
             for p in commit.parents() {
                 let (before, after) = mark(p, side, &mut flags);
                 if before == 0 {
-                    let c = self.commit_by_id(p).await?;
-                    queue.push((c.content.time_ms, c.id.clone()));
-                    commits.insert(c.id.clone(), c);
+                    queue.push(NewestFirst(self.commit_by_id(p).await?));
                 }
                 theirs_only =
                     theirs_only + usize::from(after == THEIRS) - usize::from(before == THEIRS);
@@ -724,21 +746,13 @@ impl Lake {
         let limit = limit.unwrap_or(usize::MAX);
         let mut all: Vec<Commit> = Vec::new();
         let mut seen: HashSet<CommitId> = HashSet::from([head.id.clone()]);
-        let mut queue: BinaryHeap<(i64, CommitId)> = BinaryHeap::new();
-        let mut loaded: HashMap<CommitId, Commit> = HashMap::new();
-        queue.push((head.content.time_ms, head.id.clone()));
-        loaded.insert(head.id.clone(), head);
+        let mut queue = BinaryHeap::from([NewestFirst(head)]);
         while all.len() < limit
-            && let Some((_, id)) = queue.pop()
+            && let Some(NewestFirst(commit)) = queue.pop()
         {
-            let commit = loaded.remove(&id).ok_or_else(|| {
-                LakeError::Corrupt(format!("commit {id} was queued but not loaded"))
-            })?;
             for p in commit.parents() {
                 if seen.insert(p.clone()) {
-                    let c = self.commit_by_id(p).await?;
-                    queue.push((c.content.time_ms, c.id.clone()));
-                    loaded.insert(c.id.clone(), c);
+                    queue.push(NewestFirst(self.commit_by_id(p).await?));
                 }
             }
             all.push(commit);
