@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, RecordBatch};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use serde::Serialize;
 use sluice_lake::{Commit, CommitRequest, Lake, LakeError, StagedTable, TableChange};
 use tpchgen::generators::{
@@ -262,44 +261,14 @@ async fn write_part(
         table: table.to_string(),
         reason: e.to_string(),
     };
-    let schema = lake_schema(&generated);
+    // The generators produce `Utf8View` strings; the lake's tables (and the
+    // contracts of `str` columns) use `Utf8`.
+    let schema = Arc::new(sluice_lake::without_view_types(&generated));
     let mut writer = lake.table_writer(table, &schema)?;
     for batch in batches {
-        let batch = to_lake_types(&batch.map_err(arrow_err)?, &schema).map_err(arrow_err)?;
+        let batch =
+            sluice_lake::cast_batch(&batch.map_err(arrow_err)?, &schema).map_err(arrow_err)?;
         writer.write(&batch).await?;
     }
     writer.finish().await
-}
-
-/// The generators produce `Utf8View` strings; the lake's tables (and the
-/// contracts of `str` columns) use `Utf8`.
-fn lake_schema(schema: &Schema) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
-            _ => f.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(Schema::new(fields))
-}
-
-fn to_lake_types(
-    batch: &RecordBatch,
-    schema: &SchemaRef,
-) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(c.clone())
-            } else {
-                cast(c, f.data_type())
-            }
-        })
-        .collect::<Result<Vec<ArrayRef>, _>>()?;
-    RecordBatch::try_new(schema.clone(), columns)
 }

@@ -28,4 +28,5 @@ pub use model::{
     ColumnStats, Commit, CommitContent, CommitId, DataFile, RUN_SUCCEEDED, RefEntry, RefKind,
     RunRow, Snapshot, SnapshotContent, SnapshotId,
 };
-pub use store::{DataStore, StagedTable, TableWriter};
+pub use query::table_reference;
+pub use store::{DataStore, StagedTable, TableWriter, cast_batch, without_view_types};

@@ -45,6 +45,15 @@ fn view_types(schema: &arrow_schema::Schema) -> arrow_schema::Schema {
     arrow_schema::Schema::new(fields)
 }
 
+/// How SQL names a lake table: `orders` bare, `raw.orders` as table `orders` of
+/// schema `raw` (the name [`Lake::register_files`] registers it under).
+pub fn table_reference(name: &str) -> datafusion::common::TableReference {
+    match crate::model::split_table_name(name) {
+        (Some(namespace), table) => datafusion::common::TableReference::partial(namespace, table),
+        (None, table) => datafusion::common::TableReference::bare(table),
+    }
+}
+
 impl Lake {
     /// Registers the lake's data store in `ctx` (needed once before
     /// [`Lake::register_files`]).
@@ -80,29 +89,26 @@ impl Lake {
                 .with_schema(schema);
             Arc::new(ListingTable::try_new(config).map_err(df_err)?)
         };
-        let reference = match crate::model::split_table_name(name) {
-            (Some(namespace), table_name) => {
-                // `raw.orders` is table `orders` of schema `raw` in SQL: make sure
-                // the schema exists in the session's default catalog.
-                let catalog_name = ctx
-                    .state()
-                    .config()
-                    .options()
-                    .catalog
-                    .default_catalog
-                    .clone();
-                let catalog = ctx.catalog(&catalog_name).ok_or_else(|| {
-                    df_err(format!("the session has no catalog `{catalog_name}`"))
-                })?;
-                if catalog.schema(namespace).is_none() {
-                    catalog
-                        .register_schema(namespace, Arc::new(MemorySchemaProvider::new()))
-                        .map_err(df_err)?;
-                }
-                datafusion::common::TableReference::partial(namespace, table_name)
+        if let (Some(namespace), _) = crate::model::split_table_name(name) {
+            // `raw.orders` is table `orders` of schema `raw` in SQL: make sure the
+            // schema exists in the session's default catalog.
+            let catalog_name = ctx
+                .state()
+                .config()
+                .options()
+                .catalog
+                .default_catalog
+                .clone();
+            let catalog = ctx
+                .catalog(&catalog_name)
+                .ok_or_else(|| df_err(format!("the session has no catalog `{catalog_name}`")))?;
+            if catalog.schema(namespace).is_none() {
+                catalog
+                    .register_schema(namespace, Arc::new(MemorySchemaProvider::new()))
+                    .map_err(df_err)?;
             }
-            (None, table_name) => datafusion::common::TableReference::bare(table_name),
-        };
+        }
+        let reference = table_reference(name);
         ctx.register_table(reference, table).map_err(df_err)?;
         Ok(())
     }

@@ -358,6 +358,43 @@ pub fn strip_metadata(schema: &Schema) -> Schema {
     Schema::new(fields)
 }
 
+/// The schema with `Utf8View`/`BinaryView` columns as `Utf8`/`Binary`: the types
+/// the lake stores the same values as (DataFusion and generators produce views).
+pub fn without_view_types(schema: &Schema) -> Schema {
+    use arrow_schema::DataType;
+    let fields: Vec<arrow_schema::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            DataType::BinaryView => f.as_ref().clone().with_data_type(DataType::Binary),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// `batch` with each column cast to the type of the same column of `schema`
+/// (columns already of that type are shared, not copied).
+pub fn cast_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                arrow::compute::cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
 /// Encodes record batches as one Parquet file in memory, counting rows and
 /// nulls per column on the way.
 pub struct ParquetEncoder {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
-use datafusion::common::{ScalarValue, TableReference};
+use datafusion::common::ScalarValue;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -374,7 +374,7 @@ async fn read_projected(
         .register_files(&session, table, &data.schema, &data.files)
         .map_err(|e| failed(&e))?;
     let df = session
-        .table(TableReference::bare(table.as_str()))
+        .table(sluice_lake::table_reference(table))
         .await
         .map_err(|e| failed(&e))?;
     let predicate = df.parse_sql_expr(filter).map_err(|e| failed(&e))?;
@@ -408,15 +408,7 @@ async fn read_projected(
     // DataFusion reads strings as views: back to the table's own types.
     let batches = batches
         .iter()
-        .map(|b| {
-            let columns = b
-                .columns()
-                .iter()
-                .zip(schema.fields())
-                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-                .collect::<Result<Vec<_>, _>>()?;
-            RecordBatch::try_new(schema.clone(), columns)
-        })
+        .map(|b| sluice_lake::cast_batch(b, &schema))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| failed(&e))?;
     Ok((schema, batches))
@@ -428,42 +420,13 @@ fn without_views(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>), arrow::error::ArrowError> {
-    use arrow_schema::DataType;
-    let classic = |t: &DataType| match t {
-        DataType::Utf8View => Some(DataType::Utf8),
-        DataType::BinaryView => Some(DataType::Binary),
-        _ => None,
-    };
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| classic(f.data_type()).is_some())
-    {
+    let target = Arc::new(sluice_lake::without_view_types(&schema));
+    if target == schema {
         return Ok((schema, batches));
     }
-    let fields: Vec<arrow_schema::Field> = schema
-        .fields()
-        .iter()
-        .map(|f| match classic(f.data_type()) {
-            Some(t) => f.as_ref().clone().with_data_type(t),
-            None => f.as_ref().clone(),
-        })
-        .collect();
-    let target = Arc::new(arrow_schema::Schema::new_with_metadata(
-        fields,
-        schema.metadata().clone(),
-    ));
     let batches = batches
         .iter()
-        .map(|b| {
-            let columns = b
-                .columns()
-                .iter()
-                .zip(target.fields())
-                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-                .collect::<Result<Vec<_>, _>>()?;
-            RecordBatch::try_new(target.clone(), columns)
-        })
+        .map(|b| sluice_lake::cast_batch(b, &target))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((target, batches))
 }

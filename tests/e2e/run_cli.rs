@@ -508,6 +508,29 @@ fn lake_errors_of_a_run_have_the_lake_commands_kinds() {
 }
 
 #[test]
+fn a_bauplan_model_filters_a_namespaced_table() {
+    // `bauplan.Model("raw.orders", filter=...)`: the filter's session must name the
+    // table as SQL does (schema `raw`, table `orders`).
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let csv = fixture("data/orders.csv");
+    ok_json(
+        &lake,
+        &["import", csv.to_str().unwrap(), "--table", "raw.orders"],
+    );
+    let (out, run) = run_json(&lake, &fixture("bauplan_namespaced"), &[]);
+    assert!(out.status.success(), "{run}");
+    let rows = ok_json(
+        &lake,
+        &["query", "SELECT id, amount FROM big_orders ORDER BY id"],
+    );
+    assert_eq!(
+        rows,
+        serde_json::json!([{"id": 1, "amount": 10.5}, {"id": 4, "amount": 7.25}])
+    );
+}
+
+#[test]
 fn a_wrong_physical_type_from_python_fails_before_publishing() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = lake_with_orders(tmp.path());
