@@ -188,11 +188,10 @@ async fn run_node(
                 .python
                 .as_ref()
                 .context("a Python node without python")?;
-            let dataframe = match python.dataframe.as_str() {
-                "pyarrow" => DataFrameKind::PyArrow,
-                "pandas" => DataFrameKind::Pandas,
-                _ => DataFrameKind::Polars,
-            };
+            let dataframe = python
+                .dataframe
+                .parse::<DataFrameKind>()
+                .unwrap_or_default();
             let env = envs
                 .ensure(&EnvSpec::for_node(
                     python.python_version.as_deref(),

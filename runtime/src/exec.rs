@@ -71,11 +71,7 @@ pub struct InputSpec {
 
 impl PythonSpec {
     pub fn from_plan(p: &PythonNode) -> PythonSpec {
-        let dataframe = match p.dataframe.as_str() {
-            "pyarrow" => DataFrameKind::PyArrow,
-            "pandas" => DataFrameKind::Pandas,
-            _ => DataFrameKind::Polars,
-        };
+        let dataframe = p.dataframe.parse::<DataFrameKind>().unwrap_or_default();
         PythonSpec {
             function: p.function.clone(),
             env: EnvSpec::for_node(p.python_version.as_deref(), &p.packages, dataframe),
