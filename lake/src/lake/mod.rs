@@ -1,0 +1,156 @@
+//! The lake: refs, commits, merges and table data, over a [`Catalog`] and a
+//! [`DataStore`]. One `impl Lake` block per concern, each in its own file:
+//! [`refs`], [`history`], [`write`], [`merge`], [`inspect`], [`gc`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::catalog::Catalog;
+use crate::catalog::postgres::PostgresCatalog;
+use crate::catalog::sqlite::SqliteCatalog;
+use crate::config::{CatalogConfig, LakeConfig};
+use crate::error::{LakeError, Result};
+use crate::model::{Commit, CommitContent};
+use crate::store::DataStore;
+
+/// How many times an unconditional write re-reads the branch head and
+/// retries after losing a compare-and-swap race.
+const MAX_RETRIES: usize = 200;
+
+mod gc;
+mod history;
+mod inspect;
+mod merge;
+mod refs;
+mod write;
+
+pub use gc::{DEFAULT_GC_GRACE, GcReport};
+pub use history::LogEntry;
+pub use inspect::{
+    ColumnChange, ColumnInfo, HistoryEntry, TableDetails, TableDiff, TableSummary, schema_changes,
+};
+pub use merge::{MergeOutcome, MergeRequest, three_way};
+pub use refs::{RefTarget, Resolved};
+pub use write::{CommitRequest, ImportMode, TableChange};
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// RFC 3339 rendering of a commit time.
+pub fn format_time(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn default_author() -> String {
+    std::env::var("SLUICE_AUTHOR")
+        .or_else(|_| std::env::var("USER"))
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The versioned lake.
+#[derive(Clone)]
+pub struct Lake {
+    catalog: Arc<dyn Catalog>,
+    data: DataStore,
+    author: String,
+    location: String,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lake")
+            .field("location", &self.location)
+            .field("catalog", &self.catalog.backend())
+            .field("data", &self.data)
+            .finish()
+    }
+}
+
+impl Lake {
+    /// Opens the lake described by `config`, creating it on first use.
+    pub async fn open(config: &LakeConfig) -> Result<Lake> {
+        let catalog: Arc<dyn Catalog> = match &config.catalog {
+            CatalogConfig::Sqlite(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|source| LakeError::Io {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+                }
+                Arc::new(SqliteCatalog::open(path)?)
+            }
+            CatalogConfig::Postgres(url) => Arc::new(PostgresCatalog::connect(url).await?),
+        };
+        Lake::open_with_catalog(catalog, config).await
+    }
+
+    /// Opens a lake over an already connected catalog.
+    pub async fn open_with_catalog(catalog: Arc<dyn Catalog>, config: &LakeConfig) -> Result<Lake> {
+        let author = default_author();
+        let mut settings = BTreeMap::new();
+        if let Some(d) = &config.data {
+            settings.insert("data_uri".to_string(), d.clone());
+        }
+        let exists = catalog.setting("data_uri").await.ok().flatten().is_some();
+        if !exists && config.data.is_none() {
+            return Err(LakeError::Config(
+                "a new lake with a PostgreSQL catalog needs a data location: set SLUICE_DATA \
+                 (a folder or s3://bucket/prefix)"
+                    .into(),
+            ));
+        }
+        // Creates the lake on first use, migrates an older schema, and is a
+        // no-op otherwise (the root commit is only recorded for a new lake).
+        let root = Commit::new(CommitContent {
+            parents: vec![],
+            tables: BTreeMap::new(),
+            message: "initialize lake".into(),
+            author: author.clone(),
+            time_ms: now_ms(),
+            properties: BTreeMap::new(),
+        });
+        catalog.init(&root, &settings).await?;
+        let data_uri = catalog.setting("data_uri").await?.ok_or_else(|| {
+            LakeError::Corrupt("the catalog records no data location (data_uri)".into())
+        })?;
+        let data = DataStore::open(&data_uri, &config.base_dir)?;
+        Ok(Lake {
+            catalog,
+            data,
+            author,
+            location: config.describe(),
+        })
+    }
+
+    /// Uses `author` for the commits made through this handle.
+    pub fn with_author(mut self, author: &str) -> Lake {
+        self.author = author.to_string();
+        self
+    }
+
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+    pub fn data(&self) -> &DataStore {
+        &self.data
+    }
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+}
+
+async fn backoff(attempt: usize) {
+    // Small randomized exponential backoff (1..=64 ms, jittered by the
+    // uuid's randomness) so racing writers do not retry in lockstep.
+    let cap = 1u64 << attempt.min(6);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u64;
+    let ms = 1 + (cap * jitter) / 1000;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
