@@ -239,8 +239,8 @@ class BauplanNodeInTheWorkerTest(unittest.TestCase):
             with pyarrow.ipc.new_file(inp, table.schema) as w:
                 w.write_table(table)
             job = {
-                "version": 1, "kind": "node", "project_root": root, "file": "node.py", "function": "node",
-                "inputs": [{"param": "data", "table": "parent", "path": inp}], "params": {"min_a": 2},
+                "version": 2, "kind": "node", "project_root": root, "file": "node.py", "function": "node",
+                "inputs": [{"param": "data", "table": "parent", "paths": [inp]}], "params": {"min_a": 2},
                 "tables": ["parent"], "dataframe": "pyarrow", "allow_network": False,
                 "output": os.path.join(root, "out.arrow"), "result": os.path.join(root, "result.json"),
             }
