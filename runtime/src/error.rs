@@ -40,6 +40,18 @@ pub enum RuntimeError {
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
+/// Runs blocking work (file system walks, compilation, archiving) on tokio's
+/// blocking pool, so it never stalls a runtime worker that other nodes' tasks need.
+pub(crate) async fn blocking<T, F>(what: &'static str, f: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RuntimeError::Internal(format!("{what} did not finish: {e}")))?
+}
+
 macro_rules! boxed_from {
     ($($variant:ident($t:ty)),*) => {
         $(impl From<$t> for RuntimeError {

@@ -114,9 +114,14 @@ fn hostname() -> String {
 
 /// Compiles, checks and runs a project (docs/runs.md).
 pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result<RunOutcome> {
-    let sources = sluice_compiler::load_project(&options.project)
-        .map_err(|e| RuntimeError::Project(e.to_string()))?;
-    let analysis = sluice_compiler::check(&sources);
+    let project = options.project.clone();
+    let (sources, analysis) = crate::error::blocking("compiling the project", move || {
+        let sources = sluice_compiler::load_project(&project)
+            .map_err(|e| RuntimeError::Project(e.to_string()))?;
+        let analysis = sluice_compiler::check(&sources);
+        Ok((sources, analysis))
+    })
+    .await?;
     if analysis.summary.errors > 0 {
         return Ok(RunOutcome::Rejected {
             sources: Box::new(sources),
@@ -137,7 +142,9 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
         Some(c) => lake.commit_by_id(c).await?,
         None => target_head,
     };
-    let (archive, sha, files) = archive::pack(&options.project)?;
+    let project = options.project.clone();
+    let (archive, sha, files) =
+        crate::error::blocking("archiving the code", move || archive::pack(&project)).await?;
     let code_path = format!("runs/{id}/code.tar.gz");
     let code_bytes = archive.len() as u64;
     lake.data().put(&code_path, Bytes::from(archive)).await?;

@@ -60,7 +60,11 @@ pub async fn rerun(
         path: std::env::temp_dir(),
         source: e,
     })?;
-    crate::archive::unpack(&bytes, dir.path())?;
+    let into = dir.path().to_path_buf();
+    crate::error::blocking("unpacking the code archive", move || {
+        crate::archive::unpack(&bytes, &into)
+    })
+    .await?;
     let mut options = RunOptions::new(dir.path(), target.unwrap_or(&original.target));
     options.base = Some(CommitId(original.base_commit.clone()));
     options.rerun_of = Some(original.id.clone());
