@@ -483,7 +483,7 @@ impl StagedTable {
 const TARGET_FILE_BYTES: usize = 128 * 1024 * 1024;
 
 /// Streams record batches of one table into immutable Parquet files of about
-/// [`TARGET_FILE_BYTES`] each, counting rows and nulls on the way; memory stays
+/// `TARGET_FILE_BYTES` each, counting rows and nulls on the way; memory stays
 /// bounded by one file. Nothing is visible until the [`StagedTable`] from
 /// [`TableWriter::finish`] is committed.
 pub struct TableWriter {

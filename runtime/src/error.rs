@@ -1,5 +1,5 @@
 //! Errors of the runtime. A failed *run* is not an error of the API: it is a
-//! [`crate::RunReport`] with status `failed`. These are the failures that stop
+//! [`crate::RunRecord`] with status [`crate::RunStatus::Failed`]. These are the failures that stop
 //! the runtime from producing a report at all (or that a node reports).
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The lake: refs, commits, merges and table data, over a [`Catalog`] and a
 //! [`DataStore`]. One `impl Lake` block per concern, each in its own file:
-//! [`refs`], [`history`], [`write`], [`merge`], [`inspect`], [`gc`].
+//! [`refs`], [`history`], [`write`](mod@write), [`merge`], [`inspect`], [`gc`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
