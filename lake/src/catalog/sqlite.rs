@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -42,7 +42,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
 pub struct SqliteCatalog {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
 impl SqliteCatalog {
@@ -55,7 +55,7 @@ impl SqliteCatalog {
         conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
         Ok(SqliteCatalog {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
@@ -63,11 +63,27 @@ impl SqliteCatalog {
         &self.path
     }
 
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.conn.lock().map_err(|_| LakeError::Catalog {
-            backend: "sqlite",
-            reason: "connection lock poisoned".into(),
+    /// Runs `f` with the connection on tokio's blocking pool: SQLite calls block
+    /// (up to the busy timeout while another process holds the write lock), and
+    /// must never stall a runtime worker that other tasks (parallel nodes) need.
+    async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| LakeError::Catalog {
+                backend: "sqlite",
+                reason: "connection lock poisoned".into(),
+            })?;
+            f(&mut conn)
         })
+        .await
+        .map_err(|e| LakeError::Catalog {
+            backend: "sqlite",
+            reason: format!("catalog call did not finish: {e}"),
+        })?
     }
 }
 
@@ -126,208 +142,240 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn init(&self, root: &Commit, settings: &BTreeMap<String, String>) -> Result<()> {
-        let mut conn = self.conn()?;
-        // Fast path without the write lock: an up-to-date, initialized lake.
-        let ready: Option<i64> = conn
-            .query_row(
-                "SELECT (SELECT MAX(version) FROM schema_version)
-                 WHERE EXISTS (SELECT 1 FROM refs WHERE name = 'main')",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .ok()
-            .flatten();
-        if ready == Some(SCHEMA_VERSION) {
-            return Ok(());
-        }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
-        let version: Option<i64> = tx
-            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
-            .optional()?
-            .flatten();
-        let version = version.unwrap_or(0);
-        if version > SCHEMA_VERSION {
-            return Err(LakeError::Config(format!(
-                "catalog {} has schema version {version}, newer than this sluice ({SCHEMA_VERSION}): upgrade sluice",
-                self.path.display()
-            )));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO schema_version (version) VALUES (?1)",
-                params![i as i64 + 1],
-            )?;
-        }
-        let has_main: bool = tx
-            .query_row("SELECT 1 FROM refs WHERE name = 'main'", [], |_| Ok(()))
-            .optional()?
-            .is_some();
-        let has_any_commit: bool = tx
-            .query_row("SELECT 1 FROM commits LIMIT 1", [], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !has_main && !has_any_commit {
-            for (k, v) in settings {
+        let root = root.clone();
+        let settings = settings.clone();
+        let path = self.path.clone();
+        self.call(move |conn| {
+            // Fast path without the write lock: an up-to-date, initialized lake.
+            let ready: Option<i64> = conn
+                .query_row(
+                    "SELECT (SELECT MAX(version) FROM schema_version)
+                     WHERE EXISTS (SELECT 1 FROM refs WHERE name = 'main')",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ok()
+                .flatten();
+            if ready == Some(SCHEMA_VERSION) {
+                return Ok(());
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+            let version: Option<i64> = tx
+                .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+                .optional()?
+                .flatten();
+            let version = version.unwrap_or(0);
+            if version > SCHEMA_VERSION {
+                return Err(LakeError::Config(format!(
+                    "catalog {} has schema version {version}, newer than this sluice ({SCHEMA_VERSION}): upgrade sluice",
+                    path.display()
+                )));
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(sql)?;
                 tx.execute(
-                    "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
-                    params![k, v],
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    params![i as i64 + 1],
                 )?;
             }
-            tx.execute(
-                "INSERT INTO commits (id, body, time_ms) VALUES (?1, ?2, ?3)",
-                params![
-                    root.id.0,
-                    root.content.canonical_json(),
-                    root.content.time_ms
-                ],
-            )?;
-            tx.execute(
-                "INSERT INTO refs (name, kind, commit_id) VALUES ('main', 'branch', ?1)",
-                params![root.id.0],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+            let has_main: bool = tx
+                .query_row("SELECT 1 FROM refs WHERE name = 'main'", [], |_| Ok(()))
+                .optional()?
+                .is_some();
+            let has_any_commit: bool = tx
+                .query_row("SELECT 1 FROM commits LIMIT 1", [], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !has_main && !has_any_commit {
+                for (k, v) in settings {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+                        params![k, v],
+                    )?;
+                }
+                tx.execute(
+                    "INSERT INTO commits (id, body, time_ms) VALUES (?1, ?2, ?3)",
+                    params![
+                        root.id.0,
+                        root.content.canonical_json(),
+                        root.content.time_ms
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO refs (name, kind, commit_id) VALUES ('main', 'branch', ?1)",
+                    params![root.id.0],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>> {
-        let conn = self.conn()?;
-        Ok(conn
-            .query_row(
-                "SELECT value FROM settings WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()?)
+        let key = key.to_owned();
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT value FROM settings WHERE key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
     }
 
     async fn get_commit(&self, id: &CommitId) -> Result<Option<Commit>> {
-        let conn = self.conn()?;
-        let body: Option<String> = conn
-            .query_row(
-                "SELECT body FROM commits WHERE id = ?1",
-                params![id.0],
-                |r| r.get(0),
-            )
-            .optional()?;
-        body.map(|b| Commit::from_stored(&id.0, &b)).transpose()
+        let id = id.clone();
+        self.call(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM commits WHERE id = ?1",
+                    params![id.0],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            body.map(|b| Commit::from_stored(&id.0, &b)).transpose()
+        })
+        .await
     }
 
     async fn commits_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<CommitId>> {
-        // Prefixes are validated hex by the caller; escape anyway.
-        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
-        let conn = self.conn()?;
-        let mut stmt =
-            conn.prepare("SELECT id FROM commits WHERE id LIKE ?1 ORDER BY id LIMIT ?2")?;
-        let rows = stmt.query_map(params![pattern, limit as i64], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(CommitId(r?));
-        }
-        Ok(out)
+        let prefix = prefix.to_owned();
+        self.call(move |conn| {
+            // Prefixes are validated hex by the caller; escape anyway.
+            let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+            let mut stmt =
+                conn.prepare("SELECT id FROM commits WHERE id LIKE ?1 ORDER BY id LIMIT ?2")?;
+            let rows = stmt.query_map(params![pattern, limit as i64], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(CommitId(r?));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn get_snapshot(&self, id: &SnapshotId) -> Result<Option<Snapshot>> {
-        let conn = self.conn()?;
-        let body: Option<String> = conn
-            .query_row(
-                "SELECT body FROM snapshots WHERE id = ?1",
-                params![id.0],
-                |r| r.get(0),
-            )
-            .optional()?;
-        body.map(|b| Snapshot::from_stored(&id.0, &b)).transpose()
+        let id = id.clone();
+        self.call(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM snapshots WHERE id = ?1",
+                    params![id.0],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            body.map(|b| Snapshot::from_stored(&id.0, &b)).transpose()
+        })
+        .await
     }
 
     async fn all_snapshots(&self) -> Result<Vec<Snapshot>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare("SELECT id, body FROM snapshots")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (id, body) = r?;
-            out.push(Snapshot::from_stored(&id, &body)?);
-        }
-        Ok(out)
+        self.call(move |conn| {
+            let mut stmt = conn.prepare("SELECT id, body FROM snapshots")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (id, body) = r?;
+                out.push(Snapshot::from_stored(&id, &body)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn get_ref(&self, name: &str) -> Result<Option<RefEntry>> {
-        let conn = self.conn()?;
-        let row = conn
-            .query_row(
-                "SELECT name, kind, commit_id, properties FROM refs WHERE name = ?1",
-                params![name],
-                read_ref,
-            )
-            .optional()?;
-        row.map(to_ref_entry).transpose()
+        let name = name.to_owned();
+        self.call(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT name, kind, commit_id, properties FROM refs WHERE name = ?1",
+                    params![name],
+                    read_ref,
+                )
+                .optional()?;
+            row.map(to_ref_entry).transpose()
+        })
+        .await
     }
 
     async fn list_refs(&self, kind: Option<RefKind>) -> Result<Vec<RefEntry>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare(
-            "SELECT name, kind, commit_id, properties FROM refs
-             WHERE ?1 IS NULL OR kind = ?1 ORDER BY name",
-        )?;
-        let rows = stmt.query_map(params![kind.map(|k| k.as_str())], read_ref)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(to_ref_entry(r?)?);
-        }
-        Ok(out)
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT name, kind, commit_id, properties FROM refs
+                 WHERE ?1 IS NULL OR kind = ?1 ORDER BY name",
+            )?;
+            let rows = stmt.query_map(params![kind.map(|k| k.as_str())], read_ref)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(to_ref_entry(r?)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn create_ref(&self, name: &str, kind: RefKind, commit: &CommitId) -> Result<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<String> = tx
-            .query_row(
-                "SELECT kind FROM refs WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(k) = existing {
-            return Err(LakeError::RefExists {
-                kind: RefKind::parse(&k).map_or("ref", |k| k.as_str()),
-                name: name.to_string(),
-            });
-        }
-        let known = tx
-            .query_row(
-                "SELECT 1 FROM commits WHERE id = ?1",
-                params![commit.0],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if !known {
-            return Err(LakeError::CommitNotFound(commit.0.clone()));
-        }
-        tx.execute(
-            "INSERT INTO refs (name, kind, commit_id) VALUES (?1, ?2, ?3)",
-            params![name, kind.as_str(), commit.0],
-        )?;
-        tx.commit()?;
-        Ok(())
+        let name = name.to_owned();
+        let commit = commit.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT kind FROM refs WHERE name = ?1",
+                    params![name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(k) = existing {
+                return Err(LakeError::RefExists {
+                    kind: RefKind::parse(&k).map_or("ref", |k| k.as_str()),
+                    name: name.to_string(),
+                });
+            }
+            let known = tx
+                .query_row(
+                    "SELECT 1 FROM commits WHERE id = ?1",
+                    params![commit.0],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !known {
+                return Err(LakeError::CommitNotFound(commit.0.clone()));
+            }
+            tx.execute(
+                "INSERT INTO refs (name, kind, commit_id) VALUES (?1, ?2, ?3)",
+                params![name, kind.as_str(), commit.0],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_ref(&self, name: &str, kind: RefKind) -> Result<()> {
-        let conn = self.conn()?;
-        let n = conn.execute(
-            "DELETE FROM refs WHERE name = ?1 AND kind = ?2",
-            params![name, kind.as_str()],
-        )?;
-        if n == 0 {
-            return Err(match kind {
-                RefKind::Branch => LakeError::BranchNotFound(name.to_string()),
-                RefKind::Tag => LakeError::TagNotFound(name.to_string()),
-            });
-        }
-        Ok(())
+        let name = name.to_owned();
+        self.call(move |conn| {
+            let n = conn.execute(
+                "DELETE FROM refs WHERE name = ?1 AND kind = ?2",
+                params![name, kind.as_str()],
+            )?;
+            if n == 0 {
+                return Err(match kind {
+                    RefKind::Branch => LakeError::BranchNotFound(name.to_string()),
+                    RefKind::Tag => LakeError::TagNotFound(name.to_string()),
+                });
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn set_branch_property(
@@ -336,29 +384,34 @@ impl Catalog for SqliteCatalog {
         key: &str,
         value: Option<&str>,
     ) -> Result<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let props: Option<String> = tx
-            .query_row(
-                "SELECT properties FROM refs WHERE name = ?1 AND kind = 'branch'",
-                params![branch],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(props) = props else {
-            return Err(LakeError::BranchNotFound(branch.to_string()));
-        };
-        let mut props = props_from_json(&props)?;
-        match value {
-            Some(v) => props.insert(key.to_string(), v.to_string()),
-            None => props.remove(key),
-        };
-        tx.execute(
-            "UPDATE refs SET properties = ?1 WHERE name = ?2 AND kind = 'branch'",
-            params![props_to_json(&props), branch],
-        )?;
-        tx.commit()?;
-        Ok(())
+        let branch = branch.to_owned();
+        let key = key.to_owned();
+        let value = value.map(str::to_owned);
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let props: Option<String> = tx
+                .query_row(
+                    "SELECT properties FROM refs WHERE name = ?1 AND kind = 'branch'",
+                    params![branch],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(props) = props else {
+                return Err(LakeError::BranchNotFound(branch.to_string()));
+            };
+            let mut props = props_from_json(&props)?;
+            match value {
+                Some(v) => props.insert(key.to_string(), v.to_string()),
+                None => props.remove(&key),
+            };
+            tx.execute(
+                "UPDATE refs SET properties = ?1 WHERE name = ?2 AND kind = 'branch'",
+                params![props_to_json(&props), branch],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn commit(
@@ -368,144 +421,170 @@ impl Catalog for SqliteCatalog {
         commit: &Commit,
         snapshots: &[Snapshot],
     ) -> Result<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Check the CAS first so a refused commit writes nothing at all.
-        match current_head(&tx, branch)? {
-            None => return Err(LakeError::BranchNotFound(branch.to_string())),
-            Some(actual) if actual != expected.0 => {
-                return Err(LakeError::Conflict {
-                    branch: branch.to_string(),
-                    expected: expected.0.clone(),
-                    actual,
-                });
+        let branch = branch.to_owned();
+        let expected = expected.clone();
+        let commit = commit.clone();
+        let snapshots = snapshots.to_vec();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Check the CAS first so a refused commit writes nothing at all.
+            match current_head(&tx, &branch)? {
+                None => return Err(LakeError::BranchNotFound(branch.to_string())),
+                Some(actual) if actual != expected.0 => {
+                    return Err(LakeError::Conflict {
+                        branch: branch.to_string(),
+                        expected: expected.0.clone(),
+                        actual,
+                    });
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
-        }
-        for s in snapshots {
+            for s in snapshots {
+                tx.execute(
+                    "INSERT OR IGNORE INTO snapshots (id, body) VALUES (?1, ?2)",
+                    params![s.id.0, s.content.canonical_json()],
+                )?;
+            }
+            for p in commit.parents() {
+                let known = tx
+                    .query_row("SELECT 1 FROM commits WHERE id = ?1", params![p.0], |_| {
+                        Ok(())
+                    })
+                    .optional()?
+                    .is_some();
+                if !known {
+                    return Err(LakeError::CommitNotFound(p.0.clone()));
+                }
+            }
+            for s in commit.tables().values() {
+                let known = tx
+                    .query_row(
+                        "SELECT 1 FROM snapshots WHERE id = ?1",
+                        params![s.0],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if !known {
+                    return Err(LakeError::Corrupt(format!(
+                        "commit {} references unknown snapshot {s}",
+                        commit.id
+                    )));
+                }
+            }
             tx.execute(
-                "INSERT OR IGNORE INTO snapshots (id, body) VALUES (?1, ?2)",
-                params![s.id.0, s.content.canonical_json()],
+                "INSERT OR IGNORE INTO commits (id, body, time_ms) VALUES (?1, ?2, ?3)",
+                params![
+                    commit.id.0,
+                    commit.content.canonical_json(),
+                    commit.content.time_ms
+                ],
             )?;
-        }
-        for p in commit.parents() {
-            let known = tx
-                .query_row("SELECT 1 FROM commits WHERE id = ?1", params![p.0], |_| {
-                    Ok(())
-                })
-                .optional()?
-                .is_some();
-            if !known {
-                return Err(LakeError::CommitNotFound(p.0.clone()));
-            }
-        }
-        for s in commit.tables().values() {
+            cas_branch(&tx, &branch, &expected, &commit.id)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn move_branch(&self, branch: &str, expected: &CommitId, new: &CommitId) -> Result<()> {
+        let branch = branch.to_owned();
+        let expected = expected.clone();
+        let new = new.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let known = tx
                 .query_row(
-                    "SELECT 1 FROM snapshots WHERE id = ?1",
-                    params![s.0],
+                    "SELECT 1 FROM commits WHERE id = ?1",
+                    params![new.0],
                     |_| Ok(()),
                 )
                 .optional()?
                 .is_some();
             if !known {
-                return Err(LakeError::Corrupt(format!(
-                    "commit {} references unknown snapshot {s}",
-                    commit.id
-                )));
+                return Err(LakeError::CommitNotFound(new.0.clone()));
             }
-        }
-        tx.execute(
-            "INSERT OR IGNORE INTO commits (id, body, time_ms) VALUES (?1, ?2, ?3)",
-            params![
-                commit.id.0,
-                commit.content.canonical_json(),
-                commit.content.time_ms
-            ],
-        )?;
-        cas_branch(&tx, branch, expected, &commit.id)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    async fn move_branch(&self, branch: &str, expected: &CommitId, new: &CommitId) -> Result<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let known = tx
-            .query_row(
-                "SELECT 1 FROM commits WHERE id = ?1",
-                params![new.0],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if !known {
-            return Err(LakeError::CommitNotFound(new.0.clone()));
-        }
-        cas_branch(&tx, branch, expected, new)?;
-        tx.commit()?;
-        Ok(())
+            cas_branch(&tx, &branch, &expected, &new)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn mark_commit(&self, id: &CommitId, key: &str, value: &str) -> Result<()> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let known = tx
-            .query_row("SELECT 1 FROM commits WHERE id = ?1", params![id.0], |_| {
-                Ok(())
-            })
-            .optional()?
-            .is_some();
-        if !known {
-            return Err(LakeError::CommitNotFound(id.0.clone()));
-        }
-        tx.execute(
-            "INSERT INTO commit_marks (commit_id, key, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (commit_id, key) DO UPDATE SET value = excluded.value",
-            params![id.0, key, value],
-        )?;
-        tx.commit()?;
-        Ok(())
+        let id = id.clone();
+        let key = key.to_owned();
+        let value = value.to_owned();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let known = tx
+                .query_row("SELECT 1 FROM commits WHERE id = ?1", params![id.0], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some();
+            if !known {
+                return Err(LakeError::CommitNotFound(id.0.clone()));
+            }
+            tx.execute(
+                "INSERT INTO commit_marks (commit_id, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (commit_id, key) DO UPDATE SET value = excluded.value",
+                params![id.0, key, value],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn commit_marks(&self, id: &CommitId) -> Result<BTreeMap<String, String>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare("SELECT key, value FROM commit_marks WHERE commit_id = ?1")?;
-        let rows = stmt.query_map(params![id.0], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = BTreeMap::new();
-        for r in rows {
-            let (k, v) = r?;
-            out.insert(k, v);
-        }
-        Ok(out)
+        let id = id.clone();
+        self.call(move |conn| {
+            let mut stmt =
+                conn.prepare("SELECT key, value FROM commit_marks WHERE commit_id = ?1")?;
+            let rows = stmt.query_map(params![id.0], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = BTreeMap::new();
+            for r in rows {
+                let (k, v) = r?;
+                out.insert(k, v);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn put_run(&self, run: &RunRow) -> Result<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO runs (id, status, started_ms, body) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
-            params![run.id, run.status, run.started_ms, run.body],
-        )?;
-        Ok(())
+        let run = run.clone();
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO runs (id, status, started_ms, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+                params![run.id, run.status, run.started_ms, run.body],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn runs(&self, id_prefix: &str, limit: usize) -> Result<Vec<RunRow>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare(
-            "SELECT id, status, started_ms, body FROM runs WHERE substr(id, 1, length(?1)) = ?1
-             ORDER BY started_ms DESC, id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![id_prefix, limit as i64], |r| {
-            Ok(RunRow {
-                id: r.get(0)?,
-                status: r.get(1)?,
-                started_ms: r.get(2)?,
-                body: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let id_prefix = id_prefix.to_owned();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, status, started_ms, body FROM runs WHERE substr(id, 1, length(?1)) = ?1
+                 ORDER BY started_ms DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![id_prefix, limit as i64], |r| {
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    status: r.get(1)?,
+                    started_ms: r.get(2)?,
+                    body: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
     }
 }
