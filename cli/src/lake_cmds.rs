@@ -1,5 +1,5 @@
 //! `sluice` commands of the versioned lake: branch, tag, log, import, table,
-//! query, diff, merge, revert, gc. Every command takes `--lake URI` and
+//! query, diff, merge, revert, gc, fsck. Every command takes `--lake URI` and
 //! `--format json`.
 //!
 //! Exit codes: 0 success; 1 the operation was refused or failed (merge
@@ -124,6 +124,15 @@ pub enum LakeCommand {
     },
     /// Generate the TPC-H tables (tpchgen) into a branch, all in one commit.
     Tpchgen(TpchArgs),
+    /// Verify every data file reachable from the refs (or from REF): it exists,
+    /// has its recorded size, and its Parquet footer holds its recorded rows.
+    /// Exits 1 on any fault.
+    Fsck {
+        /// Only the files reachable from this ref (default: every branch and tag).
+        reference: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Delete data files no commit references, older than a grace period.
     Gc {
         /// Grace period, e.g. 30m, 24h, 7d (default 24h).
@@ -238,6 +247,7 @@ impl LakeCommand {
             | LakeCommand::Merge { common, .. }
             | LakeCommand::Revert { common, .. }
             | LakeCommand::Tpchgen(TpchArgs { common, .. })
+            | LakeCommand::Fsck { common, .. }
             | LakeCommand::Gc { common, .. } => common,
         }
     }
@@ -311,6 +321,8 @@ pub(crate) fn classify(e: &LakeError) -> (u8, &'static str) {
         LakeError::CannotDeleteMain => (1, "refused"),
         LakeError::SchemaMismatch { .. } => (1, "schema_mismatch"),
         LakeError::Query(_) => (1, "query"),
+        LakeError::DataFileMissing { .. } | LakeError::DataFileAltered { .. } => (1, "damaged"),
+        LakeError::StagedFileLost { .. } => (1, "staged_file_lost"),
         LakeError::Catalog { .. } | LakeError::Corrupt(_) => (1, "catalog"),
         LakeError::Storage { .. } | LakeError::Parquet { .. } | LakeError::Arrow { .. } => {
             (1, "storage")
@@ -344,11 +356,11 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
         }
     };
     match runtime.block_on(execute(cmd)) {
-        Ok(output) => {
+        Ok((output, code)) => {
             if !output.is_empty() {
                 println!("{output}");
             }
-            ExitCode::SUCCESS
+            ExitCode::from(code)
         }
         Err(e) => {
             if format == Format::Json {
@@ -446,7 +458,49 @@ fn no_csv(format: Format) -> Result<(), CmdError> {
     Ok(())
 }
 
-async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
+/// Runs one lake command: its output and exit code (0, or 1 for `fsck` faults).
+async fn execute(cmd: LakeCommand) -> Result<(String, u8), CmdError> {
+    if let LakeCommand::Fsck { reference, common } = &cmd {
+        no_csv(common.format)?;
+        let lake = open(common).await?;
+        let report = lake.fsck(reference.as_deref()).await?;
+        let code = if report.is_clean() { 0 } else { 1 };
+        if common.format == Format::Json {
+            return Ok((pretty(to_json(&report)), code));
+        }
+        return Ok((render_fsck(&report), code));
+    }
+    Ok((execute_command(cmd).await?, 0))
+}
+
+/// One line per fault, then a summary line.
+fn render_fsck(report: &sluice_lake::FsckReport) -> String {
+    let mut out = String::new();
+    for f in &report.faults {
+        out.push_str(&format!(
+            "{}: table `{}`: file {}: {}\n",
+            f.reference, f.table, f.path, f.fault
+        ));
+    }
+    let summary = if report.is_clean() {
+        format!(
+            "ok: {} data file(s) reachable from {} ref(s) verified",
+            report.files,
+            report.refs.len()
+        )
+    } else {
+        format!(
+            "{} fault(s) among {} data file(s) reachable from {} ref(s)",
+            report.faults.len(),
+            report.files,
+            report.refs.len()
+        )
+    };
+    out.push_str(&summary);
+    out
+}
+
+async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
     let common = cmd.common().clone();
     let json = common.format == Format::Json;
     if !matches!(cmd, LakeCommand::Query { .. }) {
@@ -775,13 +829,16 @@ async fn execute(cmd: LakeCommand) -> Result<String, CmdError> {
                 return Ok(pretty(to_json(&r)));
             }
             Ok(format!(
-                "deleted {} unreferenced file(s) ({} bytes); kept {} referenced, {} younger than {older_than}",
+                "deleted {} unreferenced file(s) ({} bytes); kept {} referenced, {} younger than {older_than}, {} of writers still in progress",
                 r.deleted.len(),
                 r.deleted_bytes,
                 r.referenced,
-                r.too_recent
+                r.too_recent,
+                r.pending
             ))
         }
+        // `execute` runs fsck itself (it has its own exit code).
+        LakeCommand::Fsck { .. } => Err(usage("fsck is run by `execute`".into())),
     }
 }
 

@@ -120,6 +120,31 @@ pub enum LakeError {
     },
     #[error("query failed: {0}")]
     Query(String),
+    #[error(
+        "table `{table}` at `{reference}`: data file `{path}` is missing from the data store \
+         (`sluice fsck` lists every damaged file)"
+    )]
+    DataFileMissing {
+        table: String,
+        reference: String,
+        path: String,
+    },
+    #[error(
+        "table `{table}` at `{reference}`: data file `{path}` has {actual} bytes, the catalog \
+         recorded {expected}: it was altered outside sluice (`sluice fsck` lists every damaged file)"
+    )]
+    DataFileAltered {
+        table: String,
+        reference: String,
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "staged data file `{path}` can no longer be committed: {reason}; nothing was committed, \
+         write the data again"
+    )]
+    StagedFileLost { path: String, reason: String },
 }
 
 impl LakeError {

@@ -23,6 +23,8 @@ pub enum Decoded {
         path: std::path::PathBuf,
         /// The file's size when it was validated.
         len: u64,
+        /// The file as it was validated (checked again after it is stored).
+        stamp: FileStamp,
         /// Its footer (metadata, its length and the magic), to check that the
         /// stored copy is the file that was validated.
         footer: Bytes,
@@ -66,11 +68,85 @@ impl FileFormat {
     }
 }
 
-fn open(path: &Path) -> Result<File> {
-    File::open(path).map_err(|e| LakeError::Input {
+/// What identifies one version of an input file: if any of it differs after
+/// the file was read, the file changed while it was being imported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
+fn input_error(path: &Path, e: impl std::fmt::Display) -> LakeError {
+    LakeError::Input {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })
+    }
+}
+
+/// Opens an input file for reading, refusing anything but a regular file. The
+/// open does not block (`O_NONBLOCK`), so a FIFO is refused at once instead of
+/// waiting for a writer; the type is checked on the opened descriptor.
+fn open(path: &Path) -> Result<(File, FileStamp)> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| input_error(path, e))?;
+    let meta = file.metadata().map_err(|e| input_error(path, e))?;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Some("a device")
+    } else {
+        Some("not a regular file")
+    };
+    if let Some(what) = what {
+        return Err(input_error(
+            path,
+            format!("it is {what}; only regular files can be imported"),
+        ));
+    }
+    // Reads of a regular file never block; clear the flag anyway.
+    rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())
+        .map_err(|e| input_error(path, e))?;
+    Ok((file, FileStamp::of(&meta)))
+}
+
+/// Fails if `path` is no longer the file `stamp` describes (rewritten,
+/// truncated, appended to or replaced).
+pub fn check_unchanged(path: &Path, stamp: &FileStamp) -> Result<()> {
+    let now = std::fs::metadata(path).map_err(|e| input_error(path, e))?;
+    if FileStamp::of(&now) != *stamp {
+        return Err(LakeError::Input {
+            path: path.to_path_buf(),
+            reason: "the file changed while it was being imported; nothing was imported".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The footer of a Parquet file of `len` bytes: its metadata, the metadata's
@@ -111,15 +187,31 @@ pub fn read_file(path: &Path) -> Result<Decoded> {
 /// without loss of a value) and must hold no nulls where it says non-null; other
 /// columns keep their inferred types.
 pub fn read_file_as(path: &Path, contract: Option<&Schema>) -> Result<Decoded> {
-    let decoded = read_inferred(path, contract)?;
-    match contract {
-        Some(contract) => conform(path, decoded, contract),
-        None => Ok(decoded),
-    }
+    read_file_checked(path, contract, || {})
 }
 
-fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<Decoded> {
+/// [`read_file_as`], calling `after_read` once the file has been read and
+/// before it is checked for changes (a test seam for a concurrent writer).
+/// A file changed while it was read is an error.
+#[doc(hidden)]
+pub fn read_file_checked(
+    path: &Path,
+    contract: Option<&Schema>,
+    after_read: impl FnOnce(),
+) -> Result<Decoded> {
+    let (decoded, stamp) = read_inferred(path, contract)?;
+    let decoded = match contract {
+        Some(contract) => conform(path, decoded, contract)?,
+        None => decoded,
+    };
+    after_read();
+    check_unchanged(path, &stamp)?;
+    Ok(decoded)
+}
+
+fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<(Decoded, FileStamp)> {
     let format = FileFormat::from_path(path)?;
+    let (file, stamp) = open(path)?;
     let malformed = |reason: String| LakeError::MalformedInput {
         path: path.to_path_buf(),
         format: format.name(),
@@ -133,7 +225,7 @@ fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<Decoded> {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
             };
-            let mut file = open(path)?;
+            let mut file = file;
             let len = file.metadata().map_err(input)?.len();
             let footer = read_footer(&mut file, len).map_err(&malformed)?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -159,17 +251,21 @@ fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<Decoded> {
                     (rows, null_counts)
                 }
             };
-            Ok(Decoded::Parquet {
-                path: path.to_path_buf(),
-                len,
-                footer,
-                schema,
-                rows,
-                null_counts,
-            })
+            Ok((
+                Decoded::Parquet {
+                    path: path.to_path_buf(),
+                    len,
+                    stamp,
+                    footer,
+                    schema,
+                    rows,
+                    null_counts,
+                },
+                stamp,
+            ))
         }
         FileFormat::Csv => {
-            let mut file = open(path)?;
+            let mut file = file;
             let fmt = Format::default().with_header(true);
             let (schema, _) = fmt
                 .infer_schema(&mut file, None)
@@ -192,13 +288,15 @@ fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<Decoded> {
             let batches = reader
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| malformed(e.to_string()))?;
-            Ok(Decoded::Batches {
-                schema: schema.as_ref().clone(),
-                batches,
-            })
+            Ok((
+                Decoded::Batches {
+                    schema: schema.as_ref().clone(),
+                    batches,
+                },
+                stamp,
+            ))
         }
         FileFormat::JsonLines => {
-            let file = open(path)?;
             let mut reader = BufReader::new(file);
             let (schema, _) =
                 arrow::json::reader::infer_json_schema_from_seekable(&mut reader, None)
@@ -221,10 +319,13 @@ fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<Decoded> {
             let batches = json
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| malformed(e.to_string()))?;
-            Ok(Decoded::Batches {
-                schema: schema.as_ref().clone(),
-                batches,
-            })
+            Ok((
+                Decoded::Batches {
+                    schema: schema.as_ref().clone(),
+                    batches,
+                },
+                stamp,
+            ))
         }
     }
 }
@@ -320,7 +421,7 @@ fn conform(path: &Path, decoded: Decoded, contract: &Schema) -> Result<Decoded> 
                 }
                 return Ok(decoded);
             }
-            let file = open(src)?;
+            let (file, _) = open(src)?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                 .and_then(|b| b.build())
                 .map_err(|e| malformed(e.to_string()))?;

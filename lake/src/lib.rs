@@ -20,9 +20,10 @@ pub mod store;
 pub use config::{CatalogConfig, LakeConfig};
 pub use error::{LakeError, Result};
 pub use lake::{
-    ColumnChange, ColumnInfo, CommitRequest, DEFAULT_GC_GRACE, GcReport, HistoryEntry, ImportMode,
-    Lake, LogEntry, MergeOutcome, MergeRequest, RefTarget, Resolved, TableChange, TableDetails,
-    TableDiff, TableSummary, format_time, schema_changes, three_way,
+    ColumnChange, ColumnInfo, CommitRequest, DEFAULT_GC_GRACE, FileFault, FsckFault, FsckReport,
+    GcPlan, GcReport, HistoryEntry, ImportMode, Lake, LogEntry, MergeOutcome, MergeRequest,
+    RefTarget, Resolved, TableChange, TableDetails, TableDiff, TableSummary, format_time,
+    schema_changes, three_way,
 };
 pub use model::{
     ColumnStats, Commit, CommitContent, CommitId, DataFile, RUN_SUCCEEDED, RefEntry, RefKind,

@@ -2,21 +2,25 @@
 //! a DataFusion session as a Parquet listing table over exactly the
 //! snapshot's files, read through the lake's own object store.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
+use crate::model::DataFile;
 
 /// The URL under which the lake's data store is registered in DataFusion.
 const LAKE_URL: &str = "sluice://lake/";
@@ -54,6 +58,14 @@ pub fn table_reference(name: &str) -> datafusion::common::TableReference {
     }
 }
 
+/// The fully qualified name (`catalog.schema.table`) SQL resolves `r` to in `ctx`.
+fn resolved(ctx: &SessionContext, r: datafusion::common::TableReference) -> String {
+    let state = ctx.state();
+    let options = &state.config().options().catalog;
+    r.resolve(&options.default_catalog, &options.default_schema)
+        .to_string()
+}
+
 impl Lake {
     /// Registers the lake's data store in `ctx` (needed once before
     /// [`Lake::register_files`]).
@@ -64,7 +76,8 @@ impl Lake {
     }
 
     /// Registers `files` (of one snapshot or staged table with `schema`) as the
-    /// read-only table `name` of `ctx`. String and binary columns are read as
+    /// read-only table `name` of `ctx`. Call [`Lake::check_files`] first: a
+    /// missing file would read as no rows. String and binary columns are read as
     /// view types, as DataFusion does by default.
     pub fn register_files(
         &self,
@@ -115,26 +128,60 @@ impl Lake {
 
     /// A DataFusion session in which every table of `reference` is
     /// registered under its name (read-only: the session sees exactly the
-    /// snapshot files of that commit).
+    /// snapshot files of that commit). Every table's files are checked first
+    /// ([`Lake::check_files`]).
     pub async fn session_at(&self, reference: &str) -> Result<SessionContext> {
-        let resolved = self.resolve(reference).await?;
-        let ctx = SessionContext::new();
-        self.register_store(&ctx)?;
-        for (name, sid) in resolved.commit.tables() {
-            let snap = self.snapshot(sid).await?;
-            self.register_files(&ctx, name, &snap.content.schema, &snap.content.files)?;
+        let (ctx, tables) = self.session_unchecked(reference).await?;
+        for (name, files) in tables.values() {
+            self.check_files(name, reference, files).await?;
         }
         Ok(ctx)
     }
 
-    /// Runs a read-only SQL query over every table as of `reference`.
+    /// The session of [`Lake::session_at`] without the file checks, and each
+    /// table's files by the name SQL resolves it to.
+    async fn session_unchecked(
+        &self,
+        reference: &str,
+    ) -> Result<(SessionContext, HashMap<String, (String, Vec<DataFile>)>)> {
+        let commit = self.resolve(reference).await?.commit;
+        let ctx = SessionContext::new();
+        self.register_store(&ctx)?;
+        let mut tables = HashMap::new();
+        for (name, sid) in commit.tables() {
+            let snap = self.snapshot(sid).await?;
+            self.register_files(&ctx, name, &snap.content.schema, &snap.content.files)?;
+            let resolved_name = resolved(&ctx, table_reference(name));
+            tables.insert(resolved_name, (name.clone(), snap.content.files.clone()));
+        }
+        Ok((ctx, tables))
+    }
+
+    /// Runs a read-only SQL query over every table as of `reference`. The
+    /// files of every table the query scans are checked first: a missing or
+    /// altered file is an error naming the table, the ref and the file,
+    /// never an empty or short result.
     pub async fn query(&self, sql: &str, reference: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let ctx = self.session_at(reference).await?;
+        let (ctx, tables) = self.session_unchecked(reference).await?;
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
         let df = ctx.sql_with_options(sql, options).await.map_err(df_err)?;
+        let mut scanned = BTreeSet::new();
+        df.logical_plan()
+            .apply_with_subqueries(|node| {
+                if let LogicalPlan::TableScan(scan) = node {
+                    scanned.insert(resolved(&ctx, scan.table_name.clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .map_err(df_err)?;
+        for resolved in &scanned {
+            if let Some((name, files)) = tables.get(resolved) {
+                self.check_files(name, reference, files).await?;
+            }
+        }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await.map_err(df_err)?;
         Ok((schema, batches))

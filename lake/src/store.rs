@@ -90,6 +90,11 @@ impl DataStore {
         })
     }
 
+    /// Whether the data lives in a local folder.
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     pub fn uri(&self) -> &str {
         &self.uri
     }
@@ -198,6 +203,18 @@ impl DataStore {
         }
     }
 
+    /// The size of a stored file, `None` if it does not exist.
+    pub async fn size(&self, path: &str) -> Result<Option<u64>> {
+        match self.store.head(&ObjPath::from(path)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(LakeError::Storage {
+                path: path.to_string(),
+                source,
+            }),
+        }
+    }
+
     /// Every data file under `tables/`.
     pub async fn list_data_files(&self) -> Result<Vec<ObjectMeta>> {
         let prefix = ObjPath::from("tables");
@@ -209,6 +226,66 @@ impl DataStore {
                 path: "tables/".into(),
                 source,
             })
+    }
+
+    /// Temporary files of interrupted writes in a local store, with their
+    /// modification times: object_store's upload names (`<file>#<n>`, which
+    /// its listings hide) and [`DataStore::put_file`]'s `<file>.partial`.
+    /// Paths are relative to the data root. An S3 store has none (an
+    /// interrupted multipart upload leaves no object).
+    pub fn list_temporary_files(&self) -> Result<Vec<(String, std::time::SystemTime)>> {
+        let Some(root) = &self.local_root else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut dirs = vec![root.join("tables")];
+        while let Some(dir) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(LakeError::Io { path: dir, source }),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|source| LakeError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let path = entry.path();
+                let meta = entry.metadata().map_err(|source| LakeError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                if meta.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let Some(rel) = path.strip_prefix(root).ok().and_then(|p| p.to_str()) else {
+                    continue;
+                };
+                if temporary_target(rel).is_some() {
+                    let modified = meta.modified().map_err(|source| LakeError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    out.push((rel.replace(std::path::MAIN_SEPARATOR, "/"), modified));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Deletes a temporary file of [`DataStore::list_temporary_files`].
+    pub fn delete_temporary_file(&self, rel: &str) -> Result<()> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let path = root.join(rel);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(LakeError::Io { path, source }),
+        }
     }
 
     pub async fn delete(&self, path: &str) -> Result<()> {
@@ -340,6 +417,16 @@ impl<T: ObjectStore> ObjectStore for Prefixed<T> {
     ) -> object_store::Result<()> {
         self.inner.rename_opts(from, to, options).await
     }
+}
+
+/// The data file a temporary file is being written as: `x.parquet` for
+/// `x.parquet#3` or `x.parquet.partial`; `None` for any other name.
+pub fn temporary_target(path: &str) -> Option<&str> {
+    if let Some(base) = path.strip_suffix(".partial") {
+        return Some(base);
+    }
+    let (base, n) = path.rsplit_once('#')?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(base)
 }
 
 /// A fresh, never reused data file path for `table`.
@@ -488,6 +575,7 @@ const TARGET_FILE_BYTES: usize = 128 * 1024 * 1024;
 /// [`TableWriter::finish`] is committed.
 pub struct TableWriter {
     store: DataStore,
+    catalog: Arc<dyn crate::catalog::Catalog>,
     table: String,
     schema: SchemaRef,
     encoder: Option<ParquetEncoder>,
@@ -495,11 +583,19 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
-    pub fn new(store: DataStore, table: &str, schema: &Schema) -> Result<TableWriter> {
+    /// A writer of `table` files into `store`, registering each file in
+    /// `catalog` before writing it (see [`crate::catalog::Catalog::register_pending`]).
+    pub fn new(
+        store: DataStore,
+        catalog: Arc<dyn crate::catalog::Catalog>,
+        table: &str,
+        schema: &Schema,
+    ) -> Result<TableWriter> {
         crate::model::validate_table_name(table)?;
         let schema = Arc::new(strip_metadata(schema));
         Ok(TableWriter {
             store,
+            catalog,
             table: table.to_string(),
             staged: StagedTable {
                 schema: schema.as_ref().clone(),
@@ -553,6 +649,12 @@ impl TableWriter {
         let (bytes, rows, null_counts) = encoder.finish()?;
         let path = new_file_path(&self.table);
         let size = bytes.len() as u64;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.catalog
+            .register_pending(std::slice::from_ref(&path), now_ms)
+            .await?;
         self.store.put(&path, Bytes::from(bytes)).await?;
         self.staged.files.push(DataFile {
             path,

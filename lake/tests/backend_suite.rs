@@ -80,6 +80,9 @@ suite!(
     bad_input_writes_nothing,
     illegal_names_are_refused,
     gc_removes_only_orphans_after_grace,
+    gc_deciding_before_a_commit_never_leaves_it_dangling,
+    missing_or_altered_files_are_errors_and_fsck_names_them,
+    gc_with_no_grace_against_concurrent_writers_loses_nothing,
     gc_lists_and_deletes_past_one_listing_page,
     properties_and_marks,
     concurrent_handles_lose_no_update,
@@ -841,6 +844,236 @@ async fn gc_removes_only_orphans_after_grace(t: &TestLake) {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
+}
+
+/// The race of issue 10: gc decides a staged file is an orphan, the writer
+/// commits it, then gc deletes it. Driven step by step: the commit must either
+/// be refused (nothing written) or keep its file.
+async fn gc_deciding_before_a_commit_never_leaves_it_dangling(t: &TestLake) {
+    let lake = &t.lake;
+    let gc_lake = t.reopen().await;
+    let s = stage(lake, "t", &[1, 2, 3], "a").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // gc (grace 0) decides while the file is staged but not committed ...
+    let plan = gc_lake.gc_plan(Duration::ZERO).await.unwrap();
+    // ... the writer commits ...
+    let committed = lake
+        .commit(CommitRequest::new("main", "w").change("t", TableChange::Create(s)))
+        .await;
+    // ... and gc acts on its decision.
+    gc_lake.gc_sweep(plan).await.unwrap();
+    match committed {
+        Ok(_) => assert_eq!(rows(lake, "main", "t").await.len(), 3),
+        Err(e) => {
+            assert!(matches!(e, LakeError::StagedFileLost { .. }), "{e}");
+            let head = lake.branch_head("main").await.unwrap();
+            assert!(!head.tables().contains_key("t"), "a refused commit wrote");
+        }
+    }
+    let fsck = lake.fsck(None).await.unwrap();
+    assert!(fsck.is_clean(), "{:?}", fsck.faults);
+    // A commit that wins the race keeps its file through the next gc.
+    let s = stage(lake, "t", &[4], "b").await;
+    let kept = s.files[0].path.clone();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let plan = gc_lake.gc_plan(Duration::ZERO).await.unwrap();
+    lake.commit(CommitRequest::new("main", "w2").change("t", TableChange::Replace(s)))
+        .await
+        .unwrap_err();
+    gc_lake.gc_sweep(plan).await.unwrap();
+    let s = stage(lake, "t", &[5], "c").await;
+    let kept2 = s.files[0].path.clone();
+    lake.commit(CommitRequest::new("main", "w3").change("t", TableChange::Replace(s)))
+        .await
+        .unwrap();
+    let r = gc_lake.gc(Duration::ZERO).await.unwrap();
+    assert!(!r.deleted.contains(&kept2), "{r:?}");
+    assert!(!lake.data().exists(&kept).await.unwrap());
+    assert_eq!(rows(lake, "main", "t").await, vec![(5, Some("c5".into()))]);
+}
+
+/// Issue 10: a missing data file read as an empty table. Every read path
+/// must fail naming the table, the ref and the file; fsck lists each fault.
+async fn missing_or_altered_files_are_errors_and_fsck_names_them(t: &TestLake) {
+    use sluice_lake::FileFault;
+    let lake = &t.lake;
+    let s = stage(lake, "t", &[1, 2, 3], "a").await;
+    let path = s.files[0].path.clone();
+    let size = s.files[0].bytes;
+    lake.commit(CommitRequest::new("main", "t").change("t", TableChange::Create(s)))
+        .await
+        .unwrap();
+    lake.create_tag("v1", "main").await.unwrap();
+    let good = lake.fsck(None).await.unwrap();
+    assert!(good.is_clean(), "{:?}", good.faults);
+    assert_eq!((good.files, good.refs.len()), (1, 2));
+    let original = lake.data().get(&path).await.unwrap();
+    let u = stage(lake, "u", &[9], "u").await;
+    lake.commit(CommitRequest::new("main", "u").change("u", TableChange::Create(u)))
+        .await
+        .unwrap();
+
+    lake.data().delete(&path).await.unwrap();
+    // A query that does not scan the damaged table still runs.
+    let (_, b) = lake.query("SELECT k FROM u", "main").await.unwrap();
+    assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let err = lake
+        .query("SELECT count(*) AS n FROM t", "main")
+        .await
+        .unwrap_err();
+    match &err {
+        LakeError::DataFileMissing {
+            table,
+            reference,
+            path: p,
+        } => assert_eq!(
+            (table.as_str(), reference.as_str(), p),
+            ("t", "main", &path)
+        ),
+        other => panic!("expected DataFileMissing, got {other}"),
+    }
+    assert!(err.to_string().contains(&path), "{err}");
+    let err = lake.read_table("v1", "t").await.unwrap_err();
+    assert!(matches!(err, LakeError::DataFileMissing { .. }), "{err}");
+    let r = lake.fsck(None).await.unwrap();
+    let faults: Vec<(&str, &str, &FileFault)> = r
+        .faults
+        .iter()
+        .map(|f| (f.reference.as_str(), f.table.as_str(), &f.fault))
+        .collect();
+    assert_eq!(
+        faults,
+        vec![
+            ("main", "t", &FileFault::Missing),
+            ("v1", "t", &FileFault::Missing)
+        ]
+    );
+    let only = lake.fsck(Some("v1")).await.unwrap();
+    assert_eq!(only.faults.len(), 1);
+    assert_eq!(only.faults[0].path, path);
+
+    // Truncated: a size mismatch.
+    let short = original.slice(..original.len() - 10);
+    lake.data().put(&path, short).await.unwrap();
+    let err = lake.query("SELECT * FROM t", "main").await.unwrap_err();
+    assert!(
+        matches!(err, LakeError::DataFileAltered { expected, actual, .. } if expected == size && actual == size - 10),
+        "{err}"
+    );
+    assert!(lake.read_table("main", "t").await.is_err());
+    let r = lake.fsck(Some("main")).await.unwrap();
+    assert_eq!(
+        r.faults[0].fault,
+        FileFault::SizeMismatch {
+            expected: size,
+            actual: size - 10
+        }
+    );
+
+    // Same size, garbage: the footer does not read.
+    lake.data()
+        .put(&path, bytes::Bytes::from(vec![7u8; size as usize]))
+        .await
+        .unwrap();
+    let r = lake.fsck(Some("main")).await.unwrap();
+    assert!(
+        matches!(r.faults[0].fault, FileFault::Unreadable { .. }),
+        "{:?}",
+        r.faults
+    );
+
+    // Restored: clean again, and the table reads.
+    lake.data().put(&path, original).await.unwrap();
+    assert!(lake.fsck(None).await.unwrap().is_clean());
+    assert_eq!(rows(lake, "main", "t").await.len(), 3);
+}
+
+/// gc with grace periods down to 0 looping beside writers that stage and
+/// commit (bounded: 3 writers x 8 commits): a commit either succeeds and
+/// keeps every file, or is refused and writes nothing. Afterwards every
+/// committed snapshot's files exist and read back with their recorded rows.
+async fn gc_with_no_grace_against_concurrent_writers_loses_nothing(t: &TestLake) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const WRITERS: usize = 3;
+    const COMMITS: usize = 8;
+    let done = Arc::new(AtomicBool::new(false));
+    let gc_lake = t.reopen().await;
+    let gc_done = done.clone();
+    let gc = tokio::spawn(async move {
+        let graces = [0u64, 0, 2, 10, 40];
+        let mut runs = 0usize;
+        while !gc_done.load(Ordering::SeqCst) && runs < 10_000 {
+            let grace = Duration::from_millis(graces[runs % graces.len()]);
+            gc_lake.gc(grace).await.unwrap();
+            runs += 1;
+        }
+        runs
+    });
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let lake = t.reopen().await;
+        writers.push(tokio::spawn(async move {
+            let table = format!("w{w}");
+            let (mut ok, mut refused) = (Vec::new(), 0usize);
+            for i in 0..COMMITS {
+                let key = (w * 100 + i) as i64;
+                let staged = stage(&lake, &table, &[key, key + 1000], "s").await;
+                // Writers of different speeds: some outlive gc's grace.
+                tokio::time::sleep(Duration::from_millis(((w * 7 + i * 13) % 25) as u64)).await;
+                let head = lake.branch_head("main").await.unwrap();
+                let change = if head.tables().contains_key(&table) {
+                    TableChange::Append(staged)
+                } else {
+                    TableChange::Create(staged)
+                };
+                match lake
+                    .commit(
+                        CommitRequest::new("main", &format!("{table} {i}")).change(&table, change),
+                    )
+                    .await
+                {
+                    Ok(c) => ok.push(c.id),
+                    Err(LakeError::StagedFileLost { .. }) => refused += 1,
+                    Err(e) if e.to_string().contains("is missing") => refused += 1,
+                    Err(e) => panic!("writer {w}: {e}"),
+                }
+            }
+            (ok, refused)
+        }));
+    }
+    let mut committed = Vec::new();
+    let mut refused = 0;
+    for w in writers {
+        let (ok, r) = w.await.unwrap();
+        committed.extend(ok);
+        refused += r;
+    }
+    done.store(true, Ordering::SeqCst);
+    let gc_runs = gc.await.unwrap();
+    assert!(gc_runs > 0);
+    assert_eq!(committed.len() + refused, WRITERS * COMMITS);
+    let lake = &t.lake;
+    // One more gc with no grace: nothing referenced goes.
+    lake.gc(Duration::ZERO).await.unwrap();
+    for id in &committed {
+        let c = lake.commit_by_id(id).await.unwrap();
+        for (table, sid) in c.tables() {
+            let snap = lake.snapshot(sid).await.unwrap();
+            let (_, batches) = lake
+                .read_table(&format!("@{}", c.id), table)
+                .await
+                .unwrap_or_else(|e| panic!("commit {} table {table}: {e}", c.id));
+            let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+            assert_eq!(n as u64, snap.content.rows, "commit {} table {table}", c.id);
+        }
+    }
+    let fsck = lake.fsck(None).await.unwrap();
+    assert!(fsck.is_clean(), "{:?}", fsck.faults);
+    // Nothing is left behind but referenced files.
+    let referenced = common::referenced_files(lake).await;
+    let left: std::collections::BTreeSet<String> = t.data_files().await.into_iter().collect();
+    assert_eq!(left, referenced);
 }
 
 async fn gc_lists_and_deletes_past_one_listing_page(t: &TestLake) {

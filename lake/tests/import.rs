@@ -168,3 +168,71 @@ fn a_contract_types_text_columns_as_declared_and_checks_nulls() {
     );
     assert!(read_file_as(&bad, Some(&contract)).is_err());
 }
+
+/// Issue 10: a FIFO as input hung the import. It is refused at once, naming
+/// the path, as are directories; nothing is written.
+#[tokio::test]
+async fn non_regular_inputs_are_refused_without_blocking() {
+    let t = common::new_lake(common::Backend::Sqlite).await.unwrap();
+    let fifo = t.dir.path().join("pipe.csv");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let dir = t.dir.path().join("folder.csv");
+    std::fs::create_dir(&dir).unwrap();
+    for (path, what) in [(&fifo, "FIFO"), (&dir, "directory")] {
+        let started = std::time::Instant::now();
+        let lake = t.lake.clone();
+        let p = path.clone();
+        let err = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            lake.import_file(&p, "x", "main", ImportMode::Create),
+        )
+        .await
+        .expect("the import of a non-regular file must not block")
+        .unwrap_err()
+        .to_string();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(err.contains(what), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+    assert!(t.data_files().await.is_empty());
+    t.cleanup().await;
+}
+
+/// Issue 10: a CSV overwritten while it was imported committed 0 rows. A file
+/// that changes between being opened and being fully read is refused.
+#[test]
+fn a_file_changed_while_it_is_read_is_refused() {
+    use sluice_lake::import::read_file_checked;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = common::write_file(dir.path(), "t.csv", "a,b\n1,x\n2,y\n");
+    // Unchanged: accepted.
+    read_file_checked(&csv, None, || {}).unwrap();
+    // Truncated and rewritten in place while being read.
+    let err = read_file_checked(&csv, None, || {
+        std::fs::write(&csv, "a,b\n").unwrap();
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("changed while it was being imported"), "{err}");
+    assert!(err.contains("t.csv"), "{err}");
+    // Replaced by another file (rename over it).
+    let pq = dir.path().join("x.parquet");
+    write_parquet(&pq, EnabledStatistics::Chunk);
+    let other = dir.path().join("other.parquet");
+    write_parquet(&other, EnabledStatistics::None);
+    let err = read_file_checked(&pq, None, || {
+        std::fs::rename(&other, &pq).unwrap();
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("changed while it was being imported"), "{err}");
+}

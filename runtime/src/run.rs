@@ -381,6 +381,10 @@ async fn execute(
             .snapshot(sid)
             .await
             .map_err(|e| fail(None, e.to_string()))?;
+        // A missing or altered source file fails the run, never reads as no rows.
+        lake.check_files(&node.name, &format!("@{}", base.id), &snap.content.files)
+            .await
+            .map_err(|e| fail(None, e.to_string()))?;
         let contract = Contract::from_plan(&node.name, node.output_schema.as_deref());
         let null_counts: Vec<u64> = snap.content.columns.iter().map(|c| c.null_count).collect();
         let violations = check_source(

@@ -265,3 +265,106 @@ fn query_formats() {
     let out = sluice(&lake, &["branch", "list", "--format", "csv"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The data files of `table` in a local lake.
+fn table_files(lake: &Path, table: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(lake.join("data/tables").join(table))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Issue 10: a missing data file read as an empty table, exit 0. Now query,
+/// run and fsck all fail naming the table, the ref and the file.
+#[test]
+fn a_missing_or_truncated_file_fails_query_run_and_fsck() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/run");
+    let csv = fixtures.join("data/orders.csv");
+    ok_json(
+        &lake,
+        &["import", csv.to_str().unwrap(), "--table", "orders"],
+    );
+    let clean = ok_json(&lake, &["fsck"]);
+    assert_eq!(clean["faults"], serde_json::json!([]));
+    assert_eq!(clean["files"], 1);
+    let out = sluice(&lake, &["fsck"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 1 data file(s)"));
+
+    let file = table_files(&lake, "orders").remove(0);
+    let rel = file
+        .strip_prefix(lake.join("data"))
+        .unwrap()
+        .display()
+        .to_string();
+    let original = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+
+    let out = sluice(&lake, &["query", "SELECT count(*) AS n FROM orders"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("table `orders` at `main`") && err.contains(&rel) && err.contains("missing"),
+        "{err}"
+    );
+    let before = support::head(&lake, "main");
+    let out = sluice(&lake, &["run", fixtures.join("orders").to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "a run over a missing source file succeeded"
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains(&rel) && all.contains("orders"), "{all}");
+    assert_eq!(support::head(&lake, "main"), before);
+
+    let out = sluice(&lake, &["fsck"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("main: table `orders`: file {rel}: missing")),
+        "{text}"
+    );
+    let (out, report) = support::json(&lake, &["fsck", "main"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(report["faults"][0]["fault"]["kind"], "missing");
+    assert_eq!(report["faults"][0]["path"], rel.as_str());
+
+    // Truncated: a size mismatch, also an error.
+    std::fs::write(&file, &original[..original.len() - 5]).unwrap();
+    let out = sluice(&lake, &["query", "SELECT count(*) AS n FROM orders"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("altered"));
+    let (_, report) = support::json(&lake, &["fsck"]);
+    assert_eq!(report["faults"][0]["fault"]["kind"], "size_mismatch");
+
+    // Restored: clean again.
+    std::fs::write(&file, &original).unwrap();
+    ok_json(&lake, &["fsck"]);
+}
+
+/// Issue 10: a FIFO as input hung the import.
+#[test]
+fn importing_a_fifo_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let fifo = tmp.path().join("in.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    let out = sluice(&lake, &["import", fifo.to_str().unwrap(), "--table", "t"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("FIFO") && err.contains("in.csv"), "{err}");
+}

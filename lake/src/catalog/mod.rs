@@ -12,10 +12,52 @@ use crate::error::Result;
 use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
 pub mod postgres;
+mod postgres_files;
 pub mod sqlite;
+mod sqlite_files;
 
 /// The catalog schema version this code writes; see `MIGRATIONS` in each backend.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The first schema version with the data file tables (`data_files`,
+/// `pending_files`, `condemned_files`); opening an older lake fills
+/// `data_files` from its snapshots.
+pub(crate) const FILES_VERSION: i64 = 4;
+
+/// gc's decision, taken in one catalog transaction ([`Catalog::condemn_files`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Condemned {
+    /// Files now condemned: gc deletes them, then [`Catalog::clear_condemned`].
+    /// Includes files condemned by an earlier gc that did not finish.
+    pub paths: Vec<String>,
+    /// Candidates kept because a recorded snapshot references them.
+    pub referenced: usize,
+    /// Unreferenced candidates kept because they are younger than the grace period.
+    pub too_recent: usize,
+    /// Candidates kept because a writer registered them within the grace period.
+    pub pending: usize,
+}
+
+impl Condemned {
+    /// Counts an unreferenced file modified at `modified_ms` and registered by a
+    /// writer at `registered_ms` (if at all) as kept, or returns true: condemn it.
+    pub(crate) fn condemns(
+        &mut self,
+        modified_ms: i64,
+        registered_ms: Option<i64>,
+        cutoff_ms: i64,
+    ) -> bool {
+        if modified_ms > cutoff_ms {
+            self.too_recent += 1;
+            false
+        } else if registered_ms.is_some_and(|ms| ms >= cutoff_ms) {
+            self.pending += 1;
+            false
+        } else {
+            true
+        }
+    }
+}
 
 #[async_trait]
 pub trait Catalog: Send + Sync {
@@ -84,6 +126,56 @@ pub trait Catalog: Send + Sync {
 
     /// Runs whose id starts with `id_prefix` (`""`: all), newest first.
     async fn runs(&self, id_prefix: &str, limit: usize) -> Result<Vec<RunRow>>;
+
+    // ----- data file lifecycle (gc safety) -------------------------------
+    // A writer registers a file BEFORE writing it; `commit` turns the
+    // registrations of its new files into references in the same transaction
+    // (refusing with `StagedFileLost` if one is gone or condemned); gc
+    // condemns, in one transaction, only unreferenced files whose
+    // registration is absent or older than its grace period, deletes them,
+    // and then clears them. A commit and a condemnation of the same file
+    // therefore exclude each other.
+
+    /// Registers files an in-flight writer is about to write, at `now_ms`.
+    async fn register_pending(&self, paths: &[String], now_ms: i64) -> Result<()>;
+
+    /// Drops registrations of files a writer abandoned (gc then removes the
+    /// files after its grace period).
+    async fn release_pending(&self, paths: &[String]) -> Result<()>;
+
+    /// gc's decision in ONE transaction: of `files` (path, modification time
+    /// in ms), condemns those no snapshot references, modified at or before
+    /// `cutoff_ms`, and registered by no writer at or after `cutoff_ms`,
+    /// dropping their expired registrations.
+    async fn condemn_files(&self, files: &[(String, i64)], cutoff_ms: i64) -> Result<Condemned>;
+
+    /// Forgets condemned files once gc has deleted them.
+    async fn clear_condemned(&self, paths: &[String]) -> Result<()>;
+
+    /// Files registered at or after `since_ms` and not yet committed.
+    async fn pending_files(&self, since_ms: i64) -> Result<Vec<String>>;
+}
+
+/// Why a commit cannot adopt a new file, `None` if it can.
+pub(crate) fn lost_reason(condemned: bool, pending: bool) -> Option<&'static str> {
+    if condemned {
+        Some("gc condemned it (it was registered longer ago than gc's grace period)")
+    } else if !pending {
+        Some("no writer registered it, or its registration expired and gc removed it")
+    } else {
+        None
+    }
+}
+
+/// The distinct files of `snapshots`.
+pub(crate) fn snapshot_files(snapshots: &[Snapshot]) -> Vec<String> {
+    let mut paths: Vec<String> = snapshots
+        .iter()
+        .flat_map(|s| s.content.files.iter().map(|f| f.path.clone()))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 pub(crate) fn props_to_json(p: &BTreeMap<String, String>) -> String {

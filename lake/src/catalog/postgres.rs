@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Transaction};
 
+use super::postgres_files::{adopt_files, condemn, fill_data_files, lock_shared};
 use super::sqlite::MIGRATIONS;
-use super::{Catalog, SCHEMA_VERSION, props_from_json, props_to_json};
+use super::{Catalog, Condemned, FILES_VERSION, SCHEMA_VERSION, props_from_json, props_to_json};
 use crate::error::{LakeError, Result};
 use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
@@ -133,6 +134,9 @@ impl Catalog for PostgresCatalog {
                 &[&(i as i64 + 1)],
             )
             .await?;
+        }
+        if version < FILES_VERSION {
+            fill_data_files(&tx).await?;
         }
         let has_main = tx
             .query_opt("SELECT 1 FROM refs WHERE name = 'main'", &[])
@@ -341,8 +345,10 @@ impl Catalog for PostgresCatalog {
     ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
+        lock_shared(&tx).await?;
         // Lock and compare the head first: a refused commit writes nothing.
         cas_branch(&tx, branch, expected, None).await?;
+        adopt_files(&tx, snapshots).await?;
         for s in snapshots {
             tx.execute(
                 "INSERT INTO snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
@@ -457,6 +463,61 @@ impl Catalog for PostgresCatalog {
                     body: r.try_get(3)?,
                 })
             })
+            .collect()
+    }
+
+    async fn register_pending(&self, paths: &[String], now_ms: i64) -> Result<()> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        for p in paths {
+            tx.execute(
+                "INSERT INTO pending_files (path, registered_ms) VALUES ($1, $2)
+                 ON CONFLICT (path) DO UPDATE SET registered_ms = excluded.registered_ms",
+                &[p, &now_ms],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_pending(&self, paths: &[String]) -> Result<()> {
+        let client = self.client.lock().await;
+        client
+            .execute("DELETE FROM pending_files WHERE path = ANY($1)", &[&paths])
+            .await?;
+        Ok(())
+    }
+
+    async fn condemn_files(&self, files: &[(String, i64)], cutoff_ms: i64) -> Result<Condemned> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let out = condemn(&tx, files, cutoff_ms).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn clear_condemned(&self, paths: &[String]) -> Result<()> {
+        let client = self.client.lock().await;
+        client
+            .execute(
+                "DELETE FROM condemned_files WHERE path = ANY($1)",
+                &[&paths],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_files(&self, since_ms: i64) -> Result<Vec<String>> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                "SELECT path FROM pending_files WHERE registered_ms >= $1 ORDER BY path",
+                &[&since_ms],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<_, String>(0)?))
             .collect()
     }
 }

@@ -228,15 +228,28 @@ impl Lake {
         table: &str,
     ) -> Result<(Schema, Vec<RecordBatch>)> {
         let snap = self.table_snapshot(reference, table).await?;
+        self.check_files(table, reference, &snap.content.files)
+            .await?;
         let batches = self.read_files(&snap.content.files).await?;
         Ok((snap.content.schema.clone(), batches))
     }
 
-    /// Reads data files completely, in order.
+    /// Reads data files completely, in order. A missing file is an error; so
+    /// is a file whose size is not the recorded one.
     pub async fn read_files(&self, files: &[DataFile]) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
         for f in files {
             let bytes = self.data.get(&f.path).await?;
+            if bytes.len() as u64 != f.bytes {
+                return Err(LakeError::Parquet {
+                    path: f.path.clone(),
+                    reason: format!(
+                        "the file has {} bytes, the catalog recorded {}: it was altered outside sluice",
+                        bytes.len(),
+                        f.bytes
+                    ),
+                });
+            }
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .and_then(|b| b.with_batch_size(64 * 1024).build())
                 .map_err(|e| LakeError::Parquet {

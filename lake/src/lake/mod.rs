@@ -1,6 +1,6 @@
 //! The lake: refs, commits, merges and table data, over a [`Catalog`] and a
 //! [`DataStore`]. One `impl Lake` block per concern, each in its own file:
-//! [`refs`], [`history`], [`write`](mod@write), [`merge`], [`inspect`], [`gc`].
+//! [`refs`], [`history`], [`write`](mod@write), [`merge`], [`inspect`], [`gc`], [`fsck`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::store::DataStore;
 /// retries after losing a compare-and-swap race.
 const MAX_RETRIES: usize = 200;
 
+mod fsck;
 mod gc;
 mod history;
 mod inspect;
@@ -25,7 +26,8 @@ mod merge;
 mod refs;
 mod write;
 
-pub use gc::{DEFAULT_GC_GRACE, GcReport};
+pub use fsck::{FileFault, FsckFault, FsckReport};
+pub use gc::{DEFAULT_GC_GRACE, GcPlan, GcReport};
 pub use history::LogEntry;
 pub use inspect::{
     ColumnChange, ColumnInfo, HistoryEntry, TableDetails, TableDiff, TableSummary, schema_changes,

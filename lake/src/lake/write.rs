@@ -107,6 +107,10 @@ impl Lake {
         let (bytes, rows, null_counts) = enc.finish()?;
         let path = new_file_path(table);
         let size = bytes.len() as u64;
+        // Registered before it exists, so gc never condemns it while pending.
+        self.catalog
+            .register_pending(std::slice::from_ref(&path), now_ms())
+            .await?;
         self.data.put(&path, Bytes::from(bytes)).await?;
         Ok(StagedTable {
             schema: stripped.as_ref().clone(),
@@ -122,7 +126,7 @@ impl Lake {
 
     /// A streaming writer of new data files for `table` (see [`TableWriter`]).
     pub fn table_writer(&self, table: &str, schema: &Schema) -> Result<TableWriter> {
-        TableWriter::new(self.data.clone(), table, schema)
+        TableWriter::new(self.data.clone(), self.catalog.clone(), table, schema)
     }
 
     /// Reads a Parquet, CSV or JSON Lines file (by extension), validates it
@@ -144,12 +148,16 @@ impl Lake {
             crate::import::Decoded::Parquet {
                 path: src,
                 len,
+                stamp,
                 footer,
                 schema,
                 rows,
                 null_counts,
             } => {
                 let file = new_file_path(table);
+                self.catalog
+                    .register_pending(std::slice::from_ref(&file), now_ms())
+                    .await?;
                 let stored = self.data.put_file(&file, &src).await?;
                 // What is stored must be the file that was validated: a file
                 // changed in between is refused (and its copy removed).
@@ -162,12 +170,17 @@ impl Lake {
                 } else {
                     None
                 };
-                if tail.as_ref() != Some(&footer) {
+                let unchanged = crate::import::check_unchanged(&src, &stamp);
+                if tail.as_ref() != Some(&footer) || unchanged.is_err() {
                     self.data.delete(&file).await?;
-                    return Err(LakeError::MalformedInput {
+                    self.catalog
+                        .release_pending(std::slice::from_ref(&file))
+                        .await?;
+                    return Err(LakeError::Input {
                         path: src,
-                        format: "Parquet",
-                        reason: "the file changed while it was being imported".into(),
+                        reason:
+                            "the file changed while it was being imported; nothing was imported"
+                                .into(),
                     });
                 }
                 Ok(StagedTable {
@@ -350,8 +363,10 @@ impl Lake {
         for (t, _) in &req.changes {
             validate_table_name(t)?;
         }
-        // Staged files must still exist (a gc with a too short grace period
-        // could have removed them): never commit a dangling file.
+        // Staged files must still exist (something else may have removed
+        // them). This check is a courtesy; the guarantee is the catalog's:
+        // its commit refuses a new file that gc condemned or whose pending
+        // registration is gone, in the same transaction that records it.
         for (_, change) in &req.changes {
             if let TableChange::Create(s) | TableChange::Replace(s) | TableChange::Append(s) =
                 change

@@ -417,3 +417,14 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Every data file a recorded snapshot references.
+pub async fn referenced_files(lake: &Lake) -> std::collections::BTreeSet<String> {
+    lake.catalog()
+        .all_snapshots()
+        .await
+        .expect("read snapshots")
+        .into_iter()
+        .flat_map(|s| s.content.files.into_iter().map(|f| f.path))
+        .collect()
+}
