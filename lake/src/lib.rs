@@ -25,8 +25,8 @@ pub use lake::{
     TableDiff, TableSummary, format_time, schema_changes, three_way,
 };
 pub use model::{
-    ColumnStats, Commit, CommitContent, CommitId, DataFile, RUN_SUCCEEDED, RefEntry, RefKind,
-    RunRow, Snapshot, SnapshotContent, SnapshotId,
+    ColumnStats, Commit, CommitContent, CommitId, DataFile, Lease, RUN_RUNNING, RUN_SUCCEEDED,
+    RefEntry, RefKind, RunRow, Snapshot, SnapshotContent, SnapshotId,
 };
 pub use query::table_reference;
 pub use store::{DataStore, StagedTable, TableWriter, cast_batch, without_view_types};

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Transaction};
 
+use super::postgres_guard as g;
 use super::sqlite::MIGRATIONS;
-use super::{Catalog, SCHEMA_VERSION, props_from_json, props_to_json};
+use super::{Catalog, SCHEMA_VERSION, guard, props_from_json, props_to_json};
 use crate::error::{LakeError, Result};
-use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
+use crate::model::{Commit, CommitId, Lease, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
 /// Advisory lock key serializing schema creation/migration.
 const INIT_LOCK: i64 = 7_512_301;
@@ -253,7 +254,13 @@ impl Catalog for PostgresCatalog {
         rows.iter().map(to_ref_entry).collect()
     }
 
-    async fn create_ref(&self, name: &str, kind: RefKind, commit: &CommitId) -> Result<()> {
+    async fn create_ref(
+        &self,
+        name: &str,
+        kind: RefKind,
+        commit: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
         if !commit_exists(&tx, commit).await? {
@@ -279,13 +286,41 @@ impl Catalog for PostgresCatalog {
                 name: name.to_string(),
             });
         }
+        if kind == RefKind::Branch {
+            let seal = match lease {
+                Some(l) => Some(g::seal(&tx, name, l).await?),
+                None => None,
+            };
+            let tables = g::tables_of(&tx, commit).await?;
+            let none = BTreeMap::new();
+            g::check_update(
+                &tx,
+                "create branch",
+                name,
+                seal.as_ref(),
+                lease,
+                &none,
+                &tables,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_ref(&self, name: &str, kind: RefKind) -> Result<()> {
-        let client = self.client.lock().await;
-        let n = client
+    async fn delete_ref(&self, name: &str, kind: RefKind, lease: Option<&Lease>) -> Result<()> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        tx.query_opt(
+            "SELECT 1 FROM refs WHERE name = $1 AND kind = $2 FOR UPDATE",
+            &[&name, &kind.as_str()],
+        )
+        .await?;
+        if kind == RefKind::Branch {
+            g::check_seal_while_running(&tx, "delete", name, lease).await?;
+            g::unseal(&tx, name).await?;
+        }
+        let n = tx
             .execute(
                 "DELETE FROM refs WHERE name = $1 AND kind = $2",
                 &[&name, &kind.as_str()],
@@ -297,6 +332,7 @@ impl Catalog for PostgresCatalog {
                 RefKind::Tag => LakeError::TagNotFound(name.to_string()),
             });
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -305,6 +341,7 @@ impl Catalog for PostgresCatalog {
         branch: &str,
         key: &str,
         value: Option<&str>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
@@ -317,6 +354,7 @@ impl Catalog for PostgresCatalog {
         let Some(row) = row else {
             return Err(LakeError::BranchNotFound(branch.to_string()));
         };
+        g::check_seal_while_running(&tx, "set a property of", branch, lease).await?;
         let props: String = row.try_get(0)?;
         let mut props = props_from_json(&props)?;
         match value {
@@ -338,17 +376,29 @@ impl Catalog for PostgresCatalog {
         expected: &CommitId,
         commit: &Commit,
         snapshots: &[Snapshot],
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
-        // Lock and compare the head first: a refused commit writes nothing.
+        // Lock and compare the head and the seal first: a refused commit
+        // writes nothing.
         cas_branch(&tx, branch, expected, None).await?;
+        let seal = g::seal_of(&tx, branch).await?;
+        guard::check_lease("commit to", branch, seal.as_ref(), lease)?;
+        // New snapshots of a sealed branch are recorded as its run's.
+        let writer = seal.as_ref().map(|s| s.run_id.as_str());
         for s in snapshots {
-            tx.execute(
-                "INSERT INTO snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-                &[&s.id.0, &s.content.canonical_json()],
-            )
-            .await?;
+            let new = tx
+                .execute(
+                    "INSERT INTO snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                    &[&s.id.0, &s.content.canonical_json()],
+                )
+                .await?;
+            if let Some(run) = writer
+                && new == 1
+            {
+                g::record_writer(&tx, &s.id, run).await?;
+            }
         }
         for p in commit.parents() {
             if !commit_exists(&tx, p).await? {
@@ -367,6 +417,9 @@ impl Catalog for PostgresCatalog {
                 )));
             }
         }
+        let old = g::tables_of(&tx, expected).await?;
+        let (seal, new) = (seal.as_ref(), commit.tables());
+        g::check_update(&tx, "commit to", branch, seal, lease, &old, new).await?;
         tx.execute(
             "INSERT INTO commits (id, body, time_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
             &[
@@ -385,12 +438,27 @@ impl Catalog for PostgresCatalog {
         Ok(())
     }
 
-    async fn move_branch(&self, branch: &str, expected: &CommitId, new: &CommitId) -> Result<()> {
+    async fn move_branch(
+        &self,
+        branch: &str,
+        expected: &CommitId,
+        new: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
         if !commit_exists(&tx, new).await? {
             return Err(LakeError::CommitNotFound(new.0.clone()));
         }
+        // Lock and compare the head, then check the seal and the guard.
+        cas_branch(&tx, branch, expected, None).await?;
+        let seal = g::seal_of(&tx, branch).await?;
+        guard::check_lease("move", branch, seal.as_ref(), lease)?;
+        let (old, to) = (
+            g::tables_of(&tx, expected).await?,
+            g::tables_of(&tx, new).await?,
+        );
+        g::check_update(&tx, "move", branch, seal.as_ref(), lease, &old, &to).await?;
         cas_branch(&tx, branch, expected, Some(new)).await?;
         tx.commit().await?;
         Ok(())
@@ -427,15 +495,34 @@ impl Catalog for PostgresCatalog {
         Ok(out)
     }
 
-    async fn put_run(&self, run: &RunRow) -> Result<()> {
-        let client = self.client.lock().await;
-        client
-            .execute(
-                "INSERT INTO runs (id, status, started_ms, body) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
-                &[&run.id, &run.status, &run.started_ms, &run.body],
+    async fn put_run(&self, run: &RunRow, lease: Option<&Lease>) -> Result<()> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let old = tx
+            .query_opt(
+                "SELECT status FROM runs WHERE id = $1 FOR UPDATE",
+                &[&run.id],
             )
-            .await?;
+            .await?
+            .map(|r| r.try_get::<_, String>(0))
+            .transpose()?;
+        let seal = tx
+            .query_opt(
+                "SELECT branch, lease_hash FROM run_branches WHERE run_id = $1",
+                &[&run.id],
+            )
+            .await?
+            .map(|r| Ok::<_, LakeError>((r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?)))
+            .transpose()?;
+        let seal = seal.as_ref().map(|(b, h)| (b.as_str(), h.as_str()));
+        guard::check_status_change(&run.id, old.as_deref(), &run.status, seal, lease)?;
+        tx.execute(
+            "INSERT INTO runs (id, status, started_ms, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+            &[&run.id, &run.status, &run.started_ms, &run.body],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -10,9 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Catalog, SCHEMA_VERSION, props_from_json, props_to_json};
+use super::sqlite_guard as g;
+use super::{Catalog, SCHEMA_VERSION, guard, props_from_json, props_to_json};
 use crate::error::{LakeError, Result};
-use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
+use crate::model::{Commit, CommitId, Lease, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
 /// The same SQL serves PostgreSQL.
@@ -38,6 +39,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         started_ms BIGINT NOT NULL,
         body TEXT NOT NULL);
      CREATE INDEX runs_by_start ON runs (started_ms);",
+    // 2 -> 3: sealed run branches, and which run wrote each snapshot.
+    super::guard::MIGRATION,
 ];
 
 pub struct SqliteCatalog {
@@ -96,12 +99,8 @@ fn current_head(tx: &rusqlite::Transaction<'_>, branch: &str) -> Result<Option<S
         .optional()?)
 }
 
-fn cas_branch(
-    tx: &rusqlite::Transaction<'_>,
-    branch: &str,
-    expected: &CommitId,
-    new: &CommitId,
-) -> Result<()> {
+/// `Conflict` unless `branch` is at `expected`.
+fn check_head(tx: &rusqlite::Transaction<'_>, branch: &str, expected: &CommitId) -> Result<()> {
     match current_head(tx, branch)? {
         None => Err(LakeError::BranchNotFound(branch.to_string())),
         Some(actual) if actual != expected.0 => Err(LakeError::Conflict {
@@ -109,14 +108,22 @@ fn cas_branch(
             expected: expected.0.clone(),
             actual,
         }),
-        Some(_) => {
-            tx.execute(
-                "UPDATE refs SET commit_id = ?1 WHERE name = ?2 AND kind = 'branch' AND commit_id = ?3",
-                params![new.0, branch, expected.0],
-            )?;
-            Ok(())
-        }
+        Some(_) => Ok(()),
     }
+}
+
+fn cas_branch(
+    tx: &rusqlite::Transaction<'_>,
+    branch: &str,
+    expected: &CommitId,
+    new: &CommitId,
+) -> Result<()> {
+    check_head(tx, branch, expected)?;
+    tx.execute(
+        "UPDATE refs SET commit_id = ?1 WHERE name = ?2 AND kind = 'branch' AND commit_id = ?3",
+        params![new.0, branch, expected.0],
+    )?;
+    Ok(())
 }
 
 #[async_trait]
@@ -280,7 +287,13 @@ impl Catalog for SqliteCatalog {
         Ok(out)
     }
 
-    async fn create_ref(&self, name: &str, kind: RefKind, commit: &CommitId) -> Result<()> {
+    async fn create_ref(
+        &self,
+        name: &str,
+        kind: RefKind,
+        commit: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing: Option<String> = tx
@@ -311,13 +324,32 @@ impl Catalog for SqliteCatalog {
             "INSERT INTO refs (name, kind, commit_id) VALUES (?1, ?2, ?3)",
             params![name, kind.as_str(), commit.0],
         )?;
+        if kind == RefKind::Branch {
+            let seal = lease.map(|l| g::seal(&tx, name, l)).transpose()?;
+            let tables = g::tables_of(&tx, commit)?;
+            let none = BTreeMap::new();
+            g::check_update(
+                &tx,
+                "create branch",
+                name,
+                seal.as_ref(),
+                lease,
+                &none,
+                &tables,
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
 
-    async fn delete_ref(&self, name: &str, kind: RefKind) -> Result<()> {
-        let conn = self.conn()?;
-        let n = conn.execute(
+    async fn delete_ref(&self, name: &str, kind: RefKind, lease: Option<&Lease>) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if kind == RefKind::Branch {
+            g::check_seal_while_running(&tx, "delete", name, lease)?;
+            g::unseal(&tx, name)?;
+        }
+        let n = tx.execute(
             "DELETE FROM refs WHERE name = ?1 AND kind = ?2",
             params![name, kind.as_str()],
         )?;
@@ -327,6 +359,7 @@ impl Catalog for SqliteCatalog {
                 RefKind::Tag => LakeError::TagNotFound(name.to_string()),
             });
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -335,9 +368,11 @@ impl Catalog for SqliteCatalog {
         branch: &str,
         key: &str,
         value: Option<&str>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        g::check_seal_while_running(&tx, "set a property of", branch, lease)?;
         let props: Option<String> = tx
             .query_row(
                 "SELECT properties FROM refs WHERE name = ?1 AND kind = 'branch'",
@@ -367,26 +402,26 @@ impl Catalog for SqliteCatalog {
         expected: &CommitId,
         commit: &Commit,
         snapshots: &[Snapshot],
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Check the CAS first so a refused commit writes nothing at all.
-        match current_head(&tx, branch)? {
-            None => return Err(LakeError::BranchNotFound(branch.to_string())),
-            Some(actual) if actual != expected.0 => {
-                return Err(LakeError::Conflict {
-                    branch: branch.to_string(),
-                    expected: expected.0.clone(),
-                    actual,
-                });
-            }
-            Some(_) => {}
-        }
+        // Check the CAS and the seal first so a refused commit writes nothing.
+        check_head(&tx, branch, expected)?;
+        let seal = g::seal_of(&tx, branch)?;
+        guard::check_lease("commit to", branch, seal.as_ref(), lease)?;
+        // New snapshots of a sealed branch are recorded as its run's.
+        let writer = seal.as_ref().map(|s| s.run_id.as_str());
         for s in snapshots {
-            tx.execute(
+            let new = tx.execute(
                 "INSERT OR IGNORE INTO snapshots (id, body) VALUES (?1, ?2)",
                 params![s.id.0, s.content.canonical_json()],
             )?;
+            if let Some(run) = writer
+                && new == 1
+            {
+                g::record_writer(&tx, &s.id, run)?;
+            }
         }
         for p in commit.parents() {
             let known = tx
@@ -415,6 +450,16 @@ impl Catalog for SqliteCatalog {
                 )));
             }
         }
+        let old = g::tables_of(&tx, expected)?;
+        g::check_update(
+            &tx,
+            "commit to",
+            branch,
+            seal.as_ref(),
+            lease,
+            &old,
+            commit.tables(),
+        )?;
         tx.execute(
             "INSERT OR IGNORE INTO commits (id, body, time_ms) VALUES (?1, ?2, ?3)",
             params![
@@ -428,7 +473,13 @@ impl Catalog for SqliteCatalog {
         Ok(())
     }
 
-    async fn move_branch(&self, branch: &str, expected: &CommitId, new: &CommitId) -> Result<()> {
+    async fn move_branch(
+        &self,
+        branch: &str,
+        expected: &CommitId,
+        new: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let known = tx
@@ -442,6 +493,11 @@ impl Catalog for SqliteCatalog {
         if !known {
             return Err(LakeError::CommitNotFound(new.0.clone()));
         }
+        check_head(&tx, branch, expected)?;
+        let seal = g::seal_of(&tx, branch)?;
+        guard::check_lease("move", branch, seal.as_ref(), lease)?;
+        let (old, to) = (g::tables_of(&tx, expected)?, g::tables_of(&tx, new)?);
+        g::check_update(&tx, "move", branch, seal.as_ref(), lease, &old, &to)?;
         cas_branch(&tx, branch, expected, new)?;
         tx.commit()?;
         Ok(())
@@ -482,13 +538,25 @@ impl Catalog for SqliteCatalog {
         Ok(out)
     }
 
-    async fn put_run(&self, run: &RunRow) -> Result<()> {
-        let conn = self.conn()?;
-        conn.execute(
+    async fn put_run(&self, run: &RunRow, lease: Option<&Lease>) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let old = g::run_status(&tx, &run.id)?;
+        let seal: Option<(String, String)> = tx
+            .query_row(
+                "SELECT branch, lease_hash FROM run_branches WHERE run_id = ?1",
+                params![run.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let seal = seal.as_ref().map(|(b, h)| (b.as_str(), h.as_str()));
+        guard::check_status_change(&run.id, old.as_deref(), &run.status, seal, lease)?;
+        tx.execute(
             "INSERT INTO runs (id, status, started_ms, body) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
             params![run.id, run.status, run.started_ms, run.body],
         )?;
+        tx.commit()?;
         Ok(())
     }
 

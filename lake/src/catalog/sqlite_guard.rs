@@ -1,0 +1,135 @@
+//! What the write guard ([`super::guard`]) reads, inside a SQLite transaction.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::guard::{self, Seal, Writer};
+use crate::error::{LakeError, Result};
+use crate::model::{Commit, CommitId, Lease, SnapshotId};
+
+pub(super) fn seal_of(tx: &Transaction<'_>, branch: &str) -> Result<Option<Seal>> {
+    Ok(tx
+        .query_row(
+            "SELECT run_id, lease_hash FROM run_branches WHERE branch = ?1",
+            params![branch],
+            |r| {
+                Ok(Seal {
+                    run_id: r.get(0)?,
+                    lease_hash: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub(super) fn run_status(tx: &Transaction<'_>, run_id: &str) -> Result<Option<String>> {
+    Ok(tx
+        .query_row(
+            "SELECT status FROM runs WHERE id = ?1",
+            params![run_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Deleting `branch` or changing its properties: refused without the lease
+/// while the run that sealed it is running.
+pub(super) fn check_seal_while_running(
+    tx: &Transaction<'_>,
+    action: &'static str,
+    branch: &str,
+    lease: Option<&Lease>,
+) -> Result<()> {
+    if let Some(seal) = seal_of(tx, branch)? {
+        let status = run_status(tx, &seal.run_id)?;
+        guard::check_lease_while_running(action, branch, Some(&seal), status.as_deref(), lease)?;
+    }
+    Ok(())
+}
+
+/// Seals `branch` for the run holding `lease`.
+pub(super) fn seal(tx: &Transaction<'_>, branch: &str, lease: &Lease) -> Result<Seal> {
+    tx.execute(
+        "INSERT INTO run_branches (branch, run_id, lease_hash) VALUES (?1, ?2, ?3)",
+        params![branch, lease.run_id(), lease.hash()],
+    )?;
+    Ok(Seal {
+        run_id: lease.run_id().to_string(),
+        lease_hash: lease.hash(),
+    })
+}
+
+pub(super) fn unseal(tx: &Transaction<'_>, branch: &str) -> Result<()> {
+    tx.execute(
+        "DELETE FROM run_branches WHERE branch = ?1",
+        params![branch],
+    )?;
+    Ok(())
+}
+
+/// Records `run_id` as the writer of a snapshot this transaction just recorded.
+pub(super) fn record_writer(
+    tx: &Transaction<'_>,
+    snapshot: &SnapshotId,
+    run_id: &str,
+) -> Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO snapshot_runs (snapshot_id, run_id) VALUES (?1, ?2)",
+        params![snapshot.0, run_id],
+    )?;
+    Ok(())
+}
+
+pub(super) fn tables_of(
+    tx: &Transaction<'_>,
+    id: &CommitId,
+) -> Result<BTreeMap<String, SnapshotId>> {
+    let body: Option<String> = tx
+        .query_row(
+            "SELECT body FROM commits WHERE id = ?1",
+            params![id.0],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let body = body.ok_or_else(|| LakeError::CommitNotFound(id.0.clone()))?;
+    Ok(Commit::from_stored(&id.0, &body)?.content.tables)
+}
+
+fn writer_of(tx: &Transaction<'_>, snapshot: &SnapshotId) -> Result<Option<Writer>> {
+    Ok(tx
+        .query_row(
+            "SELECT w.run_id, r.status, b.lease_hash FROM snapshot_runs w
+             LEFT JOIN runs r ON r.id = w.run_id
+             LEFT JOIN run_branches b ON b.run_id = w.run_id
+             WHERE w.snapshot_id = ?1",
+            params![snapshot.0],
+            |r| {
+                Ok(Writer {
+                    run_id: r.get(0)?,
+                    status: r.get(1)?,
+                    lease_hash: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Refuses moving `branch` from the table map `old` to `new` when `new` holds
+/// a snapshot of an unpublished run that may not go there.
+pub(super) fn check_update(
+    tx: &Transaction<'_>,
+    action: &'static str,
+    branch: &str,
+    seal: Option<&Seal>,
+    lease: Option<&Lease>,
+    old: &BTreeMap<String, SnapshotId>,
+    new: &BTreeMap<String, SnapshotId>,
+) -> Result<()> {
+    for (table, snapshot) in guard::incoming(old, new) {
+        if let Some(writer) = writer_of(tx, snapshot)? {
+            guard::check_incoming(action, branch, seal, lease, table, &writer)?;
+        }
+    }
+    Ok(())
+}
