@@ -81,7 +81,7 @@ pub(crate) fn check_status_change(
     }
 }
 
-/// Commits and moves of a sealed branch need its lease.
+/// Writes to a sealed branch need its lease.
 pub(crate) fn check_lease(
     action: &'static str,
     branch: &str,
@@ -96,6 +96,26 @@ pub(crate) fn check_lease(
                 run: seal.run_id.clone(),
             })
         }
+        _ => Ok(()),
+    }
+}
+
+/// Commits and moves of a sealed branch need its lease, and its run still
+/// running: once the run ended, its branch is frozen.
+pub(crate) fn check_write(
+    action: &'static str,
+    branch: &str,
+    seal: Option<&Seal>,
+    run_status: Option<&str>,
+    lease: Option<&Lease>,
+) -> Result<()> {
+    check_lease(action, branch, seal, lease)?;
+    match seal {
+        Some(seal) if run_status != Some(RUN_RUNNING) => Err(LakeError::SealedBranch {
+            action,
+            branch: branch.to_string(),
+            run: seal.run_id.clone(),
+        }),
         _ => Ok(()),
     }
 }
@@ -183,6 +203,12 @@ mod tests {
         let other = Lease::new("r1");
         assert!(check_lease("commit to", "run/r1", Some(&seal), Some(&other)).is_err());
         assert!(check_lease("commit to", "main", None, None).is_ok());
+        let write = |status| check_write("commit to", "run/r1", Some(&seal), status, Some(&lease));
+        assert!(write(Some("running")).is_ok());
+        assert!(
+            write(Some("failed")).is_err(),
+            "an ended run's branch is frozen"
+        );
         assert!(
             check_lease_while_running("delete", "run/r1", Some(&seal), Some("running"), None)
                 .is_err()

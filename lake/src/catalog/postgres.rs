@@ -383,8 +383,7 @@ impl Catalog for PostgresCatalog {
         // Lock and compare the head and the seal first: a refused commit
         // writes nothing.
         cas_branch(&tx, branch, expected, None).await?;
-        let seal = g::seal_of(&tx, branch).await?;
-        guard::check_lease("commit to", branch, seal.as_ref(), lease)?;
+        let seal = g::check_write(&tx, "commit to", branch, lease).await?;
         // New snapshots of a sealed branch are recorded as its run's.
         let writer = seal.as_ref().map(|s| s.run_id.as_str());
         for s in snapshots {
@@ -452,8 +451,7 @@ impl Catalog for PostgresCatalog {
         }
         // Lock and compare the head, then check the seal and the guard.
         cas_branch(&tx, branch, expected, None).await?;
-        let seal = g::seal_of(&tx, branch).await?;
-        guard::check_lease("move", branch, seal.as_ref(), lease)?;
+        let seal = g::check_write(&tx, "move", branch, lease).await?;
         let (old, to) = (
             g::tables_of(&tx, expected).await?,
             g::tables_of(&tx, new).await?,

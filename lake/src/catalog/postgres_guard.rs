@@ -32,6 +32,22 @@ pub(super) async fn run_status(tx: &Transaction<'_>, run_id: &str) -> Result<Opt
     Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
+/// Commits and moves of `branch`: its seal, checked against `lease` and its
+/// run's status.
+pub(super) async fn check_write(
+    tx: &Transaction<'_>,
+    action: &'static str,
+    branch: &str,
+    lease: Option<&Lease>,
+) -> Result<Option<Seal>> {
+    let seal = seal_of(tx, branch).await?;
+    if let Some(seal) = &seal {
+        let status = run_status(tx, &seal.run_id).await?;
+        guard::check_write(action, branch, Some(seal), status.as_deref(), lease)?;
+    }
+    Ok(seal)
+}
+
 /// Deleting `branch` or changing its properties: refused without the lease
 /// while the run that sealed it is running.
 pub(super) async fn check_seal_while_running(

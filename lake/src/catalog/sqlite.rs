@@ -408,8 +408,7 @@ impl Catalog for SqliteCatalog {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Check the CAS and the seal first so a refused commit writes nothing.
         check_head(&tx, branch, expected)?;
-        let seal = g::seal_of(&tx, branch)?;
-        guard::check_lease("commit to", branch, seal.as_ref(), lease)?;
+        let seal = g::check_write(&tx, "commit to", branch, lease)?;
         // New snapshots of a sealed branch are recorded as its run's.
         let writer = seal.as_ref().map(|s| s.run_id.as_str());
         for s in snapshots {
@@ -494,8 +493,7 @@ impl Catalog for SqliteCatalog {
             return Err(LakeError::CommitNotFound(new.0.clone()));
         }
         check_head(&tx, branch, expected)?;
-        let seal = g::seal_of(&tx, branch)?;
-        guard::check_lease("move", branch, seal.as_ref(), lease)?;
+        let seal = g::check_write(&tx, "move", branch, lease)?;
         let (old, to) = (g::tables_of(&tx, expected)?, g::tables_of(&tx, new)?);
         g::check_update(&tx, "move", branch, seal.as_ref(), lease, &old, &to)?;
         cas_branch(&tx, branch, expected, new)?;

@@ -33,6 +33,22 @@ pub(super) fn run_status(tx: &Transaction<'_>, run_id: &str) -> Result<Option<St
         .optional()?)
 }
 
+/// Commits and moves of `branch`: its seal, checked against `lease` and its
+/// run's status.
+pub(super) fn check_write(
+    tx: &Transaction<'_>,
+    action: &'static str,
+    branch: &str,
+    lease: Option<&Lease>,
+) -> Result<Option<Seal>> {
+    let seal = seal_of(tx, branch)?;
+    if let Some(seal) = &seal {
+        let status = run_status(tx, &seal.run_id)?;
+        guard::check_write(action, branch, Some(seal), status.as_deref(), lease)?;
+    }
+    Ok(seal)
+}
+
 /// Deleting `branch` or changing its properties: refused without the lease
 /// while the run that sealed it is running.
 pub(super) fn check_seal_while_running(
