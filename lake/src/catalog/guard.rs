@@ -109,15 +109,10 @@ pub(crate) fn check_write(
     run_status: Option<&str>,
     lease: Option<&Lease>,
 ) -> Result<()> {
-    check_lease(action, branch, seal, lease)?;
-    match seal {
-        Some(seal) if run_status != Some(RUN_RUNNING) => Err(LakeError::SealedBranch {
-            action,
-            branch: branch.to_string(),
-            run: seal.run_id.clone(),
-        }),
-        _ => Ok(()),
-    }
+    let ended = run_status != Some(RUN_RUNNING);
+    check_lease(action, branch, seal.filter(|_| !ended), lease)?;
+    // An ended run's branch: no lease opens it.
+    check_lease(action, branch, seal.filter(|_| ended), None)
 }
 
 /// Deleting a sealed branch or changing its properties needs the lease while
