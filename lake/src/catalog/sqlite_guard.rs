@@ -149,3 +149,72 @@ pub(super) fn check_update(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rusqlite::Connection;
+
+    use super::super::sqlite::{MIGRATIONS, SqliteCatalog};
+    use super::super::{Catalog, SCHEMA_VERSION};
+    use crate::model::{Commit, CommitContent, RefKind};
+
+    #[tokio::test]
+    async fn a_version_2_lake_opens_and_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let root = Commit::new(CommitContent {
+            parents: vec![],
+            tables: BTreeMap::new(),
+            message: "initialize lake".into(),
+            author: "a".into(),
+            time_ms: 1,
+            properties: BTreeMap::new(),
+        });
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+                .unwrap();
+            for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+                conn.execute_batch(sql).unwrap();
+                conn.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    [i as i64 + 1],
+                )
+                .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO commits (id, body, time_ms) VALUES (?1, ?2, 1)",
+                [&root.id.0, &root.content.canonical_json()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO refs (name, kind, commit_id) VALUES ('main', 'branch', ?1)",
+                [&root.id.0],
+            )
+            .unwrap();
+        }
+        let catalog = SqliteCatalog::open(&path).unwrap();
+        catalog.init(&root, &BTreeMap::new()).await.unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // The old branch is unsealed and takes commits; new tables exist.
+        let lease = crate::model::Lease::new("r1");
+        catalog
+            .create_ref("run/r1", RefKind::Branch, &root.id, Some(&lease))
+            .await
+            .unwrap();
+        let sealed: i64 = conn
+            .query_row("SELECT count(*) FROM run_branches", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sealed, 1);
+        assert_eq!(
+            catalog.get_ref("main").await.unwrap().unwrap().commit,
+            root.id
+        );
+    }
+}
