@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{LakeError, Result};
-use crate::model::{Lease, RUN_RUNNING, RUN_SUCCEEDED, SnapshotId};
+use crate::model::{Commit, Lease, RUN_RUNNING, RUN_SUCCEEDED, SnapshotId};
 
 /// A branch sealed by a run: the run and the hash of its lease.
 #[derive(Clone, Debug)]
@@ -79,6 +79,25 @@ pub(crate) fn check_status_change(
         }
         _ => Ok(()),
     }
+}
+
+/// The schema version that introduced [`MIGRATION`].
+pub(crate) const SEALED_VERSION: i64 = 3;
+
+/// For a lake migrated to [`SEALED_VERSION`]: the snapshots a commit made by a
+/// run (property `run_id`, as runs wrote before branches were sealed) added
+/// over its first parent's tables are that run's.
+pub(crate) fn old_run_writes(
+    commit: &Commit,
+    parent: &BTreeMap<String, SnapshotId>,
+) -> Vec<(SnapshotId, String)> {
+    let Some(run) = commit.content.properties.get("run_id") else {
+        return Vec::new();
+    };
+    incoming(parent, commit.tables())
+        .into_iter()
+        .map(|(_, s)| (s.clone(), run.clone()))
+        .collect()
 }
 
 /// Writes to a sealed branch need its lease.

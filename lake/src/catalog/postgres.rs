@@ -135,6 +135,9 @@ impl Catalog for PostgresCatalog {
             )
             .await?;
         }
+        if version > 0 && version < guard::SEALED_VERSION {
+            g::attribute_old_runs(&tx).await?;
+        }
         let has_main = tx
             .query_opt("SELECT 1 FROM refs WHERE name = 'main'", &[])
             .await?

@@ -130,6 +130,28 @@ async fn writer_of(tx: &Transaction<'_>, snapshot: &SnapshotId) -> Result<Option
     .transpose()
 }
 
+/// Records the writers of the snapshots runs wrote before schema version 3.
+pub(super) async fn attribute_old_runs(tx: &Transaction<'_>) -> Result<()> {
+    let rows = tx
+        .query(
+            "SELECT id, body FROM commits WHERE body LIKE '%\"run_id\"%'",
+            &[],
+        )
+        .await?;
+    for row in rows {
+        let commit =
+            Commit::from_stored(&row.try_get::<_, String>(0)?, &row.try_get::<_, String>(1)?)?;
+        let parent = match commit.parents().first() {
+            Some(p) => tables_of(tx, p).await?,
+            None => BTreeMap::new(),
+        };
+        for (snapshot, run) in guard::old_run_writes(&commit, &parent) {
+            record_writer(tx, &snapshot, &run).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Refuses moving `branch` from the table map `old` to `new` when `new` holds
 /// a snapshot of an unpublished run that may not go there.
 pub(super) async fn check_update(

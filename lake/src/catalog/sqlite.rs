@@ -168,6 +168,9 @@ impl Catalog for SqliteCatalog {
                 params![i as i64 + 1],
             )?;
         }
+        if version > 0 && version < guard::SEALED_VERSION {
+            g::attribute_old_runs(&tx)?;
+        }
         let has_main: bool = tx
             .query_row("SELECT 1 FROM refs WHERE name = 'main'", [], |_| Ok(()))
             .optional()?

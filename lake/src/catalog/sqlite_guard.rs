@@ -131,6 +131,24 @@ fn writer_of(tx: &Transaction<'_>, snapshot: &SnapshotId) -> Result<Option<Write
         .optional()?)
 }
 
+/// Records the writers of the snapshots runs wrote before schema version 3.
+pub(super) fn attribute_old_runs(tx: &Transaction<'_>) -> Result<()> {
+    let mut stmt = tx.prepare("SELECT id, body FROM commits WHERE body LIKE '%\"run_id\"%'")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, body) in rows {
+        let commit = Commit::from_stored(&id, &body)?;
+        let parent = match commit.parents().first() {
+            Some(p) => tables_of(tx, p)?,
+            None => BTreeMap::new(),
+        };
+        for (snapshot, run) in guard::old_run_writes(&commit, &parent) {
+            record_writer(tx, &snapshot, &run)?;
+        }
+    }
+    Ok(())
+}
+
 /// Refuses moving `branch` from the table map `old` to `new` when `new` holds
 /// a snapshot of an unpublished run that may not go there.
 pub(super) fn check_update(
@@ -158,7 +176,7 @@ mod tests {
 
     use super::super::sqlite::{MIGRATIONS, SqliteCatalog};
     use super::super::{Catalog, SCHEMA_VERSION};
-    use crate::model::{Commit, CommitContent, RefKind};
+    use crate::model::{Commit, CommitContent, RefKind, SnapshotId};
 
     #[tokio::test]
     async fn a_version_2_lake_opens_and_migrates() {
@@ -171,6 +189,14 @@ mod tests {
             author: "a".into(),
             time_ms: 1,
             properties: BTreeMap::new(),
+        });
+        let old_run = Commit::new(CommitContent {
+            parents: vec![root.id.clone()],
+            tables: BTreeMap::from([("t".into(), SnapshotId("s1".into()))]),
+            message: "run output".into(),
+            author: "a".into(),
+            time_ms: 2,
+            properties: BTreeMap::from([("run_id".into(), "old".into())]),
         });
         {
             let conn = Connection::open(&path).unwrap();
@@ -194,6 +220,14 @@ mod tests {
                 [&root.id.0],
             )
             .unwrap();
+            // A run's output, committed the old way (a commit naming the run).
+            conn.execute("INSERT INTO snapshots (id, body) VALUES ('s1', '{}')", [])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO commits (id, body, time_ms) VALUES (?1, ?2, 2)",
+                [&old_run.id.0, &old_run.content.canonical_json()],
+            )
+            .unwrap();
         }
         let catalog = SqliteCatalog::open(&path).unwrap();
         catalog.init(&root, &BTreeMap::new()).await.unwrap();
@@ -212,6 +246,14 @@ mod tests {
             .query_row("SELECT count(*) FROM run_branches", [], |r| r.get(0))
             .unwrap();
         assert_eq!(sealed, 1);
+        let writer: String = conn
+            .query_row(
+                "SELECT run_id FROM snapshot_runs WHERE snapshot_id = 's1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(writer, "old", "an old run's snapshot is attributed to it");
         assert_eq!(
             catalog.get_ref("main").await.unwrap().unwrap().commit,
             root.id
