@@ -100,10 +100,6 @@ pub enum LakeCommand {
         into: String,
         #[arg(long, short)]
         message: Option<String>,
-        /// Let through commits of runs that failed or never finished (recorded in the
-        /// merge commit).
-        #[arg(long)]
-        allow_aborted: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -269,11 +265,18 @@ impl From<LakeError> for CmdError {
                 json!({ "tables": tables, "base": base })
             }
             LakeError::UnpublishedRun {
+                branch,
+                table,
                 run,
                 status,
-                commit,
                 ..
-            } => json!({ "run": run, "status": status, "commit": commit }),
+            } => json!({
+                "run": run, "status": status, "branch": branch, "table": table
+            }),
+            LakeError::SealedBranch { branch, run, .. } => json!({ "run": run, "branch": branch }),
+            LakeError::TableNameCollision {
+                table, existing, ..
+            } => json!({ "table": table, "existing": existing }),
             _ => Value::Null,
         };
         CmdError {
@@ -313,6 +316,9 @@ pub(crate) fn classify(e: &LakeError) -> (u8, &'static str) {
         LakeError::MergeConflict { .. } => (1, "merge_conflict"),
         LakeError::MarkedCommit { .. } => (1, "marked_commit"),
         LakeError::UnpublishedRun { .. } => (1, "unpublished_run"),
+        LakeError::SealedBranch { .. } => (1, "sealed_branch"),
+        LakeError::TableNameCollision { .. } => (1, "name_collision"),
+        LakeError::RunFinished { .. } => (1, "refused"),
         LakeError::Conflict { .. } => (1, "conflict"),
         LakeError::SelfMerge { .. } => (1, "self_merge"),
         LakeError::RefExists { .. } => (1, "exists"),
@@ -690,12 +696,10 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             source,
             into,
             message,
-            allow_aborted,
             ..
         } => {
             let mut req = MergeRequest::new(&source, &into);
             req.message = message;
-            req.allow_unpublished_runs = allow_aborted;
             let out = lake.merge(req).await?;
             if json {
                 return Ok(pretty(to_json(&out)));

@@ -74,14 +74,38 @@ pub enum LakeError {
         value: String,
     },
     #[error(
-        "merge of `{source_ref}` into `{into}` refused: it would bring in commit {commit} of run {run}, which was never published (status: {status}); inspect it with `sluice runs show {run}`, or merge with --allow-aborted"
+        "{action} `{branch}` refused: table `{table}` would hold a snapshot written by run {run}, which was never published (status: {status}); an unpublished run's output stays on its own branch: inspect it read-only (`sluice runs show {run}`, `sluice query --ref run/...`, or a tag)"
     )]
     UnpublishedRun {
-        source_ref: String,
-        into: String,
-        commit: String,
+        /// What was attempted: `commit to`, `move`, `create branch`.
+        action: &'static str,
+        branch: String,
+        table: String,
         run: String,
         status: String,
+    },
+    #[error(
+        "{action} `{branch}` refused: the branch is sealed by run {run}, and only that run may write to it (inspect it read-only: query it, or tag it)"
+    )]
+    SealedBranch {
+        /// What was attempted: `commit to`, `move`, `delete`, `set a property of`.
+        action: &'static str,
+        branch: String,
+        run: String,
+    },
+    #[error("run {run} already ended ({status}): its status cannot become {new}")]
+    RunFinished {
+        run: String,
+        status: String,
+        new: String,
+    },
+    #[error(
+        "table `{table}` would collide with table `{existing}` at `{reference}`: SQL resolves both to the same table (names are case-insensitive and `public.` is the default schema); choose another name"
+    )]
+    TableNameCollision {
+        table: String,
+        existing: String,
+        reference: String,
     },
     #[error("cannot read `{}`: {reason}", path.display())]
     Input { path: PathBuf, reason: String },
@@ -158,6 +182,9 @@ impl LakeError {
                 | LakeError::MergeConflict { .. }
                 | LakeError::MarkedCommit { .. }
                 | LakeError::UnpublishedRun { .. }
+                | LakeError::SealedBranch { .. }
+                | LakeError::TableNameCollision { .. }
+                | LakeError::RunFinished { .. }
                 | LakeError::SelfMerge { .. }
                 | LakeError::RefExists { .. }
                 | LakeError::ReadOnlyRef { .. }

@@ -26,8 +26,8 @@ pub use lake::{
     schema_changes, three_way,
 };
 pub use model::{
-    ColumnStats, Commit, CommitContent, CommitId, DataFile, RUN_SUCCEEDED, RefEntry, RefKind,
-    RunRow, Snapshot, SnapshotContent, SnapshotId,
+    ColumnStats, Commit, CommitContent, CommitId, DataFile, Lease, RUN_RUNNING, RUN_SUCCEEDED,
+    RefEntry, RefKind, RunRow, Snapshot, SnapshotContent, SnapshotId,
 };
 pub use query::table_reference;
 pub use store::{DataStore, StagedTable, TableWriter, cast_batch, without_view_types};

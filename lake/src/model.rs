@@ -232,6 +232,54 @@ pub struct RunRow {
 /// The status of a run whose commits may be merged anywhere.
 pub const RUN_SUCCEEDED: &str = "succeeded";
 
+/// The status of a run that is still executing: only while a run is running is
+/// its branch closed to deletion and property changes by others.
+pub const RUN_RUNNING: &str = "running";
+
+/// The write lease of a run: a random secret only the run's process holds.
+/// The catalog stores just its SHA-256 ([`Lease::hash`]) next to the run's
+/// branch, and refuses every write to that branch that does not present it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Lease {
+    run_id: String,
+    secret: String,
+}
+
+impl Lease {
+    /// A fresh lease for `run_id` (244 random bits from the OS generator).
+    pub fn new(run_id: &str) -> Lease {
+        let secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Lease {
+            run_id: run_id.to_string(),
+            secret,
+        }
+    }
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    /// What the catalog stores and compares: the hex SHA-256 of the secret.
+    pub fn hash(&self) -> String {
+        sha256_hex(self.secret.as_bytes())
+    }
+    /// Whether this lease is the one recorded for `run_id` as `hash`.
+    pub fn matches(&self, run_id: &str, hash: &str) -> bool {
+        self.run_id == run_id && self.hash() == hash
+    }
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret.
+        f.debug_struct("Lease")
+            .field("run_id", &self.run_id)
+            .finish()
+    }
+}
+
 const MAX_NAME: usize = 128;
 
 /// Branch and tag names: ASCII letters, digits, `_`, `-`, `.` and `/`; they
@@ -321,6 +369,43 @@ pub fn validate_table_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The name the query engine resolves a table name to: SQL folds unquoted
+/// identifiers to lower case, and `public` is DataFusion's default schema, so
+/// `Orders`, `orders` and `public.orders` all mean the same table.
+pub fn engine_table_name(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    match lower.strip_prefix("public.") {
+        Some(bare) => bare.to_string(),
+        None => lower,
+    }
+}
+
+/// Refuses a table map in which one of `changed` would resolve, in SQL, to the
+/// same table as another entry (see [`engine_table_name`]).
+pub fn check_table_collisions<'a>(
+    tables: &BTreeMap<String, SnapshotId>,
+    changed: impl IntoIterator<Item = &'a String>,
+    reference: &str,
+) -> Result<()> {
+    for table in changed {
+        if !tables.contains_key(table) {
+            continue;
+        }
+        let key = engine_table_name(table);
+        if let Some(existing) = tables
+            .keys()
+            .find(|other| *other != table && engine_table_name(other) == key)
+        {
+            return Err(LakeError::TableNameCollision {
+                table: table.clone(),
+                existing: existing.clone(),
+                reference: reference.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A table name as namespace and table: `("raw", "orders")` for `raw.orders`.
 pub fn split_table_name(name: &str) -> (Option<&str>, &str) {
     match name.split_once('.') {
@@ -369,5 +454,32 @@ mod tests {
         }
         assert_eq!(split_table_name("raw.orders"), (Some("raw"), "orders"));
         assert_eq!(split_table_name("orders"), (None, "orders"));
+    }
+
+    #[test]
+    fn engine_names_fold_case_and_the_default_schema() {
+        assert_eq!(engine_table_name("public.Raw"), "raw");
+        assert_eq!(engine_table_name("RAW.orders"), "raw.orders");
+        let s = SnapshotId("s".into());
+        let tables: BTreeMap<String, SnapshotId> = ["raw", "public.raw", "x"]
+            .iter()
+            .map(|t| (t.to_string(), s.clone()))
+            .collect();
+        assert!(check_table_collisions(&tables, [&"x".to_string()], "main").is_ok());
+        let err = check_table_collisions(&tables, [&"public.raw".to_string()], "main");
+        assert!(
+            matches!(&err, Err(LakeError::TableNameCollision { existing, .. }) if existing == "raw"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_lease_matches_only_its_own_hash() {
+        let a = Lease::new("r1");
+        let b = Lease::new("r1");
+        assert!(a.matches("r1", &a.hash()));
+        assert!(!a.matches("r1", &b.hash()));
+        assert!(!a.matches("r2", &a.hash()));
+        assert!(!format!("{a:?}").contains(&a.secret));
     }
 }

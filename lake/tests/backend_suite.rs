@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{Backend, TestLake, rows, stage, write_file};
 use sluice_lake::{
-    ColumnChange, CommitRequest, ImportMode, LakeError, MergeOutcome, MergeRequest, RefKind,
-    RefTarget, RunRow, TableChange, TableDiff,
+    ColumnChange, Commit, CommitRequest, ImportMode, Lake, LakeError, Lease, MergeOutcome,
+    MergeRequest, RefKind, RefTarget, RunRow, TableChange, TableDiff,
 };
 
 /// Generates one `#[tokio::test]` per backend for each listed case.
@@ -89,7 +89,9 @@ suite!(
     commits_are_content_addressed_and_verified,
     query_sees_every_table_as_of_the_ref,
     marked_commits_can_block_a_merge,
-    commits_of_unpublished_runs_never_reach_another_branch,
+    no_door_lets_an_unpublished_runs_snapshot_out,
+    a_run_branch_is_sealed_by_its_lease,
+    tables_that_collide_in_sql_are_refused,
 );
 
 async fn new_lake_has_main_and_root_commit(t: &TestLake) {
@@ -264,7 +266,7 @@ async fn stale_compare_and_swap_writes_nothing(t: &TestLake) {
     });
     let err = lake
         .catalog()
-        .commit("main", &h0.id, &forged, &[])
+        .commit("main", &h0.id, &forged, &[], None)
         .await
         .unwrap_err();
     assert!(matches!(err, LakeError::Conflict { .. }), "{err}");
@@ -277,7 +279,7 @@ async fn stale_compare_and_swap_writes_nothing(t: &TestLake) {
     );
     let err = lake
         .catalog()
-        .move_branch("main", &h0.id, &h0.id)
+        .move_branch("main", &h0.id, &h0.id, None)
         .await
         .unwrap_err();
     assert!(matches!(err, LakeError::Conflict { .. }), "{err}");
@@ -1286,84 +1288,265 @@ async fn marked_commits_can_block_a_merge(t: &TestLake) {
     ));
 }
 
-async fn commits_of_unpublished_runs_never_reach_another_branch(t: &TestLake) {
-    let lake = &t.lake;
-    let base = lake.branch_head("main").await.unwrap();
-    let run = |id: &str, status: &str, started_ms: i64| RunRow {
+fn run_row(id: &str, status: &str, started_ms: i64) -> RunRow {
+    RunRow {
         id: id.into(),
         status: status.into(),
         started_ms,
         body: "{}".into(),
-    };
-    lake.put_run(&run("aaaa0001", "running", 1)).await.unwrap();
-    lake.create_branch_at("run/aaaa0001", &base.id)
-        .await
-        .unwrap();
-    let s = stage(lake, "t", &[1], "r").await;
-    let mut req =
-        CommitRequest::new("run/aaaa0001", "run output").change("t", TableChange::Create(s));
-    req.properties.insert("run_id".into(), "aaaa0001".into());
-    lake.commit(req).await.unwrap();
-    lake.create_branch("agent", "run/aaaa0001").await.unwrap();
-    // Running, then failed: refused through either branch, main unchanged.
-    for status in ["running", "failed"] {
-        lake.put_run(&run("aaaa0001", status, 1)).await.unwrap();
-        for source in ["run/aaaa0001", "agent"] {
-            let err = lake
-                .merge(MergeRequest::new(source, "main"))
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(&err, LakeError::UnpublishedRun { run, status: s, .. } if run == "aaaa0001" && s == status),
-                "{err}"
-            );
-            assert_eq!(lake.branch_head("main").await.unwrap().id, base.id);
-        }
     }
-    // The run's own publishing merge passes, as one merge commit even where a
-    // fast-forward is possible.
-    let mut publish = MergeRequest::new("run/aaaa0001", "main");
-    publish.publishing_run = Some("aaaa0001".into());
+}
+
+/// A run `id` that ended with `status`, whose sealed branch `run/<id>` holds
+/// its output `t`.
+async fn ended_run(lake: &Lake, id: &str, status: &str) -> Commit {
+    let base = lake.branch_head("main").await.unwrap();
+    lake.put_run(&run_row(id, "running", 1)).await.unwrap();
+    let run = lake.clone().with_lease(Lease::new(id));
+    let branch = format!("run/{id}");
+    run.create_run_branch(&branch, &base.id).await.unwrap();
+    let s = stage(lake, "t", &[1], "run").await;
+    let req = CommitRequest::new(&branch, "run output").change("t", TableChange::Create(s));
+    let out = run.commit(req).await.unwrap();
+    run.put_run(&run_row(id, status, 1)).await.unwrap();
+    out
+}
+
+async fn no_door_lets_an_unpublished_runs_snapshot_out(t: &TestLake) {
+    // The paper's stage-4 counterexample and its relatives: whatever the
+    // door (merge, fast-forward, revert, restore, fork), an aborted run's
+    // snapshot never reaches another branch.
+    let lake = &t.lake;
+    let base = lake.branch_head("main").await.unwrap();
+    let out = ended_run(lake, "aaaa0001", "failed").await;
+    let snap = out.tables()["t"].clone();
+    let refused = |r: Result<_, LakeError>, what: &str| match r {
+        Err(e @ LakeError::UnpublishedRun { .. }) => {
+            assert!(e.to_string().contains("aaaa0001"), "{what}: {e}");
+            assert!(e.to_string().contains("failed"), "{what}: {e}");
+        }
+        Err(e) => panic!("{what}: wrong error {e}"),
+        Ok(_) => panic!("{what}: an aborted run's snapshot got through"),
+    };
+    refused(
+        lake.revert("t", "run/aaaa0001", "main").await.map(drop),
+        "revert",
+    );
+    refused(
+        lake.commit(
+            CommitRequest::new("main", "restore").change("t", TableChange::Restore(Some(snap))),
+        )
+        .await
+        .map(drop),
+        "restore",
+    );
+    refused(
+        lake.create_branch("agent", "run/aaaa0001").await.map(drop),
+        "fork",
+    );
+    refused(
+        lake.create_branch("agent", &format!("@{}", out.id))
+            .await
+            .map(drop),
+        "fork of a hash",
+    );
+    // A tag stays allowed (read-only), but leads nowhere.
+    lake.create_tag("inspect", "run/aaaa0001").await.unwrap();
+    refused(
+        lake.create_branch("agent", "inspect").await.map(drop),
+        "fork of a tag",
+    );
+    for source in ["run/aaaa0001", "inspect"] {
+        refused(
+            lake.merge(MergeRequest::new(source, "main"))
+                .await
+                .map(drop),
+            "merge",
+        );
+        let mut no_ff = MergeRequest::new(source, "main");
+        no_ff.no_fast_forward = true;
+        refused(lake.merge(no_ff).await.map(drop), "merge commit");
+    }
+    // A three-way merge (main moved on) is refused the same way.
+    let s = stage(lake, "u", &[2], "main").await;
+    lake.commit(CommitRequest::new("main", "more").change("u", TableChange::Create(s)))
+        .await
+        .unwrap();
+    let moved = lake.branch_head("main").await.unwrap();
+    refused(
+        lake.merge(MergeRequest::new("run/aaaa0001", "main"))
+            .await
+            .map(drop),
+        "three-way merge",
+    );
+    assert_eq!(lake.branch_head("main").await.unwrap().id, moved.id);
+    assert!(lake.branch_head("agent").await.is_err(), "no fork was made");
+    // Reading it stays possible.
+    assert_eq!(rows(lake, "run/aaaa0001", "t").await.len(), 1);
+    assert_ne!(moved.id, base.id);
+    // A run that succeeded is published: its snapshots go anywhere.
+    ended_run(lake, "bbbb0002", "succeeded").await;
+    lake.revert("t", "run/bbbb0002", "main").await.unwrap();
+    lake.create_branch("copy", "run/bbbb0002").await.unwrap();
+}
+
+async fn a_run_branch_is_sealed_by_its_lease(t: &TestLake) {
+    let lake = &t.lake;
+    let base = lake.branch_head("main").await.unwrap();
+    lake.put_run(&run_row("cccc0003", "running", 1))
+        .await
+        .unwrap();
+    let run = lake.clone().with_lease(Lease::new("cccc0003"));
+    run.create_run_branch("run/cccc0003", &base.id)
+        .await
+        .unwrap();
+    let s = stage(lake, "t", &[1], "run").await;
+    let mine = run
+        .commit(CommitRequest::new("run/cccc0003", "output").change("t", TableChange::Create(s)))
+        .await
+        .unwrap();
+    lake.create_branch("side", "main").await.unwrap();
+    let s = stage(lake, "side", &[1], "side").await;
+    lake.commit(CommitRequest::new("side", "s").change("side", TableChange::Create(s)))
+        .await
+        .unwrap();
+    // Every foreign write is refused, naming the run; a forged lease too.
+    let forged = lake.clone().with_lease(Lease::new("cccc0003"));
+    for other in [lake, &forged] {
+        let sealed = |r: Result<(), LakeError>, what: &str| match r {
+            Err(LakeError::SealedBranch { run, branch, .. }) => {
+                assert_eq!(
+                    (run.as_str(), branch.as_str()),
+                    ("cccc0003", "run/cccc0003"),
+                    "{what}"
+                )
+            }
+            other => panic!("{what}: {other:?}"),
+        };
+        let s = stage(lake, "extra", &[9], "foreign").await;
+        sealed(
+            other
+                .commit(
+                    CommitRequest::new("run/cccc0003", "x").change("extra", TableChange::Create(s)),
+                )
+                .await
+                .map(drop),
+            "commit",
+        );
+        sealed(
+            other.drop_table("t", "run/cccc0003").await.map(drop),
+            "drop",
+        );
+        sealed(
+            other.revert("t", "main", "run/cccc0003").await.map(drop),
+            "revert",
+        );
+        sealed(
+            other
+                .merge(MergeRequest::new("side", "run/cccc0003"))
+                .await
+                .map(drop),
+            "merge into",
+        );
+        sealed(other.delete_branch("run/cccc0003").await, "delete");
+        sealed(
+            other
+                .set_branch_property("run/cccc0003", "aborted", Some("x"))
+                .await,
+            "property",
+        );
+        let mut done = run_row("cccc0003", "succeeded", 1);
+        done.body = "{\"forged\":true}".into();
+        sealed(other.put_run(&done).await, "succeed");
+        assert_eq!(lake.branch_head("run/cccc0003").await.unwrap().id, mine.id);
+    }
+    // Moving a sealed branch through the catalog without the lease: refused too.
+    let err = lake
+        .catalog()
+        .move_branch("run/cccc0003", &mine.id, &base.id, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LakeError::SealedBranch { .. }), "{err}");
+    // Others cannot merge it while it runs; the run itself publishes it.
+    let err = lake
+        .merge(MergeRequest::new("run/cccc0003", "main"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LakeError::UnpublishedRun { .. }), "{err}");
+    let mut publish = MergeRequest::new("run/cccc0003", "main");
     publish.no_fast_forward = true;
-    let out = lake.merge(publish).await.unwrap();
-    let merged = lake.commit_by_id(out.head()).await.unwrap();
-    assert_eq!(merged.parents().len(), 2);
-    assert_eq!(merged.parents()[0], base.id);
-    // Once succeeded, its commits may go anywhere; override is recorded.
-    lake.create_branch_at("other", &base.id).await.unwrap();
-    lake.put_run(&run("aaaa0001", "succeeded", 1))
-        .await
-        .unwrap();
-    lake.merge(MergeRequest::new("agent", "other"))
-        .await
-        .unwrap();
-    lake.put_run(&run("bbbb0002", "failed", 2)).await.unwrap();
-    lake.create_branch_at("run/bbbb0002", &base.id)
-        .await
-        .unwrap();
-    let s = stage(lake, "u", &[2], "r").await;
-    let mut req =
-        CommitRequest::new("run/bbbb0002", "run output").change("u", TableChange::Create(s));
-    req.properties.insert("run_id".into(), "bbbb0002".into());
-    lake.commit(req).await.unwrap();
-    let mut allow = MergeRequest::new("run/bbbb0002", "other");
-    allow.allow_unpublished_runs = true;
-    let out = lake.merge(allow).await.unwrap();
-    let merged = lake.commit_by_id(out.head()).await.unwrap();
-    assert_eq!(
-        merged
-            .content
-            .properties
-            .get("allowed_unpublished_runs")
-            .map(String::as_str),
-        Some("bbbb0002")
+    publish.expected_source_head = Some(base.id.clone());
+    let err = run.merge(publish.clone()).await.unwrap_err();
+    assert!(
+        matches!(err, LakeError::Conflict { .. }),
+        "stale source: {err}"
     );
-    // Records: by prefix, newest first.
+    publish.expected_source_head = Some(mine.id.clone());
+    let out = run.merge(publish).await.unwrap();
+    assert_eq!(
+        lake.commit_by_id(out.head()).await.unwrap().parents().len(),
+        2
+    );
+    run.put_run(&run_row("cccc0003", "succeeded", 1))
+        .await
+        .unwrap();
+    // A finished run's status is final.
+    let err = run
+        .put_run(&run_row("cccc0003", "failed", 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LakeError::RunFinished { .. }), "{err}");
+    // Still sealed for commits; deletable once the run ended.
+    let s = stage(lake, "extra", &[9], "late").await;
+    let err = lake
+        .commit(CommitRequest::new("run/cccc0003", "late").change("extra", TableChange::Create(s)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LakeError::SealedBranch { .. }), "{err}");
+    lake.delete_branch("run/cccc0003").await.unwrap();
+    // The name is free again, unsealed.
+    lake.create_branch("run/cccc0003", "main").await.unwrap();
+    let s = stage(lake, "extra", &[9], "free").await;
+    lake.commit(CommitRequest::new("run/cccc0003", "x").change("extra", TableChange::Create(s)))
+        .await
+        .unwrap();
     let all = lake.runs("", 10).await.unwrap();
-    assert_eq!(
-        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        ["bbbb0002", "aaaa0001"]
-    );
-    assert_eq!(lake.runs("aaaa", 10).await.unwrap()[0].status, "succeeded");
-    assert!(lake.runs("cccc", 10).await.unwrap().is_empty());
+    assert_eq!(all[0].status, "succeeded");
+}
+
+async fn tables_that_collide_in_sql_are_refused(t: &TestLake) {
+    let lake = &t.lake;
+    let csv = write_file(t.dir.path(), "raw.csv", "id\n1\n");
+    lake.import_file(&csv, "raw", "main", ImportMode::Create)
+        .await
+        .unwrap();
+    for alias in ["public.raw", "RAW", "Public.Raw"] {
+        let err = lake
+            .import_file(&csv, alias, "main", ImportMode::Create)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, LakeError::TableNameCollision { existing, .. } if existing == "raw"),
+            "{alias}: {err}"
+        );
+    }
+    // The same through a merge of a branch that added an alias of a new table.
+    lake.create_branch("side", "main").await.unwrap();
+    let s = stage(lake, "Events", &[1], "a").await;
+    lake.commit(CommitRequest::new("side", "e").change("Events", TableChange::Create(s)))
+        .await
+        .unwrap();
+    let s = stage(lake, "events", &[1], "b").await;
+    lake.commit(CommitRequest::new("main", "e").change("events", TableChange::Create(s)))
+        .await
+        .unwrap();
+    let err = lake
+        .merge(MergeRequest::new("side", "main"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LakeError::TableNameCollision { .. }), "{err}");
+    let (_, batches) = lake.query("SELECT 1 AS one", "main").await.unwrap();
+    assert_eq!(batches[0].num_rows(), 1);
+    let (_, batches) = lake.query("SELECT * FROM raw", "main").await.unwrap();
+    assert_eq!(batches[0].num_rows(), 1);
 }

@@ -25,10 +25,18 @@
 //! that conflicts at some point; an up-to-date merge names a head of the
 //! order that contains the source.
 //!
+//! Runs (see `model/runs.rs`) start on sealed branches, write, and publish or
+//! abort; after every step no branch but a run's own holds a snapshot of a
+//! run that has not succeeded, and the lake refused exactly the steps the
+//! model says it must (foreign writes to run branches, forks, merges and
+//! reverts that would carry an unpublished run's snapshot elsewhere).
+//!
 //! The model runs on SQLite, and on PostgreSQL (fewer cases) when
 //! `SLUICE_TEST_POSTGRES_URL` is set; `PROPTEST_CASES` overrides both counts.
 
 mod common;
+#[path = "model/runs.rs"]
+mod runs;
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -41,7 +49,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use sluice_lake::{
     Commit, CommitId, CommitRequest, Lake, LakeError, MergeOutcome, MergeRequest, RefKind,
-    TableChange,
+    SnapshotId, TableChange,
 };
 
 const TABLES: [&str; 3] = ["a", "b", "c"];
@@ -82,6 +90,21 @@ enum Op {
     Merge {
         source: usize,
         into: usize,
+    },
+    /// A run starts from a branch no run sealed, on its own sealed branch.
+    RunStart {
+        from: usize,
+    },
+    /// A run writes one table to its branch, with its lease.
+    RunWrite {
+        run: usize,
+        table: usize,
+        rows: u8,
+    },
+    /// A run publishes itself and succeeds (or fails on a conflict), or aborts.
+    RunEnd {
+        run: usize,
+        succeed: bool,
     },
     /// 2-4 operations issued at once against one branch, through one lake
     /// handle each or (`shared_handle`) all through the same one.
@@ -130,6 +153,10 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0..TABLES.len(), any::<usize>(), any::<usize>())
             .prop_map(|(table, commit, into)| Op::Revert { table, commit, into }),
         3 => (any::<usize>(), any::<usize>()).prop_map(|(source, into)| Op::Merge { source, into }),
+        1 => any::<usize>().prop_map(|from| Op::RunStart { from }),
+        2 => (any::<usize>(), 0..TABLES.len(), 0u8..4)
+            .prop_map(|(run, table, rows)| Op::RunWrite { run, table, rows }),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(run, succeed)| Op::RunEnd { run, succeed }),
         2 => (
             any::<usize>(),
             proptest::collection::vec(sub_strategy(), 2..=4),
@@ -173,6 +200,9 @@ struct Model {
     next_version: u64,
     next_key: i64,
     by_real: HashMap<CommitId, usize>,
+    runs: Vec<runs::MRun>,
+    /// The run that wrote each version it wrote.
+    version_run: HashMap<u64, usize>,
 }
 
 impl Model {
@@ -409,6 +439,10 @@ struct Harness {
     reads: HashMap<CommitId, BTreeMap<String, Vec<i64>>>,
     /// Concurrent steps so far (names their operations' commits).
     bursts: usize,
+    /// Each run's handle, holding its lease.
+    run_lakes: Vec<Lake>,
+    /// The run that wrote each snapshot a run wrote.
+    written: HashMap<SnapshotId, usize>,
 }
 
 impl Harness {
@@ -461,6 +495,9 @@ impl Harness {
                     );
                     return;
                 };
+                if self.refused(&res, &b, head, &tables) {
+                    return;
+                }
                 let commit = res.unwrap();
                 let i = self.model.add_commit(vec![head], tables, commit.id.clone());
                 self.model.branches.insert(b, i);
@@ -477,9 +514,12 @@ impl Harness {
                     );
                     return;
                 }
-                let commit = res.unwrap();
                 let mut tables = self.model.commits[head].tables.clone();
                 tables.remove(t);
+                if self.refused(&res, &b, head, &tables) {
+                    return;
+                }
+                let commit = res.unwrap();
                 let i = self.model.add_commit(vec![head], tables, commit.id.clone());
                 self.model.branches.insert(b, i);
             }
@@ -491,8 +531,13 @@ impl Harness {
                     assert!(matches!(res, Err(LakeError::RefExists { .. })), "{res:?}");
                     return;
                 }
-                res.unwrap();
                 let head = self.model.branches[&from];
+                let tables = &self.model.commits[head].tables;
+                let expected = self.model.refusal(name, &BTreeMap::new(), tables, None);
+                if runs::refused(&res, expected) {
+                    return;
+                }
+                res.unwrap();
                 self.model.branches.insert(name.to_string(), head);
             }
             Op::Tag { from, name } => {
@@ -526,12 +571,15 @@ impl Harness {
                     );
                     return;
                 }
-                let c = res.unwrap();
                 let mut tables = self.model.commits[head].tables.clone();
                 match old {
                     Some(v) => tables.insert(t.to_string(), v),
                     None => tables.remove(t),
                 };
+                if self.refused(&res, &into, head, &tables) {
+                    return;
+                }
+                let c = res.unwrap();
                 let i = self.model.add_commit(vec![head], tables, c.id.clone());
                 self.model.branches.insert(into, i);
             }
@@ -558,6 +606,10 @@ impl Harness {
                         count("merge: up to date");
                     }
                     MergeModel::FastForward => {
+                        let tables = &self.model.commits[theirs].tables;
+                        if self.refused(&res, &into, ours, tables) {
+                            return;
+                        }
                         assert!(
                             matches!(res, Ok(MergeOutcome::FastForward { .. })),
                             "{res:?}"
@@ -575,6 +627,9 @@ impl Harness {
                         }
                     }
                     MergeModel::Merged { base, tables } => {
+                        if self.refused(&res, &into, ours, &tables) {
+                            return;
+                        }
                         let Ok(MergeOutcome::Merged {
                             commit, base: rb, ..
                         }) = res
@@ -593,10 +648,26 @@ impl Harness {
                 ops,
                 shared_handle,
             } => {
-                let b = pick(&branches, *branch);
+                let b = pick(&self.model.free_branches(), *branch);
                 self.concurrent(b, ops, *shared_handle).await;
             }
+            Op::RunStart { from } => self.run_start(*from).await,
+            Op::RunWrite { run, table, rows } => self.run_write(*run, TABLES[*table], *rows).await,
+            Op::RunEnd { run, succeed } => self.run_end(*run, *succeed).await,
         }
+    }
+
+    /// Checks a refusal the model predicts for moving `branch` from commit
+    /// `old` to `new` tables without a lease; true when refused.
+    fn refused<T: std::fmt::Debug>(
+        &self,
+        res: &Result<T, LakeError>,
+        branch: &str,
+        old: usize,
+        new: &BTreeMap<String, Version>,
+    ) -> bool {
+        let old = &self.model.commits[old].tables;
+        runs::refused(res, self.model.refusal(branch, old, new, None))
     }
 
     /// Runs `ops` at once against branch `b`, then checks the order the lake
@@ -607,6 +678,7 @@ impl Harness {
         let h0 = self.model.branches[&b];
         let h0_real = self.model.commits[h0].real.clone();
         // A merge takes any other branch or a tag: none of them moves here.
+        // (Refs holding an unpublished run's output are left to `Op::Merge`.)
         let mut sources: Vec<(String, usize)> = self
             .model
             .branches
@@ -615,6 +687,7 @@ impl Harness {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         sources.extend(self.model.tags.iter().map(|(k, v)| (k.clone(), *v)));
+        sources.retain(|(_, c)| !self.model.holds_unpublished(*c));
         // Prefer sources with something to merge, so three-way merges and
         // fast-forwards race with the writes (up-to-date merges are common
         // enough anyway).
@@ -936,6 +1009,7 @@ impl Harness {
             let anc = self.lake.ancestors(head).await.unwrap();
             assert!(anc.len() <= self.model.commits.len());
         }
+        self.check_runs().await;
     }
 
     /// Time travel: every commit ever seen reads as it did the first time.
@@ -975,6 +1049,8 @@ async fn run_case(backend: Backend, ops: Vec<Op>) {
         seen: HashMap::new(),
         reads: HashMap::new(),
         bursts: 0,
+        run_lakes: Vec::new(),
+        written: HashMap::new(),
     };
     // Start with two branches besides main so merges have material.
     for op in [

@@ -150,6 +150,10 @@ pub struct RunRecord {
     pub nodes: Vec<NodeRecord>,
     /// The merge commit on the target (`Succeeded` only).
     pub result_commit: Option<String>,
+    /// The head of the run's branch that was published: the run's own last
+    /// commit, holding the base's tables and exactly the validated outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_head: Option<String>,
     pub error: Option<RunError>,
 }
 

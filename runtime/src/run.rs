@@ -10,7 +10,8 @@ use sluice_compiler::analysis::{Analysis, TableKind};
 use sluice_compiler::plan::{Plan, PlanExpectation, PlanNode};
 use sluice_compiler::source::SourceSet;
 use sluice_lake::{
-    CommitId, CommitRequest, Lake, LakeError, MergeRequest, StagedTable, TableChange,
+    Commit, CommitId, CommitRequest, Lake, LakeError, Lease, MergeRequest, SnapshotId, StagedTable,
+    TableChange,
 };
 use tokio::task::JoinSet;
 
@@ -138,6 +139,9 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
 
     let id = uuid::Uuid::new_v4().simple().to_string();
     let branch = format!("run/{}", record::short(&id));
+    // From here on every write presents the run's lease: its branch is sealed
+    // for it, and only it may publish the branch's snapshots or succeed.
+    let lake = &lake.clone().with_lease(Lease::new(&id));
     let base = match &options.base {
         Some(c) => lake.commit_by_id(c).await?,
         None => target_head,
@@ -196,10 +200,11 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
             })
             .collect(),
         result_commit: None,
+        published_head: None,
         error: None,
     };
     record::save(lake, &rec).await?;
-    lake.create_branch_at(&branch, &base.id).await?;
+    lake.create_run_branch(&branch, &base.id).await?;
     lake.set_branch_property(&branch, "run_id", Some(&id))
         .await?;
     observer(&RunEvent::Started {
@@ -222,7 +227,7 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
             observer(&RunEvent::Publishing {
                 target: options.target.clone(),
             });
-            publish(lake, &rec).await.map(Some)
+            publish(lake, &mut rec).await.map(Some)
         }
         Err(e) => Err(e),
     };
@@ -275,12 +280,66 @@ async fn abort(lake: &Lake, rec: &RunRecord) -> Result<()> {
     }
 }
 
-/// Merges the run's branch into the target as one merge commit.
-async fn publish(lake: &Lake, rec: &RunRecord) -> Result<CommitId, RunError> {
+/// The head the run itself committed last, checked against its branch: the
+/// branch must be exactly there, and hold the base's tables with exactly the
+/// validated outputs of the record. Anything else wrote to it: nothing is
+/// published.
+async fn verified_head(lake: &Lake, rec: &RunRecord) -> Result<CommitId, RunError> {
+    let refuse = |message: String| RunError {
+        node: None,
+        message: format!("{message}: nothing was published"),
+    };
+    let lake_err = |e: LakeError| refuse(e.to_string());
+    let base = lake
+        .commit_by_id(&CommitId(rec.base_commit.clone()))
+        .await
+        .map_err(lake_err)?;
+    let mut expected = base.tables().clone();
+    let mut last: Commit = base;
+    for node in rec.outputs() {
+        let (Some(commit), Some(snapshot)) = (&node.commit, &node.snapshot) else {
+            return Err(refuse(format!(
+                "output `{}` has no recorded commit",
+                node.name
+            )));
+        };
+        expected.insert(node.name.clone(), SnapshotId(snapshot.clone()));
+        let commit = lake
+            .commit_by_id(&CommitId(commit.clone()))
+            .await
+            .map_err(lake_err)?;
+        // The run's commits form one chain, each strictly newer than its parent.
+        if commit.content.time_ms > last.content.time_ms {
+            last = commit;
+        }
+    }
+    let head = lake.branch_head(&rec.branch).await.map_err(lake_err)?;
+    if head.id != last.id {
+        return Err(refuse(format!(
+            "the run's branch `{}` is at {}, not at the run's last commit {}",
+            rec.branch,
+            head.id.short(),
+            last.id.short()
+        )));
+    }
+    if head.tables() != &expected {
+        return Err(refuse(format!(
+            "the run's branch `{}` holds other tables than the base's and the validated outputs",
+            rec.branch
+        )));
+    }
+    Ok(head.id)
+}
+
+/// Merges the run's branch into the target as one merge commit: exactly the
+/// head [`verified_head`] checked (the merge refuses if the branch moved), with
+/// the run's lease, which is what lets its snapshots leave its branch.
+async fn publish(lake: &Lake, rec: &mut RunRecord) -> Result<CommitId, RunError> {
+    let head = verified_head(lake, rec).await?;
     let tables: Vec<&str> = rec.outputs().map(|n| n.name.as_str()).collect();
     let mut req = MergeRequest::new(&rec.branch, &rec.target);
     req.no_fast_forward = true;
-    req.publishing_run = Some(rec.id.clone());
+    req.expected_source_head = Some(head.clone());
     req.message = Some(format!(
         "run {}: publish {}",
         rec.short_id(),
@@ -293,7 +352,10 @@ async fn publish(lake: &Lake, rec: &RunRecord) -> Result<CommitId, RunError> {
     req.properties
         .insert("published_run".into(), rec.id.clone());
     match lake.merge(req).await {
-        Ok(outcome) => Ok(outcome.head().clone()),
+        Ok(outcome) => {
+            rec.published_head = Some(head.0);
+            Ok(outcome.head().clone())
+        }
         Err(LakeError::MergeConflict { tables, .. }) => Err(RunError {
             node: None,
             message: format!(
@@ -332,8 +394,10 @@ pub async fn recover_stale_runs(lake: &Lake) -> Result<()> {
                 n.status = NodeStatus::Skipped;
             }
         }
-        abort(lake, &rec).await?;
+        // Failed first: without the run's lease, its sealed branch can only be
+        // marked once the run has ended.
         record::save(lake, &rec).await?;
+        abort(lake, &rec).await?;
     }
     Ok(())
 }

@@ -368,3 +368,26 @@ fn importing_a_fifo_is_refused_at_once() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("FIFO") && err.contains("in.csv"), "{err}");
 }
+
+#[test]
+fn a_table_name_sql_would_confuse_with_another_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let raw = write(tmp.path(), "raw.csv", "id\n1\n2\n");
+    ok_json(&lake, &["import", &raw, "--table", "raw"]);
+    for alias in ["public.raw", "RAW"] {
+        let out = sluice(
+            &lake,
+            &["import", &raw, "--table", alias, "--format", "json"],
+        );
+        assert_eq!(out.status.code(), Some(1), "{alias}");
+        let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(err["error"]["kind"], "name_collision", "{alias}: {err}");
+        assert_eq!(err["error"]["detail"]["existing"], "raw", "{alias}");
+    }
+    // Queries on the ref keep working.
+    for sql in ["SELECT 1 AS one", "SELECT count(*) AS n FROM raw"] {
+        let out = ok_json(&lake, &["query", sql]);
+        assert_eq!(out.as_array().map(Vec::len), Some(1), "{sql}: {out}");
+    }
+}

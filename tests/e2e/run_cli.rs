@@ -158,27 +158,109 @@ fn an_aborted_runs_commits_cannot_be_merged_even_through_another_branch() {
     let (_, run) = run_json(&lake, &fixture("orders_fail_last"), &[]);
     let branch = run["branch"].as_str().unwrap();
     let before = head(&lake, "main");
+    let refused = |out: &Output, what: &str| {
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        let err = json_of(out, what);
+        assert_eq!(err["error"]["kind"], "unpublished_run", "{what}: {err}");
+        assert_eq!(err["error"]["detail"]["run"], run["id"], "{what}");
+        assert_eq!(head(&lake, "main"), before, "{what}");
+    };
     // The paper's counterexample: branch from the failed run, merge that branch.
-    ok_json(&lake, &["branch", "create", "sneaky", "--from", branch]);
-    for source in [branch, "sneaky"] {
+    // Forking it is refused; a tag (read-only) is how to keep it.
+    let fork = [
+        "branch", "create", "sneaky", "--from", branch, "--format", "json",
+    ];
+    refused(&sluice(&lake, &fork), "fork");
+    ok_json(&lake, &["tag", "create", "kept", "--from", branch]);
+    for source in [branch, "kept"] {
         let out = sluice(
             &lake,
             &["merge", source, "--into", "main", "--format", "json"],
         );
-        assert_eq!(out.status.code(), Some(1), "merging {source}");
-        let err = json_of(&out, "merge");
-        assert_eq!(err["error"]["kind"], "unpublished_run");
-        assert_eq!(err["error"]["detail"]["run"], run["id"]);
-        assert_eq!(head(&lake, "main"), before);
+        refused(&out, &format!("merging {source}"));
     }
-    // Explicitly allowed: the merge commit records it.
-    let merged = ok_json(
+    // Nor does `revert` open another door.
+    let out = sluice(
         &lake,
-        &["merge", "sneaky", "--into", "main", "--allow-aborted"],
+        &[
+            "revert",
+            "customer_totals",
+            "--to",
+            branch,
+            "--into",
+            "main",
+            "--format",
+            "json",
+        ],
     );
-    let log = ok_json(&lake, &["log", "main", "--limit", "1"]);
-    assert_eq!(log[0]["hash"], merged["commit"]);
-    assert_eq!(log[0]["properties"]["allowed_unpublished_runs"], run["id"]);
+    refused(&out, "revert");
+    // The run's output stays readable where it is.
+    let out = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM customer_totals",
+            "--ref",
+            "kept",
+        ],
+    );
+    assert!(out.to_string().contains("\"n\""), "{out}");
+}
+
+#[test]
+fn nothing_but_the_run_writes_its_branch_and_a_run_publishes_only_what_it_validated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = copy_project("gated_py", tmp.path());
+    let child = start_gated_run(&lake, &project, tmp.path());
+    let runs = ok_json(&lake, &["runs"]);
+    let branch = runs[0]["branch"].as_str().unwrap().to_string();
+    // While the run waits at its gate, another writer tries its branch: a
+    // replaced output with the wrong schema, and an extra table.
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, "nonsense\n1\n").unwrap();
+    for (table, mode) in [("customer_totals", "replace"), ("extra", "create")] {
+        let out = sluice(
+            &lake,
+            &[
+                "import",
+                bad.to_str().unwrap(),
+                "--table",
+                table,
+                "--mode",
+                mode,
+                "--branch",
+                &branch,
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "import into {table}");
+        let err = json_of(&out, "import");
+        assert_eq!(err["error"]["kind"], "sealed_branch", "{err}");
+        assert_eq!(err["error"]["detail"]["run"], runs[0]["id"], "{err}");
+    }
+    for args in [
+        vec!["branch", "delete", branch.as_str()],
+        vec![
+            "revert",
+            "customer_totals",
+            "--to",
+            "main",
+            "--into",
+            &branch,
+        ],
+    ] {
+        let out = sluice(&lake, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+    std::fs::write(project.join("gate"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let run = json_of(&out, "gated run");
+    assert!(out.status.success(), "{run}");
+    let kept: Vec<String> = tables(&lake, "main").into_iter().map(|t| t.0).collect();
+    assert_eq!(kept, ["customer_totals", "orders", "shares"]);
+    assert_eq!(run["published_head"], run["nodes"][1]["commit"], "{run}");
 }
 
 #[test]

@@ -2,19 +2,25 @@
 //!
 //! One trait, two backends ([`sqlite::SqliteCatalog`], the default, and
 //! [`postgres::PostgresCatalog`]) that pass the same test suite. Every write
-//! is one database transaction; ref updates are compare-and-swap.
+//! is one database transaction; ref updates are compare-and-swap, and every
+//! ref update runs the write guard ([`guard`]) inside its transaction: a
+//! run's sealed branch takes writes only with the run's [`Lease`], and no
+//! snapshot of an unpublished run enters any other branch.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
+use crate::model::{Commit, CommitId, Lease, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
+mod guard;
 pub mod postgres;
 mod postgres_files;
+mod postgres_guard;
 pub mod sqlite;
 mod sqlite_files;
+mod sqlite_guard;
 
 /// The catalog schema version this code writes; see `MIGRATIONS` in each backend.
 pub const SCHEMA_VERSION: i64 = 4;
@@ -88,31 +94,58 @@ pub trait Catalog: Send + Sync {
     async fn list_refs(&self, kind: Option<RefKind>) -> Result<Vec<RefEntry>>;
 
     /// Creates a branch or tag; `RefExists` if any ref has that name;
-    /// `CommitNotFound` if `commit` is not recorded.
-    async fn create_ref(&self, name: &str, kind: RefKind, commit: &CommitId) -> Result<()>;
+    /// `CommitNotFound` if `commit` is not recorded. A branch created with a
+    /// `lease` is sealed: only that lease's run may write to it. A branch whose
+    /// head would hold a snapshot of an unpublished run (other than the
+    /// lease's own) is refused with `UnpublishedRun`; tags are not checked.
+    async fn create_ref(
+        &self,
+        name: &str,
+        kind: RefKind,
+        commit: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()>;
 
-    /// Deletes a ref of the given kind; `BranchNotFound`/`TagNotFound` if absent.
-    async fn delete_ref(&self, name: &str, kind: RefKind) -> Result<()>;
+    /// Deletes a ref of the given kind; `BranchNotFound`/`TagNotFound` if absent;
+    /// `SealedBranch` for a running run's branch without its lease.
+    async fn delete_ref(&self, name: &str, kind: RefKind, lease: Option<&Lease>) -> Result<()>;
 
-    /// Sets (or with `None` removes) a property of a branch.
-    async fn set_branch_property(&self, branch: &str, key: &str, value: Option<&str>)
-    -> Result<()>;
+    /// Sets (or with `None` removes) a property of a branch; `SealedBranch` for
+    /// a running run's branch without its lease.
+    async fn set_branch_property(
+        &self,
+        branch: &str,
+        key: &str,
+        value: Option<&str>,
+        lease: Option<&Lease>,
+    ) -> Result<()>;
 
     /// The atomic write: in ONE transaction, records `snapshots` and `commit`
     /// (both idempotent by content id) and moves `branch` from `expected` to
     /// `commit.id`. If the branch is no longer at `expected`, nothing is
-    /// written and `Conflict` is returned.
+    /// written and `Conflict` is returned. A sealed branch needs its `lease`
+    /// (`SealedBranch`); new snapshots of a sealed branch are recorded as
+    /// written by its run; the guard
+    /// refuses snapshots of unpublished runs (`UnpublishedRun`).
     async fn commit(
         &self,
         branch: &str,
         expected: &CommitId,
         commit: &Commit,
         snapshots: &[Snapshot],
+        lease: Option<&Lease>,
     ) -> Result<()>;
 
     /// Compare-and-swap of a branch to an already recorded commit (used by
-    /// fast-forward merges). `Conflict` if the branch is not at `expected`.
-    async fn move_branch(&self, branch: &str, expected: &CommitId, new: &CommitId) -> Result<()>;
+    /// fast-forward merges). `Conflict` if the branch is not at `expected`;
+    /// the same guard as [`Catalog::commit`].
+    async fn move_branch(
+        &self,
+        branch: &str,
+        expected: &CommitId,
+        new: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()>;
 
     /// Adds a mutable mark to a commit (outside its hashed content), e.g.
     /// `aborted = <run id>`.
@@ -121,8 +154,10 @@ pub trait Catalog: Send + Sync {
     async fn commit_marks(&self, id: &CommitId) -> Result<BTreeMap<String, String>>;
 
     /// Records (or replaces) a run record. The lake reads only `status`; the
-    /// body is the runtime's.
-    async fn put_run(&self, run: &RunRow) -> Result<()>;
+    /// body is the runtime's. A status only moves from `running` to another
+    /// (`RunFinished`), and to `succeeded` only with the lease of the run's
+    /// sealed branch, if it has one (`SealedBranch`).
+    async fn put_run(&self, run: &RunRow, lease: Option<&Lease>) -> Result<()>;
 
     /// Runs whose id starts with `id_prefix` (`""`: all), newest first.
     async fn runs(&self, id_prefix: &str, limit: usize) -> Result<Vec<RunRow>>;

@@ -9,10 +9,13 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Transaction};
 
 use super::postgres_files::{adopt_files, condemn, fill_data_files, lock_shared};
+use super::postgres_guard as g;
 use super::sqlite::MIGRATIONS;
-use super::{Catalog, Condemned, FILES_VERSION, SCHEMA_VERSION, props_from_json, props_to_json};
+use super::{
+    Catalog, Condemned, FILES_VERSION, SCHEMA_VERSION, guard, props_from_json, props_to_json,
+};
 use crate::error::{LakeError, Result};
-use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
+use crate::model::{Commit, CommitId, Lease, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
 /// Advisory lock key serializing schema creation/migration.
 const INIT_LOCK: i64 = 7_512_301;
@@ -134,6 +137,9 @@ impl Catalog for PostgresCatalog {
                 &[&(i as i64 + 1)],
             )
             .await?;
+        }
+        if version > 0 && version < guard::SEALED_VERSION {
+            g::attribute_old_runs(&tx).await?;
         }
         if version < FILES_VERSION {
             fill_data_files(&tx).await?;
@@ -257,7 +263,13 @@ impl Catalog for PostgresCatalog {
         rows.iter().map(to_ref_entry).collect()
     }
 
-    async fn create_ref(&self, name: &str, kind: RefKind, commit: &CommitId) -> Result<()> {
+    async fn create_ref(
+        &self,
+        name: &str,
+        kind: RefKind,
+        commit: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
         if !commit_exists(&tx, commit).await? {
@@ -283,13 +295,41 @@ impl Catalog for PostgresCatalog {
                 name: name.to_string(),
             });
         }
+        if kind == RefKind::Branch {
+            let seal = match lease {
+                Some(l) => Some(g::seal(&tx, name, l).await?),
+                None => None,
+            };
+            let tables = g::tables_of(&tx, commit).await?;
+            let none = BTreeMap::new();
+            g::check_update(
+                &tx,
+                "create branch",
+                name,
+                seal.as_ref(),
+                lease,
+                &none,
+                &tables,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn delete_ref(&self, name: &str, kind: RefKind) -> Result<()> {
-        let client = self.client.lock().await;
-        let n = client
+    async fn delete_ref(&self, name: &str, kind: RefKind, lease: Option<&Lease>) -> Result<()> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        tx.query_opt(
+            "SELECT 1 FROM refs WHERE name = $1 AND kind = $2 FOR UPDATE",
+            &[&name, &kind.as_str()],
+        )
+        .await?;
+        if kind == RefKind::Branch {
+            g::check_seal_while_running(&tx, "delete", name, lease).await?;
+            g::unseal(&tx, name).await?;
+        }
+        let n = tx
             .execute(
                 "DELETE FROM refs WHERE name = $1 AND kind = $2",
                 &[&name, &kind.as_str()],
@@ -301,6 +341,7 @@ impl Catalog for PostgresCatalog {
                 RefKind::Tag => LakeError::TagNotFound(name.to_string()),
             });
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -309,6 +350,7 @@ impl Catalog for PostgresCatalog {
         branch: &str,
         key: &str,
         value: Option<&str>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
@@ -321,6 +363,7 @@ impl Catalog for PostgresCatalog {
         let Some(row) = row else {
             return Err(LakeError::BranchNotFound(branch.to_string()));
         };
+        g::check_seal_while_running(&tx, "set a property of", branch, lease).await?;
         let props: String = row.try_get(0)?;
         let mut props = props_from_json(&props)?;
         match value {
@@ -342,19 +385,30 @@ impl Catalog for PostgresCatalog {
         expected: &CommitId,
         commit: &Commit,
         snapshots: &[Snapshot],
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
         lock_shared(&tx).await?;
-        // Lock and compare the head first: a refused commit writes nothing.
+        // Lock and compare the head and the seal first: a refused commit
+        // writes nothing.
         cas_branch(&tx, branch, expected, None).await?;
+        let seal = g::check_write(&tx, "commit to", branch, lease).await?;
+        // New snapshots of a sealed branch are recorded as its run's.
+        let writer = seal.as_ref().map(|s| s.run_id.as_str());
         adopt_files(&tx, snapshots).await?;
         for s in snapshots {
-            tx.execute(
-                "INSERT INTO snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-                &[&s.id.0, &s.content.canonical_json()],
-            )
-            .await?;
+            let new = tx
+                .execute(
+                    "INSERT INTO snapshots (id, body) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                    &[&s.id.0, &s.content.canonical_json()],
+                )
+                .await?;
+            if let Some(run) = writer
+                && new == 1
+            {
+                g::record_writer(&tx, &s.id, run).await?;
+            }
         }
         for p in commit.parents() {
             if !commit_exists(&tx, p).await? {
@@ -373,6 +427,9 @@ impl Catalog for PostgresCatalog {
                 )));
             }
         }
+        let old = g::tables_of(&tx, expected).await?;
+        let (seal, new) = (seal.as_ref(), commit.tables());
+        g::check_update(&tx, "commit to", branch, seal, lease, &old, new).await?;
         tx.execute(
             "INSERT INTO commits (id, body, time_ms) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
             &[
@@ -391,12 +448,26 @@ impl Catalog for PostgresCatalog {
         Ok(())
     }
 
-    async fn move_branch(&self, branch: &str, expected: &CommitId, new: &CommitId) -> Result<()> {
+    async fn move_branch(
+        &self,
+        branch: &str,
+        expected: &CommitId,
+        new: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await?;
         if !commit_exists(&tx, new).await? {
             return Err(LakeError::CommitNotFound(new.0.clone()));
         }
+        // Lock and compare the head, then check the seal and the guard.
+        cas_branch(&tx, branch, expected, None).await?;
+        let seal = g::check_write(&tx, "move", branch, lease).await?;
+        let (old, to) = (
+            g::tables_of(&tx, expected).await?,
+            g::tables_of(&tx, new).await?,
+        );
+        g::check_update(&tx, "move", branch, seal.as_ref(), lease, &old, &to).await?;
         cas_branch(&tx, branch, expected, Some(new)).await?;
         tx.commit().await?;
         Ok(())
@@ -433,15 +504,34 @@ impl Catalog for PostgresCatalog {
         Ok(out)
     }
 
-    async fn put_run(&self, run: &RunRow) -> Result<()> {
-        let client = self.client.lock().await;
-        client
-            .execute(
-                "INSERT INTO runs (id, status, started_ms, body) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
-                &[&run.id, &run.status, &run.started_ms, &run.body],
+    async fn put_run(&self, run: &RunRow, lease: Option<&Lease>) -> Result<()> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let old = tx
+            .query_opt(
+                "SELECT status FROM runs WHERE id = $1 FOR UPDATE",
+                &[&run.id],
             )
-            .await?;
+            .await?
+            .map(|r| r.try_get::<_, String>(0))
+            .transpose()?;
+        let seal = tx
+            .query_opt(
+                "SELECT branch, lease_hash FROM run_branches WHERE run_id = $1",
+                &[&run.id],
+            )
+            .await?
+            .map(|r| Ok::<_, LakeError>((r.try_get::<_, String>(0)?, r.try_get::<_, String>(1)?)))
+            .transpose()?;
+        let seal = seal.as_ref().map(|(b, h)| (b.as_str(), h.as_str()));
+        guard::check_status_change(&run.id, old.as_deref(), &run.status, seal, lease)?;
+        tx.execute(
+            "INSERT INTO runs (id, status, started_ms, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+            &[&run.id, &run.status, &run.started_ms, &run.body],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

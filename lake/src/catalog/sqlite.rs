@@ -11,9 +11,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::sqlite_files::{adopt_files, fill_data_files, row_exists};
-use super::{Catalog, Condemned, FILES_VERSION, SCHEMA_VERSION, props_from_json, props_to_json};
+use super::sqlite_guard as g;
+use super::{
+    Catalog, Condemned, FILES_VERSION, SCHEMA_VERSION, guard, props_from_json, props_to_json,
+};
 use crate::error::{LakeError, Result};
-use crate::model::{Commit, CommitId, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
+use crate::model::{Commit, CommitId, Lease, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
 /// The same SQL serves PostgreSQL.
@@ -39,9 +42,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         started_ms BIGINT NOT NULL,
         body TEXT NOT NULL);
      CREATE INDEX runs_by_start ON runs (started_ms);",
-    // 2 -> 3: reserved for the run-branch leases of the sealed-run-branches
-    // work (merged separately); a no-op here.
-    "SELECT 1;",
+    // 2 -> 3: sealed run branches, and which run wrote each snapshot.
+    super::guard::MIGRATION,
     // 3 -> 4: the data file lifecycle (see `Catalog::register_pending`):
     // every file a recorded snapshot references (filled from the snapshots
     // when an older lake is opened), files registered by in-flight writers,
@@ -123,12 +125,8 @@ fn current_head(tx: &rusqlite::Transaction<'_>, branch: &str) -> Result<Option<S
         .optional()?)
 }
 
-fn cas_branch(
-    tx: &rusqlite::Transaction<'_>,
-    branch: &str,
-    expected: &CommitId,
-    new: &CommitId,
-) -> Result<()> {
+/// `Conflict` unless `branch` is at `expected`.
+fn check_head(tx: &rusqlite::Transaction<'_>, branch: &str, expected: &CommitId) -> Result<()> {
     match current_head(tx, branch)? {
         None => Err(LakeError::BranchNotFound(branch.to_string())),
         Some(actual) if actual != expected.0 => Err(LakeError::Conflict {
@@ -136,14 +134,22 @@ fn cas_branch(
             expected: expected.0.clone(),
             actual,
         }),
-        Some(_) => {
-            tx.execute(
-                "UPDATE refs SET commit_id = ?1 WHERE name = ?2 AND kind = 'branch' AND commit_id = ?3",
-                params![new.0, branch, expected.0],
-            )?;
-            Ok(())
-        }
+        Some(_) => Ok(()),
     }
+}
+
+fn cas_branch(
+    tx: &rusqlite::Transaction<'_>,
+    branch: &str,
+    expected: &CommitId,
+    new: &CommitId,
+) -> Result<()> {
+    check_head(tx, branch, expected)?;
+    tx.execute(
+        "UPDATE refs SET commit_id = ?1 WHERE name = ?2 AND kind = 'branch' AND commit_id = ?3",
+        params![new.0, branch, expected.0],
+    )?;
+    Ok(())
 }
 
 #[async_trait]
@@ -192,6 +198,9 @@ impl Catalog for SqliteCatalog {
                     "INSERT INTO schema_version (version) VALUES (?1)",
                     params![i as i64 + 1],
                 )?;
+            }
+            if version > 0 && version < guard::SEALED_VERSION {
+                g::attribute_old_runs(&tx)?;
             }
             if version < FILES_VERSION {
                 fill_data_files(&tx)?;
@@ -342,12 +351,20 @@ impl Catalog for SqliteCatalog {
         .await
     }
 
-    async fn create_ref(&self, name: &str, kind: RefKind, commit: &CommitId) -> Result<()> {
+    async fn create_ref(
+        &self,
+        name: &str,
+        kind: RefKind,
+        commit: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         let name = name.to_owned();
         let commit = commit.clone();
+        let lease = lease.cloned();
         self.call(move |conn| {
             let name = name.as_str();
             let commit = &commit;
+            let lease = lease.as_ref();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let existing: Option<String> = tx
                 .query_row(
@@ -377,17 +394,38 @@ impl Catalog for SqliteCatalog {
                 "INSERT INTO refs (name, kind, commit_id) VALUES (?1, ?2, ?3)",
                 params![name, kind.as_str(), commit.0],
             )?;
+            if kind == RefKind::Branch {
+                let seal = lease.map(|l| g::seal(&tx, name, l)).transpose()?;
+                let tables = g::tables_of(&tx, commit)?;
+                let none = BTreeMap::new();
+                g::check_update(
+                    &tx,
+                    "create branch",
+                    name,
+                    seal.as_ref(),
+                    lease,
+                    &none,
+                    &tables,
+                )?;
+            }
             tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn delete_ref(&self, name: &str, kind: RefKind) -> Result<()> {
+    async fn delete_ref(&self, name: &str, kind: RefKind, lease: Option<&Lease>) -> Result<()> {
         let name = name.to_owned();
+        let lease = lease.cloned();
         self.call(move |conn| {
             let name = name.as_str();
-            let n = conn.execute(
+            let lease = lease.as_ref();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if kind == RefKind::Branch {
+                g::check_seal_while_running(&tx, "delete", name, lease)?;
+                g::unseal(&tx, name)?;
+            }
+            let n = tx.execute(
                 "DELETE FROM refs WHERE name = ?1 AND kind = ?2",
                 params![name, kind.as_str()],
             )?;
@@ -397,6 +435,7 @@ impl Catalog for SqliteCatalog {
                     RefKind::Tag => LakeError::TagNotFound(name.to_string()),
                 });
             }
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -407,15 +446,19 @@ impl Catalog for SqliteCatalog {
         branch: &str,
         key: &str,
         value: Option<&str>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let branch = branch.to_owned();
         let key = key.to_owned();
         let value = value.map(str::to_owned);
+        let lease = lease.cloned();
         self.call(move |conn| {
             let branch = branch.as_str();
             let key = key.as_str();
             let value = value.as_deref();
+            let lease = lease.as_ref();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            g::check_seal_while_running(&tx, "set a property of", branch, lease)?;
             let props: Option<String> = tx
                 .query_row(
                     "SELECT properties FROM refs WHERE name = ?1 AND kind = 'branch'",
@@ -447,35 +490,36 @@ impl Catalog for SqliteCatalog {
         expected: &CommitId,
         commit: &Commit,
         snapshots: &[Snapshot],
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let branch = branch.to_owned();
         let expected = expected.clone();
         let commit = commit.clone();
         let snapshots = snapshots.to_vec();
+        let lease = lease.cloned();
         self.call(move |conn| {
             let branch = branch.as_str();
             let expected = &expected;
             let commit = &commit;
             let snapshots = snapshots.as_slice();
+            let lease = lease.as_ref();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // Check the CAS first so a refused commit writes nothing at all.
-            match current_head(&tx, branch)? {
-                None => return Err(LakeError::BranchNotFound(branch.to_string())),
-                Some(actual) if actual != expected.0 => {
-                    return Err(LakeError::Conflict {
-                        branch: branch.to_string(),
-                        expected: expected.0.clone(),
-                        actual,
-                    });
-                }
-                Some(_) => {}
-            }
+            // Check the CAS and the seal first so a refused commit writes nothing.
+            check_head(&tx, branch, expected)?;
+            let seal = g::check_write(&tx, "commit to", branch, lease)?;
+            // New snapshots of a sealed branch are recorded as its run's.
+            let writer = seal.as_ref().map(|s| s.run_id.as_str());
             adopt_files(&tx, snapshots)?;
             for s in snapshots {
-                tx.execute(
+                let new = tx.execute(
                     "INSERT OR IGNORE INTO snapshots (id, body) VALUES (?1, ?2)",
                     params![s.id.0, s.content.canonical_json()],
                 )?;
+                if let Some(run) = writer
+                    && new == 1
+                {
+                    g::record_writer(&tx, &s.id, run)?;
+                }
             }
             for p in commit.parents() {
                 let known = tx
@@ -504,6 +548,16 @@ impl Catalog for SqliteCatalog {
                     )));
                 }
             }
+            let old = g::tables_of(&tx, expected)?;
+            g::check_update(
+                &tx,
+                "commit to",
+                branch,
+                seal.as_ref(),
+                lease,
+                &old,
+                commit.tables(),
+            )?;
             tx.execute(
                 "INSERT OR IGNORE INTO commits (id, body, time_ms) VALUES (?1, ?2, ?3)",
                 params![
@@ -519,14 +573,22 @@ impl Catalog for SqliteCatalog {
         .await
     }
 
-    async fn move_branch(&self, branch: &str, expected: &CommitId, new: &CommitId) -> Result<()> {
+    async fn move_branch(
+        &self,
+        branch: &str,
+        expected: &CommitId,
+        new: &CommitId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
         let branch = branch.to_owned();
         let expected = expected.clone();
         let new = new.clone();
+        let lease = lease.cloned();
         self.call(move |conn| {
             let branch = branch.as_str();
             let expected = &expected;
             let new = &new;
+            let lease = lease.as_ref();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let known = tx
                 .query_row(
@@ -539,6 +601,10 @@ impl Catalog for SqliteCatalog {
             if !known {
                 return Err(LakeError::CommitNotFound(new.0.clone()));
             }
+            check_head(&tx, branch, expected)?;
+            let seal = g::check_write(&tx, "move", branch, lease)?;
+            let (old, to) = (g::tables_of(&tx, expected)?, g::tables_of(&tx, new)?);
+            g::check_update(&tx, "move", branch, seal.as_ref(), lease, &old, &to)?;
             cas_branch(&tx, branch, expected, new)?;
             tx.commit()?;
             Ok(())
@@ -594,15 +660,29 @@ impl Catalog for SqliteCatalog {
         .await
     }
 
-    async fn put_run(&self, run: &RunRow) -> Result<()> {
+    async fn put_run(&self, run: &RunRow, lease: Option<&Lease>) -> Result<()> {
         let run = run.clone();
+        let lease = lease.cloned();
         self.call(move |conn| {
             let run = &run;
-            conn.execute(
+            let lease = lease.as_ref();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let old = g::run_status(&tx, &run.id)?;
+            let seal: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT branch, lease_hash FROM run_branches WHERE run_id = ?1",
+                    params![run.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let seal = seal.as_ref().map(|(b, h)| (b.as_str(), h.as_str()));
+            guard::check_status_change(&run.id, old.as_deref(), &run.status, seal, lease)?;
+            tx.execute(
                 "INSERT INTO runs (id, status, started_ms, body) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
                 params![run.id, run.status, run.started_ms, run.body],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await

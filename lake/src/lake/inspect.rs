@@ -112,7 +112,7 @@ impl Lake {
 
     /// Records (or replaces) a run record.
     pub async fn put_run(&self, run: &crate::model::RunRow) -> Result<()> {
-        self.catalog.put_run(run).await
+        self.catalog.put_run(run, self.lease.as_ref()).await
     }
 
     /// Run records whose id starts with `id_prefix`, newest first.

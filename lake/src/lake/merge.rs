@@ -1,5 +1,6 @@
-//! Merging branches: fast-forward or three-way at table granularity, and the
-//! guard on the commits a merge brings in.
+//! Merging branches: fast-forward or three-way at table granularity. Which
+//! snapshots may reach `into` is decided by the catalog's write guard inside
+//! the ref update (see `catalog::guard`), like for every other write.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,7 +8,7 @@ use serde::Serialize;
 
 use super::{Lake, MAX_RETRIES, RefTarget, backoff, now_ms};
 use crate::error::{LakeError, Result};
-use crate::model::{Commit, CommitContent, CommitId, SnapshotId};
+use crate::model::{Commit, CommitContent, CommitId, SnapshotId, check_table_collisions};
 
 #[derive(Clone, Debug)]
 pub struct MergeRequest {
@@ -24,12 +25,9 @@ pub struct MergeRequest {
     /// Make a merge commit even when a fast-forward is possible, so that the
     /// target's first-parent history shows the merge as one commit.
     pub no_fast_forward: bool,
-    /// Commits made by a run (property `run_id`) that did not succeed are never
-    /// brought into another branch, unless this is set; the merge commit then
-    /// records them under `allowed_unpublished_runs`.
-    pub allow_unpublished_runs: bool,
-    /// The run that is publishing itself with this merge: its own commits pass.
-    pub publishing_run: Option<String>,
+    /// `Some(head)`: fail with `Conflict` unless `source` resolves to `head`
+    /// (a run publishes exactly the head it committed last).
+    pub expected_source_head: Option<CommitId>,
 }
 
 impl MergeRequest {
@@ -42,8 +40,7 @@ impl MergeRequest {
             properties: BTreeMap::new(),
             refuse_marked: Vec::new(),
             no_fast_forward: false,
-            allow_unpublished_runs: false,
-            publishing_run: None,
+            expected_source_head: None,
         }
     }
 }
@@ -87,6 +84,15 @@ impl Lake {
                 source_ref: req.source.clone(),
             });
         }
+        if let Some(expected) = &req.expected_source_head
+            && expected != &source.commit.id
+        {
+            return Err(LakeError::Conflict {
+                branch: req.source.clone(),
+                expected: expected.0.clone(),
+                actual: source.commit.id.0.clone(),
+            });
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -104,17 +110,11 @@ impl Lake {
             if self.is_ancestor(&theirs.id, &ours.id).await? {
                 return Ok(MergeOutcome::UpToDate { head: ours.id });
             }
-            let allowed = self.check_incoming(&req, &ours.id, &theirs.id).await?;
-            let mut properties = req.properties.clone();
-            if !allowed.is_empty() {
-                properties.insert("allowed_unpublished_runs".into(), allowed.join(","));
-            }
-            let result = if !req.no_fast_forward
-                && properties == req.properties
-                && self.is_ancestor(&ours.id, &theirs.id).await?
-            {
+            self.check_marks(&req, &ours.id, &theirs.id).await?;
+            let properties = req.properties.clone();
+            let result = if !req.no_fast_forward && self.is_ancestor(&ours.id, &theirs.id).await? {
                 self.catalog
-                    .move_branch(&req.into, &ours.id, &theirs.id)
+                    .move_branch(&req.into, &ours.id, &theirs.id, self.lease.as_ref())
                     .await
                     .map(|()| MergeOutcome::FastForward {
                         from: ours.id.clone(),
@@ -141,6 +141,7 @@ impl Lake {
                         tables: conflicts,
                     });
                 }
+                check_table_collisions(&tables, &from_source, &req.into)?;
                 let message = req
                     .message
                     .clone()
@@ -156,7 +157,7 @@ impl Lake {
                     properties,
                 });
                 self.catalog
-                    .commit(&req.into, &ours.id, &commit, &[])
+                    .commit(&req.into, &ours.id, &commit, &[], self.lease.as_ref())
                     .await
                     .map(|()| MergeOutcome::Merged {
                         commit: commit.id.clone(),
@@ -175,67 +176,34 @@ impl Lake {
         }
     }
 
-    /// Checks the commits that merging `theirs` would bring into `ours`: refuses
-    /// when one carries a mark of `req.refuse_marked`, or was made by a run that
-    /// was never published (unless `req.allow_unpublished_runs`). Returns the
-    /// unpublished runs let through.
-    async fn check_incoming(
+    /// Refuses (`MarkedCommit`) when a commit that merging `theirs` would bring
+    /// into `ours` carries a mark of `req.refuse_marked`.
+    async fn check_marks(
         &self,
         req: &MergeRequest,
         ours: &CommitId,
         theirs: &CommitId,
-    ) -> Result<Vec<String>> {
+    ) -> Result<()> {
+        if req.refuse_marked.is_empty() {
+            return Ok(());
+        }
         let mut incoming = self.paint(ours, theirs, true).await?.incoming;
         incoming.reverse(); // oldest first
-        let mut status: BTreeMap<String, String> = BTreeMap::new();
-        let mut allowed = Vec::new();
         for c in incoming {
-            if !req.refuse_marked.is_empty() {
-                let marks = self.catalog.commit_marks(&c.id).await?;
-                for key in &req.refuse_marked {
-                    if let Some(value) = marks.get(key) {
-                        return Err(LakeError::MarkedCommit {
-                            source_ref: req.source.clone(),
-                            into: req.into.clone(),
-                            commit: c.id.short().to_string(),
-                            key: key.clone(),
-                            value: value.clone(),
-                        });
-                    }
+            let marks = self.catalog.commit_marks(&c.id).await?;
+            for key in &req.refuse_marked {
+                if let Some(value) = marks.get(key) {
+                    return Err(LakeError::MarkedCommit {
+                        source_ref: req.source.clone(),
+                        into: req.into.clone(),
+                        commit: c.id.short().to_string(),
+                        key: key.clone(),
+                        value: value.clone(),
+                    });
                 }
             }
-            let Some(run) = c.content.properties.get("run_id") else {
-                continue;
-            };
-            if req.publishing_run.as_deref() == Some(run.as_str()) {
-                continue;
-            }
-            if !status.contains_key(run) {
-                let found = self.catalog.runs(run, 1).await?;
-                let s = match found.first() {
-                    Some(r) if &r.id == run => r.status.clone(),
-                    _ => "unknown".to_string(),
-                };
-                status.insert(run.clone(), s);
-            }
-            let s = &status[run];
-            if s == crate::model::RUN_SUCCEEDED {
-                continue;
-            }
-            if !req.allow_unpublished_runs {
-                return Err(LakeError::UnpublishedRun {
-                    source_ref: req.source.clone(),
-                    into: req.into.clone(),
-                    commit: c.id.short().to_string(),
-                    run: run.clone(),
-                    status: s.clone(),
-                });
-            }
-            if !allowed.contains(run) {
-                allowed.push(run.clone());
-            }
         }
-        Ok(allowed)
+        Ok(())
     }
 }
 

@@ -11,7 +11,7 @@ use crate::catalog::postgres::PostgresCatalog;
 use crate::catalog::sqlite::SqliteCatalog;
 use crate::config::{CatalogConfig, LakeConfig};
 use crate::error::{LakeError, Result};
-use crate::model::{Commit, CommitContent};
+use crate::model::{Commit, CommitContent, Lease};
 use crate::store::DataStore;
 
 /// How many times an unconditional write re-reads the branch head and
@@ -63,6 +63,8 @@ pub struct Lake {
     data: DataStore,
     author: String,
     location: String,
+    /// The run lease this handle presents on every write (see [`Lake::with_lease`]).
+    lease: Option<Lease>,
 }
 
 impl std::fmt::Debug for Lake {
@@ -128,6 +130,7 @@ impl Lake {
             data,
             author,
             location: config.describe(),
+            lease: None,
         })
     }
 
@@ -135,6 +138,18 @@ impl Lake {
     pub fn with_author(mut self, author: &str) -> Lake {
         self.author = author.to_string();
         self
+    }
+
+    /// A handle that presents `lease` on every write: the handle of the run
+    /// that holds it. Its [`Lake::create_run_branch`] seals a branch for the
+    /// run, and only writes through such a handle reach that branch.
+    pub fn with_lease(mut self, lease: Lease) -> Lake {
+        self.lease = Some(lease);
+        self
+    }
+
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
     }
 
     pub fn catalog(&self) -> &Arc<dyn Catalog> {

@@ -157,6 +157,26 @@ impl Lake {
             .await
     }
 
+    /// Creates the run's branch at `commit`, sealed by this handle's lease:
+    /// from then on only writes presenting the lease reach it.
+    pub async fn create_run_branch(&self, name: &str, commit: &CommitId) -> Result<RefEntry> {
+        let lease = self.lease.as_ref().ok_or_else(|| {
+            LakeError::Config(format!(
+                "run branch `{name}`: this lake handle holds no run lease"
+            ))
+        })?;
+        validate_ref_name("branch", name)?;
+        self.catalog
+            .create_ref(name, RefKind::Branch, commit, Some(lease))
+            .await?;
+        Ok(RefEntry {
+            name: name.to_string(),
+            kind: RefKind::Branch,
+            commit: commit.clone(),
+            properties: BTreeMap::new(),
+        })
+    }
+
     /// Creates a tag (an immutable ref) at the commit `from` resolves to.
     pub async fn create_tag(&self, name: &str, from: &str) -> Result<RefEntry> {
         self.create_ref(name, RefKind::Tag, from).await
@@ -165,7 +185,9 @@ impl Lake {
     async fn create_ref(&self, name: &str, kind: RefKind, from: &str) -> Result<RefEntry> {
         validate_ref_name(kind.as_str(), name)?;
         let from = self.resolve(from).await?;
-        self.catalog.create_ref(name, kind, &from.commit.id).await?;
+        self.catalog
+            .create_ref(name, kind, &from.commit.id, None)
+            .await?;
         Ok(RefEntry {
             name: name.to_string(),
             kind,
@@ -178,11 +200,13 @@ impl Lake {
         if name == "main" {
             return Err(LakeError::CannotDeleteMain);
         }
-        self.catalog.delete_ref(name, RefKind::Branch).await
+        self.catalog
+            .delete_ref(name, RefKind::Branch, self.lease.as_ref())
+            .await
     }
 
     pub async fn delete_tag(&self, name: &str) -> Result<()> {
-        self.catalog.delete_ref(name, RefKind::Tag).await
+        self.catalog.delete_ref(name, RefKind::Tag, None).await
     }
 
     /// Sets (`Some`) or removes (`None`) a mutable property of a branch,
@@ -193,7 +217,9 @@ impl Lake {
         key: &str,
         value: Option<&str>,
     ) -> Result<()> {
-        self.catalog.set_branch_property(branch, key, value).await
+        self.catalog
+            .set_branch_property(branch, key, value, self.lease.as_ref())
+            .await
     }
 
     /// Adds a mutable mark (outside the hashed content) to a commit.

@@ -14,7 +14,7 @@ use super::{ColumnChange, Lake, MAX_RETRIES, backoff, now_ms, schema_changes};
 use crate::error::{LakeError, Result};
 use crate::model::{
     ColumnStats, Commit, CommitContent, CommitId, DataFile, Snapshot, SnapshotContent, SnapshotId,
-    validate_table_name,
+    check_table_collisions, validate_table_name,
 };
 use crate::store::{ParquetEncoder, StagedTable, TableWriter, new_file_path, strip_metadata};
 
@@ -239,6 +239,9 @@ impl Lake {
             }
             _ => {}
         }
+        let mut after = head.tables().clone();
+        after.insert(table.to_string(), SnapshotId(String::new()));
+        check_table_collisions(&after, [&table.to_string()], branch)?;
         let staged = self.stage_file_as(path, table, contract).await?;
         let change = match mode {
             ImportMode::Create => TableChange::Create(staged),
@@ -400,6 +403,7 @@ impl Lake {
                 self.apply_change(&req.branch, t, change, &mut tables, &mut snapshots)
                     .await?;
             }
+            check_table_collisions(&tables, req.changes.iter().map(|(t, _)| t), &req.branch)?;
             let commit = Commit::new(CommitContent {
                 parents: vec![head.id.clone()],
                 tables,
@@ -410,7 +414,13 @@ impl Lake {
             });
             match self
                 .catalog
-                .commit(&req.branch, &head.id, &commit, &snapshots)
+                .commit(
+                    &req.branch,
+                    &head.id,
+                    &commit,
+                    &snapshots,
+                    self.lease.as_ref(),
+                )
                 .await
             {
                 Ok(()) => return Ok(commit),
