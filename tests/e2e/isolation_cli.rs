@@ -133,7 +133,8 @@ fn a_node_cannot_enter_the_network_namespace_of_an_ancestor() {
     let tmp = tempfile::tempdir().unwrap();
     let (listener, port) = listener();
     // setns into the network namespace of every process it can see (its
-    // ancestors first), then connect to the test's listener.
+    // ancestors first), then connect to the test's listener from a subprocess (no
+    // audit hook there).
     let body = format!(
         "    libc = ctypes.CDLL(None, use_errno=True)\n    \
          pids, pid = [], os.getpid()\n    \
@@ -147,9 +148,9 @@ fn a_node_cannot_enter_the_network_namespace_of_an_ancestor() {
          except OSError:\n            continue\n        \
          if libc.setns(fd, 0x40000000) == 0:\n            entered.append(p)\n    \
          if entered:\n        \
-         try:\n            socket.create_connection(('127.0.0.1', {port}), timeout=3).close()\n        \
-         except OSError as e:\n            raise Escaped(f'entered the network namespace of {{entered}} ({{e}})')\n        \
-         raise Escaped(f'entered the network namespace of {{entered}} and connected')"
+         code = 'import socket; socket.create_connection((\"127.0.0.1\", {port}), timeout=3)'\n        \
+         r = subprocess.run([sys.executable, '-c', code], capture_output=True)\n        \
+         raise Escaped(f'entered the network namespace of {{entered}}, connected: {{r.returncode == 0}}')"
     );
     let (lake, project) = setup(tmp.path(), &body);
     let (out, run) = sluice_run(&lake, &project, &[]);
@@ -257,6 +258,21 @@ fn a_node_cannot_write_the_catalog_or_outside_its_scratch_folder() {
         .filter(|p| p.exists())
         .collect();
     let _ = std::fs::remove_file(&outside);
+    // The catalog has no table `escaped`.
+    let check = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect('{}'); \
+             print(c.execute(\"select count(*) from sqlite_master where name = 'escaped'\").fetchone()[0])",
+            lake_dir.join("catalog.db").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "0",
+        "{check:?}"
+    );
     assert!(written.is_empty(), "the node wrote {written:?}");
     assert_contained(&out, &run);
 }

@@ -58,16 +58,20 @@ const NAMESPACE_FLAGS: &[libc::c_int] = &[
     libc::CLONE_NEWCGROUP,
 ];
 
+/// A system call number as seccompiler keys them (`c_long` is narrower on 32-bit).
+#[allow(clippy::unnecessary_cast)]
+fn nr(n: libc::c_long) -> i64 {
+    n as i64
+}
+
 /// The filters, in installation order: the `EPERM` list (with namespace-creating
 /// `clone`), then `clone3` failing with `ENOSYS` (its flags live in memory a
 /// filter cannot read; C libraries fall back to `clone`).
 pub(crate) fn filters() -> Result<Vec<BpfProgram>, String> {
     let arch = TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| format!("no seccomp support for {}: {e}", std::env::consts::ARCH))?;
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED
-        .iter()
-        .map(|(_, nr)| (*nr as i64, Vec::new()))
-        .collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED.iter().map(|(_, n)| (nr(*n), Vec::new())).collect();
     let clone_rules = NAMESPACE_FLAGS
         .iter()
         .map(|flag| {
@@ -82,7 +86,7 @@ pub(crate) fn filters() -> Result<Vec<BpfProgram>, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    rules.insert(libc::SYS_clone as i64, clone_rules);
+    rules.insert(nr(libc::SYS_clone), clone_rules);
     let deny = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -91,7 +95,7 @@ pub(crate) fn filters() -> Result<Vec<BpfProgram>, String> {
     )
     .map_err(|e| e.to_string())?;
     let clone3 = SeccompFilter::new(
-        [(libc::SYS_clone3 as i64, Vec::new())].into(),
+        [(nr(libc::SYS_clone3), Vec::new())].into(),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
         arch,

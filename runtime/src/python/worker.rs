@@ -455,6 +455,15 @@ async fn run_worker(
         .and_then(|bytes| serde_json::from_slice::<ResultFile>(&bytes).ok());
     let Some(result) = result else {
         drop_scratch(scratch).await;
+        // Under RLIMIT_DATA an allocator that cannot grow aborts (Rust, C++).
+        const ALLOCATION_FAILED: [&str; 3] =
+            ["memory allocation of", "std::bad_alloc", "MemoryError"];
+        if memory_by_rlimit && ALLOCATION_FAILED.iter().any(|m| logs.stderr.contains(m)) {
+            return Err(PythonError::MemoryLimit {
+                function,
+                limit: format_memory_size(job.isolation.memory),
+            });
+        }
         return Err(crashed(function, status, None, logs));
     };
     let py = &result.timings;
