@@ -180,7 +180,7 @@ fn probe(
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     // SAFETY: `apply` is async-signal-safe (see sandbox.rs).
-    unsafe { cmd.pre_exec(move || plan.apply()) };
+    unsafe { cmd.pre_exec(move || plan.apply(None)) };
     match cmd.status() {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => Err(format!("a probe process ended with {s}")),
@@ -286,6 +286,31 @@ pub fn isolation_warnings(isolation: &Isolation) -> Result<Vec<String>, PythonEr
 pub(crate) struct Prepared {
     pub plan: ChildPlan,
     pub cgroup: Option<MemoryCgroup>,
+    /// Applied between the mounts and the capability drop.
+    pub landlock: Option<landlock::RulesetCreated>,
+}
+
+/// Landlock: writes only below `scratch` (and to device files such as
+/// `/dev/null`). Best effort: on a kernel without Landlock the ruleset does
+/// nothing, and the read-only mounts remain the enforcement.
+fn landlock_ruleset(scratch: &Path) -> Result<landlock::RulesetCreated, String> {
+    use landlock::{ABI, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr};
+    let abi = ABI::V3;
+    let text = |e: &dyn std::fmt::Display| format!("Landlock: {e}");
+    let beneath = |path: &Path, access| {
+        PathFd::new(path)
+            .map(|fd| PathBeneath::new(fd, access))
+            .map_err(|e| text(&e))
+    };
+    Ruleset::default()
+        .handle_access(AccessFs::from_write(abi))
+        .map_err(|e| text(&e))?
+        .create()
+        .map_err(|e| text(&e))?
+        .add_rule(beneath(scratch, AccessFs::from_write(abi))?)
+        .map_err(|e| text(&e))?
+        .add_rule(beneath(Path::new("/dev"), AccessFs::WriteFile.into())?)
+        .map_err(|e| text(&e))
 }
 
 /// Plans the isolation of one worker: `scratch` writable, `env_root` (the
@@ -348,6 +373,11 @@ pub(crate) fn prepare(
             .collect::<Result<_, _>>()
             .map_err(fail)?;
     }
+    let landlock = if layers.filesystem {
+        Some(landlock_ruleset(scratch).map_err(fail)?)
+    } else {
+        None
+    };
     let cgroup = match support.no_cgroup {
         None => MemoryCgroup::create(isolation.memory).ok(),
         Some(_) => None,
@@ -356,7 +386,11 @@ pub(crate) fn prepare(
         Some(cg) => plan.cgroup_procs = Some(c_path(&cg.procs_file()).map_err(fail)?),
         None => plan.data_limit = Some(isolation.memory),
     }
-    Ok(Prepared { plan, cgroup })
+    Ok(Prepared {
+        plan,
+        cgroup,
+        landlock,
+    })
 }
 
 /// Whether a `spawn` error is the isolation's fault (not an `exec` failure such as
@@ -450,6 +484,44 @@ mod tests {
         assert!(parse_memory_size("lots").is_err());
         assert_eq!(format_memory_size(4 << 30), "4.0 GiB");
         assert_eq!(format_memory_size(1536 << 20), "1.5 GiB");
+    }
+
+    /// Landlock on its own (no namespace): `sh` may write in the scratch folder
+    /// and to `/dev/null`, not in a folder next to it.
+    #[test]
+    fn landlock_confines_writes_to_the_scratch_folder() {
+        let scratch = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let ruleset = landlock_ruleset(scratch.path()).unwrap();
+        let plan = base_plan(Layers::default(), Vec::new());
+        let mut ruleset = Some(ruleset);
+        let script = format!(
+            "echo ok > {0}/a && echo ok > /dev/null && (echo no > {1}/b) 2>/dev/null; \
+             if test -e {1}/b; then echo escaped; fi",
+            scratch.path().display(),
+            other.path().display()
+        );
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", &script]);
+        // SAFETY: `apply` is async-signal-safe (see sandbox.rs).
+        unsafe { cmd.pre_exec(move || plan.apply(ruleset.take())) };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert!(scratch.path().join("a").exists());
+        // securityfs may not be mounted (it is not on this project's CI machine):
+        // ask the kernel.
+        let kernel_has_landlock = landlock_abi() > 0;
+        assert_eq!(
+            other.path().join("b").exists(),
+            !kernel_has_landlock,
+            "{out:?}"
+        );
+    }
+
+    /// `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`.
+    fn landlock_abi() -> i64 {
+        // SAFETY: the version query reads and writes no memory.
+        unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, 0usize, 0usize, 1u32) }
     }
 
     #[test]

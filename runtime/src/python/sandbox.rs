@@ -15,7 +15,9 @@
 //! 4. mounts: everything private, the hidden folders covered by empty `tmpfs`,
 //!    the kept folders (scratch, environment) bound back, the whole tree made
 //!    read-only but the scratch folder, a fresh read-only `/proc`;
-//! 5. the data-size limit (when no cgroup limits memory);
+//! 5. Landlock (where the kernel has it): writes only below the scratch folder
+//!    (and to devices), a second wall behind the read-only mounts;
+//!    the data-size limit (when no cgroup limits memory);
 //! 6. every capability dropped (bounding, ambient, effective, permitted,
 //!    inheritable) and `no_new_privs`;
 //! 7. the seccomp filters. Then `std` calls `execve`.
@@ -86,9 +88,19 @@ const UID_MAP: &CStr = c"/proc/self/uid_map";
 const GID_MAP: &CStr = c"/proc/self/gid_map";
 
 impl ChildPlan {
-    /// Called in the forked child. Must stay async-signal-safe. Only the future
-    /// worker returns (`Ok`: go on to `exec`); the process in between never does.
-    pub(crate) fn apply(&self) -> io::Result<()> {
+    /// Called in the forked child: [`ChildPlan::enter`], Landlock (when given),
+    /// [`ChildPlan::lock_down`]. Must stay async-signal-safe.
+    pub(crate) fn apply(&self, landlock: Option<landlock::RulesetCreated>) -> io::Result<()> {
+        self.enter()?;
+        if let Some(ruleset) = landlock {
+            ruleset.restrict_self().map_err(|_| Errno::PERM)?;
+        }
+        self.lock_down()
+    }
+
+    /// The namespaces and mounts. Only the future worker returns (`Ok`); the
+    /// processes above it never do.
+    pub(crate) fn enter(&self) -> io::Result<()> {
         // The worker dies with the thread that started it: a killed `sluice run`
         // leaves no Python process behind. If the parent is already gone, stop.
         rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
@@ -105,6 +117,12 @@ impl ChildPlan {
         if self.layers.filesystem || self.layers.processes {
             self.mounts()?;
         }
+        Ok(())
+    }
+
+    /// After [`ChildPlan::enter`] (and Landlock, which forbids mounting): limits,
+    /// capabilities, seccomp. Async-signal-safe.
+    pub(crate) fn lock_down(&self) -> io::Result<()> {
         if let Some(limit) = self.data_limit {
             let limit = Rlimit {
                 current: Some(limit),

@@ -385,12 +385,16 @@ async fn run_worker(
     std::fs::write(&job_path, json).map_err(|e| exchange_err("job file", e))?;
 
     let mut cmd = worker_command(env, &dir, &job_path);
-    let Prepared { plan, cgroup } =
-        super::isolate::prepare(&job.isolation, &dir, &env.root, &project_root)?;
+    let Prepared {
+        plan,
+        cgroup,
+        landlock,
+    } = super::isolate::prepare(&job.isolation, &dir, &env.root, &project_root)?;
+    let mut landlock = landlock;
     // SAFETY: `apply` only makes async-signal-safe system calls on data prepared
     // before the fork (sandbox.rs).
     unsafe {
-        cmd.pre_exec(move || plan.apply());
+        cmd.pre_exec(move || plan.apply(landlock.take()));
     }
     let spawned = Instant::now();
     let mut child = match cmd.spawn() {
