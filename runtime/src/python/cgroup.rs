@@ -25,8 +25,10 @@ impl MemoryCgroup {
     pub(crate) fn create(bytes: u64) -> Result<MemoryCgroup, String> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let (parent, version) = own_memory_cgroup()?;
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| sweep_stale(&parent));
         let name = format!(
-            "sluice-node-{}-{}",
+            "{PREFIX}{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
@@ -86,6 +88,23 @@ impl MemoryCgroup {
 
     fn remove_now(&self) {
         let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Cgroups are named `sluice-node-<pid>-<n>` after the process that made them.
+const PREFIX: &str = "sluice-node-";
+
+/// Removes the (empty) cgroups below `parent` whose owning process is gone: a run
+/// killed mid-node leaves its worker's cgroup behind.
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let gone = super::worker::owner_is_gone(&entry.file_name(), PREFIX);
+        if gone {
+            let _ = std::fs::remove_dir(entry.path());
+        }
     }
 }
 

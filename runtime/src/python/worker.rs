@@ -564,24 +564,28 @@ fn sweep_stale_scratch(root: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<i32>().ok())
-            .and_then(rustix::process::Pid::from_raw)
-        else {
-            continue;
-        };
-        let gone = matches!(
-            rustix::process::test_kill_process(pid),
-            Err(rustix::io::Errno::SRCH)
-        );
+        let gone = owner_is_gone(&entry.file_name(), SCRATCH_PREFIX);
         if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether `name` is `<prefix><pid>-<anything>` and process `pid` no longer
+/// exists (what this process names after itself: scratch folders, cgroups).
+pub(crate) fn owner_is_gone(name: &std::ffi::OsStr, prefix: &str) -> bool {
+    let owner = name
+        .to_str()
+        .and_then(|n| n.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once('-'))
+        .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw);
+    owner.is_some_and(|pid| {
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    })
 }
 
 /// A private directory for one worker: `$SLUICE_SCRATCH_DIR`, else `/dev/shm` when
