@@ -35,8 +35,28 @@ pub struct RunArgs {
     /// Let Python nodes reach the network (they run without it by default).
     #[arg(long)]
     allow_network: bool,
+    /// Run Python nodes even when this host cannot provide every isolation layer
+    /// (each run warns which are missing).
+    #[arg(long)]
+    allow_weaker_isolation: bool,
+    /// Wall-clock limit of one Python node, e.g. 10m, 1h30m (default: node_timeout
+    /// under [python] in sluice.toml, else 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    node_timeout: Option<Duration>,
+    /// Memory limit of one Python node, e.g. 4GiB, 512MiB (default: node_memory
+    /// under [python] in sluice.toml, else 3/4 of the machine's memory).
+    #[arg(long, value_name = "SIZE", value_parser = sluice_runtime::python::parse_memory_size)]
+    node_memory: Option<u64>,
     #[command(flatten)]
     common: RunCommon,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("the time limit must be more than 0s".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (expected e.g. 90s, 10m, 1h30m)")),
+    }
 }
 
 #[derive(clap::Args)]
@@ -165,6 +185,8 @@ impl Live {
             RunEvent::Publishing { target } => {
                 let _ = self.multi.println(format!("publishing to {target}"));
             }
+            // Before any bar is drawn; on stderr in every format (JSON goes to stdout).
+            RunEvent::Warning { message } => eprintln!("warning: {message}"),
         }
     }
 
@@ -374,6 +396,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         options.dry_run = args.dry_run;
         options.params = params;
         options.allow_network = args.allow_network;
+        options.allow_weaker_isolation = args.allow_weaker_isolation;
+        options.node_timeout = args.node_timeout;
+        options.node_memory = args.node_memory;
         if args.allow_network && format != Format::Json {
             eprintln!("note: --allow-network: Python nodes of this run may use the network");
         }

@@ -10,6 +10,22 @@ use crate::source::FileId;
 pub struct Config {
     #[serde(default)]
     pub project: ProjectSection,
+    #[serde(default)]
+    pub python: PythonSection,
+}
+
+/// `[python]`: limits and isolation of Python nodes (values are checked by
+/// `sluice run`; its flags override them).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonSection {
+    /// Wall-clock limit of one Python node: `"10m"`, `"1h 30m"`.
+    pub node_timeout: Option<String>,
+    /// Memory limit of one Python node: `"4GiB"`, `"512MiB"`.
+    pub node_memory: Option<String>,
+    /// Run Python nodes even when this host cannot provide every isolation layer
+    /// (each run warns which are missing).
+    pub allow_weaker_isolation: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -35,7 +51,11 @@ pub fn parse(file: FileId, text: &str) -> (Config, Option<Diagnostic>) {
                         span,
                         format!("invalid sluice.toml: {message}"),
                     )
-                    .with_help("sluice.toml accepts `[project]` with `name = \"...\"`"),
+                    .with_help(
+                        "sluice.toml accepts `[project]` with `name = \"...\"` and `[python]` with \
+                         `node_timeout = \"10m\"`, `node_memory = \"4GiB\"`, \
+                         `allow_weaker_isolation = true`",
+                    ),
                 ),
             )
         }

@@ -257,7 +257,7 @@ async fn call(
             .map(|t| (t.to_string(), t.to_string()))
             .into(),
         dataframe: kind,
-        allow_network: false,
+        isolation: Default::default(),
     };
     let start = Instant::now();
     let out = run_node(env, job).await?;

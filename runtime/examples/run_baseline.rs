@@ -221,7 +221,7 @@ async fn run_node(
                     params: Default::default(),
                     tables: all_tables.clone(),
                     dataframe,
-                    allow_network: false,
+                    isolation: Default::default(),
                 },
             )
             .await?;

@@ -43,7 +43,8 @@ pub struct NodeContext {
     /// Run parameters by key, typed: `--param` values and declared defaults
     /// (`crate::params::resolve`).
     pub params: BTreeMap<String, serde_json::Value>,
-    pub allow_network: bool,
+    /// How Python workers are isolated and limited.
+    pub isolation: crate::python::Isolation,
     pub envs: EnvManager,
     pub run_id: String,
     pub branch: String,
@@ -496,7 +497,7 @@ async fn python_job<'a>(
         params: ctx.params.clone(),
         tables: ctx.table_names.clone(),
         dataframe: spec.dataframe,
-        allow_network: ctx.allow_network,
+        isolation: ctx.isolation.clone(),
     };
     Ok((env, job))
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sluice_compiler::analysis::{Analysis, TableKind};
@@ -44,6 +44,15 @@ pub struct RunOptions {
     pub rerun_of: Option<String>,
     /// How many nodes may execute at once (default: the number of CPUs).
     pub parallelism: Option<usize>,
+    /// Wall-clock limit of one Python node (default: `node_timeout` under
+    /// `[python]` in sluice.toml, else [`crate::python::DEFAULT_NODE_TIMEOUT`]).
+    pub node_timeout: Option<Duration>,
+    /// Memory limit of one Python node in bytes (default: `node_memory` in
+    /// sluice.toml, else [`crate::python::default_node_memory`]).
+    pub node_memory: Option<u64>,
+    /// Run Python nodes without the isolation layers this host cannot provide
+    /// (also `allow_weaker_isolation` in sluice.toml); the run warns.
+    pub allow_weaker_isolation: bool,
 }
 
 impl RunOptions {
@@ -58,6 +67,9 @@ impl RunOptions {
             base: None,
             rerun_of: None,
             parallelism: None,
+            node_timeout: None,
+            node_memory: None,
+            allow_weaker_isolation: false,
         }
     }
 }
@@ -83,6 +95,10 @@ pub enum RunEvent {
     },
     Publishing {
         target: String,
+    },
+    /// Something the user must know: Python nodes run with weaker isolation.
+    Warning {
+        message: String,
     },
 }
 
@@ -113,6 +129,60 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The isolation and limits of the run's Python nodes: flags, else `[python]` in
+/// sluice.toml, else the defaults; the lake's catalog and data folders hidden.
+fn isolation(
+    options: &RunOptions,
+    sources: &SourceSet,
+    lake: &Lake,
+) -> Result<crate::python::Isolation> {
+    use sluice_compiler::source::FileKind;
+    let config = sources
+        .files()
+        .find(|(_, f)| f.kind == FileKind::Config && f.path == "sluice.toml")
+        .map(|(id, f)| sluice_compiler::config::parse(id, &f.text).0)
+        .unwrap_or_default()
+        .python;
+    let bad = |key: &str, value: &str, e: String| {
+        RuntimeError::Project(format!("sluice.toml: [python] {key} = {value:?}: {e}"))
+    };
+    let mut isolation = crate::python::Isolation {
+        allow_network: options.allow_network,
+        allow_weaker: options.allow_weaker_isolation
+            || config.allow_weaker_isolation.unwrap_or(false),
+        ..Default::default()
+    };
+    if let Some(t) = options.node_timeout {
+        isolation.timeout = t;
+    } else if let Some(text) = &config.node_timeout {
+        isolation.timeout = humantime::parse_duration(text)
+            .map_err(|e| bad("node_timeout", text, e.to_string()))?;
+    }
+    if isolation.timeout.is_zero() {
+        return Err(RuntimeError::Project(
+            "the time limit of Python nodes must be more than 0s".into(),
+        ));
+    }
+    if let Some(m) = options.node_memory {
+        isolation.memory = m;
+    } else if let Some(text) = &config.node_memory {
+        isolation.memory =
+            crate::python::parse_memory_size(text).map_err(|e| bad("node_memory", text, e))?;
+    }
+    // The catalog's folder (SQLite) and the data folder (a local lake).
+    let data = lake.data().uri();
+    let data = data.strip_prefix("file://").unwrap_or(data);
+    for place in [lake.location(), data] {
+        if !place.contains("://") {
+            let path = Path::new(place);
+            if path.is_dir() {
+                isolation.hidden.push(path.to_path_buf());
+            }
+        }
+    }
+    Ok(isolation)
+}
+
 /// Compiles, checks and runs a project (docs/runs.md).
 pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result<RunOutcome> {
     let project = options.project.clone();
@@ -133,6 +203,19 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
     // Fail before recording anything when a parameter has no usable value...
     let parameters =
         crate::params::resolve(&plan, &options.params).map_err(RuntimeError::Parameter)?;
+    // ... or when Python nodes cannot be isolated as asked ...
+    let isolation = isolation(&options, &sources, lake)?;
+    let has_python = plan.nodes.iter().any(|n| n.python.is_some()) || !plan.expectations.is_empty();
+    if has_python {
+        let probe = isolation.clone();
+        let warnings =
+            tokio::task::spawn_blocking(move || crate::python::isolation_warnings(&probe))
+                .await
+                .map_err(|e| RuntimeError::Internal(e.to_string()))??;
+        for message in warnings {
+            observer(&RunEvent::Warning { message });
+        }
+    }
     // ... or when the target does not exist.
     let target_head = lake.branch_head(&options.target).await?;
     recover_stale_runs(lake).await?;
@@ -218,7 +301,7 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
     });
 
     let result = execute(
-        lake, &options, parameters, &sources, &plan, &base, &mut rec, &observer,
+        lake, &options, parameters, isolation, &sources, &plan, &base, &mut rec, &observer,
     )
     .await;
     let result = match result {
@@ -413,6 +496,7 @@ async fn execute(
     lake: &Lake,
     options: &RunOptions,
     parameters: BTreeMap<String, serde_json::Value>,
+    isolation: crate::python::Isolation,
     sources: &SourceSet,
     plan: &Plan,
     base: &sluice_lake::Commit,
@@ -492,7 +576,7 @@ async fn execute(
             .collect(),
         table_names: plan.python_names(),
         params: parameters,
-        allow_network: options.allow_network,
+        isolation,
         envs: crate::python::EnvManager::new(
             options
                 .cache_dir

@@ -14,8 +14,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit};
 use sluice_runtime::python::{
-    DataFrameKind, EnvManager, EnvSpec, ErrorPhase, NETWORK_DISABLED_MESSAGE, NodeJob, NodeOutput,
-    PythonEnv, PythonError, WorkerInput, run_expectation, run_node,
+    DataFrameKind, EnvManager, EnvSpec, ErrorPhase, Isolation, NETWORK_DISABLED_MESSAGE, NodeJob,
+    NodeOutput, PythonEnv, PythonError, WorkerInput, run_expectation, run_node,
 };
 
 const SECRET: &str = "SLUICE_TEST_SECRET";
@@ -102,7 +102,7 @@ fn job<'a>(
         .map(|t| (t.to_string(), t.to_string()))
         .into(),
         dataframe: DataFrameKind::Polars,
-        allow_network: false,
+        isolation: Isolation::default(),
     }
 }
 
@@ -530,7 +530,7 @@ async fn network_is_disabled_unless_allowed() {
     // With --allow-network the node reaches a listener of this test.
     let accept = tokio::spawn(async move { listener.accept().await.map(|_| ()) });
     let mut allowed = job(dir.path(), "n.py", "node", vec![ints("df", &[port])]);
-    allowed.allow_network = true;
+    allowed.isolation.allow_network = true;
     run_node(&env, allowed).await.unwrap();
     accept.await.unwrap().unwrap();
 }

@@ -95,12 +95,29 @@ pub enum PythonError {
     /// The worker process could not be started.
     #[error("could not start the Python worker for {function}: {message}")]
     Spawn { function: String, message: String },
-    /// The network namespace could not be created; the node is not run (fail closed).
-    #[error(
-        "could not isolate the Python worker for {function} from the network: {message}; \
-         run with --allow-network to run Python nodes without network isolation"
-    )]
+    /// Isolating the worker failed when it started; the node is not run (fail closed).
+    #[error("could not isolate the Python worker for {function}: {message}")]
     Isolation { function: String, message: String },
+    /// This host cannot provide a layer of isolation; no Python node runs.
+    #[error(
+        "cannot run Python nodes with {layer} on this host: {reason}; run with \
+         --allow-weaker-isolation (or `allow_weaker_isolation = true` under [python] in \
+         sluice.toml) to run them without it{}",
+        network_hint(.layer)
+    )]
+    IsolationUnavailable { layer: String, reason: String },
+    /// The node ran past its wall-clock limit; its processes were killed.
+    #[error(
+        "Python node {function} ran longer than its time limit of {limit} and was stopped \
+         (raise it with --node-timeout or `node_timeout` under [python] in sluice.toml)"
+    )]
+    Timeout { function: String, limit: String },
+    /// The node used more memory than its limit; its processes were killed.
+    #[error(
+        "Python node {function} exceeded its memory limit of {limit} and was stopped \
+         (raise it with --node-memory or `node_memory` under [python] in sluice.toml)"
+    )]
+    MemoryLimit { function: String, limit: String },
     /// User code raised an exception.
     #[error("{0}")]
     UserCode(Box<UserCodeError>),
@@ -113,6 +130,14 @@ pub enum PythonError {
     /// Writing the inputs, reading the output, or the scratch directory failed.
     #[error("Python data exchange failed: {0}")]
     Exchange(String),
+}
+
+fn network_hint(layer: &str) -> &'static str {
+    if layer.starts_with("network") {
+        " (or with --allow-network, which lifts only the network layer)"
+    } else {
+        ""
+    }
 }
 
 fn detail_suffix(detail: &str) -> String {

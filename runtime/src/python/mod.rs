@@ -17,17 +17,20 @@
 //!         .map(|(n, t)| (n.to_string(), t.to_string()))
 //!         .into(),
 //!     dataframe: DataFrameKind::Polars,
-//!     allow_network: false,
+//!     isolation: Isolation::default(),
 //! }).await?;
 //! println!("{} rows in {:?}", out.num_rows, out.timings.total);
 //! # Ok(()) }
 //! ```
 
+mod cgroup;
 mod embedded;
 mod env;
 mod error;
 mod exchange;
 mod isolate;
+mod sandbox;
+mod seccomp;
 mod worker;
 
 pub use embedded::{PACKAGE_FILES, package_digest};
@@ -36,6 +39,10 @@ pub use env::{
 };
 pub use error::{
     BadReturnError, CrashError, EnvBuildError, ErrorPhase, Logs, PythonError, UserCodeError,
+};
+pub use isolate::{
+    DEFAULT_NODE_TIMEOUT, Isolation, Layer, default_node_memory, format_memory_size,
+    isolation_warnings, parse_memory_size,
 };
 pub use worker::{
     DataFrameKind, ExpectationOutcome, LOG_LIMIT, NodeJob, NodeOutput, Timings, WorkerInput,

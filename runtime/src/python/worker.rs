@@ -3,8 +3,9 @@
 //! Per call: a private scratch directory (on `/dev/shm` when it has room), the
 //! inputs written there as uncompressed Arrow IPC files, a job JSON, then
 //! `python -I -B -m sluice._worker job.json` with a cleared environment, the scratch
-//! directory as working directory, and (unless the job allows network) a fresh
-//! network namespace. The worker memory-maps the inputs, calls the function, writes
+//! directory as working directory, inside the sandbox `isolate.rs` plans and
+//! `sandbox.rs` applies (namespaces, read-only file system, no capabilities,
+//! seccomp), under a wall-clock and a memory limit. The worker memory-maps the inputs, calls the function, writes
 //! the output as an Arrow IPC file and a result JSON; the output is memory-mapped
 //! back here without copying. The scratch directory is removed afterwards.
 
@@ -29,7 +30,7 @@ use super::error::{
     BadReturnError, CrashError, ErrorPhase, Logs, PythonError, UserCodeError, tail_lines,
 };
 use super::exchange::{read_ipc_file, write_ipc_file};
-use super::isolate::{NetIsolation, is_isolation_error};
+use super::isolate::{Isolation, Prepared, format_memory_size, is_isolation_error};
 
 /// At most this many bytes of the end of the worker's stdout and of its stderr are kept.
 pub const LOG_LIMIT: usize = 256 * 1024;
@@ -109,7 +110,8 @@ pub struct NodeJob<'a> {
     /// itself; a `Source(...)` variable maps to the table it declares.
     pub tables: BTreeMap<String, String>,
     pub dataframe: DataFrameKind,
-    pub allow_network: bool,
+    /// How the worker is isolated and limited (docs/python-nodes.md).
+    pub isolation: Isolation,
 }
 
 /// Where the time of one call went.
@@ -375,7 +377,7 @@ async fn run_worker(
         params: &job.params,
         tables: &job.tables,
         dataframe: job.dataframe.as_str(),
-        allow_network: job.allow_network,
+        allow_network: job.isolation.allow_network,
         output: &output_path,
         result: &result_path,
     };
@@ -383,41 +385,52 @@ async fn run_worker(
     std::fs::write(&job_path, json).map_err(|e| exchange_err("job file", e))?;
 
     let mut cmd = worker_command(env, &dir, &job_path);
-    let isolation = (!job.allow_network).then(NetIsolation::prepare);
-    let parent = rustix::process::getpid();
-    // SAFETY: the hook only makes async-signal-safe system calls (`prctl`,
-    // `getppid`, and `apply`'s) on data prepared before the fork.
+    let Prepared {
+        plan,
+        cgroup,
+        landlock,
+    } = super::isolate::prepare(&job.isolation, &dir, &env.root, &project_root)?;
+    let mut landlock = landlock;
+    // SAFETY: `apply` only makes async-signal-safe system calls on data prepared
+    // before the fork (sandbox.rs).
     unsafe {
-        cmd.pre_exec(move || {
-            // The worker dies with the thread that started it: a killed `sluice run`
-            // leaves no Python process behind. If the parent is already gone, stop.
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
-            if rustix::process::getppid() != Some(parent) {
-                return Err(std::io::Error::other("the parent process exited"));
-            }
-            match &isolation {
-                Some(isolation) => isolation.apply(),
-                None => Ok(()),
-            }
-        });
+        cmd.pre_exec(move || plan.apply(landlock.take()));
     }
     let spawned = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| {
-        if !job.allow_network && env.python.is_file() && is_isolation_error(&e) {
-            PythonError::Isolation {
-                function: function.clone(),
-                message: format!("creating a network namespace failed ({e})"),
-            }
-        } else {
-            PythonError::Spawn {
-                function: function.clone(),
-                message: format!("{}: {e}", env.python.display()),
-            }
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            drop_cgroup(cgroup).await;
+            return Err(if env.python.is_file() && is_isolation_error(&e) {
+                PythonError::Isolation {
+                    function: function.clone(),
+                    message: format!("setting up its sandbox failed ({e})"),
+                }
+            } else {
+                PythonError::Spawn {
+                    function: function.clone(),
+                    message: format!("{}: {e}", env.python.display()),
+                }
+            });
         }
-    })?;
+    };
     let stdout = Capture::start(child.stdout.take());
     let stderr = Capture::start(child.stderr.take());
-    let status = child.wait().await;
+    // The child is the process outside the worker's PID namespace: killing it
+    // kills the worker (parent-death signal), and with it the whole namespace.
+    let status = match tokio::time::timeout(job.isolation.timeout, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            drop_cgroup(cgroup).await;
+            drop_scratch(scratch).await;
+            return Err(PythonError::Timeout {
+                function,
+                limit: humantime::format_duration(job.isolation.timeout).to_string(),
+            });
+        }
+    };
     let process_time = spawned.elapsed();
     let (out, out_cut) = stdout.finish().await;
     let (err, err_cut) = stderr.finish().await;
@@ -426,6 +439,16 @@ async fn run_worker(
         stderr: err,
         truncated: out_cut || err_cut,
     };
+    let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_killed());
+    let memory_by_rlimit = cgroup.is_none();
+    drop_cgroup(cgroup).await;
+    if oom_killed {
+        drop_scratch(scratch).await;
+        return Err(PythonError::MemoryLimit {
+            function,
+            limit: format_memory_size(job.isolation.memory),
+        });
+    }
     let status = status.map_err(|e| PythonError::Spawn {
         function: function.clone(),
         message: format!("waiting for the worker: {e}"),
@@ -436,6 +459,15 @@ async fn run_worker(
         .and_then(|bytes| serde_json::from_slice::<ResultFile>(&bytes).ok());
     let Some(result) = result else {
         drop_scratch(scratch).await;
+        // Under RLIMIT_DATA an allocator that cannot grow aborts (Rust, C++).
+        const ALLOCATION_FAILED: [&str; 3] =
+            ["memory allocation of", "std::bad_alloc", "MemoryError"];
+        if memory_by_rlimit && ALLOCATION_FAILED.iter().any(|m| logs.stderr.contains(m)) {
+            return Err(PythonError::MemoryLimit {
+                function,
+                limit: format_memory_size(job.isolation.memory),
+            });
+        }
         return Err(crashed(function, status, None, logs));
     };
     let py = &result.timings;
@@ -453,6 +485,16 @@ async fn run_worker(
 
     if result.status != "ok" {
         drop_scratch(scratch).await;
+        let out_of_memory = result
+            .error
+            .as_ref()
+            .is_some_and(|e| e.type_name == "MemoryError");
+        if memory_by_rlimit && out_of_memory {
+            return Err(PythonError::MemoryLimit {
+                function,
+                limit: format_memory_size(job.isolation.memory),
+            });
+        }
         return Err(failure(function, status, result, logs));
     }
     let output = if kind == JobKind::Node {
@@ -522,24 +564,28 @@ fn sweep_stale_scratch(root: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<i32>().ok())
-            .and_then(rustix::process::Pid::from_raw)
-        else {
-            continue;
-        };
-        let gone = matches!(
-            rustix::process::test_kill_process(pid),
-            Err(rustix::io::Errno::SRCH)
-        );
+        let gone = owner_is_gone(&entry.file_name(), SCRATCH_PREFIX);
         if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether `name` is `<prefix><pid>-<anything>` and process `pid` no longer
+/// exists (what this process names after itself: scratch folders, cgroups).
+pub(crate) fn owner_is_gone(name: &std::ffi::OsStr, prefix: &str) -> bool {
+    let owner = name
+        .to_str()
+        .and_then(|n| n.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once('-'))
+        .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw);
+    owner.is_some_and(|pid| {
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    })
 }
 
 /// A private directory for one worker: `$SLUICE_SCRATCH_DIR`, else `/dev/shm` when
@@ -582,6 +628,12 @@ fn make_scratch(input_bytes: u64) -> Result<tempfile::TempDir, PythonError> {
         "cannot create a scratch directory",
         last.unwrap_or_default(),
     ))
+}
+
+async fn drop_cgroup(cgroup: Option<super::cgroup::MemoryCgroup>) {
+    if let Some(cgroup) = cgroup {
+        let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;
+    }
 }
 
 async fn drop_scratch(scratch: tempfile::TempDir) {
