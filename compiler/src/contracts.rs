@@ -40,11 +40,31 @@ pub struct Output {
     pub declared: Option<SchemaId>,
     /// For messages: `OrderSchema`, or `the schema inferred from its query`.
     pub described_as: String,
+    /// Column positions by name, built on the first lookup ([`Output::column`]), so
+    /// comparing two outputs is linear in their columns.
+    by_name: std::sync::OnceLock<HashMap<String, usize>>,
 }
 
 impl Output {
+    pub fn new(columns: Vec<OutColumn>, declared: Option<SchemaId>, described_as: String) -> Self {
+        Output {
+            columns,
+            declared,
+            described_as,
+            by_name: std::sync::OnceLock::new(),
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&OutColumn> {
-        self.columns.iter().find(|c| c.name == name)
+        let by_name = self.by_name.get_or_init(|| {
+            let mut map = HashMap::with_capacity(self.columns.len());
+            for (at, c) in self.columns.iter().enumerate() {
+                // The first of duplicate names, as a linear search finds it.
+                map.entry(c.name.clone()).or_insert(at);
+            }
+            map
+        });
+        by_name.get(name).map(|&at| &self.columns[at])
     }
 
     /// As an Arrow schema, when every column has a valid type.
@@ -75,6 +95,7 @@ impl Output {
                 .collect(),
             declared: Some(id),
             described_as: format!("`{}`", def.name),
+            by_name: std::sync::OnceLock::new(),
         }
     }
 }
@@ -275,11 +296,11 @@ fn infer_python(
     }
     let missing_at = table.returns_span.clone().unwrap_or(table.span.clone());
     Some((
-        Output {
+        Output::new(
             columns,
-            declared: None,
-            described_as: "the schema inferred from its body".to_owned(),
-        },
+            None,
+            "the schema inferred from its body".to_owned(),
+        ),
         traces,
         Body {
             what: "body",
@@ -490,11 +511,11 @@ fn infer_sql(
         })
         .collect();
     Some((
-        Output {
+        Output::new(
             columns,
-            declared: None,
-            described_as: "the schema inferred from its query".to_owned(),
-        },
+            None,
+            "the schema inferred from its query".to_owned(),
+        ),
         traces,
     ))
 }

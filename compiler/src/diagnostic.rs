@@ -47,6 +47,7 @@ codes! {
     SqlHeader = "E0004", Error, "malformed SQL node header";
     Config = "E0005", Error, "invalid sluice.toml";
     BauplanProject = "E0006", Error, "invalid bauplan_project.yml";
+    NestingTooDeep = "E0007", Error, "input nested too deeply for the checker";
     UnknownTable = "E0101", Error, "unknown table";
     DuplicateTable = "E0102", Error, "table defined more than once";
     Cycle = "E0103", Error, "dependency cycle between tables";
@@ -281,7 +282,7 @@ mod miette_adapter {
     use miette::{LabeledSpan, NamedSource, SourceSpan};
 
     use super::{Diagnostic, Severity};
-    use crate::source::{SourceSet, Span};
+    use crate::source::{SourceFile, SourceSet, Span};
 
     /// A diagnostic with its file's text attached, as miette wants it. Labels in other
     /// files than the primary one become related reports so each shows its own snippet.
@@ -290,9 +291,11 @@ mod miette_adapter {
         severity: Severity,
         message: String,
         help: Option<String>,
-        source: NamedSource<String>,
+        /// `None` when a label lies too far into its line to draw (see [`MAX_DRAWN_COLUMN`]).
+        source: Option<NamedSource<String>>,
         labels: Vec<(Span, Option<String>, bool)>,
         related: Vec<Report>,
+        file: crate::source::FileId,
     }
 
     impl Report {
@@ -303,10 +306,7 @@ mod miette_adapter {
             for label in &d.labels {
                 if label.file == d.file {
                     labels.push((label.span.clone(), Some(label.message.clone()), false));
-                } else if let Some(r) = related
-                    .iter_mut()
-                    .find(|r| r.source.name() == sources.file(label.file).path)
-                {
+                } else if let Some(r) = related.iter_mut().find(|r| r.file == label.file) {
                     r.labels
                         .push((label.span.clone(), Some(label.message.clone()), false));
                 } else {
@@ -316,23 +316,62 @@ mod miette_adapter {
                         severity: Severity::Warning,
                         message: format!("see {}", other.path),
                         help: None,
-                        source: named(&other.path, &other.text),
+                        source: None,
                         labels: vec![(label.span.clone(), Some(label.message.clone()), false)],
                         related: Vec::new(),
+                        file: label.file,
                     });
                 }
             }
+            let related = related
+                .into_iter()
+                .map(|r| {
+                    let file = sources.file(r.file);
+                    r.with_source(file)
+                })
+                .collect();
             Report {
                 code: d.code.as_str(),
                 severity: d.severity,
                 message: d.message.clone(),
                 help: d.help.clone(),
-                source: named(&file.path, &file.text),
+                source: None,
                 labels,
                 related,
+                file: d.file,
             }
+            .with_source(file)
+        }
+
+        /// Attaches the file's text, unless a label lies further into its line than
+        /// miette can draw (it panics on columns past `u16::MAX`): then the message
+        /// names the location instead of showing the snippet.
+        fn with_source(mut self, file: &SourceFile) -> Report {
+            let too_far = self.labels.iter().find_map(|(span, _, _)| {
+                [span.start, span.end].into_iter().find_map(|at| {
+                    let at = file.line_index.line_col(&file.text, at);
+                    (at.column as usize > MAX_DRAWN_COLUMN).then_some(at)
+                })
+            });
+            match too_far {
+                None => self.source = Some(named(&file.path, &file.text)),
+                Some(_) => {
+                    let (span, _, _) = &self.labels[0];
+                    let at = file.line_index.line_col(&file.text, span.start);
+                    self.message = format!(
+                        "{} (at {}:{}:{}, too far into a long line to show)",
+                        self.message, file.path, at.line, at.column
+                    );
+                    self.labels.clear();
+                }
+            }
+            self
         }
     }
+
+    /// The furthest column a label is drawn at: miette pads with `{:width$}`, whose
+    /// width must fit in a `u16`, and a tab or a wide character takes up to 4 columns.
+    const MAX_DRAWN_COLUMN: usize = 10_000;
 
     fn named(path: &str, text: &str) -> NamedSource<String> {
         NamedSource::new(path, text.to_owned()).with_language(if path.ends_with(".sql") {
@@ -376,7 +415,7 @@ mod miette_adapter {
         }
 
         fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-            Some(&self.source)
+            self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
         }
 
         fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

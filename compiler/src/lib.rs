@@ -10,6 +10,7 @@ pub mod bauplan_project;
 pub mod config;
 pub mod contracts;
 pub mod diagnostic;
+pub mod limits;
 pub mod lineage;
 pub mod plan;
 pub mod py_infer;
@@ -117,9 +118,49 @@ enum Parsed {
     BauplanProject(std::collections::BTreeMap<String, bauplan_project::ProjectParameter>),
 }
 
+/// Stack size of the threads [`check`] runs on. Every walker is bounded by
+/// [`limits::MAX_NESTING`], so its stack use is bounded too; this leaves a wide margin for
+/// DataFusion's planner and the drop of deep trees, whatever thread the caller is on
+/// (a tokio worker or a test thread has 2 MiB). Only the pages used are committed.
+pub const CHECK_STACK_SIZE: usize = 256 << 20;
+
+/// The compiler's own thread pool: rayon's threads with [`CHECK_STACK_SIZE`] stacks.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .stack_size(CHECK_STACK_SIZE)
+            .thread_name(|i| format!("sluice-check-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
 /// Checks a project: parses every file (in parallel), resolves names, builds the DAG and
 /// checks its contracts. Never fails and never panics on any input.
+///
+/// The work runs on the compiler's own threads, whose stacks are [`CHECK_STACK_SIZE`],
+/// so a caller on a small-stack thread is as safe as the CLI's main thread.
 pub fn check(sources: &SourceSet) -> Analysis {
+    match pool() {
+        Some(pool) => pool.install(|| check_here(sources)),
+        // No threads could be started: a dedicated scoped thread, or this one.
+        None => std::thread::scope(|scope| {
+            match std::thread::Builder::new()
+                .stack_size(CHECK_STACK_SIZE)
+                .spawn_scoped(scope, || check_here(sources))
+            {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => check_here(sources),
+            }
+        }),
+    }
+}
+
+fn check_here(sources: &SourceSet) -> Analysis {
     let parsed: Vec<(FileId, Parsed, Vec<Diagnostic>)> = sources
         .files()
         .collect::<Vec<_>>()

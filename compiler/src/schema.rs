@@ -1,6 +1,7 @@
 //! Schema classes resolved to ordered, typed columns.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::resolve::{self, ClassId, ModuleId, Modules, Resolution};
@@ -95,7 +96,7 @@ impl Schemas {
             state: vec![State::NotStarted; schemas.defs.len()],
             incomplete: vec![false; schemas.defs.len()],
             stack: Vec::new(),
-            columns: vec![Vec::new(); schemas.defs.len()],
+            columns: vec![Rc::default(); schemas.defs.len()],
             schemas: &schemas,
             diagnostics,
         };
@@ -109,6 +110,8 @@ impl Schemas {
         let columns = resolver.columns;
         let incomplete = resolver.incomplete;
         for ((def, cols), incomplete) in schemas.defs.iter_mut().zip(columns).zip(incomplete) {
+            let cols =
+                Rc::try_unwrap(cols).map_or_else(|shared| shared.columns.clone(), |r| r.columns);
             def.incomplete = incomplete || cols.iter().any(|c| c.ty.is_none());
             def.columns = cols;
         }
@@ -297,16 +300,41 @@ struct Resolver<'a> {
     incomplete: Vec<bool>,
     /// Schemas being resolved, outermost first: the path of an inheritance cycle.
     stack: Vec<SchemaId>,
-    columns: Vec<Vec<Column>>,
+    columns: Vec<Rc<Resolved>>,
     diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+/// A schema's resolved columns, shared (not copied) with every schema that inherits from
+/// it, and indexed by name: resolution is linear in the number of columns.
+#[derive(Default)]
+struct Resolved {
+    columns: Vec<Column>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Resolved {
+    /// Adds `column`, replacing an earlier one of the same name in place.
+    fn put(&mut self, column: Column) {
+        match self.by_name.get(&column.name) {
+            Some(&at) => self.columns[at] = column,
+            None => {
+                self.by_name.insert(column.name.clone(), self.columns.len());
+                self.columns.push(column);
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Column> {
+        self.by_name.get(name).map(|&at| &self.columns[at])
+    }
 }
 
 impl Resolver<'_> {
     /// Columns of a schema, resolving what it depends on first. Returns `None` if the
     /// schema is part of an inheritance cycle that is being resolved.
-    fn resolve(&mut self, class: ClassId, id: SchemaId) -> Option<Vec<Column>> {
+    fn resolve(&mut self, class: ClassId, id: SchemaId) -> Option<Rc<Resolved>> {
         match self.state[id.0] {
-            State::Done => return Some(self.columns[id.0].clone()),
+            State::Done => return Some(Rc::clone(&self.columns[id.0])),
             State::InProgress => return None,
             State::NotStarted => {}
         }
@@ -316,7 +344,7 @@ impl Resolver<'_> {
         let module = modules.classes[class.0].module;
         let file = modules.modules[module].file;
         let def = modules.class(class);
-        let mut columns: Vec<Column> = Vec::new();
+        let mut columns = Resolved::default();
         for base in &def.bases {
             let Some(path) = base.as_path() else { continue };
             if let Resolution::Class(base_class) = modules.resolve(module, path)
@@ -325,13 +353,8 @@ impl Resolver<'_> {
                 let cycle = self.cycle_to(base_id);
                 match self.resolve(base_class, base_id) {
                     Some(cols) => {
-                        for col in cols {
-                            if let Some(existing) = columns.iter_mut().find(|c| c.name == col.name)
-                            {
-                                *existing = col;
-                            } else {
-                                columns.push(col);
-                            }
+                        for col in &cols.columns {
+                            columns.put(col.clone());
                         }
                     }
                     None => self.diagnostics.push(
@@ -412,13 +435,10 @@ impl Resolver<'_> {
                 continue;
             }
             own.insert(name.text.clone(), name.span.clone());
-            if let Some(existing) = columns.iter_mut().find(|c| c.name == column.name) {
-                *existing = column;
-            } else {
-                columns.push(column);
-            }
+            columns.put(column);
         }
-        self.columns[id.0] = columns.clone();
+        let columns = Rc::new(columns);
+        self.columns[id.0] = Rc::clone(&columns);
         self.state[id.0] = State::Done;
         self.stack.pop();
         Some(columns)
@@ -506,7 +526,7 @@ impl Resolver<'_> {
             return None;
         };
         let source_name = &self.schemas.defs[source_id.0].name;
-        let Some(source) = source_columns.iter().find(|c| &c.name == column) else {
+        let Some(source) = source_columns.get(column) else {
             self.diagnostics.push(
                 Diagnostic::new(
                     Code::UnknownInheritedColumn,
@@ -521,14 +541,17 @@ impl Resolver<'_> {
                     format!("`{source_name}` is defined here"),
                 )
                 .with_help(
-                    did_you_mean(column, source_columns.iter().map(|c| c.name.as_str()))
-                        .map(|s| format!("did you mean `{source_name}.{s}`?"))
-                        .unwrap_or_else(|| {
-                            format!(
-                                "`{source_name}` has columns {}",
-                                column_list(&source_columns)
-                            )
-                        }),
+                    did_you_mean(
+                        column,
+                        source_columns.columns.iter().map(|c| c.name.as_str()),
+                    )
+                    .map(|s| format!("did you mean `{source_name}.{s}`?"))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "`{source_name}` has columns {}",
+                            column_list(&source_columns.columns)
+                        )
+                    }),
                 ),
             );
             return None;

@@ -231,3 +231,73 @@ fn lineage_upstream_and_downstream() {
     let missing = sluice(&["lineage", &dir, "family_friend.nope"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// A generated project nested far deeper than the checker accepts, in every front end:
+/// `sluice check` exits 1 with `E0007` for each deep file (never a signal), in both
+/// output formats, and the human output of a diagnostic far into a long line names its
+/// location instead of drawing it.
+#[test]
+fn deeply_nested_project_is_reported_not_crashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "schemas.py",
+        "from sluice import Schema, Source\n\nclass S(Schema):\n    a: int\n\nsrc = Source(S, name=\"raw.t\")\n".to_owned(),
+    );
+    write(
+        "chain.py",
+        format!(
+            "import polars as pl\nfrom schemas import S, src\n\ndef chain(df: S = src) -> S:\n    return df{}\n",
+            ".filter(pl.col(\"a\") > 1)".repeat(n)
+        ),
+    );
+    write(
+        "parens.py",
+        format!(
+            "from schemas import S, src\n\ndef parens(df: S = src) -> S:\n    return {}df{}\n",
+            "(".repeat(n),
+            ")".repeat(n)
+        ),
+    );
+    // 2,500 terms; the 1,001st level is about 19,000 columns into the line.
+    let terms = vec!["CAST(a AS BIGINT)"; 2_500].join(" + ");
+    write(
+        "plus.sql",
+        format!("-- plus <- raw.t\nSELECT {terms} AS a FROM raw.t\n"),
+    );
+    write(
+        "nested.sql",
+        format!(
+            "-- nested <- raw.t\nSELECT {}a{} AS a FROM raw.t\n",
+            "(".repeat(n),
+            ")".repeat(n)
+        ),
+    );
+    let path = dir.path().to_str().unwrap();
+
+    let out = sluice(&["check", "--format", "json", path]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deep: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "E0007")
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        deep,
+        ["chain.py", "nested.sql", "parens.py", "plus.sql"],
+        "{report:#}"
+    );
+
+    let out = sluice(&["check", path]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let codes = text.lines().filter(|l| l.trim() == "E0007").count();
+    assert_eq!(codes, 4, "{text}");
+    // miette wraps the message: compare it without line breaks.
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("(at plus.sql:2:"), "{text}");
+}

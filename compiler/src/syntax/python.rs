@@ -4,11 +4,12 @@
 //! Parsing never fails: a file with syntax errors yields its items from the parts that
 //! parsed plus one diagnostic per error region.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use tree_sitter::{Node, Parser, Tree};
 
 use crate::diagnostic::{Code, Diagnostic};
+use crate::limits::{self, MAX_NESTING};
 use crate::source::{FileId, Span};
 
 /// A name with its location.
@@ -265,9 +266,15 @@ pub fn parse(file: FileId, text: &str) -> (PyModule, Vec<Diagnostic>) {
     if root.has_error() {
         collect_syntax_errors(root, file, text, &mut diagnostics);
     }
-    let lower = Lower { text };
+    let lower = Lower {
+        text,
+        file,
+        depth: Cell::new(0),
+        too_deep: RefCell::new(None),
+    };
     let mut module = PyModule::default();
     lower.block(root, &mut module);
+    diagnostics.extend(lower.too_deep.into_inner());
     (module, diagnostics)
 }
 
@@ -344,9 +351,39 @@ fn shorten(s: &str) -> String {
 
 struct Lower<'a> {
     text: &'a str,
+    file: FileId,
+    /// Nesting depth of the walk: expressions and blocks.
+    depth: Cell<usize>,
+    /// The file's `E0007`, for the first construct nested deeper than [`MAX_NESTING`].
+    too_deep: RefCell<Option<Diagnostic>>,
+}
+
+/// One level of [`Lower`]'s nesting, left when dropped.
+struct Level<'a>(&'a Cell<usize>);
+
+impl Drop for Level<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 impl<'a> Lower<'a> {
+    /// Enters one more level of nesting at `node`; `None` past [`MAX_NESTING`], where the
+    /// walk stops (and the file gets its one `E0007`, on `node`'s first token).
+    fn enter(&self, node: Node, construct: &str) -> Option<Level<'_>> {
+        let depth = self.depth.get() + 1;
+        if depth > MAX_NESTING {
+            let mut slot = self.too_deep.borrow_mut();
+            if slot.is_none() {
+                let span = first_leaf(node).byte_range();
+                *slot = Some(limits::too_deep(self.file, span, construct, MAX_NESTING));
+            }
+            return None;
+        }
+        self.depth.set(depth);
+        Some(Level(&self.depth))
+    }
+
     fn text(&self, node: Node) -> &'a str {
         self.text.get(node.byte_range()).unwrap_or("")
     }
@@ -361,6 +398,9 @@ impl<'a> Lower<'a> {
     /// Module-level statements. `if`/`try` blocks are entered for imports and
     /// definitions (e.g. `if TYPE_CHECKING:` imports).
     fn block(&self, node: Node, module: &mut PyModule) {
+        let Some(_level) = self.enter(node, "this block of Python statements") else {
+            return;
+        };
         let mut cursor = node.walk();
         for stmt in node.named_children(&mut cursor) {
             self.statement(stmt, module);
@@ -693,6 +733,9 @@ impl<'a> Lower<'a> {
 
     fn body_expr(&self, node: Node) -> BodyExpr {
         let span = node.byte_range();
+        let Some(_level) = self.enter(node, "this Python expression") else {
+            return BodyExpr::Other(span);
+        };
         let field = |f: &str| node.child_by_field_name(f);
         match node.kind() {
             "identifier" => BodyExpr::Name(self.ident(node)),
@@ -708,9 +751,11 @@ impl<'a> Lower<'a> {
                 let Some(func) = field("function") else {
                     return BodyExpr::Other(span);
                 };
+                // The callee first: a too-deep chain is reported where it starts.
+                let func = Box::new(self.body_expr(func));
                 let (args, kwargs) = self.arguments(node, Self::body_expr);
                 BodyExpr::Call {
-                    func: Box::new(self.body_expr(func)),
+                    func,
                     args,
                     kwargs,
                     span,
@@ -819,6 +864,9 @@ impl<'a> Lower<'a> {
 
     fn expr(&self, node: Node) -> Expr {
         let span = node.byte_range();
+        let Some(_level) = self.enter(node, "this Python expression") else {
+            return Expr::Other(span);
+        };
         match node.kind() {
             "identifier" => Expr::Name {
                 path: vec![self.text(node).to_owned()],
@@ -899,7 +947,9 @@ impl<'a> Lower<'a> {
                     _ => Expr::Other(span),
                 }
             }
-            "type" => self.type_expr(node),
+            "type" => node
+                .named_child(0)
+                .map_or(Expr::Other(span.clone()), |inner| self.expr(inner)),
             "binary_operator" => {
                 let op = node.child_by_field_name("operator").map(|o| o.kind());
                 match (

@@ -7,8 +7,10 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{ObjectName, ObjectNamePart, Query, Spanned, Statement, Visit, Visitor};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Tokenizer;
 
 use crate::diagnostic::{Code, Diagnostic};
+use crate::limits;
 use crate::source::{FileId, LineIndex, Span};
 use crate::syntax::python::Ident;
 
@@ -56,6 +58,10 @@ pub struct SqlNode {
     pub bauplan: Vec<(String, Ident)>,
 }
 
+/// The recursion limit of sqlparser's parser (its `DEFAULT_REMAINING_DEPTH`), which
+/// DataFusion's parser shares: deeper bracket nesting is `E0007`.
+pub const SQL_PARSER_DEPTH: usize = 50;
+
 /// Parses one SQL node file. Never fails: problems come back as diagnostics.
 pub fn parse(file: FileId, text: &str, index: &LineIndex) -> (SqlNode, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
@@ -66,8 +72,42 @@ pub fn parse(file: FileId, text: &str, index: &LineIndex) -> (SqlNode, Vec<Diagn
         ..SqlNode::default()
     };
     node.first_token = first_token(text);
-    let statements = match Parser::parse_sql(&GenericDialect {}, text) {
+    let dialect = GenericDialect {};
+    let tokens = match Tokenizer::new(&dialect, text).tokenize_with_location() {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            diagnostics.push(syntax_error(file, text, index, &err.into()));
+            node.broken = true;
+            return (node, diagnostics);
+        }
+    };
+    // Refused before parsing: the parser, DataFusion and `Drop` all recurse on depth.
+    let depth = limits::sql_too_deep(&tokens);
+    if let Some((span, construct)) = depth.too_deep {
+        let construct = format!("{construct} in this SQL query");
+        let span = to_span(text, index, span);
+        diagnostics.push(limits::too_deep(
+            file,
+            span,
+            &construct,
+            limits::MAX_NESTING,
+        ));
+        node.broken = true;
+        return (node, diagnostics);
+    }
+    let statements = match Parser::new(&dialect)
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+    {
         Ok(statements) => statements,
+        // sqlparser's own limit on brackets, `CASE` and prefix operators.
+        Err(ParserError::RecursionLimitExceeded) => {
+            let span = to_span(text, index, depth.deepest);
+            let construct = "this SQL expression (brackets, CASE and prefix operators)";
+            diagnostics.push(limits::too_deep(file, span, construct, SQL_PARSER_DEPTH));
+            node.broken = true;
+            return (node, diagnostics);
+        }
         Err(err) => {
             diagnostics.push(syntax_error(file, text, index, &err));
             node.broken = true;

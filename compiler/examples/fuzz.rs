@@ -1,0 +1,280 @@
+//! Fuzzing at scale (a bench, not CI): generated inputs through each front end, each
+//! input's panic caught and counted. CI runs the short property tests in
+//! `tests/front_end_fuzz.rs`; this runs millions.
+//!
+//!     cargo run --release -p sluice-compiler --example fuzz -- [COUNT] [SEED] [THREADS]
+//!
+//! COUNT inputs per front end (default 1,000,000), from SEED (default 1), on THREADS
+//! threads (default: every core) with the stack `check` runs the front ends on. Input `i` of a front end is generated from
+//! `(SEED, front end, i)` alone, so a reported panic replays with the same arguments.
+//! Inputs mix grammar fragments, mutations of the fixture projects and random bytes.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use sluice_compiler::source::{FileId, LineIndex};
+use sluice_compiler::{bauplan_project, config, syntax};
+
+const PY_FIXTURE: &str = include_str!("../../tests/fixtures/check/ok_paper_listings/child.py");
+const PY_SCHEMAS: &str = include_str!("../../tests/fixtures/check/ok_paper_listings/schemas.py");
+const SQL_FIXTURE: &str =
+    include_str!("../../tests/fixtures/check/ok_paper_listings/parent_table.sql");
+const TOML_FIXTURE: &str = "[project]\nname = \"shop\"\n";
+const YML_FIXTURE: &str = "project:\n  id: x\nparameters:\n  min_miles:\n    type: float\n    default: 1.5\n  name:\n    type: str\n    default: 'a'\n";
+
+const PY_FRAGMENTS: &[&str] = &[
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    "=",
+    ",",
+    ".",
+    "|",
+    "\n",
+    "    ",
+    "'",
+    "\"",
+    "#",
+    "def ",
+    "class ",
+    "return ",
+    "Schema",
+    "Source(",
+    "pl.col(\"a\")",
+    ".select(",
+    ".filter(",
+    " > ",
+    "-",
+    "not ",
+    "lambda: ",
+    "None",
+    "int",
+    "str | None",
+    "Optional[",
+    "@",
+    "df",
+    "é",
+    "🚚",
+    "\\",
+];
+const SQL_FRAGMENTS: &[&str] = &[
+    "(",
+    ")",
+    "SELECT ",
+    " FROM ",
+    " WHERE ",
+    " JOIN ",
+    " ON ",
+    " UNION ALL ",
+    " WITH ",
+    " AS ",
+    "CASE WHEN ",
+    " THEN ",
+    " ELSE ",
+    " END",
+    " + ",
+    " AND ",
+    " || ",
+    "::BIGINT",
+    "-- t: S <- a\n",
+    ",",
+    ";",
+    "*",
+    "'",
+    "\"",
+    "a",
+    "1",
+    "raw.t",
+    "NOT ",
+    "- ",
+    "é",
+    "\n",
+];
+const TOML_FRAGMENTS: &[&str] = &[
+    "[", "]", "[[", "]]", "{", "}", "=", "\"", "'", "\n", "project", "name", ".", ",", "1", "true",
+    "#", "é",
+];
+const YML_FRAGMENTS: &[&str] = &[
+    "parameters:\n",
+    "project:\n",
+    "  ",
+    "type: ",
+    "float",
+    "default: ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ": ",
+    "? ",
+    "&a ",
+    "*a",
+    "!!int ",
+    "|\n",
+    "#",
+    "---\n",
+    "\t",
+    "\n",
+    "~",
+    "'é🚚'",
+];
+
+/// SplitMix64: small, seedable, good enough to drive a generator.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64, front: u64, i: u64) -> Rng {
+        let mut r = Rng(seed
+            ^ front.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        r.next();
+        r
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn floor_char(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// One input: fragment soup, a mutated fixture, random bytes, or a deep repetition.
+fn generate(rng: &mut Rng, fixtures: &[&str], fragments: &[&str]) -> String {
+    match rng.below(4) {
+        0 => (0..rng.below(80))
+            .map(|_| fragments[rng.below(fragments.len())])
+            .collect(),
+        1 => {
+            let mut text = fixtures[rng.below(fixtures.len())].to_owned();
+            for _ in 0..1 + rng.below(6) {
+                let at = floor_char(&text, rng.below(text.len() + 1));
+                match rng.below(3) {
+                    0 => text.insert_str(at, fragments[rng.below(fragments.len())]),
+                    1 => {
+                        let end = floor_char(&text, at + rng.below(40));
+                        text.replace_range(at..end, "");
+                    }
+                    _ => {
+                        let end = floor_char(&text, at + rng.below(80));
+                        let copy = text[at..end].to_owned();
+                        text.insert_str(end, &copy);
+                    }
+                }
+            }
+            text
+        }
+        2 => {
+            let bytes: Vec<u8> = (0..rng.below(200)).map(|_| rng.next() as u8).collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        _ => {
+            let open = fragments[rng.below(fragments.len())];
+            let close = fragments[rng.below(fragments.len())];
+            let n = rng.below(3_000);
+            format!(
+                "{}{}{}",
+                open.repeat(n),
+                fragments[rng.below(fragments.len())],
+                close.repeat(n)
+            )
+        }
+    }
+}
+
+type Front = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    fn(&str),
+);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let count: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let seed: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1);
+    let threads: usize = args
+        .get(3)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    std::panic::set_hook(Box::new(|_| {}));
+    let fronts: [Front; 4] = [
+        ("python", &[PY_FIXTURE, PY_SCHEMAS], PY_FRAGMENTS, |t| {
+            let _ = syntax::python::parse(FileId(0), t);
+        }),
+        ("sql", &[SQL_FIXTURE], SQL_FRAGMENTS, |t| {
+            let _ = syntax::sql::parse(FileId(0), t, &LineIndex::new(t));
+        }),
+        ("sluice.toml", &[TOML_FIXTURE], TOML_FRAGMENTS, |t| {
+            let _ = config::parse(FileId(0), t);
+        }),
+        ("bauplan_project.yml", &[YML_FIXTURE], YML_FRAGMENTS, |t| {
+            let _ = bauplan_project::parse(FileId(0), t);
+        }),
+    ];
+    let mut total_panics = 0;
+    for (front_no, (name, fixtures, fragments, run)) in fronts.iter().enumerate() {
+        let start = Instant::now();
+        let next = AtomicUsize::new(0);
+        let panics = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                // The stack `check` gives the front ends.
+                let builder =
+                    std::thread::Builder::new().stack_size(sluice_compiler::CHECK_STACK_SIZE);
+                let spawned = builder.spawn_scoped(scope, || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= count {
+                            break;
+                        }
+                        let mut rng = Rng::new(seed, front_no as u64, i as u64);
+                        let input = generate(&mut rng, fixtures, fragments);
+                        if catch_unwind(AssertUnwindSafe(|| run(&input))).is_err() {
+                            panics.lock().unwrap_or_else(|e| e.into_inner()).push(i);
+                        }
+                    }
+                });
+                if let Err(e) = spawned {
+                    eprintln!("fuzz: cannot start a thread: {e}");
+                    std::process::exit(2);
+                }
+            }
+        });
+        let panics = panics.into_inner().unwrap_or_else(|e| e.into_inner());
+        total_panics += panics.len();
+        println!(
+            "{name}: {count} inputs, {} panics, {:.1} s (seed {seed}, {threads} threads){}",
+            panics.len(),
+            start.elapsed().as_secs_f64(),
+            if panics.is_empty() {
+                String::new()
+            } else {
+                format!("; first inputs: {:?}", &panics[..panics.len().min(10)])
+            }
+        );
+    }
+    if total_panics > 0 {
+        std::process::exit(1);
+    }
+}
