@@ -176,7 +176,7 @@ mod tests {
 
     use super::super::sqlite::{MIGRATIONS, SqliteCatalog};
     use super::super::{Catalog, SCHEMA_VERSION};
-    use crate::model::{Commit, CommitContent, RefKind, SnapshotId};
+    use crate::model::{Commit, CommitContent, RefKind, Snapshot, SnapshotContent};
 
     #[tokio::test]
     async fn a_version_2_lake_opens_and_migrates() {
@@ -190,9 +190,16 @@ mod tests {
             time_ms: 1,
             properties: BTreeMap::new(),
         });
+        let snapshot = Snapshot::new(SnapshotContent {
+            schema: arrow_schema::Schema::empty(),
+            files: vec![],
+            rows: 0,
+            bytes: 0,
+            columns: vec![],
+        });
         let old_run = Commit::new(CommitContent {
             parents: vec![root.id.clone()],
-            tables: BTreeMap::from([("t".into(), SnapshotId("s1".into()))]),
+            tables: BTreeMap::from([("t".into(), snapshot.id.clone())]),
             message: "run output".into(),
             author: "a".into(),
             time_ms: 2,
@@ -221,8 +228,11 @@ mod tests {
             )
             .unwrap();
             // A run's output, committed the old way (a commit naming the run).
-            conn.execute("INSERT INTO snapshots (id, body) VALUES ('s1', '{}')", [])
-                .unwrap();
+            conn.execute(
+                "INSERT INTO snapshots (id, body) VALUES (?1, ?2)",
+                [&snapshot.id.0, &snapshot.content.canonical_json()],
+            )
+            .unwrap();
             conn.execute(
                 "INSERT INTO commits (id, body, time_ms) VALUES (?1, ?2, 2)",
                 [&old_run.id.0, &old_run.content.canonical_json()],
@@ -248,8 +258,8 @@ mod tests {
         assert_eq!(sealed, 1);
         let writer: String = conn
             .query_row(
-                "SELECT run_id FROM snapshot_runs WHERE snapshot_id = 's1'",
-                [],
+                "SELECT run_id FROM snapshot_runs WHERE snapshot_id = ?1",
+                [&snapshot.id.0],
                 |r| r.get(0),
             )
             .unwrap();
