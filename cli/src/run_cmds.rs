@@ -40,11 +40,11 @@ pub struct RunArgs {
     #[arg(long)]
     allow_weaker_isolation: bool,
     /// Wall-clock limit of one Python node, e.g. 10m, 1h30m (default: node_timeout
-    /// under [python] in sluice.toml, else 1h).
+    /// under `[python]` in sluice.toml, else 1h).
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     node_timeout: Option<Duration>,
     /// Memory limit of one Python node, e.g. 4GiB, 512MiB (default: node_memory
-    /// under [python] in sluice.toml, else 3/4 of the machine's memory).
+    /// under `[python]` in sluice.toml, else 3/4 of the machine's memory).
     #[arg(long, value_name = "SIZE", value_parser = sluice_runtime::python::parse_memory_size)]
     node_memory: Option<u64>,
     #[command(flatten)]

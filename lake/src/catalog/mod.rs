@@ -3,7 +3,7 @@
 //! One trait, two backends ([`sqlite::SqliteCatalog`], the default, and
 //! [`postgres::PostgresCatalog`]) that pass the same test suite. Every write
 //! is one database transaction; ref updates are compare-and-swap, and every
-//! ref update runs the write guard ([`guard`]) inside its transaction: a
+//! ref update runs the write guard (`catalog/guard.rs`) inside its transaction: a
 //! run's sealed branch takes writes only with the run's [`Lease`], and no
 //! snapshot of an unpublished run enters any other branch.
 

@@ -8,7 +8,7 @@ use crate::error::{LakeError, Result};
 use crate::model::Snapshot;
 
 /// Records the files of every snapshot in `data_files` (migration to
-/// [`FILES_VERSION`]).
+/// [`super::FILES_VERSION`]).
 pub(super) fn fill_data_files(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     let mut snapshots = Vec::new();
     {

@@ -1,6 +1,6 @@
 //! Isolation of worker processes: the layers, what this host provides (probed
 //! once per process), the limits, and the plan for one worker
-//! ([`ChildPlan`](super::sandbox::ChildPlan), applied in the forked child).
+//! ([`super::sandbox::ChildPlan`], applied in the forked child).
 //!
 //! A layer the host cannot provide makes the run refuse
 //! ([`PythonError::IsolationUnavailable`]) unless weaker isolation was allowed,
