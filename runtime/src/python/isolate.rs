@@ -248,7 +248,11 @@ fn required(isolation: &Isolation) -> Vec<Layer> {
 /// first missing layer (unless weaker isolation is allowed); `Ok` lists what the
 /// run must tell the user (missing layers, a memory limit without cgroup).
 pub fn isolation_warnings(isolation: &Isolation) -> Result<Vec<String>, PythonError> {
-    let support = support();
+    decide(support(), isolation)
+}
+
+/// [`isolation_warnings`] for a host that provides `support`.
+fn decide(support: &Support, isolation: &Isolation) -> Result<Vec<String>, PythonError> {
     let required = required(isolation);
     let missing: Vec<&(Layer, String)> = support
         .missing
@@ -534,6 +538,76 @@ mod tests {
             keep(Path::new("/scratch"), &hidden, true)
                 .unwrap()
                 .mkdirs
+                .is_empty()
+        );
+    }
+    /// A host without user namespaces or seccomp, as some containers are.
+    fn host(missing: &[Layer], no_cgroup: bool) -> Support {
+        Support {
+            missing: missing
+                .iter()
+                .map(|&l| (l, format!("{l:?} refused by the host")))
+                .collect(),
+            no_cgroup: no_cgroup.then(|| "no writable cgroup".to_owned()),
+            seccomp: Err("not probed".to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_missing_layer_refuses_the_run_and_names_the_layer() {
+        let err = decide(&host(&[Layer::Syscalls], false), &Isolation::default()).unwrap_err();
+        match err {
+            PythonError::IsolationUnavailable { layer, reason } => {
+                assert_eq!(layer, Layer::Syscalls.describe());
+                assert_eq!(reason, "Syscalls refused by the host");
+            }
+            other => panic!("expected IsolationUnavailable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn weaker_isolation_when_allowed_warns_once_per_missing_layer() {
+        let isolation = Isolation {
+            allow_weaker: true,
+            ..Isolation::default()
+        };
+        let warnings = decide(
+            &host(&[Layer::Network, Layer::Filesystem], true),
+            &isolation,
+        )
+        .unwrap();
+        assert_eq!(warnings.len(), 3, "{warnings:#?}");
+        assert!(warnings[0].starts_with("WEAKER ISOLATION") && warnings[0].contains("network"));
+        assert!(warnings[1].contains("file system isolation"));
+        assert!(warnings[2].contains("RLIMIT_DATA"));
+    }
+
+    #[test]
+    fn allow_network_lifts_only_the_network_layer() {
+        let isolation = Isolation {
+            allow_network: true,
+            ..Isolation::default()
+        };
+        // The network layer missing is no reason to refuse when it is not required...
+        assert_eq!(
+            decide(&host(&[Layer::Network], false), &isolation).unwrap(),
+            Vec::<String>::new()
+        );
+        // ...but any other missing layer still is.
+        assert!(
+            decide(
+                &host(&[Layer::Network, Layer::Processes], false),
+                &isolation
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_complete_host_runs_without_warnings() {
+        assert!(
+            decide(&host(&[], false), &Isolation::default())
+                .unwrap()
                 .is_empty()
         );
     }
