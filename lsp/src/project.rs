@@ -59,10 +59,6 @@ impl Project {
         self.files.remove(rel);
     }
 
-    pub fn contains(&self, rel: &str) -> bool {
-        self.files.contains_key(rel)
-    }
-
     /// The relative paths of the project's files, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.files.keys().map(String::as_str)

@@ -484,7 +484,7 @@ impl Server<'_> {
                 if let ProgressState::Creating(token) = &state.progress {
                     let token = token.clone();
                     state.progress = ProgressState::Done;
-                    if response.error.is_none() {
+                    if response.response_result.is_ok() {
                         let begin = WorkDoneProgressBegin {
                             title: "sluice".to_owned(),
                             message: Some(format!("checking {}", root.display())),

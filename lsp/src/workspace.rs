@@ -118,15 +118,12 @@ pub fn loaded_kind(rel: &str) -> Option<FileKind> {
     }
 }
 
-/// Whether no component of `rel` is skipped by `load_project` (so a deleted folder
-/// there may have held project files).
+/// Whether no component of `rel` is skipped by `load_project` (so a file there, or a
+/// deleted folder there, may be or have held project files). A last component named
+/// `__pycache__` counts as that folder: no source file has that name.
 pub fn is_visible(rel: &str) -> bool {
-    let parts: Vec<&str> = rel.split('/').collect();
-    let last = parts.len() - 1;
-    parts
-        .iter()
-        .enumerate()
-        .all(|(i, part)| !part.is_empty() && !skipped(part, i < last))
+    rel.split('/')
+        .all(|part| !part.is_empty() && !skipped(part, true))
 }
 
 /// Decides, for files below one root, whether they belong to a project nested

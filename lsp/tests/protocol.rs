@@ -244,7 +244,7 @@ fn the_life_cycle_and_bad_messages_never_stop_the_server() {
     // Unknown requests, bad parameters, ranges far outside the text.
     let unknown = client.request("textDocument/hover", json!({}));
     assert_eq!(
-        unknown.error.unwrap().code,
+        unknown.response_result.unwrap_err().code,
         lsp_server::ErrorCode::MethodNotFound as i32
     );
     client.notify("textDocument/didOpen", json!({ "textDocument": 5 }));
@@ -266,10 +266,10 @@ fn the_life_cycle_and_bad_messages_never_stop_the_server() {
     insta::assert_snapshot!("shop_daily_revenue_cut", client.render());
 
     let shutdown = client.request("shutdown", Value::Null);
-    assert!(shutdown.error.is_none() && shutdown.result == Some(Value::Null));
+    assert_eq!(shutdown.response_result.unwrap(), Value::Null);
     let after = client.request("textDocument/hover", json!({}));
     assert_eq!(
-        after.error.unwrap().code,
+        after.response_result.unwrap_err().code,
         lsp_server::ErrorCode::InvalidRequest as i32
     );
     client.notify("exit", Value::Null);
@@ -295,7 +295,7 @@ fn requests_before_initialize_are_refused() {
     conn.sender.send(request.into()).unwrap();
     match conn.receiver.recv().unwrap() {
         lsp_server::Message::Response(r) => assert_eq!(
-            r.error.unwrap().code,
+            r.response_result.unwrap_err().code,
             lsp_server::ErrorCode::ServerNotInitialized as i32
         ),
         other => panic!("{other:?}"),

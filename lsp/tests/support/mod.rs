@@ -90,7 +90,7 @@ impl Client {
             "initialize",
             json!({ "processId": null, "capabilities": caps, "workspaceFolders": folders }),
         );
-        client.capabilities = init.result.expect("initialize succeeds");
+        client.capabilities = init.response_result.expect("initialize succeeds");
         client.notify("initialized", json!({}));
         client.settle();
         client
@@ -155,7 +155,7 @@ impl Client {
     /// last is the one after them.
     pub fn settle(&mut self) {
         let barrier = self.request("sluice/testBarrier", Value::Null);
-        let code = barrier.error.map(|e| e.code);
+        let code = barrier.response_result.err().map(|e| e.code);
         assert_eq!(code, Some(lsp_server::ErrorCode::MethodNotFound as i32));
         while !self.quiescent {
             let message = self.receive();
@@ -202,9 +202,10 @@ impl Client {
         let uri = url(&self.path(rel));
         let version = self.versions.entry(uri.clone()).or_insert(1);
         *version += 1;
+        let version = *version;
         self.notify(
             "textDocument/didChange",
-            json!({ "textDocument": { "uri": uri, "version": *version }, "contentChanges": [change] }),
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [change] }),
         );
     }
 
@@ -227,7 +228,8 @@ impl Client {
 
     /// The files published since the last call, relative to the base, sorted.
     pub fn take_published(&mut self) -> Vec<String> {
-        let mut files: Vec<String> = self.published.drain(..).map(|u| self.rel(&u)).collect();
+        let published = std::mem::take(&mut self.published);
+        let mut files: Vec<String> = published.iter().map(|u| self.rel(u)).collect();
         files.sort();
         files.dedup();
         files
@@ -285,7 +287,7 @@ impl Client {
     /// `shutdown` then `exit`: how the server ended.
     pub fn shutdown(mut self) -> sluice_lsp::Ending {
         let response = self.request("shutdown", Value::Null);
-        assert!(response.error.is_none(), "{response:?}");
+        assert!(response.response_result.is_ok(), "{response:?}");
         self.notify("exit", Value::Null);
         self.join()
     }
