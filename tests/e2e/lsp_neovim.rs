@@ -7,24 +7,13 @@
 //! path of an `nvim`): then a missing Neovim or a failed run fails the test. Without
 //! either, it says loudly that it skipped.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 #[test]
 fn neovim_shows_an_unsaved_break_in_the_dependent_sql_file_and_clears_it() {
@@ -49,7 +38,7 @@ fn neovim_shows_an_unsaved_break_in_the_dependent_sql_file_and_clears_it() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("shop");
-    copy_dir(&repo.join("examples/shop"), &project);
+    support::copy_tree(&repo.join("examples/shop"), &project);
     let script = repo.join("tests/e2e/editors/neovim_lsp.lua");
     let mut child = Command::new(&nvim)
         .args(["--headless", "-u", "NONE", "-i", "NONE", "-n", "-c"])
