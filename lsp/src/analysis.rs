@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -218,7 +218,7 @@ impl State {
 }
 
 /// (Re)loads a project's disk state and lays its open buffers over it.
-fn load(root: &PathBuf, slot: &mut Slot, events: &Sender<Event>) {
+fn load(root: &Path, slot: &mut Slot, events: &Sender<Event>) {
     let loaded = guarded(|| {
         let mut nested = NestedProjects::new(root);
         Project::load(root, |rel| !nested.contains(rel))
@@ -239,7 +239,7 @@ fn load(root: &PathBuf, slot: &mut Slot, events: &Sender<Event>) {
     };
     slot.project = None;
     let _ = events.send(Event::Failed {
-        root: root.clone(),
+        root: root.to_owned(),
         revision: slot.revision,
         unloadable: true,
         message: Some(message),

@@ -402,11 +402,7 @@ impl Server<'_> {
                     self.restructure();
                 }
             }
-            Initialized::METHOD => {
-                if self.client.watch_files {
-                    self.register_watchers();
-                }
-            }
+            Initialized::METHOD if self.client.watch_files => self.register_watchers(),
             // `$/cancelRequest`, `$/setTrace` and others: nothing to do.
             _ => {}
         }

@@ -199,7 +199,7 @@ fn run(project: usize, utf8: bool, ops: &[Op]) {
     } else {
         (json!({}), ColumnUnit::Utf16)
     };
-    let mut client = Client::start(&root, &[root.clone()], caps);
+    let mut client = Client::start_in(&root, caps);
     let mut texts = BTreeMap::new();
     for rel in files {
         client.open(rel);

@@ -38,7 +38,7 @@ fn break_status(client: &mut Client) -> ((u32, u32), (u32, u32)) {
 #[test]
 fn an_unsaved_schema_edit_reaches_the_dependent_sql_file_and_clears() {
     let (_tmp, root) = shop();
-    let mut client = Client::start(&root, &[root.clone()], json!({}));
+    let mut client = Client::start_in(&root, json!({}));
     assert_eq!(client.render(), "(no diagnostics)\n");
     client.open("schemas.py");
     client.settle();
@@ -75,7 +75,7 @@ fn an_unsaved_schema_edit_reaches_the_dependent_sql_file_and_clears() {
 #[test]
 fn open_documents_carry_their_version() {
     let (_tmp, root) = shop();
-    let mut client = Client::start(&root, &[root.clone()], json!({}));
+    let mut client = Client::start_in(&root, json!({}));
     client.open("models/daily_revenue.sql");
     client.edit("models/daily_revenue.sql", ((1, 7), (1, 17)), "order_day");
     client.edit("models/daily_revenue.sql", ((1, 7), (1, 7)), " ");
@@ -90,7 +90,7 @@ fn open_documents_carry_their_version() {
 #[test]
 fn files_deleted_and_created_on_disk_are_read_again() {
     let (_tmp, root) = shop();
-    let mut client = Client::start(&root, &[root.clone()], json!({}));
+    let mut client = Client::start_in(&root, json!({}));
     let enriched = root.join("models/orders_enriched.sql");
     let saved = std::fs::read_to_string(&enriched).unwrap();
     std::fs::remove_file(&enriched).unwrap();
@@ -122,7 +122,7 @@ fn files_deleted_and_created_on_disk_are_read_again() {
 #[test]
 fn a_new_sluice_toml_makes_a_new_project() {
     let (_tmp, root) = shop();
-    let mut client = Client::start(&root, &[root.clone()], json!({}));
+    let mut client = Client::start_in(&root, json!({}));
     // `analytics/` becomes a project of its own: its tables lose their inputs.
     std::fs::write(
         root.join("analytics/sluice.toml"),
@@ -185,7 +185,7 @@ fn unicode_client(capabilities: Value) -> (tempfile::TempDir, Client) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("unicode");
     copy_dir(&repo().join("lsp/tests/fixtures/unicode"), &root);
-    let client = Client::start(&root, &[root.clone()], capabilities);
+    let client = Client::start_in(&root, capabilities);
     (tmp, client)
 }
 
@@ -240,7 +240,7 @@ fn positions_are_utf16_unless_the_client_offers_utf8() {
 #[test]
 fn the_life_cycle_and_bad_messages_never_stop_the_server() {
     let (_tmp, root) = shop();
-    let mut client = Client::start(&root, &[root.clone()], json!({}));
+    let mut client = Client::start_in(&root, json!({}));
     // Unknown requests, bad parameters, ranges far outside the text.
     let unknown = client.request("textDocument/hover", json!({}));
     assert_eq!(
@@ -279,7 +279,7 @@ fn the_life_cycle_and_bad_messages_never_stop_the_server() {
 #[test]
 fn exit_without_shutdown_is_not_clean() {
     let (_tmp, root) = shop();
-    let mut client = Client::start(&root, &[root.clone()], json!({}));
+    let mut client = Client::start_in(&root, json!({}));
     client.notify("exit", Value::Null);
     let ending = client.join();
     assert_eq!(ending, sluice_lsp::Ending::ExitedWithoutShutdown);
@@ -314,7 +314,7 @@ fn progress_and_file_watching_when_the_client_supports_them() {
         "window": { "workDoneProgress": true },
         "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } },
     });
-    let mut client = Client::start(&root, &[root.clone()], capabilities);
+    let mut client = Client::start_in(&root, capabilities);
     assert!(
         client
             .server_requests
@@ -333,7 +333,7 @@ fn progress_and_file_watching_when_the_client_supports_them() {
         client.progress
     );
     // Without those capabilities the server asks for neither.
-    let plain = Client::start(&root, &[root.clone()], json!({}));
+    let plain = Client::start_in(&root, json!({}));
     assert!(
         plain.server_requests.is_empty(),
         "{:?}",

@@ -359,7 +359,11 @@ fn lsp_exits_0_only_after_shutdown_and_exit() {
     assert_eq!(result["capabilities"]["textDocumentSync"]["change"], 2);
 
     // `exit` without `shutdown`, and a client that just goes away: exit code 1.
-    let (code, _) = lsp_session(vec![init(), lsp_notification("initialized"), lsp_notification("exit")]);
+    let (code, _) = lsp_session(vec![
+        init(),
+        lsp_notification("initialized"),
+        lsp_notification("exit"),
+    ]);
     assert_eq!(code, Some(1));
     let (code, _) = lsp_session(vec![init()]);
     assert_eq!(code, Some(1));

@@ -96,6 +96,11 @@ impl Client {
         client
     }
 
+    /// Starts a server whose one workspace folder is the project `root`.
+    pub fn start_in(root: &Path, capabilities: Value) -> Client {
+        Client::start(root, &[root.to_owned()], capabilities)
+    }
+
     pub fn notify(&self, method: &str, params: Value) {
         self.conn
             .sender
