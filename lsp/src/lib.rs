@@ -2,14 +2,14 @@
 //! for every file of a project, computed on the unsaved buffers the editor holds.
 //!
 //! Architecture invariants (ARCHITECTURE.md): this crate depends on the compiler only;
-//! the main loop ([`server`]) never waits on analysis, which runs on one worker thread
-//! ([`analysis`]); a result computed from anything but the latest text is never
+//! the main loop (`server`) never waits on analysis, which runs on one worker thread
+//! (`analysis`); a result computed from anything but the latest text is never
 //! published; a panic in an analysis or a handler is caught, logged to the client with
 //! `window/logMessage`, and the server keeps serving.
 //!
-//! The modules follow the data: [`documents`] holds the open buffers, [`workspace`]
-//! decides which project a file belongs to, [`project`] is the one place that calls the
-//! compiler, [`convert`] turns its diagnostics into LSP ones.
+//! The modules follow the data: `documents` holds the open buffers, `workspace`
+//! decides which project a file belongs to, `project` is the one place that calls the
+//! compiler, `convert` turns its diagnostics into LSP ones.
 
 mod analysis;
 mod convert;

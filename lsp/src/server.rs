@@ -68,19 +68,7 @@ pub fn run(connection: Connection) -> Result<Ending, Error> {
     let _ = connection.sender.send(Response::new_ok(id, result).into());
     let (event_sender, events) = crossbeam_channel::unbounded();
     let worker = Worker::spawn(event_sender)?;
-    let mut server = Server {
-        connection: &connection,
-        documents: Documents::new(client.unit),
-        workspace: Workspace::new(folders(&params)),
-        client,
-        projects: BTreeMap::new(),
-        worker,
-        revision: 0,
-        shutdown: false,
-        next_request: 0,
-        pending: HashMap::new(),
-        status_sent: None,
-    };
+    let mut server = Server::new(&connection, client, folders(&params), worker);
     server.discover();
     Ok(server.main_loop(events))
 }
@@ -228,7 +216,28 @@ struct Server<'c> {
     status_sent: Option<bool>,
 }
 
-impl Server<'_> {
+impl<'c> Server<'c> {
+    fn new(
+        connection: &'c Connection,
+        client: Client,
+        folders: Vec<PathBuf>,
+        worker: Worker,
+    ) -> Self {
+        Server {
+            connection,
+            documents: Documents::new(client.unit),
+            workspace: Workspace::new(folders),
+            client,
+            projects: BTreeMap::new(),
+            worker,
+            revision: 0,
+            shutdown: false,
+            next_request: 0,
+            pending: HashMap::new(),
+            status_sent: None,
+        }
+    }
+
     fn main_loop(&mut self, mut events: Receiver<Event>) -> Ending {
         let connection = self.connection;
         loop {
@@ -711,5 +720,56 @@ impl Server<'_> {
             SERVER_STATUS.to_owned(),
             serde_json::json!({ "health": "ok", "quiescent": quiescent }),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::project::Project;
+
+    fn client() -> Client {
+        Client::of(&InitializeParams::default())
+    }
+
+    /// Only a result of the project's latest revision is published; an older one,
+    /// arriving late, is dropped.
+    #[test]
+    fn results_of_an_older_revision_are_never_published() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_owned();
+        std::fs::write(root.join("sluice.toml"), "").unwrap();
+        std::fs::write(root.join("a.sql"), "SELEC").unwrap();
+        let snapshot = Arc::new(Project::load(&root, |_| true).unwrap().analysis());
+        assert!(!snapshot.analysis.diagnostics.is_empty());
+
+        let (server_side, client_side) = Connection::memory();
+        let (events, _) = crossbeam_channel::unbounded();
+        let worker = Worker::spawn(events).unwrap();
+        let mut server = Server::new(&server_side, client(), vec![root.clone()], worker);
+        server.ensure_project(&root);
+        let latest = server.bump(&root).unwrap();
+        let analysed = |revision| Event::Analysed {
+            root: root.clone(),
+            revision,
+            snapshot: snapshot.clone(),
+        };
+        server.on_event(analysed(latest - 1));
+        let wait = Duration::from_millis(200);
+        assert!(
+            client_side.receiver.recv_timeout(wait).is_err(),
+            "stale result published"
+        );
+        server.on_event(analysed(latest));
+        match client_side.receiver.recv_timeout(wait) {
+            Ok(Message::Notification(n)) => assert_eq!(n.method, PublishDiagnostics::METHOD),
+            other => panic!("{other:?}"),
+        }
+        // The same result again changes nothing: nothing is published twice.
+        server.on_event(analysed(latest));
+        assert!(client_side.receiver.recv_timeout(wait).is_err());
     }
 }
