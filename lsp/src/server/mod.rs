@@ -1,7 +1,11 @@
-//! The main loop: the handshake, the capabilities, and the dispatch of every message
-//! from the client and every result from the analysis worker. Nothing here waits on
-//! analysis: changes go to the worker, results come back as events and are published
-//! only when they are of the project's latest revision.
+//! The main loop: the dispatch of every message from the client and every result from
+//! the analysis worker, and the document and workspace changes it passes on. Nothing
+//! here waits on analysis: changes go to the worker, results come back as events and
+//! are published (`publish`) only when they are of the project's latest revision.
+//! `init` holds the handshake and what client and server can do.
+
+mod init;
+mod publish;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,43 +15,22 @@ use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestI
 use lsp_types::notification::{
     DidChangeTextDocument, DidChangeWatchedFiles, DidChangeWorkspaceFolders, DidCloseTextDocument,
     DidOpenTextDocument, DidSaveTextDocument, Exit, Initialized, LogMessage, Notification as _,
-    Progress, PublishDiagnostics,
 };
-use lsp_types::request::{
-    Initialize, RegisterCapability, Request as _, Shutdown, WorkDoneProgressCreate,
-};
+use lsp_types::request::{Initialize, Request as _, Shutdown, WorkDoneProgressCreate};
 use lsp_types::{
-    DidChangeTextDocumentParams, DidChangeWatchedFilesParams,
-    DidChangeWatchedFilesRegistrationOptions, DidChangeWorkspaceFoldersParams,
+    DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams,
     DidCloseTextDocumentParams, DidOpenTextDocumentParams, DidSaveTextDocumentParams,
-    FileChangeType, FileSystemWatcher, GlobPattern, InitializeParams, InitializeResult,
-    LogMessageParams, MessageType, OneOf, PositionEncodingKind, ProgressParams,
-    ProgressParamsValue, PublishDiagnosticsParams, Registration, RegistrationParams, SaveOptions,
-    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Url, WorkDoneProgress,
-    WorkDoneProgressBegin, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
-    WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
+    FileChangeType, InitializeParams, InitializeResult, LogMessageParams, MessageType, ServerInfo,
+    Url, WorkDoneProgressCreateParams,
 };
 use serde::de::DeserializeOwned;
-use sluice_compiler::source::ColumnUnit;
 
 use crate::analysis::{Change, Event, Worker, guarded};
 use crate::documents::Documents;
 use crate::workspace::{Workspace, is_marker, is_visible, loaded_kind, relative};
-use crate::{Ending, Error, convert};
-
-/// The files whose changes on disk matter (registered when the client can watch).
-const WATCHED: [&str; 4] = [
-    "**/*.py",
-    "**/*.sql",
-    "**/sluice.toml",
-    "**/bauplan_project.y*ml",
-];
-
-/// rust-analyzer's status notification, sent when the client opts in with
-/// `experimental.serverStatusNotification`: `quiescent` is true when every project's
-/// latest revision is analysed and published.
-const SERVER_STATUS: &str = "experimental/serverStatus";
+use crate::{Ending, Error};
+use init::{Client, capabilities, folders, handshake};
+use publish::{ProgressState, ProjectState};
 
 /// Serves one client on `connection` until `exit` or the end of the connection.
 pub fn run(connection: Connection) -> Result<Ending, Error> {
@@ -71,127 +54,6 @@ pub fn run(connection: Connection) -> Result<Ending, Error> {
     let mut server = Server::new(&connection, client, folders(&params), worker);
     server.discover();
     Ok(server.main_loop(events))
-}
-
-/// Waits for `initialize`, answering other requests with `ServerNotInitialized`.
-fn handshake(connection: &Connection) -> Result<(RequestId, serde_json::Value), Ending> {
-    loop {
-        match connection.receiver.recv() {
-            Err(_) => return Err(Ending::Disconnected),
-            Ok(Message::Request(req)) if req.method == Initialize::METHOD => {
-                return Ok((req.id, req.params));
-            }
-            Ok(Message::Request(req)) => {
-                let message = format!("`{}` before `initialize`", req.method);
-                let code = ErrorCode::ServerNotInitialized as i32;
-                let _ = connection
-                    .sender
-                    .send(Response::new_err(req.id, code, message).into());
-            }
-            Ok(Message::Notification(n)) if n.method == Exit::METHOD => {
-                return Err(Ending::ExitedWithoutShutdown);
-            }
-            Ok(_) => {}
-        }
-    }
-}
-
-/// What the client can do, as far as the server cares.
-#[derive(Debug)]
-struct Client {
-    encoding: PositionEncodingKind,
-    unit: ColumnUnit,
-    progress: bool,
-    watch_files: bool,
-    status: bool,
-}
-
-impl Client {
-    fn of(params: &InitializeParams) -> Client {
-        let caps = &params.capabilities;
-        let offered = caps
-            .general
-            .as_ref()
-            .and_then(|g| g.position_encodings.as_deref());
-        let (encoding, unit) = convert::negotiate(offered);
-        Client {
-            encoding,
-            unit,
-            progress: caps
-                .window
-                .as_ref()
-                .and_then(|w| w.work_done_progress)
-                .unwrap_or(false),
-            watch_files: caps
-                .workspace
-                .as_ref()
-                .and_then(|w| w.did_change_watched_files.as_ref())
-                .and_then(|w| w.dynamic_registration)
-                .unwrap_or(false),
-            status: caps
-                .experimental
-                .as_ref()
-                .and_then(|e| e.get("serverStatusNotification"))
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false),
-        }
-    }
-}
-
-fn capabilities(client: &Client) -> ServerCapabilities {
-    ServerCapabilities {
-        position_encoding: Some(client.encoding.clone()),
-        text_document_sync: Some(TextDocumentSyncCapability::Options(
-            TextDocumentSyncOptions {
-                open_close: Some(true),
-                change: Some(TextDocumentSyncKind::INCREMENTAL),
-                will_save: None,
-                will_save_wait_until: None,
-                save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
-                    include_text: Some(false),
-                })),
-            },
-        )),
-        workspace: Some(WorkspaceServerCapabilities {
-            workspace_folders: Some(WorkspaceFoldersServerCapabilities {
-                supported: Some(true),
-                change_notifications: Some(OneOf::Left(true)),
-            }),
-            file_operations: None,
-        }),
-        ..ServerCapabilities::default()
-    }
-}
-
-/// The workspace folders of `initialize`: `workspaceFolders`, else `rootUri`.
-fn folders(params: &InitializeParams) -> Vec<PathBuf> {
-    let uris: Vec<&Url> = match &params.workspace_folders {
-        Some(folders) => folders.iter().map(|f| &f.uri).collect(),
-        #[allow(deprecated)]
-        None => params.root_uri.iter().collect(),
-    };
-    uris.into_iter()
-        .filter_map(|u| u.to_file_path().ok())
-        .collect()
-}
-
-/// The server's view of one project.
-struct ProjectState {
-    /// The revision of the latest change sent to the worker.
-    revision: u64,
-    /// The latest revision the worker answered for (analysed or failed).
-    answered: u64,
-    /// What the client shows now: files with at least one diagnostic.
-    published: BTreeMap<Url, Vec<lsp_types::Diagnostic>>,
-    progress: ProgressState,
-}
-
-#[derive(PartialEq, Eq)]
-enum ProgressState {
-    /// `window/workDoneProgress/create` sent; begins when the client accepts it.
-    Creating(String),
-    Begun(String),
-    Done,
 }
 
 /// Requests the server sent and waits answers for.
@@ -460,71 +322,6 @@ impl<'c> Server<'c> {
         }
     }
 
-    fn register_watchers(&mut self) {
-        let watchers = WATCHED
-            .iter()
-            .map(|glob| FileSystemWatcher {
-                glob_pattern: GlobPattern::String((*glob).to_owned()),
-                kind: None,
-            })
-            .collect();
-        let options = DidChangeWatchedFilesRegistrationOptions { watchers };
-        let registration = Registration {
-            id: "sluice/watched-files".to_owned(),
-            method: DidChangeWatchedFiles::METHOD.to_owned(),
-            register_options: serde_json::to_value(options).ok(),
-        };
-        let params = RegistrationParams {
-            registrations: vec![registration],
-        };
-        self.request::<RegisterCapability>(params, Pending::Register);
-    }
-
-    fn on_response(&mut self, response: Response) {
-        match self.pending.remove(&response.id) {
-            Some(Pending::Progress(root)) => {
-                let Some(state) = self.projects.get_mut(&root) else {
-                    return;
-                };
-                if let ProgressState::Creating(token) = &state.progress {
-                    let token = token.clone();
-                    state.progress = ProgressState::Done;
-                    if response.response_result.is_ok() {
-                        let begin = WorkDoneProgressBegin {
-                            title: "sluice".to_owned(),
-                            message: Some(format!("checking {}", root.display())),
-                            cancellable: Some(false),
-                            percentage: None,
-                        };
-                        self.progress(&token, WorkDoneProgress::Begin(begin));
-                        if let Some(state) = self.projects.get_mut(&root) {
-                            state.progress = ProgressState::Begun(token);
-                        }
-                    }
-                }
-            }
-            Some(Pending::Register) | None => {}
-        }
-    }
-
-    fn progress(&self, token: &str, value: WorkDoneProgress) {
-        self.notify::<Progress>(ProgressParams {
-            token: lsp_types::NumberOrString::String(token.to_owned()),
-            value: ProgressParamsValue::WorkDone(value),
-        });
-    }
-
-    fn end_progress(&mut self, root: &Path) {
-        let Some(state) = self.projects.get_mut(root) else {
-            return;
-        };
-        let previous = std::mem::replace(&mut state.progress, ProgressState::Done);
-        if let ProgressState::Begun(token) = previous {
-            let end = WorkDoneProgressEnd { message: None };
-            self.progress(&token, WorkDoneProgress::End(end));
-        }
-    }
-
     /// The project and relative path of a file the compiler would read.
     fn route(&self, path: &Path) -> Option<(PathBuf, String)> {
         let root = self.workspace.project_of(path)?;
@@ -615,161 +412,5 @@ impl<'c> Server<'c> {
             }
         }
         self.discover();
-    }
-
-    fn on_event(&mut self, event: Event) {
-        match event {
-            Event::Analysed {
-                root,
-                revision,
-                snapshot,
-            } => {
-                let Some(state) = self.projects.get_mut(&root) else {
-                    return;
-                };
-                if revision != state.revision {
-                    return; // stale: a newer change is on its way
-                }
-                state.answered = revision;
-                let files = convert::by_file(
-                    &snapshot.sources,
-                    &snapshot.analysis.diagnostics,
-                    self.client.unit,
-                );
-                self.publish_project(&root, files);
-                self.end_progress(&root);
-            }
-            Event::Failed {
-                root,
-                revision,
-                unloadable,
-                message,
-            } => {
-                if let Some(message) = message {
-                    self.log(message);
-                }
-                let Some(state) = self.projects.get_mut(&root) else {
-                    return;
-                };
-                if revision != state.revision {
-                    return;
-                }
-                state.answered = revision;
-                if unloadable {
-                    self.publish_project(&root, BTreeMap::new());
-                }
-                self.end_progress(&root);
-            }
-        }
-    }
-
-    /// Publishes the files whose diagnostics changed, and empty lists for the files
-    /// whose diagnostics went away.
-    fn publish_project(&mut self, root: &Path, files: BTreeMap<Url, Vec<lsp_types::Diagnostic>>) {
-        let Some(state) = self.projects.get_mut(root) else {
-            return;
-        };
-        let old = std::mem::take(&mut state.published);
-        let mut changed = Vec::new();
-        for (uri, diagnostics) in files {
-            if diagnostics.is_empty() {
-                continue;
-            }
-            if old.get(&uri) != Some(&diagnostics) {
-                changed.push((uri.clone(), diagnostics.clone()));
-            }
-            state.published.insert(uri, diagnostics);
-        }
-        for uri in old.into_keys() {
-            if !state.published.contains_key(&uri) {
-                changed.push((uri, Vec::new()));
-            }
-        }
-        for (uri, diagnostics) in changed {
-            self.publish(uri, diagnostics);
-        }
-    }
-
-    fn publish(&self, uri: Url, diagnostics: Vec<lsp_types::Diagnostic>) {
-        // An open document is named as the client named it, with its version.
-        let open = uri
-            .to_file_path()
-            .ok()
-            .and_then(|path| self.documents.by_path(&path));
-        let (uri, version) = match open {
-            Some((client_uri, doc)) => (client_uri.clone(), Some(doc.version)),
-            None => (uri, None),
-        };
-        self.notify::<PublishDiagnostics>(PublishDiagnosticsParams {
-            uri,
-            diagnostics,
-            version,
-        });
-    }
-
-    fn report_status(&mut self) {
-        if !self.client.status {
-            return;
-        }
-        let quiescent = self.projects.values().all(|s| s.answered == s.revision);
-        if self.status_sent == Some(quiescent) {
-            return;
-        }
-        self.status_sent = Some(quiescent);
-        self.send(Notification::new(
-            SERVER_STATUS.to_owned(),
-            serde_json::json!({ "health": "ok", "quiescent": quiescent }),
-        ));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use super::*;
-    use crate::project::Project;
-
-    fn client() -> Client {
-        Client::of(&InitializeParams::default())
-    }
-
-    /// Only a result of the project's latest revision is published; an older one,
-    /// arriving late, is dropped.
-    #[test]
-    fn results_of_an_older_revision_are_never_published() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_owned();
-        std::fs::write(root.join("sluice.toml"), "").unwrap();
-        std::fs::write(root.join("a.sql"), "SELEC").unwrap();
-        let snapshot = Arc::new(Project::load(&root, |_| true).unwrap().analysis());
-        assert!(!snapshot.analysis.diagnostics.is_empty());
-
-        let (server_side, client_side) = Connection::memory();
-        let (events, _) = crossbeam_channel::unbounded();
-        let worker = Worker::spawn(events).unwrap();
-        let mut server = Server::new(&server_side, client(), vec![root.clone()], worker);
-        server.ensure_project(&root);
-        let latest = server.bump(&root).unwrap();
-        let analysed = |revision| Event::Analysed {
-            root: root.clone(),
-            revision,
-            snapshot: snapshot.clone(),
-        };
-        server.on_event(analysed(latest - 1));
-        let wait = Duration::from_millis(200);
-        assert!(
-            client_side.receiver.recv_timeout(wait).is_err(),
-            "stale result published"
-        );
-        server.on_event(analysed(latest));
-        match client_side.receiver.recv_timeout(wait) {
-            Ok(Message::Notification(n)) => assert_eq!(n.method, PublishDiagnostics::METHOD),
-            other => panic!("{other:?}"),
-        }
-        // The same result again changes nothing: nothing is published twice.
-        server.on_event(analysed(latest));
-        assert!(client_side.receiver.recv_timeout(wait).is_err());
     }
 }
