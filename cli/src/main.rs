@@ -36,6 +36,9 @@ enum Command {
     Runs(run_cmds::RunsArgs),
     /// Run a recorded run's code again against its base commit and compare outputs.
     Rerun(run_cmds::RerunArgs),
+    /// Serve the language server protocol on stdin/stdout: live diagnostics in editors
+    /// (docs/editors.md).
+    Lsp,
     #[command(flatten)]
     Lake(lake_cmds::LakeCommand),
 }
@@ -106,11 +109,25 @@ fn main() -> ExitCode {
         Command::Run(args) => return run_cmds::run(args),
         Command::Runs(args) => return run_cmds::runs(args),
         Command::Rerun(args) => return run_cmds::rerun(args),
+        Command::Lsp => return lsp(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err:#}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+/// `sluice lsp`: 0 after `shutdown` and `exit`, 1 when the client exits without
+/// `shutdown` or goes away, 2 when the transport fails.
+fn lsp() -> ExitCode {
+    match sluice_lsp::run_stdio() {
+        Ok(ending) if ending.is_clean() => ExitCode::from(exit::OK),
+        Ok(_) => ExitCode::from(exit::FAILED),
+        Err(err) => {
+            eprintln!("error: {err}");
             ExitCode::from(exit::USAGE)
         }
     }

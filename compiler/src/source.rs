@@ -162,6 +162,89 @@ impl LineIndex {
     }
 }
 
+/// How an editor counts columns: LSP's position encodings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnUnit {
+    /// Bytes of UTF-8 (LSP `utf-8`).
+    Utf8,
+    /// UTF-16 code units (LSP `utf-16`, the protocol's default): a character outside
+    /// the Basic Multilingual Plane, such as `😀`, counts 2.
+    Utf16,
+}
+
+/// A position as editors count it: 0-based line, 0-based column in some [`ColumnUnit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EditorPosition {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl LineIndex {
+    /// The byte range of a 0-based line's content: without its `\n` (or `\r\n`).
+    fn line_content(&self, text: &str, line: usize) -> Range<usize> {
+        let start = self.line_starts[line];
+        let mut end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.len, |&next| next - 1);
+        if end > start && text.as_bytes().get(end - 1) == Some(&b'\r') && end < self.len {
+            end -= 1;
+        }
+        start..end
+    }
+
+    /// The editor position of a byte offset (clamped to the text, and back to a char
+    /// boundary; an offset between `\r` and `\n` is the end of the line's content).
+    pub fn editor_position(&self, text: &str, offset: usize, unit: ColumnUnit) -> EditorPosition {
+        let mut offset = offset.min(self.len).min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // Between `\r` and `\n` is no position an editor knows: the end of the line.
+        if offset > 0
+            && text.as_bytes()[offset - 1] == b'\r'
+            && text.as_bytes().get(offset) == Some(&b'\n')
+        {
+            offset -= 1;
+        }
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let before = &text[self.line_starts[line]..offset];
+        let column = match unit {
+            ColumnUnit::Utf8 => before.len(),
+            ColumnUnit::Utf16 => before.chars().map(char::len_utf16).sum(),
+        };
+        EditorPosition {
+            line: line as u32,
+            column: column as u32,
+        }
+    }
+
+    /// The byte offset of an editor position. Never fails: a line past the end is the
+    /// end of the text, a column past the line's content is its end (before `\r\n`),
+    /// and a column inside a character (a UTF-8 continuation byte, the second half of
+    /// a UTF-16 surrogate pair) is that character's start.
+    pub fn editor_offset(&self, text: &str, position: EditorPosition, unit: ColumnUnit) -> usize {
+        let line = position.line as usize;
+        if line >= self.line_starts.len() {
+            return self.len.min(text.len());
+        }
+        let content = self.line_content(text, line);
+        let want = position.column as usize;
+        let mut counted = 0;
+        for (i, c) in text[content.clone()].char_indices() {
+            let width = match unit {
+                ColumnUnit::Utf8 => c.len_utf8(),
+                ColumnUnit::Utf16 => c.len_utf16(),
+            };
+            if counted + width > want {
+                return content.start + i;
+            }
+            counted += width;
+        }
+        content.end
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +265,95 @@ mod tests {
         // Past the end and inside a multi-byte char are clamped, not panics.
         assert_eq!(index.line_col(text, 1000).line, 4);
         assert_eq!(index.line_col(text, 4), LineCol { line: 2, column: 1 });
+    }
+    #[test]
+    fn editor_positions_count_utf16_units_and_utf8_bytes() {
+        // `é` is 2 bytes / 1 unit, `😀` is 4 bytes / 2 units (a surrogate pair).
+        let text = "a😀é x\r\nsecond 😀\r\n\nend";
+        let index = LineIndex::new(text);
+        let x = text.find('x').unwrap();
+        let at = |unit| index.editor_position(text, x, unit);
+        assert_eq!(at(ColumnUnit::Utf16), EditorPosition { line: 0, column: 5 });
+        assert_eq!(at(ColumnUnit::Utf8), EditorPosition { line: 0, column: 8 });
+        for unit in [ColumnUnit::Utf8, ColumnUnit::Utf16] {
+            for (offset, _) in text.char_indices() {
+                if text[..offset].ends_with('\r') {
+                    continue; // inside `\r\n`: asserted below
+                }
+                let pos = index.editor_position(text, offset, unit);
+                assert_eq!(
+                    index.editor_offset(text, pos, unit),
+                    offset,
+                    "{pos:?} {unit:?}"
+                );
+            }
+        }
+        // CRLF: line 1 starts after `\r\n`; the end of its content is before `\r`.
+        let second = text.find("second").unwrap();
+        assert_eq!(
+            index.editor_position(text, second, ColumnUnit::Utf16),
+            EditorPosition { line: 1, column: 0 }
+        );
+        let end_of_second = text.find("😀\r\n\n").unwrap() + '😀'.len_utf8();
+        let past = EditorPosition {
+            line: 1,
+            column: 999,
+        };
+        assert_eq!(
+            index.editor_offset(text, past, ColumnUnit::Utf16),
+            end_of_second
+        );
+        assert_eq!(
+            index.editor_position(text, end_of_second, ColumnUnit::Utf16),
+            EditorPosition { line: 1, column: 9 }
+        );
+        let inside_crlf = text.find('\n').unwrap();
+        assert_eq!(
+            index.editor_position(text, inside_crlf, ColumnUnit::Utf16),
+            EditorPosition {
+                line: 0,
+                column: 5 + 1
+            }
+        );
+        // Inside the surrogate pair / inside the UTF-8 sequence: the char's start.
+        let emoji = text.find('😀').unwrap();
+        let mid = EditorPosition { line: 0, column: 2 };
+        assert_eq!(index.editor_offset(text, mid, ColumnUnit::Utf16), emoji);
+        assert_eq!(index.editor_offset(text, mid, ColumnUnit::Utf8), emoji);
+        // Past the last line, and past the text: clamped, not panics.
+        let far = EditorPosition {
+            line: 99,
+            column: 3,
+        };
+        assert_eq!(
+            index.editor_offset(text, far, ColumnUnit::Utf16),
+            text.len()
+        );
+        assert_eq!(
+            index.editor_position(text, 10_000, ColumnUnit::Utf16),
+            EditorPosition { line: 3, column: 3 }
+        );
+        // An offset inside a multi-byte char counts from that char's start.
+        assert_eq!(
+            index.editor_position(text, emoji + 1, ColumnUnit::Utf16),
+            EditorPosition { line: 0, column: 1 }
+        );
+    }
+
+    #[test]
+    fn editor_positions_of_empty_and_trailing_newline_texts() {
+        for text in ["", "\n", "\r\n", "x\r"] {
+            let index = LineIndex::new(text);
+            let end = index.editor_position(text, text.len(), ColumnUnit::Utf16);
+            assert_eq!(
+                index.editor_offset(text, end, ColumnUnit::Utf16),
+                text.len(),
+                "{text:?}"
+            );
+        }
+        // A lone `\r` at the very end is content of the last line.
+        let index = LineIndex::new("x\r");
+        let pos = EditorPosition { line: 0, column: 9 };
+        assert_eq!(index.editor_offset("x\r", pos, ColumnUnit::Utf8), 2);
     }
 }

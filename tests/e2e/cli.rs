@@ -301,3 +301,70 @@ fn deeply_nested_project_is_reported_not_crashed() {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("(at plus.sql:2:"), "{text}");
 }
+
+/// Runs `sluice lsp` with `messages` (framed by lsp-server) on stdin, then closes it.
+fn lsp_session(messages: Vec<lsp_server::Message>) -> (Option<i32>, Vec<lsp_server::Message>) {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("lsp")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sluice lsp");
+    let mut stdin = child.stdin.take().unwrap();
+    for message in messages {
+        message.write(&mut stdin).unwrap();
+    }
+    stdin.flush().unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let mut replies = Vec::new();
+    let mut reader = std::io::BufReader::new(&out.stdout[..]);
+    while let Some(message) = lsp_server::Message::read(&mut reader).unwrap() {
+        replies.push(message);
+    }
+    (out.status.code(), replies)
+}
+
+fn lsp_request(id: i32, method: &str, params: serde_json::Value) -> lsp_server::Message {
+    lsp_server::Request::new(id.into(), method.to_owned(), params).into()
+}
+
+fn lsp_notification(method: &str) -> lsp_server::Message {
+    lsp_server::Notification::new(method.to_owned(), serde_json::json!({})).into()
+}
+
+#[test]
+fn lsp_exits_0_only_after_shutdown_and_exit() {
+    let init = || lsp_request(1, "initialize", serde_json::json!({ "capabilities": {} }));
+    let (code, replies) = lsp_session(vec![
+        init(),
+        lsp_notification("initialized"),
+        lsp_request(2, "shutdown", serde_json::Value::Null),
+        lsp_notification("exit"),
+    ]);
+    assert_eq!(code, Some(0), "{replies:?}");
+    let responses: Vec<_> = replies
+        .iter()
+        .filter_map(|m| match m {
+            lsp_server::Message::Response(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(responses.len(), 2, "{replies:?}");
+    let result = responses[0].response_result.as_ref().unwrap();
+    assert_eq!(result["serverInfo"]["name"], "sluice");
+    assert_eq!(result["capabilities"]["textDocumentSync"]["change"], 2);
+
+    // `exit` without `shutdown`, and a client that just goes away: exit code 1.
+    let (code, _) = lsp_session(vec![
+        init(),
+        lsp_notification("initialized"),
+        lsp_notification("exit"),
+    ]);
+    assert_eq!(code, Some(1));
+    let (code, _) = lsp_session(vec![init()]);
+    assert_eq!(code, Some(1));
+}

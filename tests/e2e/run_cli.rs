@@ -747,20 +747,6 @@ fn processes_mentioning(needle: &str, scratch: &Path) -> bool {
     })
 }
 
-/// A recursive copy of a fixture project (Bauplan projects keep models in folders).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
 /// `(customer, total)` rows of `big_customers` on main.
 fn big_customers(lake: &Path) -> Vec<(String, f64)> {
     let rows = ok_json(
@@ -789,7 +775,7 @@ fn a_bauplan_model_must_return_the_columns_it_lists() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = lake_with_orders(tmp.path());
     let project = tmp.path().join("bauplan_py");
-    copy_tree(&fixture("bauplan_py"), &project);
+    support::copy_tree(&fixture("bauplan_py"), &project);
     let model = project.join("models/big_customers.py");
     let text = std::fs::read_to_string(&model).unwrap();
     let changed = text.replace(
@@ -895,7 +881,7 @@ fn a_bauplan_parameter_without_a_value_stops_the_run_before_anything_executes() 
     );
     // A parameter with no default and no `--param`.
     let project = tmp.path().join("project");
-    copy_tree(&fixture("bauplan_py"), &project);
+    support::copy_tree(&fixture("bauplan_py"), &project);
     let yml = std::fs::read_to_string(project.join("bauplan_project.yml")).unwrap();
     std::fs::write(
         project.join("bauplan_project.yml"),
@@ -935,7 +921,7 @@ fn a_bauplan_projection_of_a_missing_column_fails_the_node_naming_table_and_colu
     let lake = lake_with_orders(tmp.path());
     let before = head(&lake, "main");
     let project = tmp.path().join("project");
-    copy_tree(&fixture("bauplan_py"), &project);
+    support::copy_tree(&fixture("bauplan_py"), &project);
     let model = project.join("models/big_customers.py");
     let text = std::fs::read_to_string(&model).unwrap();
     std::fs::write(

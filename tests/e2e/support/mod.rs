@@ -60,3 +60,17 @@ pub fn head(lake: &Path, reference: &str) -> String {
         .expect("log has a hash")
         .to_string()
 }
+
+/// A recursive copy of a fixture project (Bauplan projects keep models in folders).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
