@@ -10,7 +10,7 @@ import {
 } from "vscode-languageclient/node";
 
 /** The files whose changes on disk matter to a sluice project (`sluice lsp` reads them). */
-const WATCHED = ["**/*.py", "**/*.sql", "**/sluice.toml", "**/bauplan_project.yml"];
+const WATCHED = ["**/*.py", "**/*.sql", "**/sluice.toml", "**/bauplan_project.{yml,yaml}"];
 
 /** The running server: its client and the file watchers it reports from. */
 interface Running {
