@@ -36,6 +36,8 @@ fn pytest_lsp_suite_passes_against_sluice_lsp() {
             "-p",
             "no:cacheprovider",
             "-rA",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
             "test_lsp_pytest.py",
         ])
         .arg("--basetemp")
