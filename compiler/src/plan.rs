@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use crate::analysis::PythonSettings;
 use crate::analysis::{Analysis, TableKind};
 use crate::bauplan_project::ProjectParameter;
 use crate::contracts::{Fact, ObligationCounts, Status, count};
 use crate::lineage::LineageEdge;
 use crate::source::SourceSet;
-use crate::syntax::python::BodyExpr;
 
 /// Bumped on any incompatible change of the JSON shape.
 pub const PLAN_VERSION: u32 = 1;
@@ -131,66 +131,6 @@ fn sha256(text: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What a Python function's decorators ask for: `@python("3.11", pip={"polars": "1.0"},
-/// dataframe="pyarrow")` (also `@sluice.python(...)`, `@bauplan.python(...)`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PythonSettings {
-    pub function: String,
-    pub packages: BTreeMap<String, String>,
-    pub version: Option<String>,
-    /// `polars` (default), `pyarrow` (default under Bauplan's decorators) or `pandas`.
-    pub dataframe: String,
-}
-
-pub(crate) fn python_settings(function: &str, decorators: &[BodyExpr]) -> PythonSettings {
-    let mut settings = PythonSettings {
-        function: function.to_owned(),
-        dataframe: "polars".to_owned(),
-        ..PythonSettings::default()
-    };
-    for d in decorators {
-        let BodyExpr::Call {
-            func, args, kwargs, ..
-        } = d
-        else {
-            continue;
-        };
-        let (name, bauplan) = match func.as_ref() {
-            BodyExpr::Name(i) => (i.text.as_str(), false),
-            BodyExpr::Attr { object, attr, .. } => (
-                attr.text.as_str(),
-                matches!(object.as_ref(), BodyExpr::Name(m) if m.text == "bauplan"),
-            ),
-            _ => continue,
-        };
-        if bauplan {
-            // Bauplan hands its models pyarrow tables.
-            settings.dataframe = "pyarrow".to_owned();
-        }
-        if name != "python" {
-            continue;
-        }
-        if let Some(BodyExpr::Str(v, _)) = args.first() {
-            settings.version = Some(v.clone());
-        }
-        for (key, value) in kwargs {
-            match (key.text.as_str(), value) {
-                ("pip", BodyExpr::Dict(pairs, _)) => {
-                    for (k, v) in pairs {
-                        if let (BodyExpr::Str(k, _), BodyExpr::Str(v, _)) = (k, v) {
-                            settings.packages.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-                ("version", BodyExpr::Str(v, _)) => settings.version = Some(v.clone()),
-                ("dataframe", BodyExpr::Str(v, _)) => settings.dataframe = v.clone(),
-                _ => {}
-            }
-        }
-    }
-    settings
 }
 
 impl Plan {
