@@ -72,6 +72,32 @@ pub struct Table {
     pub run_params: Vec<RunParam>,
 }
 
+impl Table {
+    /// A lake table the project reads: declared with `Source(...)`, or implicit.
+    pub(crate) fn source(
+        name: String,
+        file: FileId,
+        span: Span,
+        output: Option<SchemaId>,
+        output_invalid: bool,
+    ) -> Table {
+        Table {
+            name,
+            kind: TableKind::Source,
+            file,
+            span,
+            output,
+            output_invalid,
+            inputs: Vec::new(),
+            function: None,
+            returns_span: None,
+            python: None,
+            model_columns: None,
+            run_params: Vec::new(),
+        }
+    }
+}
+
 /// A function parameter that receives a run parameter: `min_miles=bauplan.Parameter("min_miles")`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunParam {
@@ -159,20 +185,13 @@ pub(crate) fn definitions(
                             }
                         });
                     aliases[mid].insert(assign.target.text.clone(), table.clone());
-                    tables.push(Table {
-                        name: table,
-                        kind: TableKind::Source,
-                        file: module.file,
+                    tables.push(Table::source(
+                        table,
+                        module.file,
                         span,
                         output,
                         output_invalid,
-                        inputs: Vec::new(),
-                        function: None,
-                        returns_span: None,
-                        python: None,
-                        model_columns: None,
-                        run_params: Vec::new(),
-                    });
+                    ));
                 }
                 "Table" => {
                     if let Some(Expr::Str(n, _)) = first_arg(&assign.value) {

@@ -137,7 +137,7 @@ pub struct ObligationCounts {
     pub violated: usize,
 }
 
-pub fn count(obligations: &[Obligation]) -> ObligationCounts {
+pub fn count<'a>(obligations: impl IntoIterator<Item = &'a Obligation>) -> ObligationCounts {
     let mut c = ObligationCounts::default();
     for o in obligations {
         match o.status {
@@ -149,18 +149,76 @@ pub fn count(obligations: &[Obligation]) -> ObligationCounts {
     c
 }
 
-/// What the contract phase produces.
-#[derive(Debug, Default)]
+/// What the contract phase produces: each checked table's step result, shared with the
+/// database's memo (an analysis after an edit copies nothing of the unchanged tables).
+#[derive(Clone, Debug, Default)]
 pub struct Contracts {
-    /// Effective output of every table (`None`: undeclared and not inferable).
-    pub outputs: Vec<Option<Output>>,
-    /// Output inferred from the body, where the body could be inferred.
-    pub inferred: Vec<Option<Output>>,
-    /// Column traces of inferred SQL nodes (lineage), by table.
-    pub traces: HashMap<TableId, Vec<ColumnTrace>>,
-    /// Tables whose body failed to check (reported): no follow-on warnings about them.
-    pub broken: Vec<bool>,
-    pub obligations: Vec<Obligation>,
+    /// By `TableId`: the table's step (`None`: not checked, e.g. a duplicate).
+    steps: Vec<Option<Arc<TableContract>>>,
+    /// The checked tables in the order they were checked: the ledger's order.
+    checked: Vec<TableId>,
+}
+
+/// The effective outputs of the tables checked so far, by id: what a contract step
+/// reads of its inputs.
+pub(crate) trait Outputs {
+    fn output(&self, id: TableId) -> Option<&Output>;
+}
+
+impl Outputs for Contracts {
+    fn output(&self, id: TableId) -> Option<&Output> {
+        Contracts::output(self, id)
+    }
+}
+
+impl Outputs for Vec<Option<Output>> {
+    fn output(&self, id: TableId) -> Option<&Output> {
+        self.get(id.0)?.as_ref()
+    }
+}
+
+impl Contracts {
+    /// The effective output of a table (`None`: undeclared and not inferable).
+    pub fn output(&self, id: TableId) -> Option<&Output> {
+        self.step(id)?.output.as_ref()
+    }
+
+    /// The output inferred from a table's body, where the body could be inferred.
+    pub fn inferred(&self, id: TableId) -> Option<&Output> {
+        self.step(id)?.inferred.as_ref()
+    }
+
+    /// Column traces of an inferred body (lineage).
+    pub fn traces(&self, id: TableId) -> Option<&[ColumnTrace]> {
+        self.step(id)?.traces.as_deref()
+    }
+
+    /// Whether a table's body failed to check or an input edge is violated (reported):
+    /// no follow-on warnings about it.
+    pub fn broken(&self, id: TableId) -> bool {
+        self.step(id).is_some_and(|s| s.broken)
+    }
+
+    /// The obligation ledger: every contract fact, in the order the tables were checked.
+    pub fn obligations(&self) -> impl Iterator<Item = &Obligation> {
+        self.checked
+            .iter()
+            .filter_map(|id| self.step(*id))
+            .flat_map(|s| s.obligations.iter())
+    }
+
+    /// How many tables the contracts are for (checked or not).
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    fn step(&self, id: TableId) -> Option<&TableContract> {
+        self.steps.get(id.0)?.as_deref()
+    }
 }
 
 pub(crate) struct Context<'a> {
@@ -175,7 +233,7 @@ pub(crate) struct Context<'a> {
 /// (deferred) or an error was reported.
 fn infer_python(
     ctx: &Context,
-    outputs: &[Option<Output>],
+    outputs: &dyn Outputs,
     id: TableId,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Output, Vec<ColumnTrace>, Body<'static>)> {
@@ -186,7 +244,7 @@ fn infer_python(
     let mut frames = Vec::new();
     for input in &table.inputs {
         let param = input.param.as_ref()?;
-        let parent_output = input.resolved.and_then(|p| outputs[p.0].as_ref());
+        let parent_output = input.resolved.and_then(|p| outputs.output(p));
         let (columns, described_as, table_name) = match (parent_output, input.required) {
             // The parent's columns, as the node's contract for this input types them:
             // edge mismatches are reported once, at the edge.
@@ -327,10 +385,8 @@ impl Contracts {
     /// Room for `n` tables, none checked yet.
     pub(crate) fn with_tables(n: usize) -> Contracts {
         Contracts {
-            outputs: vec![None; n],
-            inferred: vec![None; n],
-            broken: vec![false; n],
-            ..Contracts::default()
+            steps: vec![None; n],
+            checked: Vec::new(),
         }
     }
 
@@ -338,17 +394,12 @@ impl Contracts {
     pub(crate) fn record(
         &mut self,
         id: TableId,
-        step: &TableContract,
+        step: Arc<TableContract>,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
-        self.outputs[id.0] = step.output.clone();
-        self.inferred[id.0] = step.inferred.clone();
-        if let Some(traces) = &step.traces {
-            self.traces.insert(id, traces.clone());
-        }
-        self.broken[id.0] = step.broken;
-        self.obligations.extend(step.obligations.iter().cloned());
         diagnostics.extend(step.diagnostics.iter().cloned());
+        self.steps[id.0] = Some(step);
+        self.checked.push(id);
     }
 }
 
@@ -359,18 +410,33 @@ pub(crate) fn run_cyclic(
     live: &[bool],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Contracts {
-    let mut out = Contracts::with_tables(ctx.tables.len());
-    let order: Vec<TableId> = (0..ctx.tables.len())
-        .map(TableId)
-        .filter(|t| live[t.0])
+    let outputs: Vec<Option<Output>> = ctx
+        .tables
+        .iter()
+        .zip(live)
+        .map(|(t, live)| {
+            t.output
+                .filter(|_| *live)
+                .map(|s| Output::declared(s, ctx.schemas.get(s)))
+        })
         .collect();
-    for &id in &order {
-        out.outputs[id.0] = ctx.tables[id.0]
-            .output
-            .map(|s| Output::declared(s, ctx.schemas.get(s)));
-    }
-    for &id in &order {
-        check_edges(ctx, id, &out.outputs, &mut out.obligations, diagnostics);
+    let mut out = Contracts::with_tables(ctx.tables.len());
+    for (i, output) in outputs.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let mut step = TableContract {
+            output: output.clone(),
+            ..TableContract::default()
+        };
+        check_edges(
+            ctx,
+            TableId(i),
+            &outputs,
+            &mut step.obligations,
+            &mut step.diagnostics,
+        );
+        out.record(TableId(i), Arc::new(step), diagnostics);
     }
     out
 }
@@ -385,7 +451,7 @@ pub(crate) fn run_cyclic(
 pub(crate) fn check_table(
     ctx: &Context,
     planner: Option<&SqlPlanner>,
-    outputs: &[Option<Output>],
+    outputs: &dyn Outputs,
     id: TableId,
 ) -> TableContract {
     let mut step = TableContract::default();
@@ -508,7 +574,7 @@ fn push(
 fn infer_sql(
     ctx: &Context,
     planner: &SqlPlanner,
-    outputs: &[Option<Output>],
+    outputs: &dyn Outputs,
     id: TableId,
     node: &SqlNode,
     diagnostics: &mut Vec<Diagnostic>,
@@ -518,7 +584,7 @@ fn infer_sql(
     let mut inputs = HashMap::new();
     for input in &table.inputs {
         let parent = input.resolved?;
-        let schema = outputs[parent.0].as_ref()?.arrow()?;
+        let schema = outputs.output(parent)?.arrow()?;
         inputs.insert(input.table.clone(), schema);
     }
     let file = ctx.sources.file(table.file);
@@ -768,7 +834,7 @@ fn find_word(text: &str, name: &str, from: usize) -> Option<Span> {
 /// If the traced column is a nullable input column passed through unchanged, where that
 /// column comes from.
 fn nullable_copy(
-    outputs: &[Option<Output>],
+    outputs: &dyn Outputs,
     table: &Table,
     trace: &ColumnTrace,
 ) -> Option<NullableOrigin> {
@@ -782,7 +848,7 @@ fn nullable_copy(
         .iter()
         .find(|s| s.2 == crate::sql_plan::DependencyKind::Copy)?;
     let input = table.inputs.iter().find(|i| &i.table == t)?;
-    let out = outputs[input.resolved?.0].as_ref()?;
+    let out = outputs.output(input.resolved?)?;
     let col = out.column(c)?;
     let nullable = col.ty.as_ref().is_some_and(|ty| ty.nullable) && !col.conservative_null;
     nullable.then(|| NullableOrigin {
@@ -1127,7 +1193,7 @@ fn sql_type_name(t: &DataType) -> String {
 fn check_edges(
     ctx: &Context,
     child_id: TableId,
-    outputs: &[Option<Output>],
+    outputs: &dyn Outputs,
     obligations: &mut Vec<Obligation>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> bool {
@@ -1141,7 +1207,7 @@ fn check_edges(
                     input,
                     projection,
                     &ctx.tables[parent_id.0],
-                    outputs[parent_id.0].as_ref(),
+                    outputs.output(parent_id),
                     obligations,
                     diagnostics,
                 );
@@ -1151,7 +1217,7 @@ fn check_edges(
             };
             let parent = &ctx.tables[parent_id.0];
             let req = ctx.schemas.get(required);
-            let Some(prov) = outputs[parent_id.0].clone() else {
+            let Some(prov) = outputs.output(parent_id).cloned() else {
                 for column in &req.columns {
                     let c = OutColumn {
                         name: column.name.clone(),

@@ -256,20 +256,13 @@ fn implicit_lake_tables(
                     input.table.rsplit('.').next().unwrap_or(&input.table)
                 )),
             );
-            implicit.push(Table {
-                name: input.table.clone(),
-                kind: TableKind::Source,
-                file: table.file,
-                span: input.span.clone(),
-                output: None,
-                output_invalid: false,
-                inputs: Vec::new(),
-                function: None,
-                returns_span: None,
-                python: None,
-                model_columns: None,
-                run_params: Vec::new(),
-            });
+            implicit.push(Table::source(
+                input.table.clone(),
+                table.file,
+                input.span.clone(),
+                None,
+                false,
+            ));
         }
     }
     for table in implicit {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use crate::analysis::PythonSettings;
-use crate::analysis::{Analysis, TableKind};
+use crate::analysis::{Analysis, TableId, TableKind};
 use crate::bauplan_project::ProjectParameter;
 use crate::contracts::{Fact, ObligationCounts, Status, count};
 use crate::lineage::LineageEdge;
@@ -149,12 +149,12 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
     let contracts = &analysis.contracts;
     let mut nodes = Vec::new();
     for (i, table) in analysis.tables.iter().enumerate() {
-        if i >= contracts.outputs.len() {
+        if i >= contracts.len() {
             continue;
         }
         let file = sources.file(table.file);
         let line = file.line_index.line_col(&file.text, table.span.start).line;
-        let output_schema = contracts.outputs[i].as_ref().map(|o| {
+        let output_schema = contracts.output(TableId(i)).map(|o| {
             o.columns
                 .iter()
                 .map(|c| PlanColumn {
@@ -187,7 +187,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
             code_hash: sha256(&file.text),
             inputs: table.inputs.iter().map(|i| i.table.clone()).collect(),
             declared_schema: table.output.map(|s| analysis.schemas[s.0].name.clone()),
-            inferred: table.output.is_none() && contracts.inferred[i].is_some(),
+            inferred: table.output.is_none() && contracts.inferred(TableId(i)).is_some(),
             output_schema,
             python,
         });
@@ -210,8 +210,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
         })
         .unwrap_or_default();
     let deferred = contracts
-        .obligations
-        .iter()
+        .obligations()
         .filter(|o| o.status == Status::Deferred)
         .map(|o| DeferredObligation {
             table: o.table.clone(),
@@ -226,7 +225,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
         edges,
         order,
         obligations: PlanObligations {
-            counts: count(&contracts.obligations),
+            counts: count(contracts.obligations()),
             deferred,
         },
         lineage: crate::lineage::edges(analysis),

@@ -14,15 +14,16 @@ pub(crate) fn warnings(
     contracts: &Contracts,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
+    // The consumers of each table, in edge order (one pass: linear in the edges).
+    let mut consumers_of: Vec<Vec<TableId>> = vec![Vec::new(); tables.len()];
+    for (parent, child) in edges {
+        consumers_of[parent.0].push(*child);
+    }
     for (i, table) in tables.iter().enumerate() {
         if !live[i] {
             continue;
         }
-        let consumers: Vec<&Table> = edges
-            .iter()
-            .filter(|(p, _)| p.0 == i)
-            .map(|(_, c)| &tables[c.0])
-            .collect();
+        let consumers: Vec<&Table> = consumers_of[i].iter().map(|c| &tables[c.0]).collect();
         if table.kind == TableKind::Source && consumers.is_empty() {
             diagnostics.push(
                 Diagnostic::new(
@@ -36,11 +37,9 @@ pub(crate) fn warnings(
             );
         }
         // Consumers that declare a contract for this table's output, as `node (Schema)`.
-        let mut consumer_contracts: Vec<String> = edges
+        let mut consumer_contracts: Vec<String> = consumers
             .iter()
-            .filter(|(p, _)| p.0 == i)
-            .flat_map(|(_, c)| {
-                let consumer = &tables[c.0];
+            .flat_map(|consumer| {
                 consumer
                     .inputs
                     .iter()
@@ -50,14 +49,13 @@ pub(crate) fn warnings(
             })
             .collect();
         consumer_contracts.dedup();
-        let first_contract = edges
+        let first_contract = consumers
             .iter()
-            .filter(|(p, _)| p.0 == i)
-            .flat_map(|(_, c)| tables[c.0].inputs.iter())
+            .flat_map(|consumer| consumer.inputs.iter())
             .filter(|input| input.resolved == Some(TableId(i)))
             .find_map(|input| input.required);
         // An undeclared output matters when a consumer declares a contract for it.
-        let unknown = contracts.outputs[i].is_none() && !contracts.broken[i];
+        let unknown = contracts.output(TableId(i)).is_none() && !contracts.broken(TableId(i));
         if unknown && !table.output_invalid && !consumer_contracts.is_empty() {
             let what = match table.kind {
                 TableKind::Source => "source",

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::analysis::{self, Analysis, TableId, TableKind};
+use crate::analysis::{self, Analysis, TableKind};
 use crate::bauplan_project::{self, ProjectParameter};
 use crate::contracts::{self, Contracts, TableContract};
 use crate::diagnostic::{self, Diagnostic};
@@ -374,21 +374,15 @@ impl Database {
             let step = match self.steps.remove(&key) {
                 Some(step) => {
                     stats.tables_reused += 1;
-                    step
+                    rebase(step, table)
                 }
                 None => {
                     stats.tables_checked.push(table.name.clone());
-                    Arc::new(contracts::check_table(
-                        ctx,
-                        self.planner.as_ref(),
-                        &out.outputs,
-                        id,
-                    ))
+                    Arc::new(contracts::check_table(ctx, self.planner.as_ref(), &out, id))
                 }
             };
-            out.record(id, &step, diagnostics);
-            rebase(&mut out, id, table);
-            outputs[id.0] = out.outputs[id.0].as_ref().map(|o| self.keys.output(o));
+            outputs[id.0] = step.output.as_ref().map(|o| self.keys.output(o));
+            out.record(id, Arc::clone(&step), diagnostics);
             used.insert(key, step);
         }
         // Entries the latest analysis did not use are dropped.
@@ -397,13 +391,19 @@ impl Database {
     }
 }
 
-/// A memoised step was made under another numbering of the schemas: its effective
-/// output names the table's declared schema by its current id. (The effective output
-/// is the declared contract exactly when the table declares one, so this holds for
-/// fresh steps too.)
-fn rebase(contracts: &mut Contracts, id: TableId, table: &analysis::Table) {
-    if let Some(output) = &mut contracts.outputs[id.0] {
-        output.declared = table.output;
+/// A memoised step may have been made under another numbering of the schemas: its
+/// effective output must name the table's declared schema by its current id. (The
+/// effective output is the declared contract exactly when the table declares one.)
+fn rebase(step: Arc<TableContract>, table: &analysis::Table) -> Arc<TableContract> {
+    match &step.output {
+        Some(output) if output.declared != table.output => {
+            let mut fixed = TableContract::clone(&step);
+            if let Some(output) = &mut fixed.output {
+                output.declared = table.output;
+            }
+            Arc::new(fixed)
+        }
+        _ => step,
     }
 }
 
