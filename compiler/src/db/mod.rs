@@ -5,8 +5,8 @@
 //! [`FileId`] per path, and memoises two steps by content:
 //!
 //! - **parse**, per file, keyed by its text's fingerprint: an edit re-parses that file only;
-//! - **the contract step**, per table ([`crate::contracts::check_table`]), keyed by a
-//!   fingerprint of everything it reads ([`keys::Keys::table`]): its own file's text, its
+//! - **the contract step**, per table (`contracts::check_table`), keyed by a
+//!   fingerprint of everything it reads (`db/keys.rs`): its own file's text, its
 //!   definition, the schemas it names and its inputs' effective outputs. A table whose
 //!   body changed but whose effective output did not leaves its consumers' keys
 //!   unchanged: they are memo hits (early cutoff).
