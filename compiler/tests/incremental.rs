@@ -444,3 +444,24 @@ fn database_is_send() {
     fn send<T: Send>(_: &T) {}
     send(&dag());
 }
+
+/// The memo keeps only what the latest analysis used: after many edits it holds one
+/// parse per file and one step per table, whatever was edited before.
+#[test]
+fn memo_does_not_grow_per_edit() {
+    let mut db = dag();
+    for i in 0..30 {
+        db.set_file(
+            "big.sql",
+            format!("SELECT id, amount FROM clean WHERE amount > {i}\n"),
+        );
+        db.set_file(
+            &format!("extra_{}.sql", i % 3),
+            format!("SELECT id FROM top -- {i}\n"),
+        );
+        db.analysis();
+    }
+    // 6 files + extra_0..2; 5 tables + extra_0..2.
+    assert_eq!(db.stats().memo_files, 9);
+    assert_eq!(db.stats().memo_tables, 8);
+}

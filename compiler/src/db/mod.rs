@@ -85,6 +85,10 @@ pub struct Stats {
     pub tables_checked: Vec<String>,
     /// Tables whose contract step was a memo hit.
     pub tables_reused: usize,
+    /// Entries kept after the analysis: parses, and contract steps (only those the
+    /// analysis used, so neither grows per edit).
+    pub memo_files: usize,
+    pub memo_tables: usize,
     pub timings: Timings,
 }
 
@@ -100,8 +104,9 @@ pub struct Database {
     parses: HashMap<FileId, Parse>,
     /// DataFusion's planner, built on the first SQL node and kept.
     planner: Option<SqlPlanner>,
-    /// Contract steps by key; only those the latest analysis used.
-    steps: HashMap<Fingerprint, Arc<TableContract>>,
+    /// Contract steps by key, with their effective output's fingerprint; only those the
+    /// latest analysis used.
+    steps: HashMap<Fingerprint, (Arc<TableContract>, Option<Fingerprint>)>,
     keys: Keys,
     latest: Option<(Arc<Analysis>, Arc<SourceSet>)>,
     stats: Stats,
@@ -312,6 +317,8 @@ impl Database {
             bindings: graph.bindings,
         };
         stats.timings.finish = started.elapsed();
+        stats.memo_files = self.parses.len();
+        stats.memo_tables = self.steps.len();
         self.stats = stats;
         (analysis, sources)
     }
@@ -371,19 +378,21 @@ impl Database {
                 files: &files,
             };
             let key = self.keys.table(&at, table);
-            let step = match self.steps.remove(&key) {
-                Some(step) => {
+            let (step, output) = match self.steps.remove(&key) {
+                Some((step, output)) => {
                     stats.tables_reused += 1;
-                    rebase(step, table)
+                    (rebase(step, table), output)
                 }
                 None => {
                     stats.tables_checked.push(table.name.clone());
-                    Arc::new(contracts::check_table(ctx, self.planner.as_ref(), &out, id))
+                    let step = contracts::check_table(ctx, self.planner.as_ref(), &out, id);
+                    let output = step.output.as_ref().map(|o| self.keys.output(o));
+                    (Arc::new(step), output)
                 }
             };
-            outputs[id.0] = step.output.as_ref().map(|o| self.keys.output(o));
+            outputs[id.0] = output;
             out.record(id, Arc::clone(&step), diagnostics);
-            used.insert(key, step);
+            used.insert(key, (step, output));
         }
         // Entries the latest analysis did not use are dropped.
         self.steps = used;
