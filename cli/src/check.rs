@@ -55,7 +55,7 @@ pub fn print_report(
                 write!(out, "{}", render_human(diagnostic, sources, opts))?;
                 writeln!(out)?;
             }
-            let counts = sluice_compiler::contracts::count(&analysis.contracts.obligations);
+            let counts = sluice_compiler::contracts::count(analysis.contracts.obligations());
             writeln!(
                 out,
                 "{}; {} proven, {} deferred, {} violated",

@@ -186,9 +186,7 @@ pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
         .unwrap_or(0);
     let known = analysis
         .contracts
-        .outputs
-        .get(id)
-        .and_then(|o| o.as_ref())
+        .output(sluice_compiler::TableId(id))
         .is_some_and(|o| o.column(column).is_some());
     if !known {
         anyhow::bail!("table `{table}` has no column `{column}` (or its schema is unknown)");

@@ -1,24 +1,20 @@
-//! From parsed files to a checked table graph: table definitions (sources, Python and
-//! SQL nodes), the DAG, and the edge contract checks.
+//! Table definitions (sources, Python and SQL nodes, expectations) found in parsed,
+//! resolved files, and [`Analysis`]: everything the compiler knows about a checked
+//! project. The graph over the tables is [`crate::graph`]; the driver is [`crate::db`].
 
-use std::collections::HashMap;
-
-use petgraph::algo::{tarjan_scc, toposort};
-use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::visit::EdgeRef;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::diagnostic::{Code, Diagnostic, Summary};
 use crate::resolve::{ModuleId, Modules, Resolution};
 use crate::schema::{SchemaId, Schemas};
 use crate::source::{FileId, Span};
-use crate::suggest::did_you_mean;
-use crate::syntax::python::{Expr, FnDef, Ident};
+use crate::syntax::python::{BodyExpr, Expr, FnDef, Ident};
 use crate::syntax::sql::SqlNode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct TableId(pub usize);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TableKind {
     /// A lake table the project reads (`Source(...)`).
@@ -68,12 +64,38 @@ pub struct Table {
     /// For Python nodes: where the return annotation is.
     pub returns_span: Option<Span>,
     /// For Python nodes: the function and what its decorators ask for.
-    pub python: Option<crate::plan::PythonSettings>,
+    pub python: Option<PythonSettings>,
     /// Bauplan's `@bauplan.model(columns=[...])`: the output column names, a contract
     /// (`None` for the wildcard `columns=["*"]`).
     pub model_columns: Option<Vec<(String, Span)>>,
     /// For Python functions: the run parameters they read, `p=bauplan.Parameter("key")`.
     pub run_params: Vec<RunParam>,
+}
+
+impl Table {
+    /// A lake table the project reads: declared with `Source(...)`, or implicit.
+    pub(crate) fn source(
+        name: String,
+        file: FileId,
+        span: Span,
+        output: Option<SchemaId>,
+        output_invalid: bool,
+    ) -> Table {
+        Table {
+            name,
+            kind: TableKind::Source,
+            file,
+            span,
+            output,
+            output_invalid,
+            inputs: Vec::new(),
+            function: None,
+            returns_span: None,
+            python: None,
+            model_columns: None,
+            run_params: Vec::new(),
+        }
+    }
 }
 
 /// A function parameter that receives a run parameter: `min_miles=bauplan.Parameter("min_miles")`.
@@ -114,14 +136,24 @@ pub(crate) struct PyInput<'a> {
     pub function: &'a FnDef,
 }
 
-pub(crate) fn analyze(
-    sources: &crate::source::SourceSet,
+/// The table definitions of a project, before the graph links them.
+pub(crate) struct Definitions {
+    /// Sources (module order), then Python nodes, then SQL nodes (file order).
+    pub tables: Vec<Table>,
+    /// `@expectation()` functions.
+    pub expectations: Vec<Table>,
+    /// Per module: its `Source`/`Table` variables, variable -> table name.
+    pub aliases: Vec<HashMap<String, String>>,
+}
+
+/// Finds every table definition: `Source(...)` declarations, Python node functions,
+/// SQL nodes; resolves their declared and required schemas.
+pub(crate) fn definitions(
     modules: &Modules,
+    schemas: &Schemas,
     sql: &[(FileId, &str, &SqlNode)],
-    bauplan: bool,
-    mut diagnostics: Vec<Diagnostic>,
-) -> Analysis {
-    let schemas = Schemas::build(modules, &mut diagnostics);
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Definitions {
     let mut tables: Vec<Table> = Vec::new();
     // Python: sources first (module order), then nodes.
     let mut aliases: Vec<HashMap<String, String>> = vec![HashMap::new(); modules.modules.len()];
@@ -153,20 +185,13 @@ pub(crate) fn analyze(
                             }
                         });
                     aliases[mid].insert(assign.target.text.clone(), table.clone());
-                    tables.push(Table {
-                        name: table,
-                        kind: TableKind::Source,
-                        file: module.file,
+                    tables.push(Table::source(
+                        table,
+                        module.file,
                         span,
                         output,
                         output_invalid,
-                        inputs: Vec::new(),
-                        function: None,
-                        returns_span: None,
-                        python: None,
-                        model_columns: None,
-                        run_params: Vec::new(),
-                    });
+                    ));
                 }
                 "Table" => {
                     if let Some(Expr::Str(n, _)) = first_arg(&assign.value) {
@@ -188,13 +213,13 @@ pub(crate) fn analyze(
             {
                 if let Some(mut check) = python_node(
                     modules,
-                    &schemas,
+                    schemas,
                     &aliases,
                     PyInput {
                         module: mid,
                         function,
                     },
-                    &mut diagnostics,
+                    diagnostics,
                 ) {
                     check.name = function.name.text.clone();
                     check.function = Some((mid, index));
@@ -204,13 +229,13 @@ pub(crate) fn analyze(
             }
             if let Some(mut table) = python_node(
                 modules,
-                &schemas,
+                schemas,
                 &aliases,
                 PyInput {
                     module: mid,
                     function,
                 },
-                &mut diagnostics,
+                diagnostics,
             ) {
                 table.function = Some((mid, index));
                 tables.push(table);
@@ -218,284 +243,12 @@ pub(crate) fn analyze(
         }
     }
     for (file, stem, node) in sql {
-        tables.push(sql_node(
-            modules,
-            &schemas,
-            *file,
-            stem,
-            node,
-            &mut diagnostics,
-        ));
+        tables.push(sql_node(modules, schemas, *file, stem, node, diagnostics));
     }
-
-    // Table names: the first definition wins; later ones are duplicates.
-    let mut by_name: HashMap<String, TableId> = HashMap::new();
-    let mut live = vec![true; tables.len()];
-    for (i, table) in tables.iter().enumerate() {
-        match by_name.get(&table.name) {
-            Some(first) => {
-                let first = &tables[first.0];
-                live[i] = false;
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::DuplicateTable,
-                        table.file,
-                        table.span.clone(),
-                        format!(
-                            "table `{}` is defined more than once ({} and {})",
-                            table.name,
-                            kind_word(first.kind),
-                            kind_word(table.kind)
-                        ),
-                    )
-                    .with_label("defined again here")
-                    .with_secondary(first.file, first.span.clone(), "first defined here")
-                    .with_help("each table has exactly one definition: rename one of them"),
-                );
-            }
-            None => {
-                by_name.insert(table.name.clone(), TableId(i));
-            }
-        }
-    }
-
-    // Resolve inputs and build the graph.
-    let names: Vec<String> = {
-        let mut n: Vec<String> = by_name.keys().cloned().collect();
-        n.sort_unstable();
-        n
-    };
-    // A bare name that is no table may name a `Source` variable of another module.
-    let mut source_vars: HashMap<&str, Option<&str>> = HashMap::new();
-    for module_aliases in &aliases {
-        for (var, table) in module_aliases {
-            source_vars
-                .entry(var.as_str())
-                .and_modify(|t| {
-                    if *t != Some(table.as_str()) {
-                        *t = None;
-                    }
-                })
-                .or_insert(Some(table.as_str()));
-        }
-    }
-    let bindings = source_vars
-        .iter()
-        .filter_map(|(var, table)| Some((var.to_string(), (*table)?.to_string())))
-        .filter(|(var, table)| var != table)
-        .collect();
-    if bauplan {
-        implicit_lake_tables(
-            &mut tables,
-            &mut live,
-            &mut by_name,
-            &names,
-            &source_vars,
-            &mut diagnostics,
-        );
-    }
-    let mut graph: DiGraph<TableId, usize> = DiGraph::new();
-    let nodes: Vec<NodeIndex> = (0..tables.len())
-        .map(|i| graph.add_node(TableId(i)))
-        .collect();
-    let mut edges = Vec::new();
-    let mut unknown = Vec::new();
-    for (i, table) in tables.iter_mut().enumerate() {
-        if !live[i] {
-            continue;
-        }
-        for (k, input) in table.inputs.iter_mut().enumerate() {
-            if input.bare_name
-                && !by_name.contains_key(&input.table)
-                && let Some(Some(target)) = source_vars.get(input.table.as_str())
-            {
-                input.table = (*target).to_owned();
-            }
-            match by_name.get(&input.table) {
-                Some(&parent) => {
-                    input.resolved = Some(parent);
-                    graph.add_edge(nodes[parent.0], nodes[i], k);
-                    edges.push((parent, TableId(i)));
-                }
-                None => unknown.push((
-                    table.file,
-                    input.span.clone(),
-                    input.table.clone(),
-                    table.name.clone(),
-                )),
-            }
-        }
-    }
-    for check in &mut expectations {
-        for input in &mut check.inputs {
-            if input.bare_name
-                && !by_name.contains_key(&input.table)
-                && let Some(Some(target)) = source_vars.get(input.table.as_str())
-            {
-                input.table = (*target).to_owned();
-            }
-            match by_name.get(&input.table) {
-                Some(&table) => input.resolved = Some(table),
-                None => unknown.push((
-                    check.file,
-                    input.span.clone(),
-                    input.table.clone(),
-                    format!("expectation {}", check.name),
-                )),
-            }
-        }
-    }
-    for (file, span, name, child) in unknown {
-        diagnostics.push(
-            Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
-                .with_label("no source or node defines this table")
-                .with_help(match did_you_mean(&name, names.iter().map(String::as_str)) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!(
-                        "declare it as a lake table with `{} = Source(SomeSchema)`, or add a node that produces it",
-                        name.rsplit('.').next().unwrap_or(&name)
-                    ),
-                }),
-        );
-    }
-
-    // Cycles: one diagnostic per strongly connected component.
-    let mut cyclic = false;
-    for scc in tarjan_scc(&graph) {
-        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
-        if scc.len() < 2 && !self_loop {
-            continue;
-        }
-        cyclic = true;
-        diagnostics.push(cycle_diagnostic(&graph, &scc, &tables));
-    }
-    let order = if cyclic {
-        None
-    } else {
-        toposort(&graph, None).ok().map(|o| {
-            o.into_iter()
-                .map(|n| graph[n])
-                .filter(|t| live[t.0])
-                .collect()
-        })
-    };
-
-    let sql_by_file: HashMap<FileId, &SqlNode> =
-        sql.iter().map(|(file, _, node)| (*file, *node)).collect();
-    let contracts = crate::contracts::run(
-        &crate::contracts::Context {
-            sources,
-            modules,
-            tables: &tables,
-            live: &live,
-            schemas: &schemas,
-            sql: &sql_by_file,
-            order: order.as_deref(),
-        },
-        &mut diagnostics,
-    );
-    warnings(
-        &tables,
-        &schemas,
-        &live,
-        &edges,
-        &contracts,
-        &mut diagnostics,
-    );
-
-    let nodes_count = tables
-        .iter()
-        .zip(&live)
-        .filter(|(t, l)| **l && t.kind != TableKind::Source)
-        .count();
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let summary = Summary {
-        errors,
-        warnings: diagnostics.len() - errors,
-        nodes: nodes_count,
-        edges: edges.len(),
-    };
-    Analysis {
-        schemas: schemas.defs,
+    Definitions {
         tables,
-        edges,
-        order,
-        contracts,
-        diagnostics,
-        summary,
         expectations,
-        parameters: Default::default(),
-        bindings,
-    }
-}
-
-/// Bauplan projects read lake tables they never declare: an undefined input with no
-/// close match among the defined tables becomes an implicit source, with a warning (a
-/// close match is more likely a typo: that stays an unknown-table error).
-fn implicit_lake_tables(
-    tables: &mut Vec<Table>,
-    live: &mut Vec<bool>,
-    by_name: &mut HashMap<String, TableId>,
-    names: &[String],
-    source_vars: &HashMap<&str, Option<&str>>,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    let mut implicit: Vec<Table> = Vec::new();
-    for (i, table) in tables.iter().enumerate() {
-        if !live[i] {
-            continue;
-        }
-        for input in &table.inputs {
-            let defined = by_name.contains_key(&input.table)
-                || input.bare_name
-                    && matches!(source_vars.get(input.table.as_str()), Some(Some(_)));
-            if defined
-                || implicit.iter().any(|t| t.name == input.table)
-                || did_you_mean(&input.table, names.iter().map(String::as_str)).is_some()
-            {
-                continue;
-            }
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::ImplicitLakeTable,
-                    table.file,
-                    input.span.clone(),
-                    format!("`{}` reads `{}`, which the project does not define: assumed to be a lake table", table.name, input.table),
-                )
-                .with_label("assumed lake table")
-                .with_help(format!(
-                    "declare it with `{} = Source(SomeSchema)` to check its columns statically",
-                    input.table.rsplit('.').next().unwrap_or(&input.table)
-                )),
-            );
-            implicit.push(Table {
-                name: input.table.clone(),
-                kind: TableKind::Source,
-                file: table.file,
-                span: input.span.clone(),
-                output: None,
-                output_invalid: false,
-                inputs: Vec::new(),
-                function: None,
-                returns_span: None,
-                python: None,
-                model_columns: None,
-                run_params: Vec::new(),
-            });
-        }
-    }
-    for table in implicit {
-        by_name.insert(table.name.clone(), TableId(tables.len()));
-        tables.push(table);
-        live.push(true);
-    }
-}
-
-fn kind_word(kind: TableKind) -> &'static str {
-    match kind {
-        TableKind::Source => "a source",
-        TableKind::Python => "a Python node",
-        TableKind::Sql => "a SQL node",
+        aliases,
     }
 }
 
@@ -668,7 +421,7 @@ fn python_node(
         inputs,
         function: None,
         returns_span: function.returns.as_ref().map(Expr::span),
-        python: Some(crate::plan::python_settings(
+        python: Some(python_settings(
             &function.name.text,
             &function.decorator_exprs,
         )),
@@ -855,208 +608,62 @@ fn sql_input(table: &str, span: Span) -> Input {
     }
 }
 
-fn cycle_diagnostic(
-    graph: &DiGraph<TableId, usize>,
-    scc: &[NodeIndex],
-    tables: &[Table],
-) -> Diagnostic {
-    // Start at the first table in report order and walk edges inside the component
-    // until we are back: a concrete cycle to show.
-    let start = *scc
-        .iter()
-        .min_by_key(|n| (tables[graph[**n].0].file, tables[graph[**n].0].span.start))
-        .expect("non-empty component");
-    // The shortest cycle through `start`: breadth-first over the component's edges
-    // until an edge leads back to `start`.
-    let mut via: HashMap<NodeIndex, petgraph::graph::EdgeIndex> = HashMap::new();
-    let mut queue = std::collections::VecDeque::from([start]);
-    let mut closing = None;
-    'search: while let Some(node) = queue.pop_front() {
-        let mut out: Vec<_> = graph
-            .edges(node)
-            .filter(|e| scc.contains(&e.target()))
-            .collect();
-        out.sort_by_key(|e| {
-            (
-                tables[graph[e.target()].0].file,
-                tables[graph[e.target()].0].span.start,
-            )
-        });
-        for edge in out {
-            if edge.target() == start {
-                closing = Some(edge.id());
-                break 'search;
-            }
-            if let std::collections::hash_map::Entry::Vacant(slot) = via.entry(edge.target()) {
-                slot.insert(edge.id());
-                queue.push_back(edge.target());
-            }
-        }
-    }
-    // Walk back from the closing edge to `start`.
-    let mut cycle_edges = Vec::new();
-    let mut edge = closing;
-    while let Some(e) = edge {
-        cycle_edges.push(e);
-        let (source, _) = graph.edge_endpoints(e).expect("edge of this graph");
-        edge = if source == start {
-            None
-        } else {
-            via.get(&source).copied()
-        };
-    }
-    cycle_edges.reverse();
-    let mut path = vec![start];
-    let mut labels = Vec::new();
-    for e in cycle_edges {
-        let (_, target) = graph.edge_endpoints(e).expect("edge of this graph");
-        let child = &tables[graph[target].0];
-        let input = &child.inputs[graph[e]];
-        labels.push((
-            child.file,
-            input.span.clone(),
-            format!("`{}` reads `{}`", child.name, input.table),
-        ));
-        path.push(target);
-    }
-    let names: Vec<String> = path
-        .iter()
-        .map(|n| format!("`{}`", tables[graph[*n].0].name))
-        .collect();
-    let first = &tables[graph[start].0];
-    let mut d = Diagnostic::new(
-        Code::Cycle,
-        first.file,
-        first.span.clone(),
-        format!("dependency cycle: {}", names.join(" -> ")),
-    )
-    .with_label("this table depends on itself")
-    .with_help("a pipeline is a DAG: one of these tables must stop reading the next");
-    for (file, span, message) in labels {
-        d = d.with_secondary(file, span, message);
-    }
-    d
+/// What a Python function's decorators ask for: `@python("3.11", pip={"polars": "1.0"},
+/// dataframe="pyarrow")` (also `@sluice.python(...)`, `@bauplan.python(...)`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PythonSettings {
+    pub function: String,
+    pub packages: BTreeMap<String, String>,
+    pub version: Option<String>,
+    /// `polars` (default), `pyarrow` (default under Bauplan's decorators) or `pandas`.
+    pub dataframe: String,
 }
 
-fn warnings(
-    tables: &[Table],
-    schemas: &Schemas,
-    live: &[bool],
-    edges: &[(TableId, TableId)],
-    contracts: &crate::contracts::Contracts,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    for (i, table) in tables.iter().enumerate() {
-        if !live[i] {
+pub(crate) fn python_settings(function: &str, decorators: &[BodyExpr]) -> PythonSettings {
+    let mut settings = PythonSettings {
+        function: function.to_owned(),
+        dataframe: "polars".to_owned(),
+        ..PythonSettings::default()
+    };
+    for d in decorators {
+        let BodyExpr::Call {
+            func, args, kwargs, ..
+        } = d
+        else {
+            continue;
+        };
+        let (name, bauplan) = match func.as_ref() {
+            BodyExpr::Name(i) => (i.text.as_str(), false),
+            BodyExpr::Attr { object, attr, .. } => (
+                attr.text.as_str(),
+                matches!(object.as_ref(), BodyExpr::Name(m) if m.text == "bauplan"),
+            ),
+            _ => continue,
+        };
+        if bauplan {
+            // Bauplan hands its models pyarrow tables.
+            settings.dataframe = "pyarrow".to_owned();
+        }
+        if name != "python" {
             continue;
         }
-        let consumers: Vec<&Table> = edges
-            .iter()
-            .filter(|(p, _)| p.0 == i)
-            .map(|(_, c)| &tables[c.0])
-            .collect();
-        if table.kind == TableKind::Source && consumers.is_empty() {
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::UnusedSource,
-                    table.file,
-                    table.span.clone(),
-                    format!("source `{}` is declared but no node reads it", table.name),
-                )
-                .with_label("never read")
-                .with_help("remove the declaration, or read the table in a node"),
-            );
+        if let Some(BodyExpr::Str(v, _)) = args.first() {
+            settings.version = Some(v.clone());
         }
-        // Consumers that declare a contract for this table's output, as `node (Schema)`.
-        let mut consumer_contracts: Vec<String> = edges
-            .iter()
-            .filter(|(p, _)| p.0 == i)
-            .flat_map(|(_, c)| {
-                let consumer = &tables[c.0];
-                consumer
-                    .inputs
-                    .iter()
-                    .filter(|input| input.resolved == Some(TableId(i)))
-                    .filter_map(|input| input.required)
-                    .map(|schema| format!("`{}` (`{}`)", consumer.name, schemas.get(schema).name))
-            })
-            .collect();
-        consumer_contracts.dedup();
-        let first_contract = edges
-            .iter()
-            .filter(|(p, _)| p.0 == i)
-            .flat_map(|(_, c)| tables[c.0].inputs.iter())
-            .filter(|input| input.resolved == Some(TableId(i)))
-            .find_map(|input| input.required);
-        // An undeclared output matters when a consumer declares a contract for it.
-        let unknown = contracts.outputs[i].is_none() && !contracts.broken[i];
-        if unknown && !table.output_invalid && !consumer_contracts.is_empty() {
-            let what = match table.kind {
-                TableKind::Source => "source",
-                _ => "node",
-            };
-            let consequence = match consumer_contracts.as_slice() {
-                [one] => format!("the input contract of {one} is unchecked"),
-                many => format!("the input contracts of {} are unchecked", many.join(", ")),
-            };
-            let wanted = &schemas
-                .get(first_contract.expect("non-empty contracts"))
-                .name;
-            let help = match table.kind {
-                TableKind::Python => {
-                    format!("declare the output with a return annotation, e.g. `-> {wanted}`")
+        for (key, value) in kwargs {
+            match (key.text.as_str(), value) {
+                ("pip", BodyExpr::Dict(pairs, _)) => {
+                    for (k, v) in pairs {
+                        if let (BodyExpr::Str(k, _), BodyExpr::Str(v, _)) = (k, v) {
+                            settings.packages.insert(k.clone(), v.clone());
+                        }
+                    }
                 }
-                TableKind::Sql => format!(
-                    "name the output schema in the header: `-- {}: {wanted} <- ...`",
-                    table.name
-                ),
-                TableKind::Source => format!("pass its schema: `Source({wanted})`"),
-            };
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::UnknownOutput,
-                    table.file,
-                    table.span.clone(),
-                    format!(
-                        "the output schema of {what} `{}` is undeclared: {consequence}",
-                        table.name
-                    ),
-                )
-                .with_label("no declared schema")
-                .with_help(help),
-            );
-        }
-        for input in &table.inputs {
-            let Some(param) = &input.param else { continue };
-            if input.required.is_some() || input.annotation_invalid || input.projection.is_some() {
-                continue;
+                ("version", BodyExpr::Str(v, _)) => settings.version = Some(v.clone()),
+                ("dataframe", BodyExpr::Str(v, _)) => settings.dataframe = v.clone(),
+                _ => {}
             }
-            let suggestion = input
-                .resolved
-                .and_then(|p| tables[p.0].output)
-                .map(|s| {
-                    format!(
-                        "annotate it: `{}: {} = ...`",
-                        param.text,
-                        schemas.get(s).name
-                    )
-                })
-                .unwrap_or_else(|| {
-                    "annotate it with the schema this node requires of its input".into()
-                });
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::UncheckedInput,
-                    table.file,
-                    param.span.clone(),
-                    format!(
-                        "input `{}` of `{}` has no schema annotation: the edge `{}` -> `{}` is unchecked",
-                        param.text, table.name, input.table, table.name
-                    ),
-                )
-                .with_label("unannotated")
-                .with_help(suggestion),
-            );
         }
     }
+    settings
 }

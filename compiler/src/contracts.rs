@@ -137,7 +137,7 @@ pub struct ObligationCounts {
     pub violated: usize,
 }
 
-pub fn count(obligations: &[Obligation]) -> ObligationCounts {
+pub fn count<'a>(obligations: impl IntoIterator<Item = &'a Obligation>) -> ObligationCounts {
     let mut c = ObligationCounts::default();
     for o in obligations {
         match o.status {
@@ -149,36 +149,91 @@ pub fn count(obligations: &[Obligation]) -> ObligationCounts {
     c
 }
 
-/// What the contract phase produces.
-#[derive(Debug, Default)]
+/// What the contract phase produces: each checked table's step result, shared with the
+/// database's memo (an analysis after an edit copies nothing of the unchanged tables).
+#[derive(Clone, Debug, Default)]
 pub struct Contracts {
-    /// Effective output of every table (`None`: undeclared and not inferable).
-    pub outputs: Vec<Option<Output>>,
-    /// Output inferred from the body, where the body could be inferred.
-    pub inferred: Vec<Option<Output>>,
-    /// Column traces of inferred SQL nodes (lineage), by table.
-    pub traces: HashMap<TableId, Vec<ColumnTrace>>,
-    /// Tables whose body failed to check (reported): no follow-on warnings about them.
-    pub broken: Vec<bool>,
-    pub obligations: Vec<Obligation>,
+    /// By `TableId`: the table's step (`None`: not checked, e.g. a duplicate).
+    steps: Vec<Option<Arc<TableContract>>>,
+    /// The checked tables in the order they were checked: the ledger's order.
+    checked: Vec<TableId>,
+}
+
+/// The effective outputs of the tables checked so far, by id: what a contract step
+/// reads of its inputs.
+pub(crate) trait Outputs {
+    fn output(&self, id: TableId) -> Option<&Output>;
+}
+
+impl Outputs for Contracts {
+    fn output(&self, id: TableId) -> Option<&Output> {
+        Contracts::output(self, id)
+    }
+}
+
+impl Outputs for Vec<Option<Output>> {
+    fn output(&self, id: TableId) -> Option<&Output> {
+        self.get(id.0)?.as_ref()
+    }
+}
+
+impl Contracts {
+    /// The effective output of a table (`None`: undeclared and not inferable).
+    pub fn output(&self, id: TableId) -> Option<&Output> {
+        self.step(id)?.output.as_ref()
+    }
+
+    /// The output inferred from a table's body, where the body could be inferred.
+    pub fn inferred(&self, id: TableId) -> Option<&Output> {
+        self.step(id)?.inferred.as_ref()
+    }
+
+    /// Column traces of an inferred body (lineage).
+    pub fn traces(&self, id: TableId) -> Option<&[ColumnTrace]> {
+        self.step(id)?.traces.as_deref()
+    }
+
+    /// Whether a table's body failed to check or an input edge is violated (reported):
+    /// no follow-on warnings about it.
+    pub fn broken(&self, id: TableId) -> bool {
+        self.step(id).is_some_and(|s| s.broken)
+    }
+
+    /// The obligation ledger: every contract fact, in the order the tables were checked.
+    pub fn obligations(&self) -> impl Iterator<Item = &Obligation> {
+        self.checked
+            .iter()
+            .filter_map(|id| self.step(*id))
+            .flat_map(|s| s.obligations.iter())
+    }
+
+    /// How many tables the contracts are for (checked or not).
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    fn step(&self, id: TableId) -> Option<&TableContract> {
+        self.steps.get(id.0)?.as_deref()
+    }
 }
 
 pub(crate) struct Context<'a> {
     pub sources: &'a SourceSet,
     pub modules: &'a crate::resolve::Modules,
     pub tables: &'a [Table],
-    pub live: &'a [bool],
     pub schemas: &'a Schemas,
     pub sql: &'a HashMap<FileId, &'a SqlNode>,
-    /// Topological order; `None` when the graph has a cycle (no inference then).
-    pub order: Option<&'a [TableId]>,
 }
 
 /// Infers a Python node's output from its body. `None` when the body is not inspectable
 /// (deferred) or an error was reported.
 fn infer_python(
     ctx: &Context,
-    contracts: &Contracts,
+    outputs: &dyn Outputs,
     id: TableId,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Output, Vec<ColumnTrace>, Body<'static>)> {
@@ -189,7 +244,7 @@ fn infer_python(
     let mut frames = Vec::new();
     for input in &table.inputs {
         let param = input.param.as_ref()?;
-        let parent_output = input.resolved.and_then(|p| contracts.outputs[p.0].as_ref());
+        let parent_output = input.resolved.and_then(|p| outputs.output(p));
         let (columns, described_as, table_name) = match (parent_output, input.required) {
             // The parent's columns, as the node's contract for this input types them:
             // edge mismatches are reported once, at the edge.
@@ -310,122 +365,175 @@ fn infer_python(
     ))
 }
 
-pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts {
-    let n = ctx.tables.len();
-    let mut out = Contracts {
-        outputs: vec![None; n],
-        inferred: vec![None; n],
-        broken: vec![false; n],
-        ..Contracts::default()
-    };
-    let order: Vec<TableId> = match ctx.order {
-        Some(order) => order.to_vec(),
-        None => (0..n).map(TableId).filter(|t| ctx.live[t.0]).collect(),
-    };
-    let planner = ctx
+/// What the contract step finds for one table: a pure function of the table, its own
+/// file, the schemas it names and its inputs' effective outputs ([`check_table`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TableContract {
+    /// The effective output its consumers see.
+    pub output: Option<Output>,
+    /// The output inferred from its body.
+    pub inferred: Option<Output>,
+    /// Column traces of the inferred body.
+    pub traces: Option<Vec<ColumnTrace>>,
+    /// The body failed to check, or an input edge is violated (reported).
+    pub broken: bool,
+    pub obligations: Vec<Obligation>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Contracts {
+    /// Room for `n` tables, none checked yet.
+    pub(crate) fn with_tables(n: usize) -> Contracts {
+        Contracts {
+            steps: vec![None; n],
+            checked: Vec::new(),
+        }
+    }
+
+    /// Records the step of table `id`; its diagnostics go to `diagnostics`.
+    pub(crate) fn record(
+        &mut self,
+        id: TableId,
+        step: Arc<TableContract>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        diagnostics.extend(step.diagnostics.iter().cloned());
+        self.steps[id.0] = Some(step);
+        self.checked.push(id);
+    }
+}
+
+/// A graph with a cycle: no inference, only declared contracts and the edges between
+/// them, over the live tables in `tables` order.
+pub(crate) fn run_cyclic(
+    ctx: &Context,
+    live: &[bool],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Contracts {
+    let outputs: Vec<Option<Output>> = ctx
         .tables
         .iter()
-        .any(|t| t.kind == TableKind::Sql)
-        .then(SqlPlanner::new);
-    if ctx.order.is_none() {
-        // A cycle: no inference, only declared contracts and their edges.
-        for &id in &order {
-            out.outputs[id.0] = ctx.tables[id.0]
-                .output
-                .map(|s| Output::declared(s, ctx.schemas.get(s)));
+        .zip(live)
+        .map(|(t, live)| {
+            t.output
+                .filter(|_| *live)
+                .map(|s| Output::declared(s, ctx.schemas.get(s)))
+        })
+        .collect();
+    let mut out = Contracts::with_tables(ctx.tables.len());
+    for (i, output) in outputs.iter().enumerate() {
+        if !live[i] {
+            continue;
         }
-        for &id in &order {
-            check_edges(ctx, id, &mut out, diagnostics);
-        }
-        return out;
-    }
-    for id in order {
-        let table = &ctx.tables[id.0];
-        let declared = table
-            .output
-            .map(|s| Output::declared(s, ctx.schemas.get(s)));
-        // A violated input edge is the root cause: the body is not inferred against it.
-        let edge_violated = check_edges(ctx, id, &mut out, diagnostics);
-        out.broken[id.0] |= edge_violated;
-        let reported = diagnostics.len();
-        let inferred = match table.kind {
-            _ if edge_violated => None,
-            TableKind::Sql => match (&planner, ctx.sql.get(&table.file)) {
-                (Some(planner), Some(node)) => infer_sql(ctx, planner, &out, id, node, diagnostics)
-                    .map(|(output, traces)| {
-                        let origins = traces
-                            .iter()
-                            .map(|t| nullable_copy(&out, table, t))
-                            .collect();
-                        let missing_at = node
-                            .header
-                            .as_ref()
-                            .and_then(|h| h.schema.as_ref())
-                            .map_or(table.span.clone(), |s| s.span.clone());
-                        (
-                            output,
-                            traces,
-                            Body {
-                                what: "query",
-                                missing_at,
-                                origins,
-                            },
-                        )
-                    }),
-                _ => None,
-            },
-            TableKind::Python => infer_python(ctx, &out, id, diagnostics),
-            _ => None,
+        let mut step = TableContract {
+            output: output.clone(),
+            ..TableContract::default()
         };
-        if let Some((output, traces, body)) = inferred {
-            check_model_columns(ctx, id, &output, diagnostics, &mut out.obligations);
-            if let Some(declared) = &declared {
-                compare(
-                    ctx,
-                    id,
-                    declared,
-                    &output,
-                    &body,
-                    diagnostics,
-                    &mut out.obligations,
-                );
-            }
-            out.traces.insert(id, traces);
-            out.inferred[id.0] = Some(output.clone());
-            out.outputs[id.0] = Some(declared.unwrap_or(output));
-            continue;
-        }
-        if diagnostics.len() > reported {
-            // The body is broken (reported): its contract cannot hold as written.
-            out.broken[id.0] = true;
-            for c in declared.iter().flat_map(|d| &d.columns) {
-                push(
-                    &mut out.obligations,
-                    &table.name,
-                    &c.name,
-                    Fact::Exists,
-                    Status::Violated,
-                    "the body does not type-check",
-                );
-            }
-            out.outputs[id.0] = declared;
-            continue;
-        }
-        // Not inferable: the declared contract is validated at run time.
-        if let Some(declared) = &declared {
-            let why = match table.kind {
-                _ if edge_violated => "an input edge is violated: the body is not checked",
-                TableKind::Source => "a lake table: validated when read",
-                TableKind::Python => "Python body not inspectable: validated at run time",
-                TableKind::Sql => "query not inferable: validated at run time",
-            };
-            for c in &declared.columns {
-                defer_column(&mut out.obligations, &table.name, c, why);
-            }
-        }
-        out.outputs[id.0] = declared;
+        check_edges(
+            ctx,
+            TableId(i),
+            &outputs,
+            &mut step.obligations,
+            &mut step.diagnostics,
+        );
+        out.record(TableId(i), Arc::new(step), diagnostics);
     }
     out
+}
+
+/// The contract step of one table of an acyclic graph, its inputs already checked:
+/// the edges into it, its body's inference, the comparison with its declared contract,
+/// and the effective output its consumers see.
+///
+/// Reads only: the table, its own file (text and parse), the schemas it names (its
+/// output and its inputs' requirements), `outputs` of its inputs, and `planner`. The
+/// database's memo key covers exactly these ([`crate::db`]).
+pub(crate) fn check_table(
+    ctx: &Context,
+    planner: Option<&SqlPlanner>,
+    outputs: &dyn Outputs,
+    id: TableId,
+) -> TableContract {
+    let mut step = TableContract::default();
+    let diagnostics = &mut step.diagnostics;
+    let obligations = &mut step.obligations;
+    let table = &ctx.tables[id.0];
+    let declared = table
+        .output
+        .map(|s| Output::declared(s, ctx.schemas.get(s)));
+    // A violated input edge is the root cause: the body is not inferred against it.
+    let edge_violated = check_edges(ctx, id, outputs, obligations, diagnostics);
+    step.broken |= edge_violated;
+    let reported = diagnostics.len();
+    let inferred = match table.kind {
+        _ if edge_violated => None,
+        TableKind::Sql => match (planner, ctx.sql.get(&table.file)) {
+            (Some(planner), Some(node)) => infer_sql(ctx, planner, outputs, id, node, diagnostics)
+                .map(|(output, traces)| {
+                    let origins = traces
+                        .iter()
+                        .map(|t| nullable_copy(outputs, table, t))
+                        .collect();
+                    let missing_at = node
+                        .header
+                        .as_ref()
+                        .and_then(|h| h.schema.as_ref())
+                        .map_or(table.span.clone(), |s| s.span.clone());
+                    (
+                        output,
+                        traces,
+                        Body {
+                            what: "query",
+                            missing_at,
+                            origins,
+                        },
+                    )
+                }),
+            _ => None,
+        },
+        TableKind::Python => infer_python(ctx, outputs, id, diagnostics),
+        _ => None,
+    };
+    if let Some((output, traces, body)) = inferred {
+        check_model_columns(ctx, id, &output, diagnostics, obligations);
+        if let Some(declared) = &declared {
+            compare(ctx, id, declared, &output, &body, diagnostics, obligations);
+        }
+        step.traces = Some(traces);
+        step.inferred = Some(output.clone());
+        step.output = Some(declared.unwrap_or(output));
+        return step;
+    }
+    if diagnostics.len() > reported {
+        // The body is broken (reported): its contract cannot hold as written.
+        step.broken = true;
+        for c in declared.iter().flat_map(|d| &d.columns) {
+            push(
+                obligations,
+                &table.name,
+                &c.name,
+                Fact::Exists,
+                Status::Violated,
+                "the body does not type-check",
+            );
+        }
+        step.output = declared;
+        return step;
+    }
+    // Not inferable: the declared contract is validated at run time.
+    if let Some(declared) = &declared {
+        let why = match table.kind {
+            _ if edge_violated => "an input edge is violated: the body is not checked",
+            TableKind::Source => "a lake table: validated when read",
+            TableKind::Python => "Python body not inspectable: validated at run time",
+            TableKind::Sql => "query not inferable: validated at run time",
+        };
+        for c in &declared.columns {
+            defer_column(obligations, &table.name, c, why);
+        }
+    }
+    step.output = declared;
+    step
 }
 
 fn defer_column(obligations: &mut Vec<Obligation>, table: &str, c: &OutColumn, why: &str) {
@@ -466,7 +574,7 @@ fn push(
 fn infer_sql(
     ctx: &Context,
     planner: &SqlPlanner,
-    contracts: &Contracts,
+    outputs: &dyn Outputs,
     id: TableId,
     node: &SqlNode,
     diagnostics: &mut Vec<Diagnostic>,
@@ -476,7 +584,7 @@ fn infer_sql(
     let mut inputs = HashMap::new();
     for input in &table.inputs {
         let parent = input.resolved?;
-        let schema = contracts.outputs[parent.0].as_ref()?.arrow()?;
+        let schema = outputs.output(parent)?.arrow()?;
         inputs.insert(input.table.clone(), schema);
     }
     let file = ctx.sources.file(table.file);
@@ -500,7 +608,7 @@ fn infer_sql(
             // engine's schema says; a nullable input passed through stays nullable; any
             // other nullability is the engine being conservative.
             let nullable = f.is_nullable() && !trace.nulls_removed;
-            let conservative_null = nullable && nullable_copy(contracts, table, trace).is_none();
+            let conservative_null = nullable && nullable_copy(outputs, table, trace).is_none();
             OutColumn {
                 name: f.name().clone(),
                 ty: Some(ColumnType::new(f.data_type().clone(), nullable)),
@@ -726,7 +834,7 @@ fn find_word(text: &str, name: &str, from: usize) -> Option<Span> {
 /// If the traced column is a nullable input column passed through unchanged, where that
 /// column comes from.
 fn nullable_copy(
-    contracts: &Contracts,
+    outputs: &dyn Outputs,
     table: &Table,
     trace: &ColumnTrace,
 ) -> Option<NullableOrigin> {
@@ -740,7 +848,7 @@ fn nullable_copy(
         .iter()
         .find(|s| s.2 == crate::sql_plan::DependencyKind::Copy)?;
     let input = table.inputs.iter().find(|i| &i.table == t)?;
-    let out = contracts.outputs[input.resolved?.0].as_ref()?;
+    let out = outputs.output(input.resolved?)?;
     let col = out.column(c)?;
     let nullable = col.ty.as_ref().is_some_and(|ty| ty.nullable) && !col.conservative_null;
     nullable.then(|| NullableOrigin {
@@ -1085,7 +1193,8 @@ fn sql_type_name(t: &DataType) -> String {
 fn check_edges(
     ctx: &Context,
     child_id: TableId,
-    contracts: &mut Contracts,
+    outputs: &dyn Outputs,
+    obligations: &mut Vec<Obligation>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> bool {
     let before = diagnostics.len();
@@ -1094,12 +1203,12 @@ fn check_edges(
         for input in &child.inputs {
             if let (Some(projection), Some(parent_id)) = (&input.projection, input.resolved) {
                 check_projection(
-                    ctx,
                     child,
                     input,
                     projection,
-                    parent_id,
-                    contracts,
+                    &ctx.tables[parent_id.0],
+                    outputs.output(parent_id),
+                    obligations,
                     diagnostics,
                 );
             }
@@ -1108,7 +1217,7 @@ fn check_edges(
             };
             let parent = &ctx.tables[parent_id.0];
             let req = ctx.schemas.get(required);
-            let Some(prov) = contracts.outputs[parent_id.0].clone() else {
+            let Some(prov) = outputs.output(parent_id).cloned() else {
                 for column in &req.columns {
                     let c = OutColumn {
                         name: column.name.clone(),
@@ -1118,7 +1227,7 @@ fn check_edges(
                         conservative_null: false,
                     };
                     defer_column(
-                        &mut contracts.obligations,
+                        obligations,
                         &child.name,
                         &c,
                         "input from an undeclared output: validated at run time",
@@ -1131,7 +1240,6 @@ fn check_edges(
                 .param
                 .as_ref()
                 .map_or("input".to_owned(), |p| format!("`{}`", p.text));
-            let obligations = &mut contracts.obligations;
             let edge = format!("input `{}` of `{}`", parent.name, child.name);
             for column in &req.columns {
                 let Some(req_ty) = &column.ty else { continue };
@@ -1299,19 +1407,18 @@ fn check_edges(
 
 /// Bauplan's `Model("parent", columns=[...])`: every projected column must exist.
 fn check_projection(
-    ctx: &Context,
     child: &Table,
     input: &crate::analysis::Input,
     projection: &[(String, Span)],
-    parent_id: TableId,
-    contracts: &mut Contracts,
+    parent: &Table,
+    provided: Option<&Output>,
+    obligations: &mut Vec<Obligation>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let parent = &ctx.tables[parent_id.0];
-    let Some(provided) = contracts.outputs[parent_id.0].as_ref() else {
+    let Some(provided) = provided else {
         for (column, _) in projection {
             push(
-                &mut contracts.obligations,
+                obligations,
                 &child.name,
                 column,
                 Fact::Exists,
@@ -1341,7 +1448,7 @@ fn check_projection(
     for (column, span, help) in missing {
         match help {
             None => push(
-                &mut contracts.obligations,
+                obligations,
                 &child.name,
                 column,
                 Fact::Exists,
@@ -1350,7 +1457,7 @@ fn check_projection(
             ),
             Some(help) => {
                 push(
-                    &mut contracts.obligations,
+                    obligations,
                     &child.name,
                     column,
                     Fact::Exists,

@@ -9,7 +9,9 @@ pub mod analysis;
 pub mod bauplan_project;
 pub mod config;
 pub mod contracts;
+pub mod db;
 pub mod diagnostic;
+pub mod graph;
 pub mod limits;
 pub mod lineage;
 pub mod plan;
@@ -21,12 +23,14 @@ pub mod sql_plan;
 mod suggest;
 pub mod syntax;
 pub mod types;
+mod warnings;
 
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 pub use analysis::{Analysis, Input, Table, TableId, TableKind};
+pub use db::Database;
 pub use diagnostic::{Code, Diagnostic, JsonReport, Severity, Summary};
 pub use source::{FileId, FileKind, SourceFile, SourceSet};
 
@@ -83,18 +87,16 @@ pub fn load_project(root: &Path) -> Result<SourceSet, LoadError> {
         if !entry.file_type().is_file() {
             continue;
         }
-        let Some(kind) = FileKind::of(entry.path()) else {
-            continue;
-        };
-        if matches!(kind, FileKind::Config | FileKind::BauplanProject) && entry.depth() != 1 {
-            continue;
-        }
         let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
         let rel = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
+        // The same rule as the database's: which paths are project files, and of what kind.
+        let Some(kind) = source::project_file(&rel) else {
+            continue;
+        };
         paths.push((entry.path().to_owned(), rel, kind));
     }
     let files = paths
@@ -109,13 +111,6 @@ pub fn load_project(root: &Path) -> Result<SourceSet, LoadError> {
         })
         .collect::<Result<Vec<_>, LoadError>>()?;
     Ok(SourceSet::new(root, files))
-}
-
-enum Parsed {
-    Python(syntax::python::PyModule),
-    Sql(syntax::sql::SqlNode),
-    Config,
-    BauplanProject(std::collections::BTreeMap<String, bauplan_project::ProjectParameter>),
 }
 
 /// Stack size of the threads [`check`] runs on. Every walker is bounded by
@@ -140,87 +135,35 @@ fn pool() -> Option<&'static rayon::ThreadPool> {
 /// Checks a project: parses every file (in parallel), resolves names, builds the DAG and
 /// checks its contracts. Never fails and never panics on any input.
 ///
-/// The work runs on the compiler's own threads, whose stacks are [`CHECK_STACK_SIZE`],
-/// so a caller on a small-stack thread is as safe as the CLI's main thread.
+/// This is a fresh [`Database`] holding `sources`, analysed once: the CLI and the
+/// editor run the same steps. The analysis's file ids are those of `sources`. The work
+/// runs on the compiler's own threads, whose stacks are [`CHECK_STACK_SIZE`], so a
+/// caller on a small-stack thread is as safe as the CLI's main thread.
 pub fn check(sources: &SourceSet) -> Analysis {
-    match pool() {
-        Some(pool) => pool.install(|| check_here(sources)),
-        // No threads could be started: a dedicated scoped thread, or this one.
-        None => std::thread::scope(|scope| {
-            match std::thread::Builder::new()
-                .stack_size(CHECK_STACK_SIZE)
-                .spawn_scoped(scope, || check_here(sources))
-            {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(_) => check_here(sources),
-            }
-        }),
-    }
+    let mut db = Database::from_sources(sources);
+    on_compiler_threads(|| db.run()).0
 }
 
-fn check_here(sources: &SourceSet) -> Analysis {
-    let parsed: Vec<(FileId, Parsed, Vec<Diagnostic>)> = sources
-        .files()
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|(id, file)| match file.kind {
-            FileKind::Python => {
-                let (module, diags) = syntax::python::parse(id, &file.text);
-                (id, Parsed::Python(module), diags)
-            }
-            FileKind::Sql => {
-                let (node, diags) = syntax::sql::parse(id, &file.text, &file.line_index);
-                (id, Parsed::Sql(node), diags)
-            }
-            FileKind::Config => {
-                let (_config, diag) = config::parse(id, &file.text);
-                (id, Parsed::Config, diag.into_iter().collect())
-            }
-            FileKind::BauplanProject => {
-                let (params, diag) = bauplan_project::parse(id, &file.text);
-                (
-                    id,
-                    Parsed::BauplanProject(params),
-                    diag.into_iter().collect(),
-                )
-            }
-        })
-        .collect();
-    let mut diagnostics = Vec::new();
-    let mut python = Vec::new();
-    let mut sql = Vec::new();
-    let mut parameters = None;
-    for (id, parsed, diags) in parsed {
-        diagnostics.extend(diags);
-        match parsed {
-            Parsed::Python(module) => python.push((id, sources.file(id), module)),
-            Parsed::Sql(node) => sql.push((id, node)),
-            Parsed::Config => {}
-            // One project file counts: with both spellings, the first in path order.
-            Parsed::BauplanProject(params) => {
-                parameters.get_or_insert(params);
-            }
+/// Runs `work` on the compiler's own threads ([`CHECK_STACK_SIZE`] stacks).
+pub(crate) fn on_compiler_threads<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    match pool() {
+        Some(pool) => pool.install(work),
+        // No threads could be started: a dedicated scoped thread, or this one.
+        None => {
+            let work = std::sync::Mutex::new(Some(work));
+            std::thread::scope(|scope| {
+                let run = || work.lock().ok().and_then(|mut w| w.take()).map(|w| w());
+                let on_thread = std::thread::Builder::new()
+                    .stack_size(CHECK_STACK_SIZE)
+                    .spawn_scoped(scope, run)
+                    .ok()
+                    .and_then(|handle| {
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    });
+                on_thread.or_else(run).expect("the work runs exactly once")
+            })
         }
     }
-    // A project written for Bauplan's SDK: tables it reads but does not define are
-    // lake tables (the SDK has no source declarations).
-    let bauplan = sources
-        .files()
-        .any(|(_, f)| f.kind == FileKind::BauplanProject)
-        || python.iter().any(|(_, _, m)| {
-            m.imports
-                .iter()
-                .any(|i| i.module == "bauplan" || i.module.starts_with("bauplan."))
-        });
-    let modules = resolve::Modules::new(python);
-    let sql_refs: Vec<(FileId, &str, &syntax::sql::SqlNode)> = sql
-        .iter()
-        .map(|(id, node)| (*id, sources.file(*id).stem(), node))
-        .collect();
-    let mut analysis = analysis::analyze(sources, &modules, &sql_refs, bauplan, diagnostics);
-    analysis.parameters = parameters.unwrap_or_default();
-    diagnostic::sort(&mut analysis.diagnostics, sources);
-    analysis
 }

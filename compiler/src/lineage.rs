@@ -26,9 +26,7 @@ pub fn edges(analysis: &Analysis) -> Vec<LineageEdge> {
     let contracts = &analysis.contracts;
     for (i, table) in analysis.tables.iter().enumerate() {
         let id = TableId(i);
-        if let (Some(traces), Some(inferred)) =
-            (contracts.traces.get(&id), contracts.inferred[i].as_ref())
-        {
+        if let (Some(traces), Some(inferred)) = (contracts.traces(id), contracts.inferred(id)) {
             for (column, trace) in inferred.columns.iter().zip(traces) {
                 for (source_table, source_column, kind) in &trace.sources {
                     out.insert(LineageEdge {
@@ -51,7 +49,7 @@ pub fn edges(analysis: &Analysis) -> Vec<LineageEdge> {
             for input in &table.inputs {
                 let provides = input
                     .resolved
-                    .and_then(|p| contracts.outputs[p.0].as_ref())
+                    .and_then(|p| contracts.output(p))
                     .is_some_and(|o| {
                         o.declared == Some(*from_schema) || input.required == Some(*from_schema)
                     });

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::analysis::{Analysis, TableKind};
+pub use crate::analysis::PythonSettings;
+use crate::analysis::{Analysis, TableId, TableKind};
 use crate::bauplan_project::ProjectParameter;
 use crate::contracts::{Fact, ObligationCounts, Status, count};
 use crate::lineage::LineageEdge;
 use crate::source::SourceSet;
-use crate::syntax::python::BodyExpr;
 
 /// Bumped on any incompatible change of the JSON shape.
 pub const PLAN_VERSION: u32 = 1;
@@ -133,66 +133,6 @@ fn sha256(text: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What a Python function's decorators ask for: `@python("3.11", pip={"polars": "1.0"},
-/// dataframe="pyarrow")` (also `@sluice.python(...)`, `@bauplan.python(...)`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PythonSettings {
-    pub function: String,
-    pub packages: BTreeMap<String, String>,
-    pub version: Option<String>,
-    /// `polars` (default), `pyarrow` (default under Bauplan's decorators) or `pandas`.
-    pub dataframe: String,
-}
-
-pub(crate) fn python_settings(function: &str, decorators: &[BodyExpr]) -> PythonSettings {
-    let mut settings = PythonSettings {
-        function: function.to_owned(),
-        dataframe: "polars".to_owned(),
-        ..PythonSettings::default()
-    };
-    for d in decorators {
-        let BodyExpr::Call {
-            func, args, kwargs, ..
-        } = d
-        else {
-            continue;
-        };
-        let (name, bauplan) = match func.as_ref() {
-            BodyExpr::Name(i) => (i.text.as_str(), false),
-            BodyExpr::Attr { object, attr, .. } => (
-                attr.text.as_str(),
-                matches!(object.as_ref(), BodyExpr::Name(m) if m.text == "bauplan"),
-            ),
-            _ => continue,
-        };
-        if bauplan {
-            // Bauplan hands its models pyarrow tables.
-            settings.dataframe = "pyarrow".to_owned();
-        }
-        if name != "python" {
-            continue;
-        }
-        if let Some(BodyExpr::Str(v, _)) = args.first() {
-            settings.version = Some(v.clone());
-        }
-        for (key, value) in kwargs {
-            match (key.text.as_str(), value) {
-                ("pip", BodyExpr::Dict(pairs, _)) => {
-                    for (k, v) in pairs {
-                        if let (BodyExpr::Str(k, _), BodyExpr::Str(v, _)) = (k, v) {
-                            settings.packages.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-                ("version", BodyExpr::Str(v, _)) => settings.version = Some(v.clone()),
-                ("dataframe", BodyExpr::Str(v, _)) => settings.dataframe = v.clone(),
-                _ => {}
-            }
-        }
-    }
-    settings
-}
-
 impl Plan {
     /// Every table by the bare names Python code may use for it: each table's own
     /// name, and the [`Plan::bindings`]. Name -> table.
@@ -209,12 +149,12 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
     let contracts = &analysis.contracts;
     let mut nodes = Vec::new();
     for (i, table) in analysis.tables.iter().enumerate() {
-        if i >= contracts.outputs.len() {
+        if i >= contracts.len() {
             continue;
         }
         let file = sources.file(table.file);
         let line = file.line_index.line_col(&file.text, table.span.start).line;
-        let output_schema = contracts.outputs[i].as_ref().map(|o| {
+        let output_schema = contracts.output(TableId(i)).map(|o| {
             o.columns
                 .iter()
                 .map(|c| PlanColumn {
@@ -247,7 +187,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
             code_hash: sha256(&file.text),
             inputs: table.inputs.iter().map(|i| i.table.clone()).collect(),
             declared_schema: table.output.map(|s| analysis.schemas[s.0].name.clone()),
-            inferred: table.output.is_none() && contracts.inferred[i].is_some(),
+            inferred: table.output.is_none() && contracts.inferred(TableId(i)).is_some(),
             output_schema,
             python,
         });
@@ -270,8 +210,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
         })
         .unwrap_or_default();
     let deferred = contracts
-        .obligations
-        .iter()
+        .obligations()
         .filter(|o| o.status == Status::Deferred)
         .map(|o| DeferredObligation {
             table: o.table.clone(),
@@ -286,7 +225,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
         edges,
         order,
         obligations: PlanObligations {
-            counts: count(&contracts.obligations),
+            counts: count(contracts.obligations()),
             deferred,
         },
         lineage: crate::lineage::edges(analysis),

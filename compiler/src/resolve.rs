@@ -2,6 +2,7 @@
 //! column types written in annotations.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::source::{FileId, SourceFile, Span};
 use crate::syntax::python::{Expr, Import, PyModule};
@@ -17,7 +18,7 @@ pub struct ModuleInfo {
     /// Dotted module name (`pkg.schemas`; `pkg` for `pkg/__init__.py`).
     pub name: String,
     pub is_package: bool,
-    pub ast: PyModule,
+    pub ast: Arc<PyModule>,
     classes: HashMap<String, ClassId>,
     imports: HashMap<String, usize>,
 }
@@ -62,7 +63,7 @@ pub fn module_name(path: &str) -> (String, bool) {
 }
 
 impl Modules {
-    pub fn new(files: Vec<(FileId, &SourceFile, PyModule)>) -> Modules {
+    pub fn new(files: Vec<(FileId, &SourceFile, Arc<PyModule>)>) -> Modules {
         let mut modules = Vec::new();
         let mut by_name = HashMap::new();
         let mut classes = Vec::new();

@@ -5,8 +5,11 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Index of a file inside a [`SourceSet`].
+/// A file's id. A [`crate::Database`] interns one per relative path, stable for the
+/// database's lifetime whatever other files are added or removed; [`SourceSet::new`]
+/// numbers its files in path order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId(pub u32);
 
@@ -70,31 +73,71 @@ impl SourceFile {
     }
 }
 
-/// All files of one project, in a stable order (sorted by path).
+/// All files of one project, in a stable order (sorted by path), each with its id.
 #[derive(Clone, Debug, Default)]
 pub struct SourceSet {
     pub root: PathBuf,
-    files: Vec<SourceFile>,
+    /// Sorted by path.
+    files: Vec<(FileId, Arc<SourceFile>)>,
+    /// Position in `files` by file id (`u32::MAX`: no such file).
+    slots: Vec<u32>,
 }
 
 impl SourceSet {
+    /// The files of a project, numbered in path order.
     pub fn new(root: impl Into<PathBuf>, mut files: Vec<SourceFile>) -> SourceSet {
         files.sort_by(|a, b| a.path.cmp(&b.path));
+        let files = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), Arc::new(f)))
+            .collect();
+        SourceSet::with_ids(root, files)
+    }
+
+    /// Files with the ids they already have (a database's interned ids). Ids are unique.
+    pub(crate) fn with_ids(
+        root: impl Into<PathBuf>,
+        mut files: Vec<(FileId, Arc<SourceFile>)>,
+    ) -> SourceSet {
+        files.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+        let len = files
+            .iter()
+            .map(|(id, _)| id.0 as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut slots = vec![u32::MAX; len];
+        for (at, (id, _)) in files.iter().enumerate() {
+            slots[id.0 as usize] = at as u32;
+        }
         SourceSet {
             root: root.into(),
             files,
+            slots,
         }
     }
 
+    /// Every file with its id, in path order.
     pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
-        self.files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (FileId(i as u32), f))
+        self.files.iter().map(|(id, f)| (*id, f.as_ref()))
     }
 
+    pub(crate) fn shared_files(&self) -> impl Iterator<Item = (FileId, &Arc<SourceFile>)> {
+        self.files.iter().map(|(id, f)| (*id, f))
+    }
+
+    /// The file with this id. Panics on an id that is not of this set.
     pub fn file(&self, id: FileId) -> &SourceFile {
-        &self.files[id.0 as usize]
+        let at = self.slots.get(id.0 as usize).copied().unwrap_or(u32::MAX);
+        &self.files[at as usize].1
+    }
+
+    /// The id of the file at `path` (relative, `/`-separated).
+    pub fn file_id(&self, path: &str) -> Option<FileId> {
+        self.files
+            .binary_search_by(|(_, f)| f.path.as_str().cmp(path))
+            .ok()
+            .map(|at| self.files[at].0)
     }
 
     pub fn len(&self) -> usize {
@@ -103,6 +146,24 @@ impl SourceSet {
 
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+}
+
+/// The kind of the project file at `path` (relative to the project root,
+/// `/`-separated), or `None` when [`crate::load_project`] would not read it: another
+/// extension, a hidden file or folder, a `__pycache__` folder, or a `sluice.toml` /
+/// `bauplan_project.yml` below the root.
+pub fn project_file(path: &str) -> Option<FileKind> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let (name, folders) = parts.split_last()?;
+    if parts.iter().any(|p| p.is_empty() || p.starts_with('.')) || folders.contains(&"__pycache__")
+    {
+        return None;
+    }
+    let kind = FileKind::of(Path::new(name))?;
+    match kind {
+        FileKind::Config | FileKind::BauplanProject if !folders.is_empty() => None,
+        _ => Some(kind),
     }
 }
 
@@ -355,5 +416,44 @@ mod tests {
         let index = LineIndex::new("x\r");
         let pos = EditorPosition { line: 0, column: 9 };
         assert_eq!(index.editor_offset("x\r", pos, ColumnUnit::Utf8), 2);
+    }
+
+    /// The paths `load_project` reads, and nothing else.
+    #[test]
+    fn project_files_by_path() {
+        assert_eq!(project_file("models/a.py"), Some(FileKind::Python));
+        assert_eq!(project_file("a.sql"), Some(FileKind::Sql));
+        assert_eq!(project_file("sluice.toml"), Some(FileKind::Config));
+        assert_eq!(
+            project_file("bauplan_project.yaml"),
+            Some(FileKind::BauplanProject)
+        );
+        for ignored in [
+            "sub/sluice.toml",
+            "sub/bauplan_project.yml",
+            ".venv/lib/a.py",
+            "models/.hidden.py",
+            "models/__pycache__/a.py",
+            "README.md",
+            "",
+            "a//b.py",
+        ] {
+            assert_eq!(project_file(ignored), None, "{ignored}");
+        }
+    }
+
+    /// Ids given by a database survive in any order; lookups go by id and by path.
+    #[test]
+    fn source_sets_keep_given_ids() {
+        let file = |p: &str| Arc::new(SourceFile::new(p, FileKind::Sql, "SELECT 1"));
+        let set = SourceSet::with_ids(
+            "/p",
+            vec![(FileId(7), file("b.sql")), (FileId(2), file("a.sql"))],
+        );
+        let ids: Vec<FileId> = set.files().map(|(id, _)| id).collect();
+        assert_eq!(ids, [FileId(2), FileId(7)]);
+        assert_eq!(set.file(FileId(7)).path, "b.sql");
+        assert_eq!(set.file_id("a.sql"), Some(FileId(2)));
+        assert_eq!(set.file_id("c.sql"), None);
     }
 }

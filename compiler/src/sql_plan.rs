@@ -57,7 +57,7 @@ pub struct PlanError {
     pub notes: Vec<(String, LineColRange)>,
 }
 
-/// Plans SQL node queries. Build one per check and reuse it for every node.
+/// Plans SQL node queries. A [`crate::Database`] builds one and keeps it for every analysis.
 pub struct SqlPlanner {
     state: SessionState,
 }

@@ -127,11 +127,11 @@ impl State {
             let Some(root) = self.dirty.pop_first() else {
                 continue;
             };
-            let Some(slot) = self.slots.get(&root) else {
+            let Some(slot) = self.slots.get_mut(&root) else {
                 continue;
             };
             let revision = slot.revision;
-            let Some(project) = &slot.project else {
+            let Some(project) = &mut slot.project else {
                 // Still unloadable: answer the revision (the failure was logged).
                 let event = Event::Failed {
                     root,

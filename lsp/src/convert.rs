@@ -2,7 +2,7 @@
 //! the stable code linked to docs/language.md, labels as related information, and the
 //! help (did-you-mean) appended to the message as `help: ...`, as rust-analyzer does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use lsp_types::{
@@ -10,7 +10,7 @@ use lsp_types::{
     Position, PositionEncodingKind, Range, Url,
 };
 use sluice_compiler::source::{ColumnUnit, SourceFile, Span};
-use sluice_compiler::{Diagnostic, Severity, SourceSet};
+use sluice_compiler::{Diagnostic, FileId, Severity, SourceSet};
 
 /// The heading of docs/language.md that documents every code (its GitHub anchor).
 pub const CODES_ANCHOR: &str = "15-diagnostic-codes";
@@ -95,16 +95,16 @@ pub fn by_file(
     unit: ColumnUnit,
 ) -> BTreeMap<Url, Vec<lsp_types::Diagnostic>> {
     let mut files: BTreeMap<_, Vec<_>> = BTreeMap::new();
-    let mut urls = Vec::with_capacity(sources.len());
-    for (_, file) in sources.files() {
-        let url = file_url(&sources.root, &file.path);
-        if let Some(url) = &url {
+    // File ids are the database's (stable per path), not positions: look each one up.
+    let mut urls: HashMap<FileId, Url> = HashMap::with_capacity(sources.len());
+    for (id, file) in sources.files() {
+        if let Some(url) = file_url(&sources.root, &file.path) {
             files.insert(url.clone(), Vec::new());
+            urls.insert(id, url);
         }
-        urls.push(url);
     }
     for d in diagnostics {
-        if let Some(Some(url)) = urls.get(d.file.0 as usize) {
+        if let Some(url) = urls.get(&d.file) {
             files
                 .entry(url.clone())
                 .or_default()

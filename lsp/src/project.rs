@@ -1,25 +1,29 @@
-//! The one place that calls the compiler. A [`Project`] holds the text of every file
-//! of one project by relative path; edits set or remove a file's text, and
-//! [`Project::analysis`] checks the whole set. This is the shape of the compiler's
-//! incremental database (`set_file` / `remove_file` / `analysis`), which will replace
-//! the body of this module and nothing outside it.
+//! The one place that calls the compiler. A [`Project`] is the compiler's incremental
+//! [`Database`] for one project: edits set or remove a file's text by relative path, and
+//! [`Project::analysis`] re-checks only what they touched (see the compiler's `db`
+//! module). `sluice check` runs the same database cold, so editor and CLI agree.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use sluice_compiler::{Analysis, FileKind, LoadError, SourceFile, SourceSet};
+use sluice_compiler::{Analysis, Database, LoadError, SourceSet};
 
 /// One checked state of a project: the sources it was computed from and the result.
 #[derive(Debug)]
 pub struct Snapshot {
-    pub sources: SourceSet,
-    pub analysis: Analysis,
+    pub sources: Arc<SourceSet>,
+    pub analysis: Arc<Analysis>,
 }
 
-#[derive(Debug)]
 pub struct Project {
     root: PathBuf,
-    files: BTreeMap<String, SourceFile>,
+    db: Database,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project").field("root", &self.root).finish()
+    }
 }
 
 impl Project {
@@ -29,7 +33,7 @@ impl Project {
         let sources = sluice_compiler::load_project(root)?;
         let mut project = Project {
             root: root.to_owned(),
-            files: BTreeMap::new(),
+            db: Database::new(root.to_owned()),
         };
         for (_, file) in sources.files() {
             if keep(&file.path) {
@@ -43,31 +47,24 @@ impl Project {
         &self.root
     }
 
-    /// Sets the text of the file at `rel`; a path that is no source file is ignored.
+    /// Sets the text of the file at `rel`; a path that is no project file is ignored.
     pub fn set_file(&mut self, rel: &str, text: String) {
-        let Some(kind) = FileKind::of(Path::new(rel)) else {
-            return;
-        };
-        if self.files.get(rel).is_some_and(|f| f.text == text) {
-            return;
-        }
-        self.files
-            .insert(rel.to_owned(), SourceFile::new(rel, kind, text));
+        self.db.set_file(rel, text);
     }
 
     pub fn remove_file(&mut self, rel: &str) {
-        self.files.remove(rel);
+        self.db.remove_file(rel);
     }
 
     /// The relative paths of the project's files, sorted.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.files.keys().map(String::as_str)
+        self.db.paths()
     }
 
-    /// Checks the project as it is now: exactly `sluice check` on these texts.
-    pub fn analysis(&self) -> Snapshot {
-        let sources = SourceSet::new(&self.root, self.files.values().cloned().collect());
-        let analysis = sluice_compiler::check(&sources);
+    /// Checks the project as it is now: exactly `sluice check` on these texts,
+    /// recomputing only what changed since the last call.
+    pub fn analysis(&mut self) -> Snapshot {
+        let (analysis, sources) = self.db.analysis();
         Snapshot { sources, analysis }
     }
 }

@@ -107,15 +107,7 @@ pub fn relative(root: &Path, path: &Path) -> Option<String> {
 /// root): a `*.py` or `*.sql` file outside hidden and `__pycache__` folders, or a
 /// project file (`sluice.toml`, `bauplan_project.yml`) at the root.
 pub fn loaded_kind(rel: &str) -> Option<FileKind> {
-    if !is_visible(rel) {
-        return None;
-    }
-    let kind = FileKind::of(Path::new(rel))?;
-    let at_root = !rel.contains('/');
-    match kind {
-        FileKind::Config | FileKind::BauplanProject if !at_root => None,
-        kind => Some(kind),
-    }
+    sluice_compiler::source::project_file(rel)
 }
 
 /// Whether no component of `rel` is skipped by `load_project` (so a file there, or a

@@ -1,0 +1,135 @@
+//! Incremental analysis at scale (a bench, not CI): loads a project into a
+//! [`Database`], then applies one-character body edits to a mid-DAG node and prints the
+//! time of each phase (p50 / p95) and the work done per edit.
+//!
+//!     python3 bench/gen_project.py --nodes 10000 --out /tmp/p10k
+//!     cargo run -p sluice-compiler --example incremental -- /tmp/p10k [EDITS]
+//!
+//! EDITS (default 100) alternate between inserting a space into the middle of the
+//! node's query or body and removing it again. The node is the SQL node in the middle of
+//! the topological order.
+
+use std::time::{Duration, Instant};
+
+use sluice_compiler::{Database, TableKind};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(project) = args.next() else {
+        eprintln!("usage: incremental PROJECT_DIR [EDITS]");
+        std::process::exit(2);
+    };
+    let edits: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100);
+    let root = std::path::PathBuf::from(&project);
+    let sources = match sluice_compiler::load_project(&root) {
+        Ok(sources) => sources,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+
+    let started = Instant::now();
+    let cold = sluice_compiler::check(&sources);
+    println!(
+        "cold check(): {:.0} ms ({} nodes, {} errors, {} warnings)",
+        ms(started.elapsed()),
+        cold.summary.nodes,
+        cold.summary.errors,
+        cold.summary.warnings
+    );
+
+    let mut db = Database::new(root);
+    let started = Instant::now();
+    for (_, file) in sources.files() {
+        db.set_file(&file.path, file.text.clone());
+    }
+    let (analysis, db_sources) = db.analysis();
+    println!(
+        "database, first analysis: {:.0} ms (parse {:.0} ms, front {:.0} ms, contracts {:.0} ms, finish {:.0} ms)",
+        ms(started.elapsed()),
+        ms(db.stats().timings.parse),
+        ms(db.stats().timings.front),
+        ms(db.stats().timings.contracts),
+        ms(db.stats().timings.finish),
+    );
+
+    let order = analysis.order.clone().unwrap_or_default();
+    let sql: Vec<_> = order
+        .iter()
+        .filter(|t| analysis.tables[t.0].kind == TableKind::Sql)
+        .collect();
+    let Some(node) = sql.get(sql.len() / 2) else {
+        eprintln!("the project has no SQL node (or a cycle)");
+        std::process::exit(1);
+    };
+    let table = &analysis.tables[node.0];
+    let file = db_sources.file(table.file);
+    let (path, original) = (file.path.clone(), file.text.clone());
+    // A whitespace position in the middle of the query.
+    let mut at = original.len() / 2;
+    while at < original.len() && !original[at..].starts_with(' ') {
+        at += 1;
+    }
+    let consumers = analysis.edges.iter().filter(|(p, _)| p == *node).count();
+    println!(
+        "editing `{}` ({path}, {consumers} consumers) at byte {at}, {edits} edits",
+        table.name
+    );
+    drop(analysis);
+
+    let mut total = Vec::new();
+    let (mut parse, mut front, mut contracts, mut finish) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut checked = Vec::new();
+    for i in 0..edits {
+        let mut text = original.clone();
+        if i % 2 == 0 {
+            text.insert(at, ' ');
+        }
+        let started = Instant::now();
+        db.set_file(&path, text);
+        let (analysis, _) = db.analysis();
+        total.push(started.elapsed());
+        let stats = db.stats();
+        parse.push(stats.timings.parse);
+        front.push(stats.timings.front);
+        contracts.push(stats.timings.contracts);
+        finish.push(stats.timings.finish);
+        checked.push(stats.tables_checked.len());
+        assert_eq!(stats.files_parsed, 1);
+        drop(analysis);
+    }
+    checked.sort_unstable();
+    println!("per edit (p50 / p95):");
+    for (name, times) in [
+        ("total (set_file + analysis)", &mut total),
+        ("parse", &mut parse),
+        ("front (modules, schemas, tables, graph)", &mut front),
+        ("contracts", &mut contracts),
+        ("finish (warnings, sort)", &mut finish),
+    ] {
+        times.sort_unstable();
+        println!(
+            "  {name:<42} {:>8.1} ms / {:>8.1} ms",
+            ms(percentile(times, 50)),
+            ms(percentile(times, 95))
+        );
+    }
+    println!(
+        "  tables re-checked per edit: p50 {}, max {}",
+        checked[checked.len() / 2],
+        checked.last().copied().unwrap_or(0)
+    );
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,145 @@
+//! Memo keys: 128-bit fingerprints of exactly the values a memoised step reads.
+//!
+//! A key never contains a positional index (a `TableId`, `SchemaId` or `ModuleId`): a
+//! schema is keyed by its content, a table by its name and definition, an input by its
+//! parent's name and effective output. File ids are interned by path, so they are stable.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use crate::analysis::{Input, Table};
+use crate::contracts::Output;
+use crate::schema::SchemaDef;
+use crate::source::FileId;
+
+/// A 128-bit content fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Fingerprint(u128);
+
+/// Two independently keyed SipHash streams, combined into one [`Fingerprint`].
+pub(crate) struct Fingerprinter {
+    a: std::collections::hash_map::DefaultHasher,
+    b: std::collections::hash_map::DefaultHasher,
+}
+
+impl Hasher for Fingerprinter {
+    fn write(&mut self, bytes: &[u8]) {
+        self.a.write(bytes);
+        self.b.write(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        self.a.finish()
+    }
+}
+
+impl Fingerprinter {
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(u128::from(self.a.finish()) << 64 | u128::from(self.b.finish()))
+    }
+}
+
+/// The hashing keys of one database (random per process: fingerprints are never
+/// persisted, and random keys make crafted collisions impractical).
+pub(crate) struct Keys {
+    a: std::collections::hash_map::RandomState,
+    b: std::collections::hash_map::RandomState,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys {
+            a: std::collections::hash_map::RandomState::new(),
+            b: std::collections::hash_map::RandomState::new(),
+        }
+    }
+}
+
+/// What a table's key reads besides the table itself.
+pub(crate) struct TableKeyInputs<'a> {
+    pub tables: &'a [Table],
+    /// Content fingerprint of every schema, by `SchemaId`.
+    pub schemas: &'a [Fingerprint],
+    /// Fingerprint of every checked table's effective output, by `TableId`.
+    pub outputs: &'a [Option<Fingerprint>],
+    /// Fingerprint of every file's text.
+    pub files: &'a HashMap<FileId, Fingerprint>,
+}
+
+impl Keys {
+    pub(crate) fn hasher(&self, domain: &str) -> Fingerprinter {
+        let mut h = Fingerprinter {
+            a: self.a.build_hasher(),
+            b: self.b.build_hasher(),
+        };
+        domain.hash(&mut h);
+        h
+    }
+
+    /// A file's text.
+    pub(crate) fn text(&self, text: &str) -> Fingerprint {
+        let mut h = self.hasher("text");
+        text.hash(&mut h);
+        h.fingerprint()
+    }
+
+    /// A schema's content: everything of a [`SchemaDef`] but the positional id of the
+    /// schema an inherited column comes from (the contract step never reads it).
+    pub(crate) fn schema(&self, def: &SchemaDef) -> Fingerprint {
+        let mut h = self.hasher("schema");
+        (&def.name, &def.module, def.file, &def.span, def.incomplete).hash(&mut h);
+        def.columns.len().hash(&mut h);
+        for c in &def.columns {
+            (&c.name, &c.ty, c.file, &c.span).hash(&mut h);
+            c.inherited_from.as_ref().map(|(_, col)| col).hash(&mut h);
+        }
+        h.fingerprint()
+    }
+
+    /// An effective output as a consumer reads it: its columns (types, nullability,
+    /// where they are declared or computed) and how messages describe it.
+    pub(crate) fn output(&self, output: &Output) -> Fingerprint {
+        let mut h = self.hasher("output");
+        output.described_as.hash(&mut h);
+        output.columns.len().hash(&mut h);
+        for c in &output.columns {
+            (&c.name, &c.ty, c.file, &c.span, c.conservative_null).hash(&mut h);
+        }
+        h.fingerprint()
+    }
+
+    /// The key of a table's contract step ([`crate::contracts::check_table`]): its own
+    /// file's text (its body, its parse, its spans), its definition, the schemas it names
+    /// and, per input, the parent's name and effective output.
+    pub(crate) fn table(&self, at: &TableKeyInputs, table: &Table) -> Fingerprint {
+        let mut h = self.hasher("table");
+        table.file.hash(&mut h);
+        at.files.get(&table.file).hash(&mut h);
+        (&table.name, table.kind, &table.span, table.output_invalid).hash(&mut h);
+        table.output.map(|s| at.schemas[s.0]).hash(&mut h);
+        // The function's index in its module (the module is the table's own file).
+        table.function.map(|(_, index)| index).hash(&mut h);
+        (&table.returns_span, &table.model_columns).hash(&mut h);
+        table.inputs.len().hash(&mut h);
+        for input in &table.inputs {
+            self.input(at, input, &mut h);
+        }
+        h.fingerprint()
+    }
+
+    fn input(&self, at: &TableKeyInputs, input: &Input, h: &mut Fingerprinter) {
+        (&input.table, &input.span, &input.annotation_span).hash(h);
+        input.param.as_ref().map(|p| (&p.text, &p.span)).hash(h);
+        input.required.map(|s| at.schemas[s.0]).hash(h);
+        (input.annotation_invalid, input.bare_name).hash(h);
+        (&input.projection, &input.filter).hash(h);
+        match input.resolved {
+            Some(parent) => {
+                true.hash(h);
+                at.tables[parent.0].name.hash(h);
+                at.outputs[parent.0].hash(h);
+            }
+            None => false.hash(h),
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The compiler as an incremental database: file texts in, [`Analysis`] out, recomputing
+//! only what an edit can change.
+//!
+//! A [`Database`] owns the project's files (by relative path), interns a stable
+//! [`FileId`] per path, and memoises two steps by content:
+//!
+//! - **parse**, per file, keyed by its text's fingerprint: an edit re-parses that file only;
+//! - **the contract step**, per table (`contracts::check_table`), keyed by a
+//!   fingerprint of everything it reads (`db/keys.rs`): its own file's text, its
+//!   definition, the schemas it names and its inputs' effective outputs. A table whose
+//!   body changed but whose effective output did not leaves its consumers' keys
+//!   unchanged: they are memo hits (early cutoff).
+//!
+//! The global phases between them (module resolution, schemas, table definitions, the
+//! graph) and the warnings after them are recomputed on every analysis. Memo entries not
+//! used by the latest analysis are dropped, so memory does not grow per edit.
+//!
+//! [`crate::check`] is a fresh database analysed once, so the CLI and an editor share
+//! every step.
+
+mod keys;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::analysis::{self, Analysis, TableKind};
+use crate::bauplan_project::{self, ProjectParameter};
+use crate::contracts::{self, Contracts, TableContract};
+use crate::diagnostic::{self, Diagnostic};
+use crate::graph::{self, Graph};
+use crate::resolve::Modules;
+use crate::schema::Schemas;
+use crate::source::{FileId, FileKind, SourceFile, SourceSet};
+use crate::sql_plan::SqlPlanner;
+use crate::syntax::python::PyModule;
+use crate::syntax::sql::SqlNode;
+use crate::{config, syntax, warnings};
+use keys::{Fingerprint, Keys, TableKeyInputs};
+
+/// One file of the project as the database holds it.
+struct FileInput {
+    id: FileId,
+    file: Arc<SourceFile>,
+    hash: Fingerprint,
+}
+
+/// A file's syntax tree, as its front end produced it.
+enum Tree {
+    Python(Arc<PyModule>),
+    Sql(Arc<SqlNode>),
+    Config,
+    BauplanProject(BTreeMap<String, ProjectParameter>),
+}
+
+/// A memoised parse: the text fingerprint it was made from, the tree, its diagnostics.
+struct Parse {
+    hash: Fingerprint,
+    tree: Tree,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// How long each phase of the last analysis took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Parsing the changed files.
+    pub parse: Duration,
+    /// Modules, schemas, table definitions and the graph (recomputed every time).
+    pub front: Duration,
+    /// The contract step over the tables in topological order (memoised per table).
+    pub contracts: Duration,
+    /// Warnings, summary, sorting the diagnostics.
+    pub finish: Duration,
+}
+
+/// The work the last analysis did: for tests of incrementality and for benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Files parsed (memo misses).
+    pub files_parsed: usize,
+    /// Tables whose contract step ran (memo misses), by name, in topological order.
+    pub tables_checked: Vec<String>,
+    /// Tables whose contract step was a memo hit.
+    pub tables_reused: usize,
+    /// Entries kept after the analysis: parses, and contract steps (only those the
+    /// analysis used, so neither grows per edit).
+    pub memo_files: usize,
+    pub memo_tables: usize,
+    pub timings: Timings,
+}
+
+/// A project's files and the memoised steps of its analysis. See the [module
+/// documentation](self).
+pub struct Database {
+    root: PathBuf,
+    /// Interned file ids, by relative path: a path keeps its id for the database's
+    /// lifetime, whatever other files are added or removed.
+    ids: HashMap<String, FileId>,
+    next_id: u32,
+    files: BTreeMap<String, FileInput>,
+    parses: HashMap<FileId, Parse>,
+    /// DataFusion's planner, built on the first SQL node and kept.
+    planner: Option<SqlPlanner>,
+    /// Contract steps by key, with their effective output's fingerprint; only those the
+    /// latest analysis used.
+    steps: HashMap<Fingerprint, (Arc<TableContract>, Option<Fingerprint>)>,
+    keys: Keys,
+    latest: Option<(Arc<Analysis>, Arc<SourceSet>)>,
+    stats: Stats,
+}
+
+impl Database {
+    /// An empty project rooted at `root` (the root only names the project: the database
+    /// reads no files).
+    pub fn new(root: PathBuf) -> Database {
+        Database {
+            root,
+            ids: HashMap::new(),
+            next_id: 0,
+            files: BTreeMap::new(),
+            parses: HashMap::new(),
+            planner: None,
+            steps: HashMap::new(),
+            keys: Keys::default(),
+            latest: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// A database holding the files of `sources`, with the same file ids.
+    pub fn from_sources(sources: &SourceSet) -> Database {
+        let mut db = Database::new(sources.root.clone());
+        for (id, file) in sources.shared_files() {
+            db.ids.insert(file.path.clone(), id);
+            db.next_id = db.next_id.max(id.0.saturating_add(1));
+            let hash = db.keys.text(&file.text);
+            db.files.insert(
+                file.path.clone(),
+                FileInput {
+                    id,
+                    file: Arc::clone(file),
+                    hash,
+                },
+            );
+        }
+        db
+    }
+
+    /// Sets the text of the file at `path` (relative to the root, `/`-separated), adding
+    /// it if new. Its kind comes from the path ([`crate::source::project_file`]); a path
+    /// that is no project file (another extension, a hidden or `__pycache__` folder, a
+    /// `sluice.toml` below the root) is not part of the project and is ignored.
+    pub fn set_file(&mut self, path: &str, text: String) {
+        let Some(kind) = crate::source::project_file(path) else {
+            self.remove_file(path);
+            return;
+        };
+        if self
+            .files
+            .get(path)
+            .is_some_and(|f| f.file.text == text && f.file.kind == kind)
+        {
+            return;
+        }
+        let id = match self.ids.get(path) {
+            Some(&id) => id,
+            None => {
+                let id = FileId(self.next_id);
+                self.next_id += 1;
+                self.ids.insert(path.to_owned(), id);
+                id
+            }
+        };
+        let hash = self.keys.text(&text);
+        let file = Arc::new(SourceFile::new(path, kind, text));
+        self.files
+            .insert(path.to_owned(), FileInput { id, file, hash });
+        self.latest = None;
+    }
+
+    /// Removes the file at `path` from the project (nothing if it is not there).
+    pub fn remove_file(&mut self, path: &str) {
+        if self.files.remove(path).is_some() {
+            self.latest = None;
+        }
+    }
+
+    /// The relative paths of the current files, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
+    /// The file ids of the current files, by path.
+    pub fn file_id(&self, path: &str) -> Option<FileId> {
+        self.files.get(path).map(|f| f.id)
+    }
+
+    /// The analysis of the current texts, and the sources it refers to (its file ids
+    /// index them). Recomputes only what changed since the last call; unchanged texts
+    /// return the last result itself.
+    ///
+    /// Runs on the compiler's big-stack threads, like [`crate::check`].
+    pub fn analysis(&mut self) -> (Arc<Analysis>, Arc<SourceSet>) {
+        if let Some((analysis, sources)) = &self.latest {
+            return (Arc::clone(analysis), Arc::clone(sources));
+        }
+        let (analysis, sources) = crate::on_compiler_threads(|| self.run());
+        let analysis = Arc::new(analysis);
+        self.latest = Some((Arc::clone(&analysis), Arc::clone(&sources)));
+        (analysis, sources)
+    }
+
+    /// What the last analysis recomputed and how long it took.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Analyses the current texts once (on the calling thread).
+    pub(crate) fn run(&mut self) -> (Analysis, Arc<SourceSet>) {
+        let mut stats = Stats::default();
+        let started = Instant::now();
+        let sources = Arc::new(SourceSet::with_ids(
+            self.root.clone(),
+            self.files
+                .values()
+                .map(|f| (f.id, Arc::clone(&f.file)))
+                .collect(),
+        ));
+        self.parse_changed(&mut stats);
+        stats.timings.parse = started.elapsed();
+
+        let started = Instant::now();
+        let mut diagnostics = Vec::new();
+        let mut python = Vec::new();
+        let mut sql = Vec::new();
+        let mut parameters = None;
+        let mut bauplan = false;
+        for (id, file) in sources.files() {
+            let Some(parse) = self.parses.get(&id) else {
+                continue;
+            };
+            diagnostics.extend(parse.diagnostics.iter().cloned());
+            match &parse.tree {
+                Tree::Python(module) => {
+                    // A project written for Bauplan's SDK: tables it reads but does not
+                    // define are lake tables (the SDK has no source declarations).
+                    bauplan |= module
+                        .imports
+                        .iter()
+                        .any(|i| i.module == "bauplan" || i.module.starts_with("bauplan."));
+                    python.push((id, file, Arc::clone(module)));
+                }
+                Tree::Sql(node) => sql.push((id, file.stem(), Arc::clone(node))),
+                Tree::Config => {}
+                Tree::BauplanProject(params) => {
+                    bauplan = true;
+                    // One project file counts: with both spellings, the first in path order.
+                    parameters.get_or_insert_with(|| params.clone());
+                }
+            }
+        }
+        let modules = Modules::new(python);
+        let sql_refs: Vec<(FileId, &str, &SqlNode)> = sql
+            .iter()
+            .map(|(id, stem, node)| (*id, *stem, node.as_ref()))
+            .collect();
+        let schemas = Schemas::build(&modules, &mut diagnostics);
+        let analysis::Definitions {
+            mut tables,
+            mut expectations,
+            aliases,
+        } = analysis::definitions(&modules, &schemas, &sql_refs, &mut diagnostics);
+        let graph = graph::build(
+            &mut tables,
+            &mut expectations,
+            &sources,
+            &aliases,
+            bauplan,
+            &mut diagnostics,
+        );
+        stats.timings.front = started.elapsed();
+
+        let started = Instant::now();
+        let sql_by_file: HashMap<FileId, &SqlNode> = sql_refs
+            .iter()
+            .map(|(file, _, node)| (*file, *node))
+            .collect();
+        let ctx = contracts::Context {
+            sources: &sources,
+            modules: &modules,
+            tables: &tables,
+            schemas: &schemas,
+            sql: &sql_by_file,
+        };
+        let contracts = self.contracts(&ctx, &graph, &mut diagnostics, &mut stats);
+        stats.timings.contracts = started.elapsed();
+
+        let started = Instant::now();
+        warnings::warnings(
+            &tables,
+            &schemas,
+            &graph.live,
+            &graph.edges,
+            &contracts,
+            &mut diagnostics,
+        );
+        let summary = graph.summary(&tables, &diagnostics);
+        diagnostic::sort(&mut diagnostics, &sources);
+        let analysis = Analysis {
+            schemas: schemas.defs,
+            tables,
+            edges: graph.edges,
+            order: graph.order,
+            contracts,
+            diagnostics,
+            summary,
+            expectations,
+            parameters: parameters.unwrap_or_default(),
+            bindings: graph.bindings,
+        };
+        stats.timings.finish = started.elapsed();
+        stats.memo_files = self.parses.len();
+        stats.memo_tables = self.steps.len();
+        self.stats = stats;
+        (analysis, sources)
+    }
+
+    /// Parses (in parallel) every file whose text is not the one its memoised parse
+    /// was made from; forgets the parses of removed files.
+    fn parse_changed(&mut self, stats: &mut Stats) {
+        let parses = &self.parses;
+        let stale: Vec<&FileInput> = self
+            .files
+            .values()
+            .filter(|f| parses.get(&f.id).is_none_or(|p| p.hash != f.hash))
+            .collect();
+        stats.files_parsed = stale.len();
+        let fresh: Vec<(FileId, Parse)> = stale.into_par_iter().map(|f| (f.id, parse(f))).collect();
+        self.parses.extend(fresh);
+        let current: std::collections::HashSet<FileId> =
+            self.files.values().map(|f| f.id).collect();
+        self.parses.retain(|id, _| current.contains(id));
+    }
+
+    /// The contract step of every table, memoised per table; see the module docs.
+    fn contracts(
+        &mut self,
+        ctx: &contracts::Context,
+        graph: &Graph,
+        diagnostics: &mut Vec<Diagnostic>,
+        stats: &mut Stats,
+    ) -> Contracts {
+        let Some(order) = &graph.order else {
+            // A cycle: only declared contracts and their edges, recomputed (rare, and
+            // not per table).
+            self.steps.clear();
+            stats.tables_checked = ctx.tables.iter().map(|t| t.name.clone()).collect();
+            return contracts::run_cyclic(ctx, &graph.live, diagnostics);
+        };
+        if self.planner.is_none() && ctx.tables.iter().any(|t| t.kind == TableKind::Sql) {
+            self.planner = Some(SqlPlanner::new());
+        }
+        let schemas: Vec<Fingerprint> = ctx
+            .schemas
+            .defs
+            .iter()
+            .map(|d| self.keys.schema(d))
+            .collect();
+        let files: HashMap<FileId, Fingerprint> =
+            self.files.values().map(|f| (f.id, f.hash)).collect();
+        let mut outputs: Vec<Option<Fingerprint>> = vec![None; ctx.tables.len()];
+        let mut out = Contracts::with_tables(ctx.tables.len());
+        let mut used = HashMap::with_capacity(order.len());
+        for &id in order {
+            let table = &ctx.tables[id.0];
+            let at = TableKeyInputs {
+                tables: ctx.tables,
+                schemas: &schemas,
+                outputs: &outputs,
+                files: &files,
+            };
+            let key = self.keys.table(&at, table);
+            let (step, output) = match self.steps.remove(&key) {
+                Some((step, output)) => {
+                    stats.tables_reused += 1;
+                    (rebase(step, table), output)
+                }
+                None => {
+                    stats.tables_checked.push(table.name.clone());
+                    let step = contracts::check_table(ctx, self.planner.as_ref(), &out, id);
+                    let output = step.output.as_ref().map(|o| self.keys.output(o));
+                    (Arc::new(step), output)
+                }
+            };
+            outputs[id.0] = output;
+            out.record(id, Arc::clone(&step), diagnostics);
+            used.insert(key, (step, output));
+        }
+        // Entries the latest analysis did not use are dropped.
+        self.steps = used;
+        out
+    }
+}
+
+/// A memoised step may have been made under another numbering of the schemas: its
+/// effective output must name the table's declared schema by its current id. (The
+/// effective output is the declared contract exactly when the table declares one.)
+fn rebase(step: Arc<TableContract>, table: &analysis::Table) -> Arc<TableContract> {
+    match &step.output {
+        Some(output) if output.declared != table.output => {
+            let mut fixed = TableContract::clone(&step);
+            if let Some(output) = &mut fixed.output {
+                output.declared = table.output;
+            }
+            Arc::new(fixed)
+        }
+        _ => step,
+    }
+}
+
+fn parse(f: &FileInput) -> Parse {
+    let (id, file) = (f.id, &f.file);
+    let (tree, diagnostics) = match file.kind {
+        FileKind::Python => {
+            let (module, diags) = syntax::python::parse(id, &file.text);
+            (Tree::Python(Arc::new(module)), diags)
+        }
+        FileKind::Sql => {
+            let (node, diags) = syntax::sql::parse(id, &file.text, &file.line_index);
+            (Tree::Sql(Arc::new(node)), diags)
+        }
+        FileKind::Config => {
+            let (_config, diag) = config::parse(id, &file.text);
+            (Tree::Config, diag.into_iter().collect())
+        }
+        FileKind::BauplanProject => {
+            let (params, diag) = bauplan_project::parse(id, &file.text);
+            (Tree::BauplanProject(params), diag.into_iter().collect())
+        }
+    };
+    Parse {
+        hash: f.hash,
+        tree,
+        diagnostics,
+    }
+}

@@ -1,0 +1,365 @@
+//! The table graph: table names (duplicates), input resolution, edges, cycles and the
+//! topological order. Built from the table definitions ([`crate::analysis`]); contracts,
+//! the plan and lineage read it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use crate::analysis::{Table, TableId, TableKind};
+use crate::diagnostic::{Code, Diagnostic, Summary};
+use crate::source::SourceSet;
+use crate::suggest::did_you_mean;
+
+/// The DAG over a project's tables.
+#[derive(Debug, Default)]
+pub struct Graph {
+    /// `(parent, child)` pairs.
+    pub edges: Vec<(TableId, TableId)>,
+    /// Topological order of the live tables, when the graph has no cycle.
+    pub order: Option<Vec<TableId>>,
+    /// Per table: false for a duplicate definition (reported; not part of the graph).
+    pub live: Vec<bool>,
+    /// Bare names Python code may use for a table other than its own name, name -> table.
+    pub bindings: BTreeMap<String, String>,
+}
+
+impl Graph {
+    /// The counts `sluice check` reports: errors, warnings, nodes (live non-source
+    /// tables) and edges.
+    pub fn summary(&self, tables: &[Table], diagnostics: &[Diagnostic]) -> Summary {
+        let nodes = tables
+            .iter()
+            .zip(&self.live)
+            .filter(|(t, l)| **l && t.kind != TableKind::Source)
+            .count();
+        let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+        Summary {
+            errors,
+            warnings: diagnostics.len() - errors,
+            nodes,
+            edges: self.edges.len(),
+        }
+    }
+}
+
+/// Names the tables, resolves every input (of tables and of expectations) to a table,
+/// and orders the graph. `aliases` are each module's `Source`/`Table` variables
+/// (variable -> table name); with `bauplan`, undefined inputs may become implicit lake
+/// tables (appended to `tables`).
+pub(crate) fn build(
+    tables: &mut Vec<Table>,
+    expectations: &mut [Table],
+    sources: &SourceSet,
+    aliases: &[HashMap<String, String>],
+    bauplan: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Graph {
+    // Table names: the first definition wins; later ones are duplicates.
+    let mut by_name: HashMap<String, TableId> = HashMap::new();
+    let mut live = vec![true; tables.len()];
+    for (i, table) in tables.iter().enumerate() {
+        match by_name.get(&table.name) {
+            Some(first) => {
+                let first = &tables[first.0];
+                live[i] = false;
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateTable,
+                        table.file,
+                        table.span.clone(),
+                        format!(
+                            "table `{}` is defined more than once ({} and {})",
+                            table.name,
+                            kind_word(first.kind),
+                            kind_word(table.kind)
+                        ),
+                    )
+                    .with_label("defined again here")
+                    .with_secondary(first.file, first.span.clone(), "first defined here")
+                    .with_help("each table has exactly one definition: rename one of them"),
+                );
+            }
+            None => {
+                by_name.insert(table.name.clone(), TableId(i));
+            }
+        }
+    }
+
+    // Resolve inputs and build the graph.
+    let names: Vec<String> = {
+        let mut n: Vec<String> = by_name.keys().cloned().collect();
+        n.sort_unstable();
+        n
+    };
+    // A bare name that is no table may name a `Source` variable of another module.
+    let mut source_vars: HashMap<&str, Option<&str>> = HashMap::new();
+    for module_aliases in aliases {
+        for (var, table) in module_aliases {
+            source_vars
+                .entry(var.as_str())
+                .and_modify(|t| {
+                    if *t != Some(table.as_str()) {
+                        *t = None;
+                    }
+                })
+                .or_insert(Some(table.as_str()));
+        }
+    }
+    let bindings = source_vars
+        .iter()
+        .filter_map(|(var, table)| Some((var.to_string(), (*table)?.to_string())))
+        .filter(|(var, table)| var != table)
+        .collect();
+    if bauplan {
+        implicit_lake_tables(
+            tables,
+            &mut live,
+            &mut by_name,
+            &names,
+            &source_vars,
+            diagnostics,
+        );
+    }
+    let mut graph: DiGraph<TableId, usize> = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..tables.len())
+        .map(|i| graph.add_node(TableId(i)))
+        .collect();
+    let mut edges = Vec::new();
+    let mut unknown = Vec::new();
+    for (i, table) in tables.iter_mut().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        for (k, input) in table.inputs.iter_mut().enumerate() {
+            if input.bare_name
+                && !by_name.contains_key(&input.table)
+                && let Some(Some(target)) = source_vars.get(input.table.as_str())
+            {
+                input.table = (*target).to_owned();
+            }
+            match by_name.get(&input.table) {
+                Some(&parent) => {
+                    input.resolved = Some(parent);
+                    graph.add_edge(nodes[parent.0], nodes[i], k);
+                    edges.push((parent, TableId(i)));
+                }
+                None => unknown.push((
+                    table.file,
+                    input.span.clone(),
+                    input.table.clone(),
+                    table.name.clone(),
+                )),
+            }
+        }
+    }
+    for check in expectations.iter_mut() {
+        for input in &mut check.inputs {
+            if input.bare_name
+                && !by_name.contains_key(&input.table)
+                && let Some(Some(target)) = source_vars.get(input.table.as_str())
+            {
+                input.table = (*target).to_owned();
+            }
+            match by_name.get(&input.table) {
+                Some(&table) => input.resolved = Some(table),
+                None => unknown.push((
+                    check.file,
+                    input.span.clone(),
+                    input.table.clone(),
+                    format!("expectation {}", check.name),
+                )),
+            }
+        }
+    }
+    for (file, span, name, child) in unknown {
+        diagnostics.push(
+            Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
+                .with_label("no source or node defines this table")
+                .with_help(match did_you_mean(&name, names.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!(
+                        "declare it as a lake table with `{} = Source(SomeSchema)`, or add a node that produces it",
+                        name.rsplit('.').next().unwrap_or(&name)
+                    ),
+                }),
+        );
+    }
+
+    // Cycles: one diagnostic per strongly connected component.
+    let mut cyclic = false;
+    for scc in tarjan_scc(&graph) {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() < 2 && !self_loop {
+            continue;
+        }
+        cyclic = true;
+        diagnostics.push(cycle_diagnostic(&graph, &scc, tables, sources));
+    }
+    let order = if cyclic {
+        None
+    } else {
+        toposort(&graph, None).ok().map(|o| {
+            o.into_iter()
+                .map(|n| graph[n])
+                .filter(|t| live[t.0])
+                .collect()
+        })
+    };
+
+    Graph {
+        edges,
+        order,
+        live,
+        bindings,
+    }
+}
+
+/// Bauplan projects read lake tables they never declare: an undefined input with no
+/// close match among the defined tables becomes an implicit source, with a warning (a
+/// close match is more likely a typo: that stays an unknown-table error).
+fn implicit_lake_tables(
+    tables: &mut Vec<Table>,
+    live: &mut Vec<bool>,
+    by_name: &mut HashMap<String, TableId>,
+    names: &[String],
+    source_vars: &HashMap<&str, Option<&str>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut implicit: Vec<Table> = Vec::new();
+    for (i, table) in tables.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        for input in &table.inputs {
+            let defined = by_name.contains_key(&input.table)
+                || input.bare_name
+                    && matches!(source_vars.get(input.table.as_str()), Some(Some(_)));
+            if defined
+                || implicit.iter().any(|t| t.name == input.table)
+                || did_you_mean(&input.table, names.iter().map(String::as_str)).is_some()
+            {
+                continue;
+            }
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::ImplicitLakeTable,
+                    table.file,
+                    input.span.clone(),
+                    format!("`{}` reads `{}`, which the project does not define: assumed to be a lake table", table.name, input.table),
+                )
+                .with_label("assumed lake table")
+                .with_help(format!(
+                    "declare it with `{} = Source(SomeSchema)` to check its columns statically",
+                    input.table.rsplit('.').next().unwrap_or(&input.table)
+                )),
+            );
+            implicit.push(Table::source(
+                input.table.clone(),
+                table.file,
+                input.span.clone(),
+                None,
+                false,
+            ));
+        }
+    }
+    for table in implicit {
+        by_name.insert(table.name.clone(), TableId(tables.len()));
+        tables.push(table);
+        live.push(true);
+    }
+}
+
+fn kind_word(kind: TableKind) -> &'static str {
+    match kind {
+        TableKind::Source => "a source",
+        TableKind::Python => "a Python node",
+        TableKind::Sql => "a SQL node",
+    }
+}
+
+fn cycle_diagnostic(
+    graph: &DiGraph<TableId, usize>,
+    scc: &[NodeIndex],
+    tables: &[Table],
+    sources: &SourceSet,
+) -> Diagnostic {
+    // Report order: file path, then position (file ids are not in path order).
+    let at = |n: NodeIndex| {
+        let t = &tables[graph[n].0];
+        (sources.file(t.file).path.as_str(), t.span.start)
+    };
+    // Start at the first table in report order and walk edges inside the component
+    // until we are back: a concrete cycle to show.
+    let start = *scc
+        .iter()
+        .min_by_key(|n| at(**n))
+        .expect("non-empty component");
+    // The shortest cycle through `start`: breadth-first over the component's edges
+    // until an edge leads back to `start`.
+    let mut via: HashMap<NodeIndex, petgraph::graph::EdgeIndex> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    let mut closing = None;
+    'search: while let Some(node) = queue.pop_front() {
+        let mut out: Vec<_> = graph
+            .edges(node)
+            .filter(|e| scc.contains(&e.target()))
+            .collect();
+        out.sort_by_key(|e| at(e.target()));
+        for edge in out {
+            if edge.target() == start {
+                closing = Some(edge.id());
+                break 'search;
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) = via.entry(edge.target()) {
+                slot.insert(edge.id());
+                queue.push_back(edge.target());
+            }
+        }
+    }
+    // Walk back from the closing edge to `start`.
+    let mut cycle_edges = Vec::new();
+    let mut edge = closing;
+    while let Some(e) = edge {
+        cycle_edges.push(e);
+        let (source, _) = graph.edge_endpoints(e).expect("edge of this graph");
+        edge = if source == start {
+            None
+        } else {
+            via.get(&source).copied()
+        };
+    }
+    cycle_edges.reverse();
+    let mut path = vec![start];
+    let mut labels = Vec::new();
+    for e in cycle_edges {
+        let (_, target) = graph.edge_endpoints(e).expect("edge of this graph");
+        let child = &tables[graph[target].0];
+        let input = &child.inputs[graph[e]];
+        labels.push((
+            child.file,
+            input.span.clone(),
+            format!("`{}` reads `{}`", child.name, input.table),
+        ));
+        path.push(target);
+    }
+    let names: Vec<String> = path
+        .iter()
+        .map(|n| format!("`{}`", tables[graph[*n].0].name))
+        .collect();
+    let first = &tables[graph[start].0];
+    let mut d = Diagnostic::new(
+        Code::Cycle,
+        first.file,
+        first.span.clone(),
+        format!("dependency cycle: {}", names.join(" -> ")),
+    )
+    .with_label("this table depends on itself")
+    .with_help("a pipeline is a DAG: one of these tables must stop reading the next");
+    for (file, span, message) in labels {
+        d = d.with_secondary(file, span, message);
+    }
+    d
+}

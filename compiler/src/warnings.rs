@@ -1,0 +1,128 @@
+//! Project-level warnings that need the contract results: unused sources, undeclared
+//! outputs a consumer relies on, unannotated inputs.
+
+use crate::analysis::{Table, TableId, TableKind};
+use crate::contracts::Contracts;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::schema::Schemas;
+
+pub(crate) fn warnings(
+    tables: &[Table],
+    schemas: &Schemas,
+    live: &[bool],
+    edges: &[(TableId, TableId)],
+    contracts: &Contracts,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    // The consumers of each table, in edge order (one pass: linear in the edges).
+    let mut consumers_of: Vec<Vec<TableId>> = vec![Vec::new(); tables.len()];
+    for (parent, child) in edges {
+        consumers_of[parent.0].push(*child);
+    }
+    for (i, table) in tables.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let consumers: Vec<&Table> = consumers_of[i].iter().map(|c| &tables[c.0]).collect();
+        if table.kind == TableKind::Source && consumers.is_empty() {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::UnusedSource,
+                    table.file,
+                    table.span.clone(),
+                    format!("source `{}` is declared but no node reads it", table.name),
+                )
+                .with_label("never read")
+                .with_help("remove the declaration, or read the table in a node"),
+            );
+        }
+        // Consumers that declare a contract for this table's output, as `node (Schema)`.
+        let mut consumer_contracts: Vec<String> = consumers
+            .iter()
+            .flat_map(|consumer| {
+                consumer
+                    .inputs
+                    .iter()
+                    .filter(|input| input.resolved == Some(TableId(i)))
+                    .filter_map(|input| input.required)
+                    .map(|schema| format!("`{}` (`{}`)", consumer.name, schemas.get(schema).name))
+            })
+            .collect();
+        consumer_contracts.dedup();
+        let first_contract = consumers
+            .iter()
+            .flat_map(|consumer| consumer.inputs.iter())
+            .filter(|input| input.resolved == Some(TableId(i)))
+            .find_map(|input| input.required);
+        // An undeclared output matters when a consumer declares a contract for it.
+        let unknown = contracts.output(TableId(i)).is_none() && !contracts.broken(TableId(i));
+        if unknown && !table.output_invalid && !consumer_contracts.is_empty() {
+            let what = match table.kind {
+                TableKind::Source => "source",
+                _ => "node",
+            };
+            let consequence = match consumer_contracts.as_slice() {
+                [one] => format!("the input contract of {one} is unchecked"),
+                many => format!("the input contracts of {} are unchecked", many.join(", ")),
+            };
+            let wanted = &schemas
+                .get(first_contract.expect("non-empty contracts"))
+                .name;
+            let help = match table.kind {
+                TableKind::Python => {
+                    format!("declare the output with a return annotation, e.g. `-> {wanted}`")
+                }
+                TableKind::Sql => format!(
+                    "name the output schema in the header: `-- {}: {wanted} <- ...`",
+                    table.name
+                ),
+                TableKind::Source => format!("pass its schema: `Source({wanted})`"),
+            };
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::UnknownOutput,
+                    table.file,
+                    table.span.clone(),
+                    format!(
+                        "the output schema of {what} `{}` is undeclared: {consequence}",
+                        table.name
+                    ),
+                )
+                .with_label("no declared schema")
+                .with_help(help),
+            );
+        }
+        for input in &table.inputs {
+            let Some(param) = &input.param else { continue };
+            if input.required.is_some() || input.annotation_invalid || input.projection.is_some() {
+                continue;
+            }
+            let suggestion = input
+                .resolved
+                .and_then(|p| tables[p.0].output)
+                .map(|s| {
+                    format!(
+                        "annotate it: `{}: {} = ...`",
+                        param.text,
+                        schemas.get(s).name
+                    )
+                })
+                .unwrap_or_else(|| {
+                    "annotate it with the schema this node requires of its input".into()
+                });
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::UncheckedInput,
+                    table.file,
+                    param.span.clone(),
+                    format!(
+                        "input `{}` of `{}` has no schema annotation: the edge `{}` -> `{}` is unchecked",
+                        param.text, table.name, input.table, table.name
+                    ),
+                )
+                .with_label("unannotated")
+                .with_help(suggestion),
+            );
+        }
+    }
+}
