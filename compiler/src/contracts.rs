@@ -12,7 +12,9 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::py_infer::NullableOrigin;
 use crate::schema::{SchemaDef, SchemaId, Schemas};
 use crate::source::{FileId, SourceSet, Span};
-use crate::sql_plan::{ColumnTrace, SqlPlanner, output_schema, trace_columns};
+use crate::sql_plan::{
+    ColumnTrace, PlanFailure, SqlPlanner, output_schema, too_wide, trace_columns,
+};
 use crate::suggest::did_you_mean;
 use crate::syntax::sql::SqlNode;
 use crate::types::{ColumnType, DataType, display_type, widens_losslessly};
@@ -395,7 +397,7 @@ pub(crate) fn run(ctx: &Context, diagnostics: &mut Vec<Diagnostic>) -> Contracts
             out.outputs[id.0] = Some(declared.unwrap_or(output));
             continue;
         }
-        if diagnostics.len() > reported {
+        if diagnostics[reported..].iter().any(Diagnostic::is_error) {
             // The body is broken (reported): its contract cannot hold as written.
             out.broken[id.0] = true;
             for c in declared.iter().flat_map(|d| &d.columns) {
@@ -483,8 +485,14 @@ fn infer_sql(
     let statement = sqlparser::ast::Statement::Query(query.clone());
     let plan = match planner.plan(&statement, &inputs) {
         Ok(plan) => plan,
-        Err(err) => {
+        Err(PlanFailure::Error(err)) => {
             diagnostics.push(plan_diagnostic(ctx, planner, table, file, &err, &inputs));
+            return None;
+        }
+        // Not planned: the declared contract is deferred to run time, with a warning.
+        Err(PlanFailure::TooWide(cost)) => {
+            let at = node.first_token.clone();
+            diagnostics.push(too_wide(table.file, at, &table.name, cost));
             return None;
         }
     };
