@@ -2,7 +2,7 @@
 //! from its body), the comparison of inferred with declared schemas, the edge checks, and
 //! the obligation ledger: every contract fact ends proven, violated or deferred.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
@@ -58,6 +58,11 @@ impl Output {
     }
 
     pub fn column(&self, name: &str) -> Option<&OutColumn> {
+        self.position(name).map(|at| &self.columns[at])
+    }
+
+    /// The position of the (first) column named `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
         let by_name = self.by_name.get_or_init(|| {
             let mut map = HashMap::with_capacity(self.columns.len());
             for (at, c) in self.columns.iter().enumerate() {
@@ -66,7 +71,7 @@ impl Output {
             }
             map
         });
-        by_name.get(name).map(|&at| &self.columns[at])
+        by_name.get(name).copied()
     }
 
     /// As an Arrow schema, when every column has a valid type.
@@ -224,10 +229,13 @@ fn infer_python(
         };
         // Bauplan delivers only the projected columns.
         let columns: Vec<OutColumn> = match &input.projection {
-            Some(projection) => columns
-                .into_iter()
-                .filter(|c| projection.iter().any(|(p, _)| p == &c.name))
-                .collect(),
+            Some(projection) => {
+                let projected: HashSet<&str> = projection.iter().map(|(p, _)| p.as_str()).collect();
+                columns
+                    .into_iter()
+                    .filter(|c| projected.contains(c.name.as_str()))
+                    .collect()
+            }
             None => columns,
         };
         let mut cols = Vec::new();
@@ -786,10 +794,8 @@ fn compare(
     for want in &declared.columns {
         let Some(want_ty) = &want.ty else { continue };
         let Some((index, got)) = inferred
-            .columns
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.name == want.name)
+            .position(&want.name)
+            .map(|at| (at, &inferred.columns[at]))
         else {
             push(
                 obligations,
@@ -1439,8 +1445,9 @@ fn check_model_columns(
             ),
         );
     }
+    let listed: HashSet<&str> = listed.iter().map(|(c, _)| c.as_str()).collect();
     for got in &inferred.columns {
-        if !listed.iter().any(|(c, _)| c == &got.name) {
+        if !listed.contains(got.name.as_str()) {
             push(
                 obligations,
                 &table.name,
