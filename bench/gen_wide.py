@@ -11,7 +11,7 @@ returning it (`-> Wide`) and a Python node selecting half of the columns by name
 `Narrow`. With `--star` the SQL node is `SELECT *`; with `--no-sql` there is no SQL
 node and the first Python node reads the source. `--nodes N`: one source and a chain of
 N Python nodes in one file, each reading the one before. Both check with 0 errors and 0
-warnings, except that a SQL node over the planning budget (`SELECT *` over about 20,000
+warnings, except that a SQL node over the planning budget (`SELECT *` over 2,829
 columns and more, or as many columns named) gets the warning W0005; the time should grow
 linearly with N (BENCHMARKS.md).
 """
