@@ -2,12 +2,13 @@
 //! input's panic caught and counted. CI runs the short property tests in
 //! `tests/front_end_fuzz.rs`; this runs millions.
 //!
-//!     cargo run --release -p sluice-compiler --example fuzz -- [COUNT] [SEED] [THREADS] [FRONTS]
+//!     cargo run --release -p sluice-compiler --example fuzz -- [COUNT] [SEED] [THREADS] [FRONTS] [STACK_KIB]
 //!
 //! COUNT inputs per front end (default 1,000,000), from SEED (default 1), on THREADS
-//! threads (default: every core) with the stack `check` runs the front ends on; FRONTS
-//! limits the run to some front ends (comma-separated: `python,sql,sluice.toml,
-//! bauplan_project.yml`; default all). Input `i` of a front end is generated from
+//! threads (default: every core) with the stack `check` runs the front ends on, or
+//! STACK_KIB KiB (2048: a test or tokio thread's); FRONTS limits the run to some front
+//! ends (comma-separated: `python,sql,sluice.toml,bauplan_project.yml`; `all`, the
+//! default, for every one). Input `i` of a front end is generated from
 //! `(SEED, front end, i)` alone, so a reported panic replays with the same arguments.
 //! Inputs mix grammar fragments, mutations of the fixture projects and random bytes.
 //! Every minute a progress line gives the inputs done so far, and a panicking input's
@@ -217,7 +218,14 @@ fn main() {
         .get(3)
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let only: Option<Vec<&str>> = args.get(4).map(|a| a.split(',').collect());
+    let only: Option<Vec<&str>> = args
+        .get(4)
+        .filter(|a| a.as_str() != "all")
+        .map(|a| a.split(',').collect());
+    let stack = args
+        .get(5)
+        .and_then(|a| a.parse::<usize>().ok())
+        .map_or(sluice_compiler::CHECK_STACK_SIZE, |kib| kib << 10);
     std::panic::set_hook(Box::new(|_| {}));
     let fronts: [Front; 4] = [
         ("python", &[PY_FIXTURE, PY_SCHEMAS], PY_FRAGMENTS, |t| {
@@ -251,16 +259,15 @@ fn main() {
         let report = |done: usize, panics: usize, what: &str| {
             println!(
                 "{name}: {done} inputs, {panics} panics, {:.1} s (seed {seed}, {threads} \
-                 threads){what}",
+                 threads, {} KiB stacks){what}",
                 start.elapsed().as_secs_f64(),
+                stack >> 10,
             );
         };
         std::thread::scope(|scope| {
             let mut workers = Vec::new();
             for _ in 0..threads {
-                // The stack `check` gives the front ends.
-                let builder =
-                    std::thread::Builder::new().stack_size(sluice_compiler::CHECK_STACK_SIZE);
+                let builder = std::thread::Builder::new().stack_size(stack);
                 let spawned = builder.spawn_scoped(scope, || {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);

@@ -592,7 +592,8 @@ mod tests {
     use super::*;
     use datafusion::arrow::datatypes::TimeUnit;
 
-    fn statement(sql: &str) -> Statement {
+    /// One parsed statement (also for `budget`'s tests).
+    pub(super) fn statement(sql: &str) -> Statement {
         sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql)
             .unwrap()
             .remove(0)

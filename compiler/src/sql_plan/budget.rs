@@ -209,12 +209,7 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
-
-    fn statement(sql: &str) -> Statement {
-        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql)
-            .unwrap()
-            .remove(0)
-    }
+    use crate::sql_plan::tests::statement;
 
     fn wide(n: usize) -> HashMap<String, SchemaRef> {
         let fields: Vec<Field> = (0..n)
