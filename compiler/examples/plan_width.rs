@@ -66,7 +66,7 @@ fn main() {
             println!(
                 "{n} columns, {what}: {} steps{}, planned in {planned:.3} s, \
                  {} columns traced in {traced:.3} s",
-                cost.steps(),
+                cost.steps,
                 if cost.over_budget() {
                     " (over budget)"
                 } else {
