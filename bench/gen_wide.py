@@ -8,8 +8,11 @@
 inheriting half of them (`c = Wide.c`); a source of `Wide`, a SQL node selecting every
 column by name into `Wide`, a Python node taking the SQL node's output typed `Wide` and
 returning it (`-> Wide`) and a Python node selecting half of the columns by name into
-`Narrow`. `--nodes N`: one source and a chain of N Python nodes in one file, each
-reading the one before. Both check with 0 errors and 0 warnings; the time should grow
+`Narrow`. With `--star` the SQL node is `SELECT *`; with `--no-sql` there is no SQL
+node and the first Python node reads the source. `--nodes N`: one source and a chain of
+N Python nodes in one file, each reading the one before. Both check with 0 errors and 0
+warnings, except that a SQL node over the planning budget (`SELECT *` over 2,829
+columns and more, or as many columns named) gets the warning W0005; the time should grow
 linearly with N (BENCHMARKS.md).
 """
 
@@ -19,7 +22,7 @@ import os
 TYPES = ["int", "str", "float", "bool", "Int32", "str | None"]
 
 
-def wide(n: int, out: str) -> None:
+def wide(n: int, out: str, star: bool, sql: bool) -> None:
     cols = [f"c{i}" for i in range(n)]
     half = cols[::2]
     lines = ["from sluice import Schema, Source", "", "", "class Wide(Schema):"]
@@ -28,14 +31,18 @@ def wide(n: int, out: str) -> None:
     lines += [f"    {c} = Wide.{c}" for c in half]
     lines += ["", "", 'raw = Source(Wide, name="raw.wide")', ""]
     write(out, "schemas.py", "\n".join(lines))
-    write(out, "selected.sql", "-- selected: Wide <- raw.wide\nSELECT " + ",\n    ".join(cols) + "\nFROM raw.wide\n")
+    if sql:
+        select = "*" if star else ",\n    ".join(cols)
+        write(out, "selected.sql", f"-- selected: Wide <- raw.wide\nSELECT {select}\nFROM raw.wide\n")
     body = [
         "import polars as pl",
         "from sluice import Table",
         "from schemas import Wide, Narrow",
         "",
         "",
-        'def passed(df: Wide = Table("selected")) -> Wide:',
+        'def passed(df: Wide = Table("selected")) -> Wide:'
+        if sql
+        else 'def passed(df: Wide = Table("raw.wide")) -> Wide:',
         "    return df",
         "",
         "",
@@ -74,12 +81,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--columns", type=int)
     p.add_argument("--nodes", type=int)
+    p.add_argument("--star", action="store_true", help="the SQL node selects *")
+    p.add_argument("--no-sql", action="store_true", help="no SQL node")
     p.add_argument("--out", required=True)
     a = p.parse_args()
     if (a.columns is None) == (a.nodes is None):
         p.error("give exactly one of --columns and --nodes")
     if a.columns is not None:
-        wide(a.columns, a.out)
+        wide(a.columns, a.out, a.star, not a.no_sql)
     else:
         chain(a.nodes, a.out)
 

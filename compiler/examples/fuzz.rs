@@ -2,16 +2,22 @@
 //! input's panic caught and counted. CI runs the short property tests in
 //! `tests/front_end_fuzz.rs`; this runs millions.
 //!
-//!     cargo run --release -p sluice-compiler --example fuzz -- [COUNT] [SEED] [THREADS]
+//!     cargo run --release -p sluice-compiler --example fuzz -- [COUNT] [SEED] [THREADS] [FRONTS] [STACK_KIB]
 //!
 //! COUNT inputs per front end (default 1,000,000), from SEED (default 1), on THREADS
-//! threads (default: every core) with the stack `check` runs the front ends on. Input `i` of a front end is generated from
+//! threads (default: every core) with the stack `check` runs the front ends on, or
+//! STACK_KIB KiB (2048: a test or tokio thread's); FRONTS limits the run to some front
+//! ends (comma-separated: `python,sql,sluice.toml,bauplan_project.yml`; `all`, the
+//! default, for every one). Input `i` of a front end is generated from
 //! `(SEED, front end, i)` alone, so a reported panic replays with the same arguments.
 //! Inputs mix grammar fragments, mutations of the fixture projects and random bytes.
+//! Every minute a progress line gives the inputs done so far, and a panicking input's
+//! index is printed when it panics, so a run stopped early still reports real counts.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sluice_compiler::source::{FileId, LineIndex};
 use sluice_compiler::{bauplan_project, config, syntax};
@@ -148,14 +154,6 @@ impl Rng {
     }
 }
 
-fn floor_char(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
 /// One input: fragment soup, a mutated fixture, random bytes, or a deep repetition.
 fn generate(rng: &mut Rng, fixtures: &[&str], fragments: &[&str]) -> String {
     match rng.below(4) {
@@ -165,15 +163,15 @@ fn generate(rng: &mut Rng, fixtures: &[&str], fragments: &[&str]) -> String {
         1 => {
             let mut text = fixtures[rng.below(fixtures.len())].to_owned();
             for _ in 0..1 + rng.below(6) {
-                let at = floor_char(&text, rng.below(text.len() + 1));
+                let at = text.floor_char_boundary(rng.below(text.len() + 1));
                 match rng.below(3) {
                     0 => text.insert_str(at, fragments[rng.below(fragments.len())]),
                     1 => {
-                        let end = floor_char(&text, at + rng.below(40));
+                        let end = text.floor_char_boundary(at + rng.below(40));
                         text.replace_range(at..end, "");
                     }
                     _ => {
-                        let end = floor_char(&text, at + rng.below(80));
+                        let end = text.floor_char_boundary(at + rng.below(80));
                         let copy = text[at..end].to_owned();
                         text.insert_str(end, &copy);
                     }
@@ -206,6 +204,9 @@ type Front = (
     fn(&str),
 );
 
+/// Seconds between progress lines.
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let count: usize = args
@@ -217,6 +218,14 @@ fn main() {
         .get(3)
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let only: Option<Vec<&str>> = args
+        .get(4)
+        .filter(|a| a.as_str() != "all")
+        .map(|a| a.split(',').collect());
+    let stack = args
+        .get(5)
+        .and_then(|a| a.parse::<usize>().ok())
+        .map_or(sluice_compiler::CHECK_STACK_SIZE, |kib| kib << 10);
     std::panic::set_hook(Box::new(|_| {}));
     let fronts: [Front; 4] = [
         ("python", &[PY_FIXTURE, PY_SCHEMAS], PY_FRAGMENTS, |t| {
@@ -232,16 +241,33 @@ fn main() {
             let _ = bauplan_project::parse(FileId(0), t);
         }),
     ];
+    if let Some(only) = &only
+        && let Some(unknown) = only.iter().find(|o| !fronts.iter().any(|f| f.0 == **o))
+    {
+        eprintln!("fuzz: no front end `{unknown}` (python, sql, sluice.toml, bauplan_project.yml)");
+        std::process::exit(2);
+    }
     let mut total_panics = 0;
     for (front_no, (name, fixtures, fragments, run)) in fronts.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(name)) {
+            continue;
+        }
         let start = Instant::now();
         let next = AtomicUsize::new(0);
-        let panics = std::sync::Mutex::new(Vec::new());
+        let done = AtomicUsize::new(0);
+        let panics = Mutex::new(Vec::new());
+        let report = |done: usize, panics: usize, what: &str| {
+            println!(
+                "{name}: {done} inputs, {panics} panics, {:.1} s (seed {seed}, {threads} \
+                 threads, {} KiB stacks){what}",
+                start.elapsed().as_secs_f64(),
+                stack >> 10,
+            );
+        };
         std::thread::scope(|scope| {
+            let mut workers = Vec::new();
             for _ in 0..threads {
-                // The stack `check` gives the front ends.
-                let builder =
-                    std::thread::Builder::new().stack_size(sluice_compiler::CHECK_STACK_SIZE);
+                let builder = std::thread::Builder::new().stack_size(stack);
                 let spawned = builder.spawn_scoped(scope, || {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -251,28 +277,40 @@ fn main() {
                         let mut rng = Rng::new(seed, front_no as u64, i as u64);
                         let input = generate(&mut rng, fixtures, fragments);
                         if catch_unwind(AssertUnwindSafe(|| run(&input))).is_err() {
+                            println!("{name}: input {i} panicked");
                             panics.lock().unwrap_or_else(|e| e.into_inner()).push(i);
                         }
+                        done.fetch_add(1, Ordering::Relaxed);
                     }
                 });
-                if let Err(e) = spawned {
-                    eprintln!("fuzz: cannot start a thread: {e}");
-                    std::process::exit(2);
+                match spawned {
+                    Ok(worker) => workers.push(worker),
+                    Err(e) => {
+                        eprintln!("fuzz: cannot start a thread: {e}");
+                        std::process::exit(2);
+                    }
+                }
+            }
+            // Progress, so that a run stopped early still says how far it got.
+            let mut last = Instant::now();
+            while !workers.iter().all(|w| w.is_finished()) {
+                std::thread::sleep(Duration::from_millis(200));
+                if last.elapsed() >= PROGRESS_EVERY {
+                    last = Instant::now();
+                    let panicked = panics.lock().unwrap_or_else(|e| e.into_inner()).len();
+                    report(done.load(Ordering::Relaxed), panicked, " so far");
                 }
             }
         });
-        let panics = panics.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut panics = panics.into_inner().unwrap_or_else(|e| e.into_inner());
+        panics.sort_unstable();
         total_panics += panics.len();
-        println!(
-            "{name}: {count} inputs, {} panics, {:.1} s (seed {seed}, {threads} threads){}",
-            panics.len(),
-            start.elapsed().as_secs_f64(),
-            if panics.is_empty() {
-                String::new()
-            } else {
-                format!("; first inputs: {:?}", &panics[..panics.len().min(10)])
-            }
-        );
+        let first = if panics.is_empty() {
+            String::new()
+        } else {
+            format!("; first inputs: {:?}", &panics[..panics.len().min(10)])
+        };
+        report(done.load(Ordering::Relaxed), panics.len(), &first);
     }
     if total_panics > 0 {
         std::process::exit(1);

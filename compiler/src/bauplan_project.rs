@@ -16,12 +16,14 @@
 //! `parameters:` section of the wrong shape, yields no parameters and a located
 //! diagnostic (`E0006`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr::{MarkedYaml, Scalar, ScanError, YamlData, YamlLoader};
+use saphyr_parser::{Event, SpannedEventReceiver};
 use serde::Serialize;
 
 use crate::diagnostic::{Code, Diagnostic};
+use crate::limits::{MAX_NESTING, too_deep};
 use crate::source::{FileId, Span};
 
 /// The parameter types of Bauplan's project file.
@@ -57,9 +59,18 @@ pub fn parse(file: FileId, text: &str) -> (BTreeMap<String, ProjectParameter>, O
             .with_help(help.to_owned()),
         )
     };
-    let docs = match MarkedYaml::load_from_str(text) {
+    let docs = match load(text) {
         Ok(docs) => docs,
-        Err(e) => {
+        Err(Unread::TooDeep(at)) => {
+            let at = byte_offset(text, at);
+            let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+            let construct = "this YAML value";
+            return (
+                params,
+                Some(too_deep(file, at..end, construct, MAX_NESTING)),
+            );
+        }
+        Err(Unread::Invalid(e)) => {
             let at = byte_offset(text, e.marker().index());
             return (
                 params,
@@ -227,6 +238,77 @@ pub fn parse(file: FileId, text: &str) -> (BTreeMap<String, ProjectParameter>, O
         params.insert(name.to_owned(), parameter);
     }
     (params, None)
+}
+
+/// Why [`load`] read no documents.
+enum Unread {
+    /// A collection nests more than [`MAX_NESTING`] levels deep (aliases expanded), at
+    /// this character index.
+    TooDeep(usize),
+    /// Not YAML, or aliases that copy more than saphyr's budget (100,000 values: an
+    /// alias copies its anchor's whole value, the "billion laughs").
+    Invalid(ScanError),
+}
+
+/// One collection being read: its anchor and the height of its deepest child.
+struct Open {
+    anchor: usize,
+    height: usize,
+}
+
+/// The file's documents, loaded without recursion on their depth.
+///
+/// `MarkedYaml::load_from_str` drives saphyr's parser recursively, one set of frames per
+/// nesting level (a 2 MiB stack overflows at about a thousand levels). Here the parser's
+/// events (it keeps its own stack on the heap) are fed to saphyr's loader one by one,
+/// and collections nested more than [`MAX_NESTING`] deep are refused before the loader
+/// builds them: the tree it builds is hashed (mapping keys), copied (aliases) and dropped
+/// recursively.
+fn load(text: &str) -> Result<Vec<MarkedYaml<'_>>, Unread> {
+    let mut parser = saphyr_parser::Parser::new_from_str(text);
+    let mut loader: YamlLoader<MarkedYaml> = YamlLoader::default();
+    let mut open: Vec<Open> = Vec::new();
+    // The height (collection levels) of each anchor's value.
+    let mut anchors: HashMap<usize, usize> = HashMap::new();
+    while let Some(next) = parser.next_event() {
+        let (event, span) = next.map_err(Unread::Invalid)?;
+        // A finished value: its anchor and height.
+        let finished = match &event {
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if open.len() >= MAX_NESTING {
+                    return Err(Unread::TooDeep(span.start.index()));
+                }
+                open.push(Open {
+                    anchor: *anchor,
+                    height: 0,
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => open.pop().map(|o| (o.anchor, o.height + 1)),
+            Event::Scalar(_, _, anchor, _) => Some((*anchor, 0)),
+            Event::Alias(id) => {
+                let height = anchors.get(id).copied().unwrap_or(0);
+                if open.len() + height > MAX_NESTING {
+                    return Err(Unread::TooDeep(span.start.index()));
+                }
+                Some((0, height))
+            }
+            _ => None,
+        };
+        if let Some((anchor, height)) = finished {
+            if anchor > 0 {
+                anchors.insert(anchor, height);
+            }
+            if let Some(parent) = open.last_mut() {
+                parent.height = parent.height.max(height);
+            }
+        }
+        loader.on_event(event, span);
+        if let Some(e) = loader.error() {
+            return Err(Unread::Invalid(e.clone()));
+        }
+    }
+    Ok(loader.into_documents())
 }
 
 /// The default converted to `ty`, or `None` when it is not one (an integer is a float).

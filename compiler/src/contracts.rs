@@ -2,7 +2,7 @@
 //! from its body), the comparison of inferred with declared schemas, the edge checks, and
 //! the obligation ledger: every contract fact ends proven, violated or deferred.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
@@ -12,7 +12,9 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::py_infer::NullableOrigin;
 use crate::schema::{SchemaDef, SchemaId, Schemas};
 use crate::source::{FileId, SourceSet, Span};
-use crate::sql_plan::{ColumnTrace, SqlPlanner, output_schema, trace_columns};
+use crate::sql_plan::{
+    ColumnTrace, PlanFailure, SqlPlanner, output_schema, too_wide, trace_columns,
+};
 use crate::suggest::did_you_mean;
 use crate::syntax::sql::SqlNode;
 use crate::types::{ColumnType, DataType, display_type, widens_losslessly};
@@ -56,6 +58,11 @@ impl Output {
     }
 
     pub fn column(&self, name: &str) -> Option<&OutColumn> {
+        self.position(name).map(|at| &self.columns[at])
+    }
+
+    /// The position of the (first) column named `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
         let by_name = self.by_name.get_or_init(|| {
             let mut map = HashMap::with_capacity(self.columns.len());
             for (at, c) in self.columns.iter().enumerate() {
@@ -64,7 +71,7 @@ impl Output {
             }
             map
         });
-        by_name.get(name).map(|&at| &self.columns[at])
+        by_name.get(name).copied()
     }
 
     /// As an Arrow schema, when every column has a valid type.
@@ -277,10 +284,13 @@ fn infer_python(
         };
         // Bauplan delivers only the projected columns.
         let columns: Vec<OutColumn> = match &input.projection {
-            Some(projection) => columns
-                .into_iter()
-                .filter(|c| projection.iter().any(|(p, _)| p == &c.name))
-                .collect(),
+            Some(projection) => {
+                let projected: HashSet<&str> = projection.iter().map(|(p, _)| p.as_str()).collect();
+                columns
+                    .into_iter()
+                    .filter(|c| projected.contains(c.name.as_str()))
+                    .collect()
+            }
             None => columns,
         };
         let mut cols = Vec::new();
@@ -504,7 +514,7 @@ pub(crate) fn check_table(
         step.output = Some(declared.unwrap_or(output));
         return step;
     }
-    if diagnostics.len() > reported {
+    if diagnostics[reported..].iter().any(Diagnostic::is_error) {
         // The body is broken (reported): its contract cannot hold as written.
         step.broken = true;
         for c in declared.iter().flat_map(|d| &d.columns) {
@@ -591,8 +601,14 @@ fn infer_sql(
     let statement = sqlparser::ast::Statement::Query(query.clone());
     let plan = match planner.plan(&statement, &inputs) {
         Ok(plan) => plan,
-        Err(err) => {
+        Err(PlanFailure::Error(err)) => {
             diagnostics.push(plan_diagnostic(ctx, planner, table, file, &err, &inputs));
+            return None;
+        }
+        // Not planned: the declared contract is deferred to run time, with a warning.
+        Err(PlanFailure::TooWide(cost)) => {
+            let at = node.first_token.clone();
+            diagnostics.push(too_wide(table.file, at, &table.name, cost));
             return None;
         }
     };
@@ -886,10 +902,8 @@ fn compare(
     for want in &declared.columns {
         let Some(want_ty) = &want.ty else { continue };
         let Some((index, got)) = inferred
-            .columns
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.name == want.name)
+            .position(&want.name)
+            .map(|at| (at, &inferred.columns[at]))
         else {
             push(
                 obligations,
@@ -1538,8 +1552,9 @@ fn check_model_columns(
             ),
         );
     }
+    let listed: HashSet<&str> = listed.iter().map(|(c, _)| c.as_str()).collect();
     for got in &inferred.columns {
-        if !listed.iter().any(|(c, _)| c == &got.name) {
+        if !listed.contains(got.name.as_str()) {
             push(
                 obligations,
                 &table.name,

@@ -73,6 +73,7 @@ codes! {
     UnknownOutput = "W0002", Warning, "node output schema is undeclared";
     UnusedSource = "W0003", Warning, "declared source is never read";
     ImplicitLakeTable = "W0004", Warning, "Bauplan project reads a table it does not define";
+    SqlTooWide = "W0005", Warning, "SQL query too wide to check: validated at run time";
 }
 
 impl fmt::Display for Code {
@@ -146,6 +147,19 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+}
+
+/// `1234567` as `1,234,567`, for numbers in messages.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Sorts diagnostics into the order they are reported: by file path, then position.
@@ -439,5 +453,19 @@ mod miette_adapter {
                 self.related.iter().map(|r| r as &dyn miette::Diagnostic),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(10_000_000_000), "10,000,000,000");
     }
 }

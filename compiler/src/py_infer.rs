@@ -5,8 +5,9 @@
 //! A body outside the subset is not an error: inference stops and the declared output
 //! is validated at run time instead (deferred).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::{FileId, Span};
@@ -58,12 +59,32 @@ pub struct InputFrame {
 #[derive(Clone, Debug)]
 struct Frame {
     columns: Vec<ColVal>,
+    /// The first column of each name, built on the first lookup: lookups in a wide
+    /// frame are constant time, so inference stays linear in its columns.
+    by_name: OnceLock<HashMap<String, usize>>,
 }
 
 impl Frame {
-    fn get(&self, name: &str) -> Option<&ColVal> {
-        self.columns.iter().find(|c| c.name == name)
+    fn new(columns: Vec<ColVal>) -> Frame {
+        Frame {
+            columns,
+            by_name: OnceLock::new(),
+        }
     }
+
+    fn get(&self, name: &str) -> Option<&ColVal> {
+        let by_name = self.by_name.get_or_init(|| first_positions(&self.columns));
+        by_name.get(name).map(|&i| &self.columns[i])
+    }
+}
+
+/// The position of the first column of each name.
+fn first_positions(columns: &[ColVal]) -> HashMap<String, usize> {
+    let mut at = HashMap::with_capacity(columns.len());
+    for (i, c) in columns.iter().enumerate() {
+        at.entry(c.name.clone()).or_insert(i);
+    }
+    at
 }
 
 #[derive(Clone, Debug)]
@@ -101,12 +122,8 @@ pub fn infer(
         diagnostics,
     };
     for input in inputs {
-        cx.env.insert(
-            input.param,
-            Value::Frame(Frame {
-                columns: input.columns,
-            }),
-        );
+        cx.env
+            .insert(input.param, Value::Frame(Frame::new(input.columns)));
     }
     for stmt in statements {
         match stmt {
@@ -216,7 +233,7 @@ impl Cx<'_> {
                         c.sources.dedup();
                         columns.push(c);
                     }
-                    Ok(Value::Frame(Frame { columns }))
+                    Ok(Value::Frame(Frame::new(columns)))
                 }
                 _ => Err(Stop::NotInspectable),
             },
@@ -243,7 +260,7 @@ impl Cx<'_> {
                     c.name = name.text.clone();
                     columns.push(c);
                 }
-                Ok(Value::Frame(Frame { columns }))
+                Ok(Value::Frame(Frame::new(columns)))
             }
             "with_columns" => {
                 let mut columns = frame.columns.clone();
@@ -256,13 +273,17 @@ impl Cx<'_> {
                     c.name = name.text.clone();
                     added.push(c);
                 }
+                let mut at = first_positions(&columns);
                 for c in added {
-                    match columns.iter_mut().find(|e| e.name == c.name) {
-                        Some(existing) => *existing = c,
-                        None => columns.push(c),
+                    match at.get(&c.name) {
+                        Some(&i) => columns[i] = c,
+                        None => {
+                            at.insert(c.name.clone(), columns.len());
+                            columns.push(c);
+                        }
                     }
                 }
-                Ok(Value::Frame(Frame { columns }))
+                Ok(Value::Frame(Frame::new(columns)))
             }
             "filter" => {
                 let mut removed = Vec::new();
@@ -277,6 +298,7 @@ impl Cx<'_> {
                     );
                     null_removed_columns(item, &mut removed);
                 }
+                let removed: HashSet<String> = removed.into_iter().collect();
                 let columns = frame
                     .columns
                     .into_iter()
@@ -292,33 +314,39 @@ impl Cx<'_> {
                         c
                     })
                     .collect();
-                Ok(Value::Frame(Frame { columns }))
+                Ok(Value::Frame(Frame::new(columns)))
             }
             "join" => self.join(frame, args, kwargs),
             "drop" => {
-                let names = self.names(args, &frame)?;
+                let names: HashSet<String> = self.names(args, &frame)?.into_iter().collect();
                 let columns = frame
                     .columns
                     .into_iter()
                     .filter(|c| !names.contains(&c.name))
                     .collect();
-                Ok(Value::Frame(Frame { columns }))
+                Ok(Value::Frame(Frame::new(columns)))
             }
             "rename" => {
                 let Some(BodyExpr::Dict(pairs, _)) = args.first() else {
                     return Err(Stop::NotInspectable);
                 };
                 let mut columns = frame.columns.clone();
+                // Positions of the columns of each name, as renames change names.
+                let mut at: HashMap<String, BTreeSet<usize>> = HashMap::new();
+                for (i, c) in columns.iter().enumerate() {
+                    at.entry(c.name.clone()).or_default().insert(i);
+                }
                 for (from, to) in pairs {
                     let (BodyExpr::Str(from, from_span), BodyExpr::Str(to, _)) = (from, to) else {
                         return Err(Stop::NotInspectable);
                     };
                     self.column(&frame, from, from_span)?;
-                    if let Some(c) = columns.iter_mut().find(|c| &c.name == from) {
-                        c.name = to.clone();
+                    if let Some(i) = at.get_mut(from).and_then(|p| p.pop_first()) {
+                        columns[i].name = to.clone();
+                        at.entry(to.clone()).or_default().insert(i);
                     }
                 }
-                Ok(Value::Frame(Frame { columns }))
+                Ok(Value::Frame(Frame::new(columns)))
             }
             "sort" | "unique" => {
                 // Referenced columns must exist; rows change, columns do not.
@@ -449,19 +477,22 @@ impl Cx<'_> {
             .map(|c| outer(c, left_nullable))
             .collect();
         if keep_right {
-            let right_key_names: Vec<&str> = right_keys.iter().map(|(n, _)| n.as_str()).collect();
+            let right_key_names: HashSet<&str> =
+                right_keys.iter().map(|(n, _)| n.as_str()).collect();
+            let mut names: HashSet<String> = columns.iter().map(|c| c.name.clone()).collect();
             for c in &right.columns {
-                if right_key_names.contains(&c.name.as_str()) && how != "full" && how != "outer" {
+                if right_key_names.contains(c.name.as_str()) && how != "full" && how != "outer" {
                     continue;
                 }
                 let mut c = outer(c.clone(), right_nullable);
-                if columns.iter().any(|l| l.name == c.name) {
+                if names.contains(&c.name) {
                     c.name = format!("{}_right", c.name);
                 }
+                names.insert(c.name.clone());
                 columns.push(c);
             }
         }
-        Ok(Value::Frame(Frame { columns }))
+        Ok(Value::Frame(Frame::new(columns)))
     }
 
     /// Looks a column up, reporting E0701 when the frame has no such column.

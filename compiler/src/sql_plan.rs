@@ -4,12 +4,12 @@
 //! No data is touched: tables are registered as schemas only. The runtime executes with
 //! the same [`session_config`], so inference and execution agree on every type.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::{Column, DFSchemaRef, DataFusionError, TableReference};
+use datafusion::common::{Column, DFSchema, DFSchemaRef, DataFusionError, TableReference};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::logical_plan::builder::LogicalTableSource;
@@ -19,6 +19,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use sqlparser::ast::Statement;
+
+mod budget;
+
+pub use budget::{PLANNING_BUDGET, PlanningCost, too_wide};
 
 /// The DataFusion session sluice plans and executes SQL with. Identifiers are case
 /// sensitive (no normalization), and string types stay `Utf8`.
@@ -57,6 +61,15 @@ pub struct PlanError {
     pub notes: Vec<(String, LineColRange)>,
 }
 
+/// Why a query has no plan.
+#[derive(Debug)]
+pub enum PlanFailure {
+    /// DataFusion refused the query: it is wrong.
+    Error(PlanError),
+    /// Not planned: the query is too wide to plan at check time (see [`PLANNING_BUDGET`]).
+    TooWide(PlanningCost),
+}
+
 /// Plans SQL node queries. A [`crate::Database`] builds one and keeps it for every analysis.
 pub struct SqlPlanner {
     state: SessionState,
@@ -91,8 +104,23 @@ impl SqlPlanner {
     }
 
     /// Plans one query with `inputs` (dotted table name -> schema) as its tables, and
-    /// runs DataFusion's analyzer so the types are those execution will see.
+    /// runs DataFusion's analyzer so the types are those execution will see. A query
+    /// whose [`PlanningCost`] is over [`PLANNING_BUDGET`] is not planned.
     pub fn plan(
+        &self,
+        statement: &Statement,
+        inputs: &HashMap<String, SchemaRef>,
+    ) -> Result<LogicalPlan, PlanFailure> {
+        let cost = PlanningCost::of(statement, inputs);
+        if cost.over_budget() {
+            return Err(PlanFailure::TooWide(cost));
+        }
+        self.plan_unbounded(statement, inputs)
+            .map_err(PlanFailure::Error)
+    }
+
+    /// [`SqlPlanner::plan`] without the budget: as slow as DataFusion is on the query.
+    pub fn plan_unbounded(
         &self,
         statement: &Statement,
         inputs: &HashMap<String, SchemaRef>,
@@ -256,9 +284,15 @@ pub struct ColumnTrace {
 }
 
 /// Traces every output column of `plan` back to the scanned tables.
+///
+/// Linear in the plan's columns: each plan node's schema is indexed by column name once
+/// (DataFusion's own lookup, [`DFSchema::index_of_column`], is a linear search), and
+/// what a node adds to every column (its filter's and join keys' sources) is computed
+/// once per node.
 pub fn trace_columns(plan: &LogicalPlan) -> Vec<ColumnTrace> {
+    let mut tracer = Tracer::default();
     (0..plan.schema().fields().len())
-        .map(|i| trace(plan, i, 0))
+        .map(|i| tracer.trace(plan, i, 0))
         .collect()
 }
 
@@ -280,25 +314,6 @@ fn computed(traces: impl IntoIterator<Item = ColumnTrace>) -> ColumnTrace {
     out
 }
 
-fn index_of(schema: &DFSchemaRef, column: &Column) -> Option<usize> {
-    schema.index_of_column(column).ok()
-}
-
-fn expr_trace(input: &LogicalPlan, expr: &Expr, depth: usize) -> ColumnTrace {
-    let expr = unalias(expr);
-    if let Expr::Column(c) = expr
-        && let Some(i) = index_of(input.schema(), c)
-    {
-        return trace(input, i, depth + 1);
-    }
-    computed(
-        expr.column_refs()
-            .into_iter()
-            .filter_map(|c| index_of(input.schema(), c))
-            .map(|i| trace(input, i, depth + 1)),
-    )
-}
-
 fn unalias(expr: &Expr) -> &Expr {
     match expr {
         Expr::Alias(alias) => unalias(&alias.expr),
@@ -306,158 +321,258 @@ fn unalias(expr: &Expr) -> &Expr {
     }
 }
 
-/// Columns a predicate reads, as row-influencing dependencies.
-fn filter_sources(
-    input: &LogicalPlan,
-    predicate: &Expr,
-    depth: usize,
-) -> Vec<(String, String, DependencyKind)> {
-    predicate
-        .column_refs()
-        .into_iter()
-        .filter_map(|c| index_of(input.schema(), c))
-        .flat_map(|i| trace(input, i, depth + 1).sources)
-        .map(|(t, c, _)| (t, c, DependencyKind::Filter))
-        .collect()
+type Sources = Vec<(String, String, DependencyKind)>;
+
+/// What one plan node adds to each column traced through it, computed once.
+#[derive(Default)]
+struct NodeFacts {
+    /// Row-influencing sources: a filter's predicate, a join's keys, an aggregate's
+    /// grouping (the latter for its aggregate columns only).
+    filter_sources: Sources,
+    /// Indexes of the input columns a filter's `IS NOT NULL` conjuncts name.
+    not_null: HashSet<usize>,
 }
 
-/// Does `predicate` (a conjunction) contain `column IS NOT NULL`?
-fn removes_nulls(predicate: &Expr, schema: &DFSchemaRef, index: usize) -> bool {
-    datafusion::logical_expr::utils::split_conjunction(predicate)
-        .into_iter()
-        .any(|conjunct| match conjunct {
-            Expr::IsNotNull(inner) => match unalias(inner) {
-                Expr::Column(c) => index_of(schema, c) == Some(index),
-                _ => false,
-            },
-            _ => false,
+/// Traces columns through one plan, caching per schema and per node. The caches are
+/// keyed by address: the plan is borrowed for the tracer's whole life, so no node or
+/// schema moves or is freed while the tracer runs.
+#[derive(Default)]
+struct Tracer {
+    /// Per schema: column name -> indexes of the fields of that name, in order.
+    names: HashMap<*const DFSchema, HashMap<String, Vec<usize>>>,
+    nodes: HashMap<*const LogicalPlan, NodeFacts>,
+}
+
+impl Tracer {
+    /// The index [`DFSchema::index_of_column`] finds (the first field of the column's
+    /// name whose qualifier matches), through an index built once per schema.
+    fn index_of(&mut self, schema: &DFSchemaRef, column: &Column) -> Option<usize> {
+        let names = self.names.entry(Arc::as_ptr(schema)).or_insert_with(|| {
+            let mut names: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, field) in schema.fields().iter().enumerate() {
+                names.entry(field.name().clone()).or_default().push(i);
+            }
+            names
+        });
+        names.get(&column.name)?.iter().copied().find(|&i| {
+            match (&column.relation, schema.qualified_field(i).0) {
+                (Some(wanted), Some(qualifier)) => wanted.resolved_eq(qualifier),
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
         })
-}
-
-fn trace(plan: &LogicalPlan, index: usize, depth: usize) -> ColumnTrace {
-    if depth > 256 {
-        return ColumnTrace::default();
     }
-    match plan {
-        LogicalPlan::TableScan(scan) => {
-            let column = scan
-                .projected_schema
-                .fields()
-                .get(index)
-                .map(|f| f.name().clone())
-                .unwrap_or_default();
-            ColumnTrace {
-                sources: vec![(table_name(&scan.table_name), column, DependencyKind::Copy)],
-                copy: true,
-                nulls_removed: false,
-                outer_join: false,
+
+    fn expr_trace(&mut self, input: &LogicalPlan, expr: &Expr, depth: usize) -> ColumnTrace {
+        let expr = unalias(expr);
+        if let Expr::Column(c) = expr
+            && let Some(i) = self.index_of(input.schema(), c)
+        {
+            return self.trace(input, i, depth + 1);
+        }
+        let traces: Vec<ColumnTrace> = expr
+            .column_refs()
+            .into_iter()
+            .filter_map(|c| self.index_of(input.schema(), c))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|i| self.trace(input, i, depth + 1))
+            .collect();
+        computed(traces)
+    }
+
+    /// Columns `exprs` read, as row-influencing dependencies.
+    fn filter_sources<'e>(
+        &mut self,
+        input: &LogicalPlan,
+        exprs: impl IntoIterator<Item = &'e Expr>,
+        depth: usize,
+    ) -> Sources {
+        let mut indexes = Vec::new();
+        for expr in exprs {
+            for c in expr.column_refs() {
+                indexes.extend(self.index_of(input.schema(), c));
             }
         }
-        LogicalPlan::Projection(p) => match p.expr.get(index) {
-            Some(expr) => expr_trace(&p.input, expr, depth),
-            None => ColumnTrace::default(),
-        },
-        LogicalPlan::Filter(f) => {
-            let mut t = trace(&f.input, index, depth + 1);
-            t.nulls_removed |= removes_nulls(&f.predicate, f.input.schema(), index);
-            t.sources
-                .extend(filter_sources(&f.input, &f.predicate, depth));
-            t.sources.sort();
-            t.sources.dedup();
-            t
-        }
-        LogicalPlan::Aggregate(a) => {
-            let groups = a.group_expr.len();
-            let mut t = if index < groups {
-                expr_trace(&a.input, &a.group_expr[index], depth)
-            } else {
-                match a.aggr_expr.get(index - groups) {
-                    Some(expr) => computed([expr_trace(&a.input, expr, depth)]),
-                    None => ColumnTrace::default(),
+        let mut sources: Sources = indexes
+            .into_iter()
+            .flat_map(|i| self.trace(input, i, depth + 1).sources)
+            .map(|(t, c, _)| (t, c, DependencyKind::Filter))
+            .collect();
+        sources.sort();
+        sources.dedup();
+        sources
+    }
+
+    /// The facts of `node`, computed on first use.
+    fn facts(&mut self, node: &LogicalPlan, depth: usize) -> &NodeFacts {
+        let key: *const LogicalPlan = node;
+        if !self.nodes.contains_key(&key) {
+            let facts = match node {
+                LogicalPlan::Filter(f) => {
+                    let not_null = datafusion::logical_expr::utils::split_conjunction(&f.predicate)
+                        .into_iter()
+                        .filter_map(|conjunct| match conjunct {
+                            Expr::IsNotNull(inner) => match unalias(inner) {
+                                Expr::Column(c) => Some(c),
+                                _ => None,
+                            },
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .filter_map(|c| self.index_of(f.input.schema(), c))
+                        .collect();
+                    NodeFacts {
+                        filter_sources: self.filter_sources(&f.input, [&f.predicate], depth),
+                        not_null,
+                    }
                 }
+                LogicalPlan::Aggregate(a) => NodeFacts {
+                    filter_sources: self.filter_sources(&a.input, &a.group_expr, depth),
+                    not_null: HashSet::new(),
+                },
+                LogicalPlan::Join(j) => {
+                    let mut sources =
+                        self.filter_sources(&j.left, j.on.iter().map(|(l, _)| l), depth);
+                    sources.extend(self.filter_sources(
+                        &j.right,
+                        j.on.iter().map(|(_, r)| r),
+                        depth,
+                    ));
+                    NodeFacts {
+                        filter_sources: sources,
+                        not_null: HashSet::new(),
+                    }
+                }
+                _ => NodeFacts::default(),
             };
-            if index >= groups {
-                for g in &a.group_expr {
-                    t.sources.extend(filter_sources(&a.input, g, depth));
+            self.nodes.insert(key, facts);
+        }
+        &self.nodes[&key]
+    }
+
+    fn trace(&mut self, plan: &LogicalPlan, index: usize, depth: usize) -> ColumnTrace {
+        if depth > 256 {
+            return ColumnTrace::default();
+        }
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let column = scan
+                    .projected_schema
+                    .fields()
+                    .get(index)
+                    .map(|f| f.name().clone())
+                    .unwrap_or_default();
+                ColumnTrace {
+                    sources: vec![(table_name(&scan.table_name), column, DependencyKind::Copy)],
+                    copy: true,
+                    nulls_removed: false,
+                    outer_join: false,
                 }
+            }
+            LogicalPlan::Projection(p) => match p.expr.get(index) {
+                Some(expr) => self.expr_trace(&p.input, expr, depth),
+                None => ColumnTrace::default(),
+            },
+            LogicalPlan::Filter(f) => {
+                let mut t = self.trace(&f.input, index, depth + 1);
+                let facts = self.facts(plan, depth);
+                t.nulls_removed |= facts.not_null.contains(&index);
+                t.sources.extend(facts.filter_sources.iter().cloned());
                 t.sources.sort();
                 t.sources.dedup();
+                t
             }
-            t
-        }
-        LogicalPlan::Window(w) => {
-            let inputs = w.input.schema().fields().len();
-            if index < inputs {
-                trace(&w.input, index, depth + 1)
-            } else {
-                match w.window_expr.get(index - inputs) {
-                    Some(expr) => computed([expr_trace(&w.input, expr, depth)]),
+            LogicalPlan::Aggregate(a) => {
+                let groups = a.group_expr.len();
+                if index < groups {
+                    return self.expr_trace(&a.input, &a.group_expr[index], depth);
+                }
+                let mut t = match a.aggr_expr.get(index - groups) {
+                    Some(expr) => computed([self.expr_trace(&a.input, expr, depth)]),
                     None => ColumnTrace::default(),
+                };
+                t.sources
+                    .extend(self.facts(plan, depth).filter_sources.iter().cloned());
+                t.sources.sort();
+                t.sources.dedup();
+                t
+            }
+            LogicalPlan::Window(w) => {
+                let inputs = w.input.schema().fields().len();
+                if index < inputs {
+                    self.trace(&w.input, index, depth + 1)
+                } else {
+                    match w.window_expr.get(index - inputs) {
+                        Some(expr) => computed([self.expr_trace(&w.input, expr, depth)]),
+                        None => ColumnTrace::default(),
+                    }
                 }
             }
-        }
-        LogicalPlan::Join(j) => {
-            let left_len = j.left.schema().fields().len();
-            let (mut t, outer) = match j.join_type {
-                JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => {
-                    (trace(&j.left, index, depth + 1), false)
+            LogicalPlan::Join(j) => {
+                let left_len = j.left.schema().fields().len();
+                let (mut t, outer) = match j.join_type {
+                    JoinType::LeftSemi | JoinType::LeftAnti | JoinType::LeftMark => {
+                        (self.trace(&j.left, index, depth + 1), false)
+                    }
+                    JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
+                        (self.trace(&j.right, index, depth + 1), false)
+                    }
+                    jt if index < left_len => (
+                        self.trace(&j.left, index, depth + 1),
+                        matches!(jt, JoinType::Right | JoinType::Full),
+                    ),
+                    jt => (
+                        self.trace(&j.right, index - left_len, depth + 1),
+                        matches!(jt, JoinType::Left | JoinType::Full),
+                    ),
+                };
+                t.outer_join |= outer;
+                if outer {
+                    // Rows without a match are null here, whatever a filter below removed.
+                    t.nulls_removed = false;
                 }
-                JoinType::RightSemi | JoinType::RightAnti | JoinType::RightMark => {
-                    (trace(&j.right, index, depth + 1), false)
+                t.sources
+                    .extend(self.facts(plan, depth).filter_sources.iter().cloned());
+                t.sources.sort();
+                t.sources.dedup();
+                t
+            }
+            LogicalPlan::Union(u) => {
+                let traces: Vec<ColumnTrace> = u
+                    .inputs
+                    .iter()
+                    .map(|i| self.trace(i, index, depth + 1))
+                    .collect();
+                let copy = traces.iter().all(|t| t.copy);
+                let nulls_removed = traces.iter().all(|t| t.nulls_removed);
+                let outer_join = traces.iter().any(|t| t.outer_join);
+                let mut sources: Vec<_> = traces.into_iter().flat_map(|t| t.sources).collect();
+                sources.sort();
+                sources.dedup();
+                ColumnTrace {
+                    sources,
+                    copy,
+                    nulls_removed,
+                    outer_join,
                 }
-                jt if index < left_len => (
-                    trace(&j.left, index, depth + 1),
-                    matches!(jt, JoinType::Right | JoinType::Full),
-                ),
-                jt => (
-                    trace(&j.right, index - left_len, depth + 1),
-                    matches!(jt, JoinType::Left | JoinType::Full),
-                ),
-            };
-            t.outer_join |= outer;
-            if outer {
-                // Rows without a match are null here, whatever a filter below removed.
-                t.nulls_removed = false;
             }
-            for (l, r) in &j.on {
-                t.sources.extend(filter_sources(&j.left, l, depth));
-                t.sources.extend(filter_sources(&j.right, r, depth));
-            }
-            t.sources.sort();
-            t.sources.dedup();
-            t
-        }
-        LogicalPlan::Union(u) => {
-            let traces: Vec<ColumnTrace> = u
-                .inputs
-                .iter()
-                .map(|i| trace(i, index, depth + 1))
-                .collect();
-            let copy = traces.iter().all(|t| t.copy);
-            let nulls_removed = traces.iter().all(|t| t.nulls_removed);
-            let outer_join = traces.iter().any(|t| t.outer_join);
-            let mut sources: Vec<_> = traces.into_iter().flat_map(|t| t.sources).collect();
-            sources.sort();
-            sources.dedup();
-            ColumnTrace {
-                sources,
-                copy,
-                nulls_removed,
-                outer_join,
+            LogicalPlan::SubqueryAlias(s) => self.trace(&s.input, index, depth + 1),
+            LogicalPlan::Sort(s) => self.trace(&s.input, index, depth + 1),
+            LogicalPlan::Limit(l) => self.trace(&l.input, index, depth + 1),
+            LogicalPlan::Repartition(r) => self.trace(&r.input, index, depth + 1),
+            LogicalPlan::Distinct(d) => self.trace(d.input(), index, depth + 1),
+            other => {
+                let traces: Vec<ColumnTrace> = other
+                    .inputs()
+                    .into_iter()
+                    .filter(|i| index < i.schema().fields().len())
+                    .map(|i| self.trace(i, index, depth + 1))
+                    .collect();
+                computed(traces)
             }
         }
-        LogicalPlan::SubqueryAlias(s) => trace(&s.input, index, depth + 1),
-        LogicalPlan::Sort(s) => trace(&s.input, index, depth + 1),
-        LogicalPlan::Limit(l) => trace(&l.input, index, depth + 1),
-        LogicalPlan::Repartition(r) => trace(&r.input, index, depth + 1),
-        LogicalPlan::Distinct(d) => trace(d.input(), index, depth + 1),
-        other => computed(
-            other
-                .inputs()
-                .into_iter()
-                .filter(|i| index < i.schema().fields().len())
-                .map(|i| trace(i, index, depth + 1)),
-        ),
     }
 }
 
@@ -477,7 +592,8 @@ mod tests {
     use super::*;
     use datafusion::arrow::datatypes::TimeUnit;
 
-    fn statement(sql: &str) -> Statement {
+    /// One parsed statement (also for `budget`'s tests).
+    pub(super) fn statement(sql: &str) -> Statement {
         sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql)
             .unwrap()
             .remove(0)
@@ -560,7 +676,7 @@ mod tests {
     fn unknown_column_is_located() {
         let planner = SqlPlanner::new();
         let err = planner
-            .plan(&statement("SELECT col1,\n  colx FROM raw_table"), &raw())
+            .plan_unbounded(&statement("SELECT col1,\n  colx FROM raw_table"), &raw())
             .unwrap_err();
         assert!(err.message.contains("colx"), "{err:?}");
         assert_eq!(err.span.map(|s| s.0), Some((2, 3)), "{err:?}");

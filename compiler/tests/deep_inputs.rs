@@ -4,7 +4,8 @@
 //! caller's stack.
 
 use sluice_compiler::limits::MAX_NESTING;
-use sluice_compiler::{Code, Diagnostic, FileKind, SourceFile, SourceSet};
+use sluice_compiler::source::FileId;
+use sluice_compiler::{Code, Diagnostic, FileKind, SourceFile, SourceSet, bauplan_project};
 
 const SCHEMA: &str = "from sluice import Schema, Source\nimport polars as pl\n\n\
 class S(Schema):\n    a: int\n\nsrc = Source(S, name=\"raw.t\")\n";
@@ -282,25 +283,102 @@ fn wide_sql_is_not_deep() {
     )));
 }
 
+/// `bauplan_project::parse` called directly on a thread with a 2 MiB stack (a test or
+/// tokio thread), not on `check`'s big-stack pool.
+fn parse_yaml_on_small_stack(text: String) -> (usize, Option<Diagnostic>) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let (params, diagnostic) = bauplan_project::parse(FileId(0), &text);
+            (params.len(), diagnostic)
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
 #[test]
-fn deep_yaml_and_toml_are_reported_not_crashed() {
-    for yml in [
-        format!("parameters: {}{}\n", "[".repeat(N), "]".repeat(N)),
-        format!("parameters:\n  {}a\n", "- ".repeat(N)),
-        (0..3_000)
-            .map(|i| format!("{}a:\n", " ".repeat(i)))
-            .collect(),
+fn deep_yaml_is_too_deep_on_any_stack() {
+    let mapping: String = (0..3_000)
+        .map(|i| format!("{}a{i}:\n", " ".repeat(i)))
+        .collect();
+    for (yml, token) in [
+        (format!("parameters:\n  {}a\n", "- ".repeat(100_000)), "-"),
+        (mapping, "a1000"),
+        // Block sequences, then flow brackets inside them.
+        (
+            format!("x:\n{}{}\n", "- ".repeat(900), "[".repeat(200)),
+            "[",
+        ),
     ] {
-        let (_, diagnostics) = check(&[
-            ("bauplan_project.yml", yml),
-            ("a.py", "import bauplan\n".to_owned()),
-        ]);
-        assert!(
-            diagnostics
-                .iter()
-                .all(|d| d.code != Code::NestingTooDeep || d.file.0 == 1)
+        let (params, diagnostic) = parse_yaml_on_small_stack(yml.clone());
+        let d = diagnostic.expect("a diagnostic");
+        assert_eq!((params, d.code), (0, Code::NestingTooDeep), "{d:#?}");
+        assert!(yml[d.span.start..].starts_with(token), "{:?}", d.span);
+        assert_too_deep(
+            vec![
+                ("bauplan_project.yml", yml),
+                ("a.py", "import bauplan\n".to_owned()),
+            ],
+            "bauplan_project.yml",
+            // The span is the first character of the collection.
+            &token[..1],
         );
     }
+    // saphyr's scanner stops flow nesting at 255 levels: a syntax error.
+    let brackets = format!("parameters: {}{}\n", "[".repeat(N), "]".repeat(N));
+    let (_, diagnostic) = parse_yaml_on_small_stack(brackets);
+    assert_eq!(diagnostic.map(|d| d.code), Some(Code::BauplanProject));
+}
+
+#[test]
+fn yaml_just_inside_the_limit_is_read() {
+    let yml = format!(
+        "parameters:\n  p:\n    type: int\n    default: 1\nx:\n  {}a\n",
+        // The root mapping and 999 sequences: 1,000 levels.
+        "- ".repeat(MAX_NESTING - 1)
+    );
+    assert_eq!(parse_yaml_on_small_stack(yml), (1, None));
+}
+
+#[test]
+fn yaml_aliases_that_copy_too_much_are_refused() {
+    // Each level's aliases copy the level before ten times: 10^9 values in all.
+    let mut yml = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n".to_owned();
+    for i in 1..10 {
+        yml += &format!(
+            "l{i}: &l{i} [{}]\n",
+            vec![format!("*l{}", i - 1); 10].join(", ")
+        );
+    }
+    let (_, diagnostic) = parse_yaml_on_small_stack(yml);
+    let d = diagnostic.expect("a diagnostic");
+    assert_eq!(d.code, Code::BauplanProject);
+    assert!(d.message.contains("alias expansion"), "{}", d.message);
+}
+
+#[test]
+fn yaml_aliases_nest_as_deep_as_their_anchors() {
+    // An alias nests as deep as where it is plus its anchor's value.
+    let inside = format!(
+        "a: &a {}x{}\nb: {}*a{}\n",
+        "[".repeat(200),
+        "]".repeat(200),
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert_eq!(parse_yaml_on_small_stack(inside).1, None);
+    let deeper = format!(
+        "a: &a\n  {}x\nb:\n  {}*a\n",
+        "- ".repeat(600),
+        "- ".repeat(600)
+    );
+    let d = parse_yaml_on_small_stack(deeper).1.expect("a diagnostic");
+    assert_eq!(d.code, Code::NestingTooDeep, "{d:#?}");
+}
+
+#[test]
+fn deep_toml_is_reported_not_crashed() {
     let toml = format!("a = {}{}\n", "[".repeat(N), "]".repeat(N));
     let (_, diagnostics) = check(&[("sluice.toml", toml)]);
     assert!(

@@ -188,35 +188,27 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
-fn floor_char(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
 fn apply(text: &str, mutations: &[Mutation]) -> String {
     let mut text = text.to_owned();
     for m in mutations {
         let len = text.len().max(1);
         match m {
             Mutation::Insert(at, fragment) => {
-                let at = floor_char(&text, at % (len + 1));
+                let at = text.floor_char_boundary(at % (len + 1));
                 text.insert_str(at, fragment);
             }
             Mutation::Delete(at, n) => {
-                let start = floor_char(&text, at % len);
-                let end = floor_char(&text, start + n);
+                let start = text.floor_char_boundary(at % len);
+                let end = text.floor_char_boundary(start + n);
                 text.replace_range(start..end, "");
             }
             Mutation::Truncate(at) => {
-                let at = floor_char(&text, at % len);
+                let at = text.floor_char_boundary(at % len);
                 text.truncate(at);
             }
             Mutation::Duplicate(at, n) => {
-                let start = floor_char(&text, at % len);
-                let end = floor_char(&text, start + n);
+                let start = text.floor_char_boundary(at % len);
+                let end = text.floor_char_boundary(start + n);
                 let copy = text[start..end].to_owned();
                 text.insert_str(end, &copy);
             }
