@@ -332,6 +332,10 @@ fn body_edit_behind_a_contract_rechecks_that_node_only() {
     assert_eq!(db.stats().files_parsed, 1);
     assert_eq!(checked(&db), ["clean"]);
     assert_eq!(db.stats().tables_reused, 4);
+    // No Python file changed: the modules, schemas and Python definitions are reused,
+    // and of the SQL definitions only the edited file's is made again.
+    assert!(!db.stats().py_front_rebuilt);
+    assert_eq!(db.stats().sql_definitions_made, 1);
 }
 
 /// A body edit in an inferred node that leaves its inferred output (and every span in
@@ -376,6 +380,10 @@ fn contract_change_rechecks_exactly_the_consumers() {
     let (analysis, _) = db.analysis();
     assert_eq!(db.stats().files_parsed, 1);
     assert_eq!(checked(&db), ["big", "clean", "top"]);
+    // A Python file changed: the Python front is rebuilt, and every SQL definition with
+    // it (a header's schema is resolved project-wide).
+    assert!(db.stats().py_front_rebuilt);
+    assert_eq!(db.stats().sql_definitions_made, 4);
     // The change is reported: the query computes an integer where `Clean` says str.
     assert!(analysis.summary.errors > 0, "{:#?}", analysis.diagnostics);
 }
@@ -464,4 +472,5 @@ fn memo_does_not_grow_per_edit() {
     // 6 files + extra_0..2; 5 tables + extra_0..2.
     assert_eq!(db.stats().memo_files, 9);
     assert_eq!(db.stats().memo_tables, 8);
+    assert_eq!(db.stats().memo_sql_definitions, 7);
 }

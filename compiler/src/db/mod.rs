@@ -18,6 +18,7 @@
 //! [`crate::check`] is a fresh database analysed once, so the CLI and an editor share
 //! every step.
 
+mod front;
 mod keys;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,13 +33,12 @@ use crate::bauplan_project::{self, ProjectParameter};
 use crate::contracts::{self, Contracts, TableContract};
 use crate::diagnostic::{self, Diagnostic};
 use crate::graph::{self, Graph};
-use crate::resolve::Modules;
-use crate::schema::Schemas;
 use crate::source::{FileId, FileKind, SourceFile, SourceSet};
 use crate::sql_plan::SqlPlanner;
 use crate::syntax::python::PyModule;
 use crate::syntax::sql::SqlNode;
 use crate::{config, syntax, warnings};
+use front::{Parsed, PyFront, SqlDefinition};
 use keys::{Fingerprint, Keys, TableKeyInputs};
 
 /// One file of the project as the database holds it.
@@ -68,7 +68,8 @@ struct Parse {
 pub struct Timings {
     /// Parsing the changed files.
     pub parse: Duration,
-    /// Modules, schemas, table definitions and the graph (recomputed every time).
+    /// Modules, schemas and table definitions (memoised: the Python front as one unit,
+    /// SQL definitions per file) and the graph (rebuilt every time).
     pub front: Duration,
     /// The contract step over the tables in topological order (memoised per table).
     pub contracts: Duration,
@@ -81,6 +82,11 @@ pub struct Timings {
 pub struct Stats {
     /// Files parsed (memo misses).
     pub files_parsed: usize,
+    /// Whether the Python front (modules, schemas, the Python modules' table
+    /// definitions) was recomputed: some Python file was added, removed or edited.
+    pub py_front_rebuilt: bool,
+    /// SQL table definitions recomputed (memo misses).
+    pub sql_definitions_made: usize,
     /// Tables whose contract step ran (memo misses), by name, in topological order.
     pub tables_checked: Vec<String>,
     /// Tables whose contract step was a memo hit.
@@ -89,6 +95,8 @@ pub struct Stats {
     /// analysis used, so neither grows per edit).
     pub memo_files: usize,
     pub memo_tables: usize,
+    /// SQL table definitions kept (one per SQL file of the latest analysis).
+    pub memo_sql_definitions: usize,
     pub timings: Timings,
 }
 
@@ -102,6 +110,10 @@ pub struct Database {
     next_id: u32,
     files: BTreeMap<String, FileInput>,
     parses: HashMap<FileId, Parse>,
+    /// The Python front (modules, schemas, Python definitions) of the latest analysis.
+    py_front: Option<Arc<PyFront>>,
+    /// SQL table definitions by file, those of the latest analysis.
+    sql_definitions: HashMap<FileId, SqlDefinition>,
     /// DataFusion's planner, built on the first SQL node and kept.
     planner: Option<SqlPlanner>,
     /// Contract steps by key, with their effective output's fingerprint; only those the
@@ -122,6 +134,8 @@ impl Database {
             next_id: 0,
             files: BTreeMap::new(),
             parses: HashMap::new(),
+            py_front: None,
+            sql_definitions: HashMap::new(),
             planner: None,
             steps: HashMap::new(),
             keys: Keys::default(),
@@ -251,9 +265,19 @@ impl Database {
                         .imports
                         .iter()
                         .any(|i| i.module == "bauplan" || i.module.starts_with("bauplan."));
-                    python.push((id, file, Arc::clone(module)));
+                    python.push(Parsed {
+                        id,
+                        file,
+                        tree: Arc::clone(module),
+                        hash: parse.hash,
+                    });
                 }
-                Tree::Sql(node) => sql.push((id, file.stem(), Arc::clone(node))),
+                Tree::Sql(node) => sql.push(Parsed {
+                    id,
+                    file,
+                    tree: Arc::clone(node),
+                    hash: parse.hash,
+                }),
                 Tree::Config => {}
                 Tree::BauplanProject(params) => {
                     bauplan = true;
@@ -262,46 +286,60 @@ impl Database {
                 }
             }
         }
-        let modules = Modules::new(python);
-        let sql_refs: Vec<(FileId, &str, &SqlNode)> = sql
-            .iter()
-            .map(|(id, stem, node)| (*id, *stem, node.as_ref()))
-            .collect();
-        let schemas = Schemas::build(&modules, &mut diagnostics);
-        let analysis::Definitions {
-            mut tables,
-            mut expectations,
-            aliases,
-        } = analysis::definitions(&modules, &schemas, &sql_refs, &mut diagnostics);
+        let key = front::py_front_key(&self.keys, &python);
+        let py_front = match &self.py_front {
+            Some(memo) if memo.key == key => Arc::clone(memo),
+            _ => {
+                stats.py_front_rebuilt = true;
+                let built = Arc::new(PyFront::build(&self.keys, key, python));
+                self.py_front = Some(Arc::clone(&built));
+                built
+            }
+        };
+        diagnostics.extend(py_front.diagnostics.iter().cloned());
+        let mut tables = py_front.definitions.tables.clone();
+        let mut expectations = py_front.definitions.expectations.clone();
+        stats.sql_definitions_made = front::sql_definitions(
+            &self.keys,
+            &py_front,
+            &sql,
+            &mut self.sql_definitions,
+            &mut tables,
+            &mut diagnostics,
+        );
         let graph = graph::build(
             &mut tables,
             &mut expectations,
             &sources,
-            &aliases,
+            &py_front.definitions.aliases,
             bauplan,
             &mut diagnostics,
         );
         stats.timings.front = started.elapsed();
 
         let started = Instant::now();
-        let sql_by_file: HashMap<FileId, &SqlNode> = sql_refs
-            .iter()
-            .map(|(file, _, node)| (*file, *node))
-            .collect();
+        let sql_by_file: HashMap<FileId, &SqlNode> =
+            sql.iter().map(|p| (p.id, p.tree.as_ref())).collect();
         let ctx = contracts::Context {
             sources: &sources,
-            modules: &modules,
+            modules: &py_front.modules,
             tables: &tables,
-            schemas: &schemas,
+            schemas: &py_front.schemas,
             sql: &sql_by_file,
         };
-        let contracts = self.contracts(&ctx, &graph, &mut diagnostics, &mut stats);
+        let contracts = self.contracts(
+            &ctx,
+            &py_front.schema_keys,
+            &graph,
+            &mut diagnostics,
+            &mut stats,
+        );
         stats.timings.contracts = started.elapsed();
 
         let started = Instant::now();
         warnings::warnings(
             &tables,
-            &schemas,
+            &py_front.schemas,
             &graph.live,
             &graph.edges,
             &contracts,
@@ -310,7 +348,7 @@ impl Database {
         let summary = graph.summary(&tables, &diagnostics);
         diagnostic::sort(&mut diagnostics, &sources);
         let analysis = Analysis {
-            schemas: schemas.defs,
+            schemas: Arc::clone(&py_front.schemas.defs),
             tables,
             edges: graph.edges,
             order: graph.order,
@@ -324,6 +362,7 @@ impl Database {
         stats.timings.finish = started.elapsed();
         stats.memo_files = self.parses.len();
         stats.memo_tables = self.steps.len();
+        stats.memo_sql_definitions = self.sql_definitions.len();
         self.stats = stats;
         (analysis, sources)
     }
@@ -349,6 +388,7 @@ impl Database {
     fn contracts(
         &mut self,
         ctx: &contracts::Context,
+        schemas: &[Fingerprint],
         graph: &Graph,
         diagnostics: &mut Vec<Diagnostic>,
         stats: &mut Stats,
@@ -363,12 +403,6 @@ impl Database {
         if self.planner.is_none() && ctx.tables.iter().any(|t| t.kind == TableKind::Sql) {
             self.planner = Some(SqlPlanner::new());
         }
-        let schemas: Vec<Fingerprint> = ctx
-            .schemas
-            .defs
-            .iter()
-            .map(|d| self.keys.schema(d))
-            .collect();
         let files: HashMap<FileId, Fingerprint> =
             self.files.values().map(|f| (f.id, f.hash)).collect();
         let mut outputs: Vec<Option<Fingerprint>> = vec![None; ctx.tables.len()];
@@ -378,7 +412,7 @@ impl Database {
             let table = &ctx.tables[id.0];
             let at = TableKeyInputs {
                 tables: ctx.tables,
-                schemas: &schemas,
+                schemas,
                 outputs: &outputs,
                 files: &files,
             };
