@@ -41,6 +41,9 @@ pub(super) struct PyFront {
     /// Content fingerprint of every schema, by `SchemaId` ([`Keys::schema`]).
     pub schema_keys: Vec<Fingerprint>,
     pub definitions: analysis::Definitions,
+    /// The fingerprint of each table definition of `definitions.tables`
+    /// ([`Keys::definition`]).
+    pub definition_keys: Vec<Fingerprint>,
     /// What schema resolution and the Python definitions reported, in that order.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -59,31 +62,41 @@ impl PyFront {
     /// Resolves the modules and schemas of `python` (in path order) and finds their
     /// table definitions.
     pub(super) fn build(keys: &Keys, key: Fingerprint, python: Vec<Parsed<PyModule>>) -> PyFront {
+        let texts: HashMap<FileId, Fingerprint> = python.iter().map(|p| (p.id, p.hash)).collect();
         let modules = Modules::new(python.into_iter().map(|p| (p.id, p.file, p.tree)).collect());
         let mut diagnostics = Vec::new();
         let schemas = Schemas::build(&modules, &mut diagnostics);
-        let schema_keys = schemas.defs.iter().map(|d| keys.schema(d)).collect();
+        let schema_keys: Vec<Fingerprint> = schemas.defs.iter().map(|d| keys.schema(d)).collect();
         let definitions = analysis::python_definitions(&modules, &schemas, &mut diagnostics);
+        let definition_keys = definitions
+            .tables
+            .iter()
+            .map(|t| keys.definition(t, texts.get(&t.file).copied(), &schema_keys))
+            .collect();
         PyFront {
             key,
             modules,
             schemas,
             schema_keys,
             definitions,
+            definition_keys,
             diagnostics,
         }
     }
 }
 
-/// A memoised SQL table definition: its key, the table and what it reported.
+/// A memoised SQL table definition: its key, the table, its fingerprint
+/// ([`Keys::definition`]) and what it reported.
 pub(super) struct SqlDefinition {
     key: Fingerprint,
     table: Table,
+    definition_key: Fingerprint,
     diagnostics: Vec<Diagnostic>,
 }
 
-/// Appends the table of every SQL file in `sql` (in path order) to `tables`, and its
-/// diagnostics to `diagnostics`, from `memo` where the key is unchanged. Afterwards `memo`
+/// Appends the table of every SQL file in `sql` (in path order) to `tables`, its
+/// fingerprint to `definition_keys` and its diagnostics to `diagnostics`, from `memo`
+/// where the key is unchanged. Afterwards `memo`
 /// holds exactly the definitions of `sql`. Returns how many were made afresh.
 pub(super) fn sql_definitions(
     keys: &Keys,
@@ -91,6 +104,7 @@ pub(super) fn sql_definitions(
     sql: &[Parsed<SqlNode>],
     memo: &mut HashMap<FileId, SqlDefinition>,
     tables: &mut Vec<Table>,
+    definition_keys: &mut Vec<Fingerprint>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> usize {
     let mut made = 0;
@@ -114,12 +128,14 @@ pub(super) fn sql_definitions(
                 );
                 SqlDefinition {
                     key,
+                    definition_key: keys.definition(&table, Some(p.hash), &front.schema_keys),
                     table,
                     diagnostics: reported,
                 }
             }
         };
         tables.push(def.table.clone());
+        definition_keys.push(def.definition_key);
         diagnostics.extend(def.diagnostics.iter().cloned());
         used.insert(p.id, def);
     }

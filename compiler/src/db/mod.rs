@@ -39,7 +39,7 @@ use crate::syntax::python::PyModule;
 use crate::syntax::sql::SqlNode;
 use crate::{config, syntax, warnings};
 use front::{Parsed, PyFront, SqlDefinition};
-use keys::{Fingerprint, Keys, TableKeyInputs};
+use keys::{Fingerprint, FingerprintMap, Keys, TableKeyInputs};
 
 /// One file of the project as the database holds it.
 struct FileInput {
@@ -118,7 +118,7 @@ pub struct Database {
     planner: Option<SqlPlanner>,
     /// Contract steps by key, with their effective output's fingerprint; only those the
     /// latest analysis used.
-    steps: HashMap<Fingerprint, (Arc<TableContract>, Option<Fingerprint>)>,
+    steps: FingerprintMap<(Arc<TableContract>, Option<Fingerprint>)>,
     keys: Keys,
     latest: Option<(Arc<Analysis>, Arc<SourceSet>)>,
     stats: Stats,
@@ -137,7 +137,7 @@ impl Database {
             py_front: None,
             sql_definitions: HashMap::new(),
             planner: None,
-            steps: HashMap::new(),
+            steps: FingerprintMap::default(),
             keys: Keys::default(),
             latest: None,
             stats: Stats::default(),
@@ -298,6 +298,7 @@ impl Database {
         };
         diagnostics.extend(py_front.diagnostics.iter().cloned());
         let mut tables = py_front.definitions.tables.clone();
+        let mut definition_keys = py_front.definition_keys.clone();
         let mut expectations = py_front.definitions.expectations.clone();
         stats.sql_definitions_made = front::sql_definitions(
             &self.keys,
@@ -305,6 +306,7 @@ impl Database {
             &sql,
             &mut self.sql_definitions,
             &mut tables,
+            &mut definition_keys,
             &mut diagnostics,
         );
         let graph = graph::build(
@@ -315,6 +317,14 @@ impl Database {
             bauplan,
             &mut diagnostics,
         );
+        // Bauplan's implicit lake tables, which the graph added.
+        if tables.len() > definition_keys.len() {
+            let texts = self.files_by_id();
+            for table in &tables[definition_keys.len()..] {
+                let text = texts.get(&table.file).copied();
+                definition_keys.push(self.keys.definition(table, text, &py_front.schema_keys));
+            }
+        }
         stats.timings.front = started.elapsed();
 
         let started = Instant::now();
@@ -327,13 +337,8 @@ impl Database {
             schemas: &py_front.schemas,
             sql: &sql_by_file,
         };
-        let contracts = self.contracts(
-            &ctx,
-            &py_front.schema_keys,
-            &graph,
-            &mut diagnostics,
-            &mut stats,
-        );
+        let contracts =
+            self.contracts(&ctx, &definition_keys, &graph, &mut diagnostics, &mut stats);
         stats.timings.contracts = started.elapsed();
 
         let started = Instant::now();
@@ -367,6 +372,11 @@ impl Database {
         (analysis, sources)
     }
 
+    /// The text fingerprint of every file, by id.
+    fn files_by_id(&self) -> HashMap<FileId, Fingerprint> {
+        self.files.values().map(|f| (f.id, f.hash)).collect()
+    }
+
     /// Parses (in parallel) every file whose text is not the one its memoised parse
     /// was made from; forgets the parses of removed files.
     fn parse_changed(&mut self, stats: &mut Stats) {
@@ -388,7 +398,7 @@ impl Database {
     fn contracts(
         &mut self,
         ctx: &contracts::Context,
-        schemas: &[Fingerprint],
+        definitions: &[Fingerprint],
         graph: &Graph,
         diagnostics: &mut Vec<Diagnostic>,
         stats: &mut Stats,
@@ -403,20 +413,17 @@ impl Database {
         if self.planner.is_none() && ctx.tables.iter().any(|t| t.kind == TableKind::Sql) {
             self.planner = Some(SqlPlanner::new());
         }
-        let files: HashMap<FileId, Fingerprint> =
-            self.files.values().map(|f| (f.id, f.hash)).collect();
         let mut outputs: Vec<Option<Fingerprint>> = vec![None; ctx.tables.len()];
         let mut out = Contracts::with_tables(ctx.tables.len());
-        let mut used = HashMap::with_capacity(order.len());
+        let mut used = FingerprintMap::default();
+        used.reserve(order.len());
         for &id in order {
             let table = &ctx.tables[id.0];
             let at = TableKeyInputs {
                 tables: ctx.tables,
-                schemas,
                 outputs: &outputs,
-                files: &files,
             };
-            let key = self.keys.table(&at, table);
+            let key = self.keys.table(definitions[id.0], &at, table);
             let (step, output) = match self.steps.remove(&key) {
                 Some((step, output)) => {
                     stats.tables_reused += 1;
