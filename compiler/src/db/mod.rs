@@ -2,18 +2,24 @@
 //! only what an edit can change.
 //!
 //! A [`Database`] owns the project's files (by relative path), interns a stable
-//! [`FileId`] per path, and memoises two steps by content:
+//! [`FileId`] per path, and memoises these steps by content:
 //!
 //! - **parse**, per file, keyed by its text's fingerprint: an edit re-parses that file only;
+//! - **the Python front** (module resolution, schemas, the Python modules' table
+//!   definitions, and the fingerprints of the schemas and definitions), one unit keyed by
+//!   every Python file's id, path and text fingerprint (`db/front.rs`): an edit to a SQL
+//!   file reuses it whole;
+//! - **a SQL node's table definition**, per file, keyed by the Python front's key and its
+//!   file's id, path and text fingerprint;
 //! - **the contract step**, per table (`contracts::check_table`), keyed by a
-//!   fingerprint of everything it reads (`db/keys.rs`): its own file's text, its
-//!   definition, the schemas it names and its inputs' effective outputs. A table whose
-//!   body changed but whose effective output did not leaves its consumers' keys
-//!   unchanged: they are memo hits (early cutoff).
+//!   fingerprint of everything it reads (`db/keys.rs`): its definition's fingerprint
+//!   (its own file's text, its definition, the content of the schemas it names, made
+//!   once with the definition) and, per input, the resolved parent's name and effective
+//!   output. A table whose body changed but whose effective output did not leaves its
+//!   consumers' keys unchanged: they are memo hits (early cutoff).
 //!
-//! The global phases between them (module resolution, schemas, table definitions, the
-//! graph) and the warnings after them are recomputed on every analysis. Memo entries not
-//! used by the latest analysis are dropped, so memory does not grow per edit.
+//! The graph and the warnings are recomputed on every analysis. Memo entries not used
+//! by the latest analysis are dropped, so memory does not grow per edit.
 //!
 //! [`crate::check`] is a fresh database analysed once, so the CLI and an editor share
 //! every step.
