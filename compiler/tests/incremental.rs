@@ -380,12 +380,25 @@ fn contract_change_rechecks_exactly_the_consumers() {
     let (analysis, _) = db.analysis();
     assert_eq!(db.stats().files_parsed, 1);
     assert_eq!(checked(&db), ["big", "clean", "top"]);
-    // A Python file changed: the Python front is rebuilt, and every SQL definition with
-    // it (a header's schema is resolved project-wide).
+    // A Python file changed: the Python front is rebuilt. Of the SQL definitions only
+    // `clean`'s is made again: its header names the changed schema; the others name none.
     assert!(db.stats().py_front_rebuilt);
-    assert_eq!(db.stats().sql_definitions_made, 4);
+    assert_eq!(db.stats().sql_definitions_made, 1);
     // The change is reported: the query computes an integer where `Clean` says str.
     assert!(analysis.summary.errors > 0, "{:#?}", analysis.diagnostics);
+}
+
+/// A Python edit that changes no schema rebuilds the Python front but re-makes no SQL
+/// definition, and re-checks only the tables of the edited file.
+#[test]
+fn python_edit_without_schema_change_keeps_sql_definitions() {
+    let mut db = dag();
+    db.set_file("sources.py", format!("{SOURCES}# a comment\n"));
+    let (analysis, _) = db.analysis();
+    assert_eq!(analysis.summary.errors, 0);
+    assert!(db.stats().py_front_rebuilt);
+    assert_eq!(db.stats().sql_definitions_made, 0);
+    assert_eq!(checked(&db), ["orders"]);
 }
 
 /// Adding an unrelated file re-checks nothing, even one that sorts first and declares
@@ -402,6 +415,10 @@ fn adding_an_unrelated_file_rechecks_nothing() {
     assert_eq!(checked(&db), Vec::<&str>::new());
     assert_eq!(db.stats().tables_reused, 5);
     assert_eq!(analysis.summary.errors, 0);
+    // `Extra` sorts first, so `Clean` has another id: `clean`'s definition (whose header
+    // names `Clean`) is made again, with the same content; the other SQL nodes' are not.
+    assert!(db.stats().py_front_rebuilt);
+    assert_eq!(db.stats().sql_definitions_made, 1);
     // File ids are interned by path: the new file did not renumber the others.
     let sources = db.analysis().1;
     assert_eq!(sources.file_id("aaa_first.py"), db.file_id("aaa_first.py"));

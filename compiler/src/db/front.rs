@@ -5,9 +5,11 @@
 //!   Python files: each one's id, path and text fingerprint, in path order. Those are
 //!   everything the three steps read (a parse is a function of the file's id and text),
 //!   so an edit to a SQL file (or to no Python file) reuses the unit as it is.
-//! - **A SQL node's table definition** is memoised per file, keyed by the Python front's
-//!   key (its header's schema is resolved project-wide) and the file's id, path and
-//!   text fingerprint.
+//! - **A SQL node's table definition** is memoised per file: made from the file's id,
+//!   path and text, and of the modules and schemas only what its header's schema
+//!   resolves to (project-wide). It is reused when the file is unchanged and the Python
+//!   front is too, or when the header resolves to the same schema (id and content)
+//!   under a new one: a Python edit that changes no schema re-makes no SQL definition.
 //!
 //! The graph ([`crate::graph`]) is built afresh from the definitions on every analysis.
 
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use crate::analysis::{self, Table};
 use crate::diagnostic::Diagnostic;
 use crate::resolve::Modules;
-use crate::schema::Schemas;
+use crate::schema::{SchemaId, Schemas};
 use crate::source::{FileId, SourceFile};
 use crate::syntax::python::PyModule;
 use crate::syntax::sql::SqlNode;
@@ -85,19 +87,51 @@ impl PyFront {
     }
 }
 
-/// A memoised SQL table definition: its key, the table, its fingerprint
+/// What a SQL node's header schema resolves to: all its table definition reads of the
+/// modules and schemas ([`analysis::sql_definition`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Header {
+    /// The header names no schema.
+    NoSchema,
+    /// The schema's id and content fingerprint.
+    Schema(SchemaId, Fingerprint),
+    /// Not resolved (reported, with a message that reads every schema name).
+    Unresolved,
+}
+
+fn header(front: &PyFront, p: &Parsed<SqlNode>) -> Header {
+    let Some(schema) = p.tree.header.as_ref().and_then(|h| h.schema.as_ref()) else {
+        return Header::NoSchema;
+    };
+    let resolved =
+        front
+            .schemas
+            .resolve_global(&front.modules, p.id, &schema.text, schema.span.clone());
+    match resolved {
+        Ok(id) => Header::Schema(id, front.schema_keys[id.0]),
+        Err(_) => Header::Unresolved,
+    }
+}
+
+/// A memoised SQL table definition: what it was made from, the table, its fingerprint
 /// ([`Keys::definition`]) and what it reported.
 pub(super) struct SqlDefinition {
-    key: Fingerprint,
+    /// The key of the Python front it was made (or last reused) with.
+    front: Fingerprint,
+    /// The file's id, path and text fingerprint.
+    file: Fingerprint,
+    header: Header,
     table: Table,
     definition_key: Fingerprint,
     diagnostics: Vec<Diagnostic>,
 }
 
 /// Appends the table of every SQL file in `sql` (in path order) to `tables`, its
-/// fingerprint to `definition_keys` and its diagnostics to `diagnostics`, from `memo`
-/// where the key is unchanged. Afterwards `memo`
-/// holds exactly the definitions of `sql`. Returns how many were made afresh.
+/// fingerprint to `definition_keys` and its diagnostics to `diagnostics`. A memoised
+/// definition is reused when its file is unchanged and either the Python front is the
+/// one it was made with, or its header's schema resolves to the same schema (id and
+/// content) under the new one. Afterwards `memo` holds exactly the definitions of `sql`.
+/// Returns how many were made afresh.
 pub(super) fn sql_definitions(
     keys: &Keys,
     front: &PyFront,
@@ -110,11 +144,19 @@ pub(super) fn sql_definitions(
     let mut made = 0;
     let mut used = HashMap::with_capacity(sql.len());
     for p in sql {
-        let mut h = keys.hasher("sql-definition");
-        (front.key, p.id, &p.file.path, p.hash).hash(&mut h);
-        let key = h.fingerprint();
+        let mut h = keys.hasher("sql-file");
+        (p.id, &p.file.path, p.hash).hash(&mut h);
+        let file = h.fingerprint();
+        let reusable = |def: &SqlDefinition| {
+            def.file == file
+                && (def.front == front.key
+                    || def.header != Header::Unresolved && def.header == header(front, p))
+        };
         let def = match memo.remove(&p.id) {
-            Some(def) if def.key == key => def,
+            Some(def) if reusable(&def) => SqlDefinition {
+                front: front.key,
+                ..def
+            },
             _ => {
                 made += 1;
                 let mut reported = Vec::new();
@@ -127,7 +169,9 @@ pub(super) fn sql_definitions(
                     &mut reported,
                 );
                 SqlDefinition {
-                    key,
+                    front: front.key,
+                    file,
+                    header: header(front, p),
                     definition_key: keys.definition(&table, Some(p.hash), &front.schema_keys),
                     table,
                     diagnostics: reported,
