@@ -335,6 +335,7 @@ fn body_edit_behind_a_contract_rechecks_that_node_only() {
     // No Python file changed: the modules, schemas and Python definitions are reused,
     // and of the SQL definitions only the edited file's is made again.
     assert!(!db.stats().py_front_rebuilt);
+    assert!(!db.stats().schemas_rebuilt);
     assert_eq!(db.stats().sql_definitions_made, 1);
 }
 
@@ -383,6 +384,7 @@ fn contract_change_rechecks_exactly_the_consumers() {
     // A Python file changed: the Python front is rebuilt. Of the SQL definitions only
     // `clean`'s is made again: its header names the changed schema; the others name none.
     assert!(db.stats().py_front_rebuilt);
+    assert!(db.stats().schemas_rebuilt);
     assert_eq!(db.stats().sql_definitions_made, 1);
     // The change is reported: the query computes an integer where `Clean` says str.
     assert!(analysis.summary.errors > 0, "{:#?}", analysis.diagnostics);
@@ -397,6 +399,8 @@ fn python_edit_without_schema_change_keeps_sql_definitions() {
     let (analysis, _) = db.analysis();
     assert_eq!(analysis.summary.errors, 0);
     assert!(db.stats().py_front_rebuilt);
+    // Its imports and classes are unchanged: schema resolution is reused.
+    assert!(!db.stats().schemas_rebuilt);
     assert_eq!(db.stats().sql_definitions_made, 0);
     assert_eq!(checked(&db), ["orders"]);
 }
@@ -418,6 +422,7 @@ fn adding_an_unrelated_file_rechecks_nothing() {
     // `Extra` sorts first, so `Clean` has another id: `clean`'s definition (whose header
     // names `Clean`) is made again, with the same content; the other SQL nodes' are not.
     assert!(db.stats().py_front_rebuilt);
+    assert!(db.stats().schemas_rebuilt);
     assert_eq!(db.stats().sql_definitions_made, 1);
     // File ids are interned by path: the new file did not renumber the others.
     let sources = db.analysis().1;

@@ -1,10 +1,13 @@
 //! The memoised front phases: module resolution, schemas and table definitions.
 //!
 //! - **The Python front** (modules, schemas, the Python modules' table definitions and
-//!   their diagnostics, and every schema's content fingerprint) is one unit keyed by the
-//!   Python files: each one's id, path and text fingerprint, in path order. Those are
-//!   everything the three steps read (a parse is a function of the file's id and text),
-//!   so an edit to a SQL file (or to no Python file) reuses the unit as it is.
+//!   their diagnostics, and every schema's and definition's fingerprint) is one unit
+//!   keyed by the Python files: each one's id, path and text fingerprint, in path order.
+//!   Those are everything the three steps read (a parse is a function of the file's id
+//!   and text), so an edit to a SQL file (or to no Python file) reuses the unit as it is.
+//! - **Resolved schemas**, inside it, are keyed by each Python file's id, path and
+//!   signature (its imports and classes, [`Keys::py_signature`]): schema resolution
+//!   reads nothing else of the modules, so an edit inside a function body reuses them.
 //! - **A SQL node's table definition** is memoised per file: made from the file's id,
 //!   path and text, and of the modules and schemas only what its header's schema
 //!   resolves to (project-wide). It is reused when the file is unchanged and the Python
@@ -35,13 +38,30 @@ pub(super) struct Parsed<'a, T> {
     pub hash: Fingerprint,
 }
 
+/// A parsed Python file, with the fingerprint of what schema resolution reads of it
+/// ([`Keys::py_signature`]).
+pub(super) struct PyParsed<'a> {
+    pub parsed: Parsed<'a, PyModule>,
+    pub signature: Fingerprint,
+}
+
+/// Resolved schemas, their content fingerprints ([`Keys::schema`]) and what resolution
+/// reported, with the key they were made under: every Python file's id, path and
+/// signature, in path order. (Schema resolution reads of the modules only their names,
+/// imports and classes; class ids are positions in that same order.)
+pub(super) struct ResolvedSchemas {
+    key: Fingerprint,
+    pub schemas: Schemas,
+    pub keys: Vec<Fingerprint>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// What the Python modules define, resolved: see the [module documentation](self).
 pub(super) struct PyFront {
     pub key: Fingerprint,
     pub modules: Modules,
-    pub schemas: Schemas,
-    /// Content fingerprint of every schema, by `SchemaId` ([`Keys::schema`]).
-    pub schema_keys: Vec<Fingerprint>,
+    /// Shared with the previous front when no Python file's imports or classes changed.
+    pub schemas: Arc<ResolvedSchemas>,
     pub definitions: analysis::Definitions,
     /// The fingerprint of each table definition of `definitions.tables`
     /// ([`Keys::definition`]).
@@ -51,35 +71,66 @@ pub(super) struct PyFront {
 }
 
 /// The key of the Python front over `python` (in path order).
-pub(super) fn py_front_key(keys: &Keys, python: &[Parsed<PyModule>]) -> Fingerprint {
+pub(super) fn py_front_key(keys: &Keys, python: &[PyParsed]) -> Fingerprint {
     let mut h = keys.hasher("py-front");
     python.len().hash(&mut h);
     for p in python {
-        (p.id, &p.file.path, p.hash).hash(&mut h);
+        (p.parsed.id, &p.parsed.file.path, p.parsed.hash).hash(&mut h);
     }
     h.fingerprint()
 }
 
 impl PyFront {
     /// Resolves the modules and schemas of `python` (in path order) and finds their
-    /// table definitions.
-    pub(super) fn build(keys: &Keys, key: Fingerprint, python: Vec<Parsed<PyModule>>) -> PyFront {
-        let texts: HashMap<FileId, Fingerprint> = python.iter().map(|p| (p.id, p.hash)).collect();
-        let modules = Modules::new(python.into_iter().map(|p| (p.id, p.file, p.tree)).collect());
-        let mut diagnostics = Vec::new();
-        let schemas = Schemas::build(&modules, &mut diagnostics);
-        let schema_keys: Vec<Fingerprint> = schemas.defs.iter().map(|d| keys.schema(d)).collect();
-        let definitions = analysis::python_definitions(&modules, &schemas, &mut diagnostics);
+    /// table definitions. The schemas of `previous` are reused when their key matches.
+    pub(super) fn build(
+        keys: &Keys,
+        key: Fingerprint,
+        python: Vec<PyParsed>,
+        previous: Option<&PyFront>,
+    ) -> PyFront {
+        let mut h = keys.hasher("schemas");
+        python.len().hash(&mut h);
+        for p in &python {
+            (p.parsed.id, &p.parsed.file.path, p.signature).hash(&mut h);
+        }
+        let schemas_key = h.fingerprint();
+        let texts: HashMap<FileId, Fingerprint> = python
+            .iter()
+            .map(|p| (p.parsed.id, p.parsed.hash))
+            .collect();
+        let modules = Modules::new(
+            python
+                .into_iter()
+                .map(|p| (p.parsed.id, p.parsed.file, p.parsed.tree))
+                .collect(),
+        );
+        let schemas = match previous {
+            Some(previous) if previous.schemas.key == schemas_key => Arc::clone(&previous.schemas),
+            _ => {
+                let mut diagnostics = Vec::new();
+                let schemas = Schemas::build(&modules, &mut diagnostics);
+                let schema_keys = schemas.defs.iter().map(|d| keys.schema(d)).collect();
+                Arc::new(ResolvedSchemas {
+                    key: schemas_key,
+                    schemas,
+                    keys: schema_keys,
+                    diagnostics,
+                })
+            }
+        };
+        let mut diagnostics = schemas.diagnostics.clone();
+        let definitions =
+            analysis::python_definitions(&modules, &schemas.schemas, &mut diagnostics);
         let definition_keys = definitions
             .tables
             .iter()
-            .map(|t| keys.definition(t, texts.get(&t.file).copied(), &schema_keys))
+            .map(|t| keys.definition(t, texts.get(&t.file).copied(), &schemas.keys))
             .collect();
         PyFront {
             key,
             modules,
             schemas,
-            schema_keys,
             definitions,
             definition_keys,
             diagnostics,
@@ -103,12 +154,14 @@ fn header(front: &PyFront, p: &Parsed<SqlNode>) -> Header {
     let Some(schema) = p.tree.header.as_ref().and_then(|h| h.schema.as_ref()) else {
         return Header::NoSchema;
     };
-    let resolved =
-        front
-            .schemas
-            .resolve_global(&front.modules, p.id, &schema.text, schema.span.clone());
+    let resolved = front.schemas.schemas.resolve_global(
+        &front.modules,
+        p.id,
+        &schema.text,
+        schema.span.clone(),
+    );
     match resolved {
-        Ok(id) => Header::Schema(id, front.schema_keys[id.0]),
+        Ok(id) => Header::Schema(id, front.schemas.keys[id.0]),
         Err(_) => Header::Unresolved,
     }
 }
@@ -162,7 +215,7 @@ pub(super) fn sql_definitions(
                 let mut reported = Vec::new();
                 let table = analysis::sql_definition(
                     &front.modules,
-                    &front.schemas,
+                    &front.schemas.schemas,
                     p.id,
                     p.file.stem(),
                     &p.tree,
@@ -172,7 +225,7 @@ pub(super) fn sql_definitions(
                     front: front.key,
                     file,
                     header: header(front, p),
-                    definition_key: keys.definition(&table, Some(p.hash), &front.schema_keys),
+                    definition_key: keys.definition(&table, Some(p.hash), &front.schemas.keys),
                     table,
                     diagnostics: reported,
                 }

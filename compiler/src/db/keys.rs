@@ -10,6 +10,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use crate::analysis::Table;
 use crate::contracts::Output;
 use crate::schema::SchemaDef;
+use crate::syntax::python::PyModule;
 
 /// A 128-bit content fingerprint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,6 +103,14 @@ impl Keys {
     pub(crate) fn text(&self, text: &str) -> Fingerprint {
         let mut h = self.hasher("text");
         text.hash(&mut h);
+        h.fingerprint()
+    }
+
+    /// What schema resolution reads of a Python module: its imports and classes (not its
+    /// functions or other assignments).
+    pub(crate) fn py_signature(&self, module: &PyModule) -> Fingerprint {
+        let mut h = self.hasher("py-signature");
+        (&module.imports, &module.classes).hash(&mut h);
         h.fingerprint()
     }
 

@@ -44,7 +44,7 @@ use crate::sql_plan::SqlPlanner;
 use crate::syntax::python::PyModule;
 use crate::syntax::sql::SqlNode;
 use crate::{config, syntax, warnings};
-use front::{Parsed, PyFront, SqlDefinition};
+use front::{Parsed, PyFront, PyParsed, SqlDefinition};
 use keys::{Fingerprint, FingerprintMap, Keys, TableKeyInputs};
 
 /// One file of the project as the database holds it.
@@ -56,7 +56,9 @@ struct FileInput {
 
 /// A file's syntax tree, as its front end produced it.
 enum Tree {
-    Python(Arc<PyModule>),
+    /// The module, and the fingerprint of what schema resolution reads of it
+    /// ([`Keys::py_signature`]).
+    Python(Arc<PyModule>, Fingerprint),
     Sql(Arc<SqlNode>),
     Config,
     BauplanProject(BTreeMap<String, ProjectParameter>),
@@ -91,6 +93,9 @@ pub struct Stats {
     /// Whether the Python front (modules, schemas, the Python modules' table
     /// definitions) was recomputed: some Python file was added, removed or edited.
     pub py_front_rebuilt: bool,
+    /// Whether schema resolution was recomputed: some Python file's imports or classes
+    /// changed (or a Python file was added or removed).
+    pub schemas_rebuilt: bool,
     /// SQL table definitions recomputed (memo misses).
     pub sql_definitions_made: usize,
     /// Tables whose contract step ran (memo misses), by name, in topological order.
@@ -264,18 +269,21 @@ impl Database {
             };
             diagnostics.extend(parse.diagnostics.iter().cloned());
             match &parse.tree {
-                Tree::Python(module) => {
+                Tree::Python(module, signature) => {
                     // A project written for Bauplan's SDK: tables it reads but does not
                     // define are lake tables (the SDK has no source declarations).
                     bauplan |= module
                         .imports
                         .iter()
                         .any(|i| i.module == "bauplan" || i.module.starts_with("bauplan."));
-                    python.push(Parsed {
-                        id,
-                        file,
-                        tree: Arc::clone(module),
-                        hash: parse.hash,
+                    python.push(PyParsed {
+                        parsed: Parsed {
+                            id,
+                            file,
+                            tree: Arc::clone(module),
+                            hash: parse.hash,
+                        },
+                        signature: *signature,
                     });
                 }
                 Tree::Sql(node) => sql.push(Parsed {
@@ -297,7 +305,16 @@ impl Database {
             Some(memo) if memo.key == key => Arc::clone(memo),
             _ => {
                 stats.py_front_rebuilt = true;
-                let built = Arc::new(PyFront::build(&self.keys, key, python));
+                let built = Arc::new(PyFront::build(
+                    &self.keys,
+                    key,
+                    python,
+                    self.py_front.as_deref(),
+                ));
+                stats.schemas_rebuilt = !self
+                    .py_front
+                    .as_ref()
+                    .is_some_and(|old| Arc::ptr_eq(&old.schemas, &built.schemas));
                 self.py_front = Some(Arc::clone(&built));
                 built
             }
@@ -328,7 +345,7 @@ impl Database {
             let texts = self.files_by_id();
             for table in &tables[definition_keys.len()..] {
                 let text = texts.get(&table.file).copied();
-                definition_keys.push(self.keys.definition(table, text, &py_front.schema_keys));
+                definition_keys.push(self.keys.definition(table, text, &py_front.schemas.keys));
             }
         }
         stats.timings.front = started.elapsed();
@@ -340,7 +357,7 @@ impl Database {
             sources: &sources,
             modules: &py_front.modules,
             tables: &tables,
-            schemas: &py_front.schemas,
+            schemas: &py_front.schemas.schemas,
             sql: &sql_by_file,
         };
         let contracts =
@@ -350,7 +367,7 @@ impl Database {
         let started = Instant::now();
         warnings::warnings(
             &tables,
-            &py_front.schemas,
+            &py_front.schemas.schemas,
             &graph.live,
             &graph.edges,
             &contracts,
@@ -359,7 +376,7 @@ impl Database {
         let summary = graph.summary(&tables, &diagnostics);
         diagnostic::sort(&mut diagnostics, &sources);
         let analysis = Analysis {
-            schemas: Arc::clone(&py_front.schemas.defs),
+            schemas: Arc::clone(&py_front.schemas.schemas.defs),
             tables,
             edges: graph.edges,
             order: graph.order,
@@ -393,7 +410,11 @@ impl Database {
             .filter(|f| parses.get(&f.id).is_none_or(|p| p.hash != f.hash))
             .collect();
         stats.files_parsed = stale.len();
-        let fresh: Vec<(FileId, Parse)> = stale.into_par_iter().map(|f| (f.id, parse(f))).collect();
+        let keys = &self.keys;
+        let fresh: Vec<(FileId, Parse)> = stale
+            .into_par_iter()
+            .map(|f| (f.id, parse(keys, f)))
+            .collect();
         self.parses.extend(fresh);
         let current: std::collections::HashSet<FileId> =
             self.files.values().map(|f| f.id).collect();
@@ -468,12 +489,13 @@ fn rebase(step: Arc<TableContract>, table: &analysis::Table) -> Arc<TableContrac
     }
 }
 
-fn parse(f: &FileInput) -> Parse {
+fn parse(keys: &Keys, f: &FileInput) -> Parse {
     let (id, file) = (f.id, &f.file);
     let (tree, diagnostics) = match file.kind {
         FileKind::Python => {
             let (module, diags) = syntax::python::parse(id, &file.text);
-            (Tree::Python(Arc::new(module)), diags)
+            let signature = keys.py_signature(&module);
+            (Tree::Python(Arc::new(module), signature), diags)
         }
         FileKind::Sql => {
             let (node, diags) = syntax::sql::parse(id, &file.text, &file.line_index);
