@@ -8,9 +8,10 @@
 //! - **the Python front** (module resolution, schemas, the Python modules' table
 //!   definitions, and the fingerprints of the schemas and definitions), one unit keyed by
 //!   every Python file's id, path and text fingerprint (`db/front.rs`): an edit to a SQL
-//!   file reuses it whole;
-//! - **a SQL node's table definition**, per file, keyed by the Python front's key and its
-//!   file's id, path and text fingerprint;
+//!   file reuses it whole. Inside it, **schema resolution** is keyed by every Python
+//!   file's id, path and imports and classes: an edit inside a function reuses it;
+//! - **a SQL node's table definition**, per file, made from its file's id, path and text
+//!   and what its header's schema resolves to: reused while those are unchanged;
 //! - **the contract step**, per table (`contracts::check_table`), keyed by a
 //!   fingerprint of everything it reads (`db/keys.rs`): its definition's fingerprint
 //!   (its own file's text, its definition, the content of the schemas it names, made
