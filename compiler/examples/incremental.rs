@@ -3,11 +3,11 @@
 //! time of each phase (p50 / p95) and the work done per edit.
 //!
 //!     python3 bench/gen_project.py --nodes 10000 --out /tmp/p10k
-//!     cargo run -p sluice-compiler --example incremental -- /tmp/p10k [EDITS]
+//!     cargo run -p sluice-compiler --example incremental -- /tmp/p10k [EDITS] [sql|python]
 //!
 //! EDITS (default 100) alternate between inserting a space into the middle of the
-//! node's query or body and removing it again. The node is the SQL node in the middle of
-//! the topological order.
+//! node's query or body and removing it again. The node is the SQL node (or, with
+//! `python`, the Python node) in the middle of the topological order.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,14 @@ fn main() {
         std::process::exit(2);
     };
     let edits: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100);
+    let kind = match args.next().as_deref() {
+        None | Some("sql") => TableKind::Sql,
+        Some("python") => TableKind::Python,
+        Some(other) => {
+            eprintln!("unknown node kind `{other}`: sql or python");
+            std::process::exit(2);
+        }
+    };
     let root = std::path::PathBuf::from(&project);
     let sources = match sluice_compiler::load_project(&root) {
         Ok(sources) => sources,
@@ -55,19 +63,25 @@ fn main() {
     );
 
     let order = analysis.order.clone().unwrap_or_default();
-    let sql: Vec<_> = order
+    let nodes: Vec<_> = order
         .iter()
-        .filter(|t| analysis.tables[t.0].kind == TableKind::Sql)
+        .filter(|t| analysis.tables[t.0].kind == kind)
         .collect();
-    let Some(node) = sql.get(sql.len() / 2) else {
-        eprintln!("the project has no SQL node (or a cycle)");
+    let Some(node) = nodes.get(nodes.len() / 2) else {
+        eprintln!("the project has no {kind:?} node (or a cycle)");
         std::process::exit(1);
     };
     let table = &analysis.tables[node.0];
     let file = db_sources.file(table.file);
     let (path, original) = (file.path.clone(), file.text.clone());
-    // A whitespace position in the middle of the query.
-    let mut at = original.len() / 2;
+    // A whitespace position in the middle of the query, or after the `return` of the
+    // Python function's body.
+    let mut at = match kind {
+        TableKind::Python => original[table.span.end..]
+            .find("return ")
+            .map_or(table.span.end, |i| table.span.end + i + "return".len()),
+        _ => original.len() / 2,
+    };
     while at < original.len() && !original[at..].starts_with(' ') {
         at += 1;
     }
@@ -82,6 +96,7 @@ fn main() {
     let (mut parse, mut front, mut contracts, mut finish) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut checked = Vec::new();
+    let (mut py_front_rebuilt, mut sql_definitions) = (0, Vec::new());
     for i in 0..edits {
         let mut text = original.clone();
         if i % 2 == 0 {
@@ -97,10 +112,13 @@ fn main() {
         contracts.push(stats.timings.contracts);
         finish.push(stats.timings.finish);
         checked.push(stats.tables_checked.len());
+        py_front_rebuilt += usize::from(stats.py_front_rebuilt);
+        sql_definitions.push(stats.sql_definitions_made);
         assert_eq!(stats.files_parsed, 1);
         drop(analysis);
     }
     checked.sort_unstable();
+    sql_definitions.sort_unstable();
     println!("per edit (p50 / p95):");
     for (name, times) in [
         ("total (set_file + analysis)", &mut total),
@@ -118,8 +136,16 @@ fn main() {
     }
     println!(
         "  tables re-checked per edit: p50 {}, max {}",
-        checked[checked.len() / 2],
+        checked.get(checked.len() / 2).copied().unwrap_or(0),
         checked.last().copied().unwrap_or(0)
+    );
+    println!(
+        "  Python front rebuilt on {py_front_rebuilt} of {edits} edits; SQL definitions made per edit: p50 {}, max {}",
+        sql_definitions
+            .get(sql_definitions.len() / 2)
+            .copied()
+            .unwrap_or(0),
+        sql_definitions.last().copied().unwrap_or(0)
     );
 }
 

@@ -110,7 +110,9 @@ pub struct RunParam {
 /// Everything the compiler knows about a project after checking it.
 #[derive(Debug, Default)]
 pub struct Analysis {
-    pub schemas: Vec<crate::schema::SchemaDef>,
+    /// By `SchemaId`; shared with the database's memo (an edit that leaves the Python
+    /// modules unchanged copies none of them).
+    pub schemas: std::sync::Arc<Vec<crate::schema::SchemaDef>>,
     pub tables: Vec<Table>,
     /// `(parent, child)` pairs.
     pub edges: Vec<(TableId, TableId)>,
@@ -136,9 +138,10 @@ pub(crate) struct PyInput<'a> {
     pub function: &'a FnDef,
 }
 
-/// The table definitions of a project, before the graph links them.
+/// The table definitions the Python modules make, before the graph links them (the
+/// SQL nodes' are [`sql_definition`], one per file).
 pub(crate) struct Definitions {
-    /// Sources (module order), then Python nodes, then SQL nodes (file order).
+    /// Sources (module order), then Python nodes (module order).
     pub tables: Vec<Table>,
     /// `@expectation()` functions.
     pub expectations: Vec<Table>,
@@ -146,12 +149,12 @@ pub(crate) struct Definitions {
     pub aliases: Vec<HashMap<String, String>>,
 }
 
-/// Finds every table definition: `Source(...)` declarations, Python node functions,
-/// SQL nodes; resolves their declared and required schemas.
-pub(crate) fn definitions(
+/// Finds the table definitions of the Python modules: `Source(...)` declarations and
+/// Python node functions (and `@expectation()` functions); resolves their declared and
+/// required schemas. Reads the modules and schemas only.
+pub(crate) fn python_definitions(
     modules: &Modules,
     schemas: &Schemas,
-    sql: &[(FileId, &str, &SqlNode)],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Definitions {
     let mut tables: Vec<Table> = Vec::new();
@@ -241,9 +244,6 @@ pub(crate) fn definitions(
                 tables.push(table);
             }
         }
-    }
-    for (file, stem, node) in sql {
-        tables.push(sql_node(modules, schemas, *file, stem, node, diagnostics));
     }
     Definitions {
         tables,
@@ -486,7 +486,10 @@ fn string_list_kwarg(
         .collect()
 }
 
-fn sql_node(
+/// The table a SQL node's file defines (`stem` names it when the header does not).
+/// Reads the file's parse, the modules and the schemas only (its header's schema is
+/// resolved project-wide).
+pub(crate) fn sql_definition(
     modules: &Modules,
     schemas: &Schemas,
     file: FileId,

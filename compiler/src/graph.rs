@@ -89,11 +89,9 @@ pub(crate) fn build(
     }
 
     // Resolve inputs and build the graph.
-    let names: Vec<String> = {
-        let mut n: Vec<String> = by_name.keys().cloned().collect();
-        n.sort_unstable();
-        n
-    };
+    // The defined table names, sorted (for did-you-mean): made only when needed, and
+    // before implicit lake tables are added.
+    let mut names: Option<Vec<String>> = None;
     // A bare name that is no table may name a `Source` variable of another module.
     let mut source_vars: HashMap<&str, Option<&str>> = HashMap::new();
     for module_aliases in aliases {
@@ -114,11 +112,12 @@ pub(crate) fn build(
         .filter(|(var, table)| var != table)
         .collect();
     if bauplan {
+        let names = names.get_or_insert_with(|| sorted_names(&by_name));
         implicit_lake_tables(
             tables,
             &mut live,
             &mut by_name,
-            &names,
+            names,
             &source_vars,
             diagnostics,
         );
@@ -174,6 +173,11 @@ pub(crate) fn build(
             }
         }
     }
+    let names = match (names, unknown.is_empty()) {
+        (Some(names), _) => names,
+        (None, true) => Vec::new(),
+        (None, false) => sorted_names(&by_name),
+    };
     for (file, span, name, child) in unknown {
         diagnostics.push(
             Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
@@ -188,26 +192,23 @@ pub(crate) fn build(
         );
     }
 
-    // Cycles: one diagnostic per strongly connected component.
-    let mut cyclic = false;
-    for scc in tarjan_scc(&graph) {
-        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
-        if scc.len() < 2 && !self_loop {
-            continue;
+    // The order, when there is no cycle (self-loops included); else one diagnostic per
+    // cycle, i.e. per strongly connected component with an edge inside it.
+    let order: Option<Vec<TableId>> = toposort(&graph, None).ok().map(|o| {
+        o.into_iter()
+            .map(|n| graph[n])
+            .filter(|t| live[t.0])
+            .collect()
+    });
+    if order.is_none() {
+        for scc in tarjan_scc(&graph) {
+            let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+            if scc.len() < 2 && !self_loop {
+                continue;
+            }
+            diagnostics.push(cycle_diagnostic(&graph, &scc, tables, sources));
         }
-        cyclic = true;
-        diagnostics.push(cycle_diagnostic(&graph, &scc, tables, sources));
     }
-    let order = if cyclic {
-        None
-    } else {
-        toposort(&graph, None).ok().map(|o| {
-            o.into_iter()
-                .map(|n| graph[n])
-                .filter(|t| live[t.0])
-                .collect()
-        })
-    };
 
     Graph {
         edges,
@@ -270,6 +271,12 @@ fn implicit_lake_tables(
         tables.push(table);
         live.push(true);
     }
+}
+
+fn sorted_names(by_name: &HashMap<String, TableId>) -> Vec<String> {
+    let mut names: Vec<String> = by_name.keys().cloned().collect();
+    names.sort_unstable();
+    names
 }
 
 fn kind_word(kind: TableKind) -> &'static str {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::resolve::{self, ClassId, ModuleId, Modules, Resolution};
@@ -54,7 +55,8 @@ enum State {
 /// Resolves every schema class of the project. Class ids of schema classes map to
 /// schema ids through [`Schemas::of_class`].
 pub struct Schemas {
-    pub defs: Vec<SchemaDef>,
+    /// By `SchemaId`; shared with the analyses made from them (not copied per analysis).
+    pub defs: Arc<Vec<SchemaDef>>,
     by_class: HashMap<ClassId, SchemaId>,
 }
 
@@ -90,13 +92,17 @@ impl Schemas {
                 });
             }
         }
-        let mut schemas = Schemas { defs, by_class };
+        let count = defs.len();
+        let mut schemas = Schemas {
+            defs: Arc::new(defs),
+            by_class,
+        };
         let mut resolver = Resolver {
             modules,
-            state: vec![State::NotStarted; schemas.defs.len()],
-            incomplete: vec![false; schemas.defs.len()],
+            state: vec![State::NotStarted; count],
+            incomplete: vec![false; count],
             stack: Vec::new(),
-            columns: vec![Rc::default(); schemas.defs.len()],
+            columns: vec![Rc::default(); count],
             schemas: &schemas,
             diagnostics,
         };
@@ -109,7 +115,9 @@ impl Schemas {
         }
         let columns = resolver.columns;
         let incomplete = resolver.incomplete;
-        for ((def, cols), incomplete) in schemas.defs.iter_mut().zip(columns).zip(incomplete) {
+        // Not shared yet: the resolver, which held the only other reference, is gone.
+        let defs = Arc::make_mut(&mut schemas.defs);
+        for ((def, cols), incomplete) in defs.iter_mut().zip(columns).zip(incomplete) {
             let cols =
                 Rc::try_unwrap(cols).map_or_else(|shared| shared.columns.clone(), |r| r.columns);
             def.incomplete = incomplete || cols.iter().any(|c| c.ty.is_none());

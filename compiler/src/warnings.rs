@@ -36,61 +36,10 @@ pub(crate) fn warnings(
                 .with_help("remove the declaration, or read the table in a node"),
             );
         }
-        // Consumers that declare a contract for this table's output, as `node (Schema)`.
-        let mut consumer_contracts: Vec<String> = consumers
-            .iter()
-            .flat_map(|consumer| {
-                consumer
-                    .inputs
-                    .iter()
-                    .filter(|input| input.resolved == Some(TableId(i)))
-                    .filter_map(|input| input.required)
-                    .map(|schema| format!("`{}` (`{}`)", consumer.name, schemas.get(schema).name))
-            })
-            .collect();
-        consumer_contracts.dedup();
-        let first_contract = consumers
-            .iter()
-            .flat_map(|consumer| consumer.inputs.iter())
-            .filter(|input| input.resolved == Some(TableId(i)))
-            .find_map(|input| input.required);
         // An undeclared output matters when a consumer declares a contract for it.
         let unknown = contracts.output(TableId(i)).is_none() && !contracts.broken(TableId(i));
-        if unknown && !table.output_invalid && !consumer_contracts.is_empty() {
-            let what = match table.kind {
-                TableKind::Source => "source",
-                _ => "node",
-            };
-            let consequence = match consumer_contracts.as_slice() {
-                [one] => format!("the input contract of {one} is unchecked"),
-                many => format!("the input contracts of {} are unchecked", many.join(", ")),
-            };
-            let wanted = &schemas
-                .get(first_contract.expect("non-empty contracts"))
-                .name;
-            let help = match table.kind {
-                TableKind::Python => {
-                    format!("declare the output with a return annotation, e.g. `-> {wanted}`")
-                }
-                TableKind::Sql => format!(
-                    "name the output schema in the header: `-- {}: {wanted} <- ...`",
-                    table.name
-                ),
-                TableKind::Source => format!("pass its schema: `Source({wanted})`"),
-            };
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::UnknownOutput,
-                    table.file,
-                    table.span.clone(),
-                    format!(
-                        "the output schema of {what} `{}` is undeclared: {consequence}",
-                        table.name
-                    ),
-                )
-                .with_label("no declared schema")
-                .with_help(help),
-            );
+        if unknown && !table.output_invalid {
+            undeclared_output(tables, schemas, TableId(i), &consumers, diagnostics);
         }
         for input in &table.inputs {
             let Some(param) = &input.param else { continue };
@@ -124,5 +73,71 @@ pub(crate) fn warnings(
                 .with_help(suggestion),
             );
         }
+    }
+}
+
+/// The warning for a table whose output is unknown (undeclared, not inferable, not
+/// broken): when a consumer declares a contract for it, that contract is unchecked.
+fn undeclared_output(
+    tables: &[Table],
+    schemas: &Schemas,
+    id: TableId,
+    consumers: &[&Table],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let table = &tables[id.0];
+    // Consumers that declare a contract for this table's output, as `node (Schema)`.
+    let mut consumer_contracts: Vec<String> = consumers
+        .iter()
+        .flat_map(|consumer| {
+            consumer
+                .inputs
+                .iter()
+                .filter(|input| input.resolved == Some(id))
+                .filter_map(|input| input.required)
+                .map(|schema| format!("`{}` (`{}`)", consumer.name, schemas.get(schema).name))
+        })
+        .collect();
+    consumer_contracts.dedup();
+    let first_contract = consumers
+        .iter()
+        .flat_map(|consumer| consumer.inputs.iter())
+        .filter(|input| input.resolved == Some(id))
+        .find_map(|input| input.required);
+    if !consumer_contracts.is_empty() {
+        let what = match table.kind {
+            TableKind::Source => "source",
+            _ => "node",
+        };
+        let consequence = match consumer_contracts.as_slice() {
+            [one] => format!("the input contract of {one} is unchecked"),
+            many => format!("the input contracts of {} are unchecked", many.join(", ")),
+        };
+        let wanted = &schemas
+            .get(first_contract.expect("non-empty contracts"))
+            .name;
+        let help = match table.kind {
+            TableKind::Python => {
+                format!("declare the output with a return annotation, e.g. `-> {wanted}`")
+            }
+            TableKind::Sql => format!(
+                "name the output schema in the header: `-- {}: {wanted} <- ...`",
+                table.name
+            ),
+            TableKind::Source => format!("pass its schema: `Source({wanted})`"),
+        };
+        diagnostics.push(
+            Diagnostic::new(
+                Code::UnknownOutput,
+                table.file,
+                table.span.clone(),
+                format!(
+                    "the output schema of {what} `{}` is undeclared: {consequence}",
+                    table.name
+                ),
+            )
+            .with_label("no declared schema")
+            .with_help(help),
+        );
     }
 }

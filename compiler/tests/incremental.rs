@@ -332,6 +332,11 @@ fn body_edit_behind_a_contract_rechecks_that_node_only() {
     assert_eq!(db.stats().files_parsed, 1);
     assert_eq!(checked(&db), ["clean"]);
     assert_eq!(db.stats().tables_reused, 4);
+    // No Python file changed: the modules, schemas and Python definitions are reused,
+    // and of the SQL definitions only the edited file's is made again.
+    assert!(!db.stats().py_front_rebuilt);
+    assert!(!db.stats().schemas_rebuilt);
+    assert_eq!(db.stats().sql_definitions_made, 1);
 }
 
 /// A body edit in an inferred node that leaves its inferred output (and every span in
@@ -376,8 +381,28 @@ fn contract_change_rechecks_exactly_the_consumers() {
     let (analysis, _) = db.analysis();
     assert_eq!(db.stats().files_parsed, 1);
     assert_eq!(checked(&db), ["big", "clean", "top"]);
+    // A Python file changed: the Python front is rebuilt. Of the SQL definitions only
+    // `clean`'s is made again: its header names the changed schema; the others name none.
+    assert!(db.stats().py_front_rebuilt);
+    assert!(db.stats().schemas_rebuilt);
+    assert_eq!(db.stats().sql_definitions_made, 1);
     // The change is reported: the query computes an integer where `Clean` says str.
     assert!(analysis.summary.errors > 0, "{:#?}", analysis.diagnostics);
+}
+
+/// A Python edit that changes no schema rebuilds the Python front but re-makes no SQL
+/// definition, and re-checks only the tables of the edited file.
+#[test]
+fn python_edit_without_schema_change_keeps_sql_definitions() {
+    let mut db = dag();
+    db.set_file("sources.py", format!("{SOURCES}# a comment\n"));
+    let (analysis, _) = db.analysis();
+    assert_eq!(analysis.summary.errors, 0);
+    assert!(db.stats().py_front_rebuilt);
+    // Its imports and classes are unchanged: schema resolution is reused.
+    assert!(!db.stats().schemas_rebuilt);
+    assert_eq!(db.stats().sql_definitions_made, 0);
+    assert_eq!(checked(&db), ["orders"]);
 }
 
 /// Adding an unrelated file re-checks nothing, even one that sorts first and declares
@@ -394,6 +419,11 @@ fn adding_an_unrelated_file_rechecks_nothing() {
     assert_eq!(checked(&db), Vec::<&str>::new());
     assert_eq!(db.stats().tables_reused, 5);
     assert_eq!(analysis.summary.errors, 0);
+    // `Extra` sorts first, so `Clean` has another id: `clean`'s definition (whose header
+    // names `Clean`) is made again, with the same content; the other SQL nodes' are not.
+    assert!(db.stats().py_front_rebuilt);
+    assert!(db.stats().schemas_rebuilt);
+    assert_eq!(db.stats().sql_definitions_made, 1);
     // File ids are interned by path: the new file did not renumber the others.
     let sources = db.analysis().1;
     assert_eq!(sources.file_id("aaa_first.py"), db.file_id("aaa_first.py"));
@@ -464,4 +494,5 @@ fn memo_does_not_grow_per_edit() {
     // 6 files + extra_0..2; 5 tables + extra_0..2.
     assert_eq!(db.stats().memo_files, 9);
     assert_eq!(db.stats().memo_tables, 8);
+    assert_eq!(db.stats().memo_sql_definitions, 7);
 }

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use crate::analysis::{Input, Table};
+use crate::analysis::Table;
 use crate::contracts::Output;
 use crate::schema::SchemaDef;
-use crate::source::FileId;
+use crate::syntax::python::PyModule;
 
 /// A 128-bit content fingerprint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,16 +55,39 @@ impl Default for Keys {
     }
 }
 
-/// What a table's key reads besides the table itself.
+/// What a table's key reads besides its definition: the graph's resolution of its
+/// inputs.
 pub(crate) struct TableKeyInputs<'a> {
     pub tables: &'a [Table],
-    /// Content fingerprint of every schema, by `SchemaId`.
-    pub schemas: &'a [Fingerprint],
     /// Fingerprint of every checked table's effective output, by `TableId`.
     pub outputs: &'a [Option<Fingerprint>],
-    /// Fingerprint of every file's text.
-    pub files: &'a HashMap<FileId, Fingerprint>,
 }
+
+/// A pass-through hasher for maps keyed by [`Fingerprint`]s, which are already uniformly
+/// random (keyed SipHash): hashing them again would only cost time.
+#[derive(Default)]
+pub(crate) struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for a `Fingerprint` (which writes one u128); still a valid hash.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= n as u64;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by fingerprints.
+pub(crate) type FingerprintMap<V> =
+    HashMap<Fingerprint, V, std::hash::BuildHasherDefault<FingerprintHasher>>;
 
 impl Keys {
     pub(crate) fn hasher(&self, domain: &str) -> Fingerprinter {
@@ -80,6 +103,14 @@ impl Keys {
     pub(crate) fn text(&self, text: &str) -> Fingerprint {
         let mut h = self.hasher("text");
         text.hash(&mut h);
+        h.fingerprint()
+    }
+
+    /// What schema resolution reads of a Python module: its imports and classes (not its
+    /// functions or other assignments).
+    pub(crate) fn py_signature(&self, module: &PyModule) -> Fingerprint {
+        let mut h = self.hasher("py-signature");
+        (&module.imports, &module.classes).hash(&mut h);
         h.fingerprint()
     }
 
@@ -108,38 +139,63 @@ impl Keys {
         h.fingerprint()
     }
 
-    /// The key of a table's contract step ([`crate::contracts::check_table`]): its own
-    /// file's text (its body, its parse, its spans), its definition, the schemas it names
-    /// and, per input, the parent's name and effective output.
-    pub(crate) fn table(&self, at: &TableKeyInputs, table: &Table) -> Fingerprint {
-        let mut h = self.hasher("table");
+    /// The fingerprint of a table's definition, as the front phases make it (before the
+    /// graph resolves its inputs): its own file's text (its body, its parse, its spans),
+    /// its name, kind, spans, the content of the schemas it names, and per input the
+    /// reference as written. `file_text` is the fingerprint of the table's file's text;
+    /// `schemas` the content fingerprint of every schema, by `SchemaId`.
+    pub(crate) fn definition(
+        &self,
+        table: &Table,
+        file_text: Option<Fingerprint>,
+        schemas: &[Fingerprint],
+    ) -> Fingerprint {
+        let mut h = self.hasher("definition");
         table.file.hash(&mut h);
-        at.files.get(&table.file).hash(&mut h);
+        file_text.hash(&mut h);
         (&table.name, table.kind, &table.span, table.output_invalid).hash(&mut h);
-        table.output.map(|s| at.schemas[s.0]).hash(&mut h);
+        table.output.map(|s| schemas[s.0]).hash(&mut h);
         // The function's index in its module (the module is the table's own file).
         table.function.map(|(_, index)| index).hash(&mut h);
         (&table.returns_span, &table.model_columns).hash(&mut h);
         table.inputs.len().hash(&mut h);
         for input in &table.inputs {
-            self.input(at, input, &mut h);
+            (&input.table, &input.span, &input.annotation_span).hash(&mut h);
+            input
+                .param
+                .as_ref()
+                .map(|p| (&p.text, &p.span))
+                .hash(&mut h);
+            input.required.map(|s| schemas[s.0]).hash(&mut h);
+            (input.annotation_invalid, input.bare_name).hash(&mut h);
+            (&input.projection, &input.filter).hash(&mut h);
         }
         h.fingerprint()
     }
 
-    fn input(&self, at: &TableKeyInputs, input: &Input, h: &mut Fingerprinter) {
-        (&input.table, &input.span, &input.annotation_span).hash(h);
-        input.param.as_ref().map(|p| (&p.text, &p.span)).hash(h);
-        input.required.map(|s| at.schemas[s.0]).hash(h);
-        (input.annotation_invalid, input.bare_name).hash(h);
-        (&input.projection, &input.filter).hash(h);
-        match input.resolved {
-            Some(parent) => {
-                true.hash(h);
-                at.tables[parent.0].name.hash(h);
-                at.outputs[parent.0].hash(h);
+    /// The key of a table's contract step ([`crate::contracts::check_table`]): its
+    /// definition's fingerprint ([`Keys::definition`]) and, per input, the table name the
+    /// graph resolved it by, and the parent's name and effective output.
+    pub(crate) fn table(
+        &self,
+        definition: Fingerprint,
+        at: &TableKeyInputs,
+        table: &Table,
+    ) -> Fingerprint {
+        let mut h = self.hasher("table");
+        definition.hash(&mut h);
+        table.inputs.len().hash(&mut h);
+        for input in &table.inputs {
+            input.table.hash(&mut h);
+            match input.resolved {
+                Some(parent) => {
+                    true.hash(&mut h);
+                    at.tables[parent.0].name.hash(&mut h);
+                    at.outputs[parent.0].hash(&mut h);
+                }
+                None => false.hash(&mut h),
             }
-            None => false.hash(h),
         }
+        h.fingerprint()
     }
 }

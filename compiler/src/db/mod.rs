@@ -2,22 +2,30 @@
 //! only what an edit can change.
 //!
 //! A [`Database`] owns the project's files (by relative path), interns a stable
-//! [`FileId`] per path, and memoises two steps by content:
+//! [`FileId`] per path, and memoises these steps by content:
 //!
 //! - **parse**, per file, keyed by its text's fingerprint: an edit re-parses that file only;
+//! - **the Python front** (module resolution, schemas, the Python modules' table
+//!   definitions, and the fingerprints of the schemas and definitions), one unit keyed by
+//!   every Python file's id, path and text fingerprint (`db/front.rs`): an edit to a SQL
+//!   file reuses it whole. Inside it, **schema resolution** is keyed by every Python
+//!   file's id, path and imports and classes: an edit inside a function reuses it;
+//! - **a SQL node's table definition**, per file, made from its file's id, path and text
+//!   and what its header's schema resolves to: reused while those are unchanged;
 //! - **the contract step**, per table (`contracts::check_table`), keyed by a
-//!   fingerprint of everything it reads (`db/keys.rs`): its own file's text, its
-//!   definition, the schemas it names and its inputs' effective outputs. A table whose
-//!   body changed but whose effective output did not leaves its consumers' keys
-//!   unchanged: they are memo hits (early cutoff).
+//!   fingerprint of everything it reads (`db/keys.rs`): its definition's fingerprint
+//!   (its own file's text, its definition, the content of the schemas it names, made
+//!   once with the definition) and, per input, the resolved parent's name and effective
+//!   output. A table whose body changed but whose effective output did not leaves its
+//!   consumers' keys unchanged: they are memo hits (early cutoff).
 //!
-//! The global phases between them (module resolution, schemas, table definitions, the
-//! graph) and the warnings after them are recomputed on every analysis. Memo entries not
-//! used by the latest analysis are dropped, so memory does not grow per edit.
+//! The graph and the warnings are recomputed on every analysis. Memo entries not used
+//! by the latest analysis are dropped, so memory does not grow per edit.
 //!
 //! [`crate::check`] is a fresh database analysed once, so the CLI and an editor share
 //! every step.
 
+mod front;
 mod keys;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,14 +40,13 @@ use crate::bauplan_project::{self, ProjectParameter};
 use crate::contracts::{self, Contracts, TableContract};
 use crate::diagnostic::{self, Diagnostic};
 use crate::graph::{self, Graph};
-use crate::resolve::Modules;
-use crate::schema::Schemas;
 use crate::source::{FileId, FileKind, SourceFile, SourceSet};
 use crate::sql_plan::SqlPlanner;
 use crate::syntax::python::PyModule;
 use crate::syntax::sql::SqlNode;
 use crate::{config, syntax, warnings};
-use keys::{Fingerprint, Keys, TableKeyInputs};
+use front::{Parsed, PyFront, PyParsed, SqlDefinition};
+use keys::{Fingerprint, FingerprintMap, Keys, TableKeyInputs};
 
 /// One file of the project as the database holds it.
 struct FileInput {
@@ -50,7 +57,9 @@ struct FileInput {
 
 /// A file's syntax tree, as its front end produced it.
 enum Tree {
-    Python(Arc<PyModule>),
+    /// The module, and the fingerprint of what schema resolution reads of it
+    /// ([`Keys::py_signature`]).
+    Python(Arc<PyModule>, Fingerprint),
     Sql(Arc<SqlNode>),
     Config,
     BauplanProject(BTreeMap<String, ProjectParameter>),
@@ -68,7 +77,8 @@ struct Parse {
 pub struct Timings {
     /// Parsing the changed files.
     pub parse: Duration,
-    /// Modules, schemas, table definitions and the graph (recomputed every time).
+    /// Modules, schemas and table definitions (memoised: the Python front as one unit,
+    /// SQL definitions per file) and the graph (rebuilt every time).
     pub front: Duration,
     /// The contract step over the tables in topological order (memoised per table).
     pub contracts: Duration,
@@ -81,6 +91,14 @@ pub struct Timings {
 pub struct Stats {
     /// Files parsed (memo misses).
     pub files_parsed: usize,
+    /// Whether the Python front (modules, schemas, the Python modules' table
+    /// definitions) was recomputed: some Python file was added, removed or edited.
+    pub py_front_rebuilt: bool,
+    /// Whether schema resolution was recomputed: some Python file's imports or classes
+    /// changed (or a Python file was added or removed).
+    pub schemas_rebuilt: bool,
+    /// SQL table definitions recomputed (memo misses).
+    pub sql_definitions_made: usize,
     /// Tables whose contract step ran (memo misses), by name, in topological order.
     pub tables_checked: Vec<String>,
     /// Tables whose contract step was a memo hit.
@@ -89,6 +107,8 @@ pub struct Stats {
     /// analysis used, so neither grows per edit).
     pub memo_files: usize,
     pub memo_tables: usize,
+    /// SQL table definitions kept (one per SQL file of the latest analysis).
+    pub memo_sql_definitions: usize,
     pub timings: Timings,
 }
 
@@ -102,11 +122,15 @@ pub struct Database {
     next_id: u32,
     files: BTreeMap<String, FileInput>,
     parses: HashMap<FileId, Parse>,
+    /// The Python front (modules, schemas, Python definitions) of the latest analysis.
+    py_front: Option<Arc<PyFront>>,
+    /// SQL table definitions by file, those of the latest analysis.
+    sql_definitions: HashMap<FileId, SqlDefinition>,
     /// DataFusion's planner, built on the first SQL node and kept.
     planner: Option<SqlPlanner>,
     /// Contract steps by key, with their effective output's fingerprint; only those the
     /// latest analysis used.
-    steps: HashMap<Fingerprint, (Arc<TableContract>, Option<Fingerprint>)>,
+    steps: FingerprintMap<(Arc<TableContract>, Option<Fingerprint>)>,
     keys: Keys,
     latest: Option<(Arc<Analysis>, Arc<SourceSet>)>,
     stats: Stats,
@@ -122,8 +146,10 @@ impl Database {
             next_id: 0,
             files: BTreeMap::new(),
             parses: HashMap::new(),
+            py_front: None,
+            sql_definitions: HashMap::new(),
             planner: None,
-            steps: HashMap::new(),
+            steps: FingerprintMap::default(),
             keys: Keys::default(),
             latest: None,
             stats: Stats::default(),
@@ -244,16 +270,29 @@ impl Database {
             };
             diagnostics.extend(parse.diagnostics.iter().cloned());
             match &parse.tree {
-                Tree::Python(module) => {
+                Tree::Python(module, signature) => {
                     // A project written for Bauplan's SDK: tables it reads but does not
                     // define are lake tables (the SDK has no source declarations).
                     bauplan |= module
                         .imports
                         .iter()
                         .any(|i| i.module == "bauplan" || i.module.starts_with("bauplan."));
-                    python.push((id, file, Arc::clone(module)));
+                    python.push(PyParsed {
+                        parsed: Parsed {
+                            id,
+                            file,
+                            tree: Arc::clone(module),
+                            hash: parse.hash,
+                        },
+                        signature: *signature,
+                    });
                 }
-                Tree::Sql(node) => sql.push((id, file.stem(), Arc::clone(node))),
+                Tree::Sql(node) => sql.push(Parsed {
+                    id,
+                    file,
+                    tree: Arc::clone(node),
+                    hash: parse.hash,
+                }),
                 Tree::Config => {}
                 Tree::BauplanProject(params) => {
                     bauplan = true;
@@ -262,46 +301,74 @@ impl Database {
                 }
             }
         }
-        let modules = Modules::new(python);
-        let sql_refs: Vec<(FileId, &str, &SqlNode)> = sql
-            .iter()
-            .map(|(id, stem, node)| (*id, *stem, node.as_ref()))
-            .collect();
-        let schemas = Schemas::build(&modules, &mut diagnostics);
-        let analysis::Definitions {
-            mut tables,
-            mut expectations,
-            aliases,
-        } = analysis::definitions(&modules, &schemas, &sql_refs, &mut diagnostics);
+        let key = front::py_front_key(&self.keys, &python);
+        let py_front = match &self.py_front {
+            Some(memo) if memo.key == key => Arc::clone(memo),
+            _ => {
+                stats.py_front_rebuilt = true;
+                let built = Arc::new(PyFront::build(
+                    &self.keys,
+                    key,
+                    python,
+                    self.py_front.as_deref(),
+                ));
+                stats.schemas_rebuilt = !self
+                    .py_front
+                    .as_ref()
+                    .is_some_and(|old| Arc::ptr_eq(&old.schemas, &built.schemas));
+                self.py_front = Some(Arc::clone(&built));
+                built
+            }
+        };
+        diagnostics.extend(py_front.diagnostics.iter().cloned());
+        let mut tables = py_front.definitions.tables.clone();
+        let mut definition_keys = py_front.definition_keys.clone();
+        let mut expectations = py_front.definitions.expectations.clone();
+        stats.sql_definitions_made = front::sql_definitions(
+            &self.keys,
+            &py_front,
+            &sql,
+            &mut self.sql_definitions,
+            &mut tables,
+            &mut definition_keys,
+            &mut diagnostics,
+        );
         let graph = graph::build(
             &mut tables,
             &mut expectations,
             &sources,
-            &aliases,
+            &py_front.definitions.aliases,
             bauplan,
             &mut diagnostics,
         );
+        // Bauplan's implicit lake tables, which the graph added.
+        if tables.len() > definition_keys.len() {
+            let texts = self.files_by_id();
+            for table in &tables[definition_keys.len()..] {
+                let text = texts.get(&table.file).copied();
+                definition_keys.push(self.keys.definition(table, text, &py_front.schemas.keys));
+            }
+        }
         stats.timings.front = started.elapsed();
 
         let started = Instant::now();
-        let sql_by_file: HashMap<FileId, &SqlNode> = sql_refs
-            .iter()
-            .map(|(file, _, node)| (*file, *node))
-            .collect();
+        let sql_by_file: HashMap<FileId, &SqlNode> =
+            sql.iter().map(|p| (p.id, p.tree.as_ref())).collect();
         let ctx = contracts::Context {
             sources: &sources,
-            modules: &modules,
+            modules: &py_front.modules,
             tables: &tables,
-            schemas: &schemas,
+            schemas: &py_front.schemas.schemas,
             sql: &sql_by_file,
         };
-        let contracts = self.contracts(&ctx, &graph, &mut diagnostics, &mut stats);
+        let contracts =
+            self.contracts(&ctx, &definition_keys, &graph, &mut diagnostics, &mut stats);
         stats.timings.contracts = started.elapsed();
 
         let started = Instant::now();
         warnings::warnings(
             &tables,
-            &schemas,
+            &py_front.schemas.schemas,
             &graph.live,
             &graph.edges,
             &contracts,
@@ -310,7 +377,7 @@ impl Database {
         let summary = graph.summary(&tables, &diagnostics);
         diagnostic::sort(&mut diagnostics, &sources);
         let analysis = Analysis {
-            schemas: schemas.defs,
+            schemas: Arc::clone(&py_front.schemas.schemas.defs),
             tables,
             edges: graph.edges,
             order: graph.order,
@@ -324,8 +391,14 @@ impl Database {
         stats.timings.finish = started.elapsed();
         stats.memo_files = self.parses.len();
         stats.memo_tables = self.steps.len();
+        stats.memo_sql_definitions = self.sql_definitions.len();
         self.stats = stats;
         (analysis, sources)
+    }
+
+    /// The text fingerprint of every file, by id.
+    fn files_by_id(&self) -> HashMap<FileId, Fingerprint> {
+        self.files.values().map(|f| (f.id, f.hash)).collect()
     }
 
     /// Parses (in parallel) every file whose text is not the one its memoised parse
@@ -338,7 +411,11 @@ impl Database {
             .filter(|f| parses.get(&f.id).is_none_or(|p| p.hash != f.hash))
             .collect();
         stats.files_parsed = stale.len();
-        let fresh: Vec<(FileId, Parse)> = stale.into_par_iter().map(|f| (f.id, parse(f))).collect();
+        let keys = &self.keys;
+        let fresh: Vec<(FileId, Parse)> = stale
+            .into_par_iter()
+            .map(|f| (f.id, parse(keys, f)))
+            .collect();
         self.parses.extend(fresh);
         let current: std::collections::HashSet<FileId> =
             self.files.values().map(|f| f.id).collect();
@@ -349,6 +426,7 @@ impl Database {
     fn contracts(
         &mut self,
         ctx: &contracts::Context,
+        definitions: &[Fingerprint],
         graph: &Graph,
         diagnostics: &mut Vec<Diagnostic>,
         stats: &mut Stats,
@@ -363,26 +441,17 @@ impl Database {
         if self.planner.is_none() && ctx.tables.iter().any(|t| t.kind == TableKind::Sql) {
             self.planner = Some(SqlPlanner::new());
         }
-        let schemas: Vec<Fingerprint> = ctx
-            .schemas
-            .defs
-            .iter()
-            .map(|d| self.keys.schema(d))
-            .collect();
-        let files: HashMap<FileId, Fingerprint> =
-            self.files.values().map(|f| (f.id, f.hash)).collect();
         let mut outputs: Vec<Option<Fingerprint>> = vec![None; ctx.tables.len()];
         let mut out = Contracts::with_tables(ctx.tables.len());
-        let mut used = HashMap::with_capacity(order.len());
+        let mut used = FingerprintMap::default();
+        used.reserve(order.len());
         for &id in order {
             let table = &ctx.tables[id.0];
             let at = TableKeyInputs {
                 tables: ctx.tables,
-                schemas: &schemas,
                 outputs: &outputs,
-                files: &files,
             };
-            let key = self.keys.table(&at, table);
+            let key = self.keys.table(definitions[id.0], &at, table);
             let (step, output) = match self.steps.remove(&key) {
                 Some((step, output)) => {
                     stats.tables_reused += 1;
@@ -421,12 +490,13 @@ fn rebase(step: Arc<TableContract>, table: &analysis::Table) -> Arc<TableContrac
     }
 }
 
-fn parse(f: &FileInput) -> Parse {
+fn parse(keys: &Keys, f: &FileInput) -> Parse {
     let (id, file) = (f.id, &f.file);
     let (tree, diagnostics) = match file.kind {
         FileKind::Python => {
             let (module, diags) = syntax::python::parse(id, &file.text);
-            (Tree::Python(Arc::new(module)), diags)
+            let signature = keys.py_signature(&module);
+            (Tree::Python(Arc::new(module), signature), diags)
         }
         FileKind::Sql => {
             let (node, diags) = syntax::sql::parse(id, &file.text, &file.line_index);

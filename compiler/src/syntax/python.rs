@@ -13,14 +13,14 @@ use crate::limits::{self, MAX_NESTING};
 use crate::source::{FileId, Span};
 
 /// A name with its location.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Ident {
     pub text: String,
     pub span: Span,
 }
 
 /// The subset of Python expressions that annotations, defaults and schema fields use.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Hash)]
 pub enum Expr {
     /// `a` or `a.b.c`.
     Name {
@@ -95,7 +95,7 @@ impl Expr {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Import {
     /// The name bound in this module.
     pub local: Ident,
@@ -107,7 +107,7 @@ pub struct Import {
     pub item: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum ClassItem {
     /// `col: type`
     Annotated { name: Ident, annotation: Expr },
@@ -115,7 +115,7 @@ pub enum ClassItem {
     Assigned { name: Ident, value: Expr },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct ClassDef {
     pub name: Ident,
     pub bases: Vec<Expr>,
