@@ -17,7 +17,7 @@ use crate::project::{Project, Snapshot};
 use crate::workspace::{NestedProjects, loaded_kind};
 
 /// A change is quiet after this long without another one; then it is analysed.
-const DEBOUNCE: Duration = Duration::from_millis(15);
+const DEBOUNCE: Duration = Duration::from_millis(5);
 /// A burst that never goes quiet is analysed after this long anyway.
 const DEBOUNCE_MAX: Duration = Duration::from_millis(250);
 

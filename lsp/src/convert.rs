@@ -87,8 +87,9 @@ pub fn diagnostic(d: &Diagnostic, sources: &SourceSet, unit: ColumnUnit) -> lsp_
     }
 }
 
-/// Every file of a checked project with its diagnostics (files without any included,
-/// with none), in report order.
+/// The files of a checked project that have diagnostics, with them, in report order.
+/// Linear in the diagnostics, not in the project's files: an edit in a large project
+/// converts only what is reported.
 pub fn by_file(
     sources: &SourceSet,
     diagnostics: &[Diagnostic],
@@ -96,15 +97,12 @@ pub fn by_file(
 ) -> BTreeMap<Url, Vec<lsp_types::Diagnostic>> {
     let mut files: BTreeMap<_, Vec<_>> = BTreeMap::new();
     // File ids are the database's (stable per path), not positions: look each one up.
-    let mut urls: HashMap<FileId, Url> = HashMap::with_capacity(sources.len());
-    for (id, file) in sources.files() {
-        if let Some(url) = file_url(&sources.root, &file.path) {
-            files.insert(url.clone(), Vec::new());
-            urls.insert(id, url);
-        }
-    }
+    let mut urls: HashMap<FileId, Option<Url>> = HashMap::new();
     for d in diagnostics {
-        if let Some(url) = urls.get(&d.file) {
+        let url = urls
+            .entry(d.file)
+            .or_insert_with(|| file_url(&sources.root, &sources.file(d.file).path));
+        if let Some(url) = url {
             files
                 .entry(url.clone())
                 .or_default()
