@@ -70,7 +70,7 @@ pub fn load_project(root: &Path) -> Result<SourceSet, LoadError> {
         .filter_entry(|e| {
             e.depth() == 0 || {
                 let name = e.file_name().to_string_lossy();
-                !(name.starts_with('.') || (e.file_type().is_dir() && name == "__pycache__"))
+                !source::skipped_name(&name, e.file_type().is_dir())
             }
         });
     let mut paths = Vec::new();

@@ -149,6 +149,13 @@ impl SourceSet {
     }
 }
 
+/// Whether [`crate::load_project`] skips an entry of this name: hidden files and
+/// folders, and `__pycache__` folders. The one rule the loader, [`project_file`] and
+/// the language server's file watching share.
+pub fn skipped_name(name: &str, is_dir: bool) -> bool {
+    name.starts_with('.') || (is_dir && name == "__pycache__")
+}
+
 /// The kind of the project file at `path` (relative to the project root,
 /// `/`-separated), or `None` when [`crate::load_project`] would not read it: another
 /// extension, a hidden file or folder, a `__pycache__` folder, or a `sluice.toml` /
@@ -156,7 +163,11 @@ impl SourceSet {
 pub fn project_file(path: &str) -> Option<FileKind> {
     let parts: Vec<&str> = path.split('/').collect();
     let (name, folders) = parts.split_last()?;
-    if parts.iter().any(|p| p.is_empty() || p.starts_with('.')) || folders.contains(&"__pycache__")
+    if name.is_empty()
+        || skipped_name(name, false)
+        || folders
+            .iter()
+            .any(|f| f.is_empty() || skipped_name(f, true))
     {
         return None;
     }

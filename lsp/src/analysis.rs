@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::project::{Project, Snapshot};
-use crate::workspace::{NestedProjects, loaded_kind};
+use crate::workspace::NestedProjects;
+use sluice_compiler::source::project_file;
 
 /// A change is quiet after this long without another one; then it is analysed.
 const DEBOUNCE: Duration = Duration::from_millis(5);
@@ -260,7 +261,7 @@ fn read_from_disk(slot: &mut Slot, rel: &str) -> Result<(), ()> {
         .filter(|p| p.starts_with(&prefix))
         .map(str::to_owned)
         .collect();
-    if loaded_kind(rel).is_some() {
+    if project_file(rel).is_some() {
         targets.push(rel.to_owned());
     }
     for target in targets {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use sluice_compiler::FileKind;
+use sluice_compiler::source::skipped_name;
 
 /// File names that make a folder a project root.
 pub const MARKERS: [&str; 3] = ["sluice.toml", "bauplan_project.yml", "bauplan_project.yaml"];
@@ -74,7 +74,7 @@ impl Workspace {
                     let name = entry.file_name();
                     let name = name.to_string_lossy();
                     let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-                    if is_dir && !skipped(&name, true) {
+                    if is_dir && !skipped_name(&name, true) {
                         let path = entry.path();
                         if has_marker(&path) {
                             roots.insert(path.clone());
@@ -88,11 +88,6 @@ impl Workspace {
     }
 }
 
-/// The names `load_project` skips: hidden files and folders, `__pycache__` folders.
-fn skipped(name: &str, is_dir: bool) -> bool {
-    name.starts_with('.') || (is_dir && name == "__pycache__")
-}
-
 /// `path` relative to `root`, with `/` separators (the compiler's file names).
 pub fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
@@ -103,19 +98,12 @@ pub fn relative(root: &Path, path: &Path) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
-/// Whether `load_project` would read the file at `rel` (relative to the project
-/// root): a `*.py` or `*.sql` file outside hidden and `__pycache__` folders, or a
-/// project file (`sluice.toml`, `bauplan_project.yml`) at the root.
-pub fn loaded_kind(rel: &str) -> Option<FileKind> {
-    sluice_compiler::source::project_file(rel)
-}
-
 /// Whether no component of `rel` is skipped by `load_project` (so a file there, or a
 /// deleted folder there, may be or have held project files). A last component named
 /// `__pycache__` counts as that folder: no source file has that name.
 pub fn is_visible(rel: &str) -> bool {
     rel.split('/')
-        .all(|part| !part.is_empty() && !skipped(part, true))
+        .all(|part| !part.is_empty() && !skipped_name(part, true))
 }
 
 /// Decides, for files below one root, whether they belong to a project nested
@@ -156,9 +144,11 @@ impl<'a> NestedProjects<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_compiler::FileKind;
+    use sluice_compiler::source::project_file;
 
     #[test]
-    fn loaded_kind_follows_load_project() {
+    fn project_file_follows_load_project() {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/fixtures/check/ok_ignored_folders");
         let loaded = sluice_compiler::load_project(&fixture).unwrap();
@@ -179,13 +169,13 @@ mod tests {
         assert!(all.iter().any(|p| p.contains("__pycache__/")), "{all:?}");
         for rel in &all {
             assert_eq!(
-                loaded_kind(rel).is_some(),
+                project_file(rel).is_some(),
                 loaded.contains(&rel.as_str()),
                 "{rel}"
             );
         }
-        assert_eq!(loaded_kind("sub/sluice.toml"), None);
-        assert_eq!(loaded_kind("sluice.toml"), Some(FileKind::Config));
+        assert_eq!(project_file("sub/sluice.toml"), None);
+        assert_eq!(project_file("sluice.toml"), Some(FileKind::Config));
         assert!(is_visible("models") && !is_visible(".git") && !is_visible("a/__pycache__"));
         assert!(is_visible("__pycache__.py"));
     }

@@ -27,10 +27,11 @@ use serde::de::DeserializeOwned;
 
 use crate::analysis::{Change, Event, Worker, guarded};
 use crate::documents::Documents;
-use crate::workspace::{Workspace, is_marker, is_visible, loaded_kind, relative};
+use crate::workspace::{Workspace, is_marker, is_visible, relative};
 use crate::{Ending, Error};
 use init::{Client, capabilities, folders, handshake};
 use publish::{ProgressState, ProjectState};
+use sluice_compiler::source::project_file;
 
 /// Serves one client on `connection` until `exit` or the end of the connection.
 pub fn run(connection: Connection) -> Result<Ending, Error> {
@@ -326,7 +327,7 @@ impl<'c> Server<'c> {
     fn route(&self, path: &Path) -> Option<(PathBuf, String)> {
         let root = self.workspace.project_of(path)?;
         let rel = relative(&root, path)?;
-        loaded_kind(&rel)?;
+        project_file(&rel)?;
         Some((root, rel))
     }
 
