@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 pub use analysis::{Analysis, Input, Table, TableId, TableKind};
-pub use db::Database;
+pub use db::{Database, Syntax};
 pub use diagnostic::{Code, Diagnostic, JsonReport, Severity, Summary};
 pub use source::{FileId, FileKind, SourceFile, SourceSet};
 

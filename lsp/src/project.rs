@@ -3,16 +3,21 @@
 //! [`Project::analysis`] re-checks only what they touched (see the compiler's `db`
 //! module). `sluice check` runs the same database cold, so editor and CLI agree.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sluice_compiler::{Analysis, Database, LoadError, SourceSet};
+use sluice_compiler::{Analysis, Database, FileId, LoadError, SourceSet, Syntax};
 
-/// One checked state of a project: the sources it was computed from and the result.
+/// One checked state of a project: the sources it was computed from, the result, and
+/// the syntax trees it read. Requests (hover, definition, …) answer from the latest one;
+/// it is immutable, so they never wait on the worker.
 #[derive(Debug)]
 pub struct Snapshot {
     pub sources: Arc<SourceSet>,
     pub analysis: Arc<Analysis>,
+    #[allow(dead_code)] // the document requests of issue 12 read it
+    pub syntax: Arc<HashMap<FileId, Syntax>>,
 }
 
 pub struct Project {
@@ -65,6 +70,11 @@ impl Project {
     /// recomputing only what changed since the last call.
     pub fn analysis(&mut self) -> Snapshot {
         let (analysis, sources) = self.db.analysis();
-        Snapshot { sources, analysis }
+        let syntax = Arc::new(self.db.syntax());
+        Snapshot {
+            sources,
+            analysis,
+            syntax,
+        }
     }
 }

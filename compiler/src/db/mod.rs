@@ -65,6 +65,13 @@ enum Tree {
     BauplanProject(BTreeMap<String, ProjectParameter>),
 }
 
+/// A file's syntax tree as the editor features read it (the same tree the analysis used).
+#[derive(Clone, Debug)]
+pub enum Syntax {
+    Python(Arc<PyModule>),
+    Sql(Arc<SqlNode>),
+}
+
 /// A memoised parse: the text fingerprint it was made from, the tree, its diagnostics.
 struct Parse {
     hash: Fingerprint,
@@ -237,6 +244,23 @@ impl Database {
         let analysis = Arc::new(analysis);
         self.latest = Some((Arc::clone(&analysis), Arc::clone(&sources)));
         (analysis, sources)
+    }
+
+    /// The syntax trees of the current files' latest parses (Python modules and SQL
+    /// nodes), by file id: what the last [`Database::analysis`] read. Shares the trees.
+    pub fn syntax(&self) -> HashMap<FileId, Syntax> {
+        self.files
+            .values()
+            .filter_map(|f| {
+                let parse = self.parses.get(&f.id).filter(|p| p.hash == f.hash)?;
+                let tree = match &parse.tree {
+                    Tree::Python(module, _) => Syntax::Python(Arc::clone(module)),
+                    Tree::Sql(node) => Syntax::Sql(Arc::clone(node)),
+                    Tree::Config | Tree::BauplanProject(_) => return None,
+                };
+                Some((f.id, tree))
+            })
+            .collect()
     }
 
     /// What the last analysis recomputed and how long it took.

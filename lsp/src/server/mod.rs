@@ -6,6 +6,7 @@
 
 mod init;
 mod publish;
+mod requests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -203,10 +204,7 @@ impl<'c> Server<'c> {
                 ErrorCode::InvalidRequest,
                 "`initialize` was already received".to_owned(),
             ),
-            method => error(
-                ErrorCode::MethodNotFound,
-                format!("sluice does not handle `{method}`"),
-            ),
+            _ => self.on_document_request(request),
         }
     }
 
@@ -380,6 +378,7 @@ impl<'c> Server<'c> {
                 answered: 0,
                 published: BTreeMap::new(),
                 progress,
+                snapshot: None,
             },
         );
         if let Some(revision) = self.bump(root) {

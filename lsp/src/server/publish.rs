@@ -30,6 +30,8 @@ pub(super) struct ProjectState {
     /// What the client shows now: files with at least one diagnostic.
     pub(super) published: BTreeMap<Url, Vec<lsp_types::Diagnostic>>,
     pub(super) progress: ProgressState,
+    /// The latest analysis published (requests answer from it).
+    pub(super) snapshot: Option<std::sync::Arc<crate::project::Snapshot>>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -105,6 +107,9 @@ impl Server<'_> {
                     &snapshot.analysis.diagnostics,
                     self.client.unit,
                 );
+                if let Some(state) = self.projects.get_mut(&root) {
+                    state.snapshot = Some(snapshot);
+                }
                 self.publish_project(&root, files);
                 self.end_progress(&root);
             }
