@@ -7,7 +7,10 @@
 //!
 //! EDITS (default 100) alternate between inserting a space into the middle of the
 //! node's query or body and removing it again. The node is the SQL node (or, with
-//! `python`, the Python node) in the middle of the topological order.
+//! `python`, the Python node) in the middle of the topological order. With `contract`,
+//! the edits alternate between renaming a column of a source schema in
+//! `schemas/sources.py` (the one most pipeline files name, as bench/lsp_bench.py picks
+//! it) and renaming it back: a contract edit whose errors reach ~100 files.
 
 use std::time::{Duration, Instant};
 
@@ -20,11 +23,12 @@ fn main() {
         std::process::exit(2);
     };
     let edits: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100);
-    let kind = match args.next().as_deref() {
-        None | Some("sql") => TableKind::Sql,
-        Some("python") => TableKind::Python,
+    let (kind, contract) = match args.next().as_deref() {
+        None | Some("sql") => (TableKind::Sql, false),
+        Some("python") => (TableKind::Python, false),
+        Some("contract") => (TableKind::Sql, true),
         Some(other) => {
-            eprintln!("unknown node kind `{other}`: sql or python");
+            eprintln!("unknown edit `{other}`: sql, python or contract");
             std::process::exit(2);
         }
     };
@@ -73,7 +77,7 @@ fn main() {
     };
     let table = &analysis.tables[node.0];
     let file = db_sources.file(table.file);
-    let (path, original) = (file.path.clone(), file.text.clone());
+    let (mut path, mut original) = (file.path.clone(), file.text.clone());
     // A whitespace position in the middle of the query, or after the `return` of the
     // Python function's body.
     let mut at = match kind {
@@ -85,11 +89,29 @@ fn main() {
     while at < original.len() && !original[at..].starts_with(' ') {
         at += 1;
     }
+    let mut renamed = None;
+    if contract {
+        let Some((at_column, name)) = most_used_source_column(&db_sources) else {
+            eprintln!("the project has no schemas/sources.py with a column");
+            std::process::exit(1);
+        };
+        path = "schemas/sources.py".to_owned();
+        original = db_sources
+            .files()
+            .find(|(_, f)| f.path == path)
+            .map(|(_, f)| f.text.clone())
+            .unwrap_or_default();
+        at = at_column + name.len() - 1;
+        println!("renaming source column `{name}` (last character -> Q), {edits} edits");
+        renamed = Some(name);
+    }
     let consumers = analysis.edges.iter().filter(|(p, _)| p == *node).count();
-    println!(
-        "editing `{}` ({path}, {consumers} consumers) at byte {at}, {edits} edits",
-        table.name
-    );
+    if renamed.is_none() {
+        println!(
+            "editing `{}` ({path}, {consumers} consumers) at byte {at}, {edits} edits",
+            table.name
+        );
+    }
     drop(analysis);
 
     let mut total = Vec::new();
@@ -100,7 +122,11 @@ fn main() {
     for i in 0..edits {
         let mut text = original.clone();
         if i % 2 == 0 {
-            text.insert(at, ' ');
+            if renamed.is_some() {
+                text.replace_range(at..at + 1, "Q");
+            } else {
+                text.insert(at, ' ');
+            }
         }
         let started = Instant::now();
         db.set_file(&path, text);
@@ -147,6 +173,38 @@ fn main() {
             .unwrap_or(0),
         sql_definitions.last().copied().unwrap_or(0)
     );
+}
+
+/// The byte offset and name of the column of `schemas/sources.py` that most other files
+/// name (`entity_id`, the join key, excluded).
+fn most_used_source_column(sources: &sluice_compiler::SourceSet) -> Option<(usize, String)> {
+    let (_, file) = sources
+        .files()
+        .find(|(_, f)| f.path == "schemas/sources.py")?;
+    let mut best: Option<(usize, usize, String)> = None;
+    let mut offset = 0;
+    for line in file.text.split_inclusive('\n') {
+        let name: String = line
+            .strip_prefix("    ")
+            .map(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect()
+            })
+            .unwrap_or_default();
+        let is_column = !name.is_empty() && line[4 + name.len()..].starts_with(": ");
+        if is_column && name != "entity_id" {
+            let uses = sources
+                .files()
+                .filter(|(_, f)| f.path.starts_with("pipelines/") && f.text.contains(&name))
+                .count();
+            if best.as_ref().is_none_or(|b| uses > b.0) {
+                best = Some((uses, offset + 4, name));
+            }
+        }
+        offset += line.len();
+    }
+    best.map(|(_, at, name)| (at, name))
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {

@@ -400,6 +400,23 @@ impl Contracts {
         }
     }
 
+    /// Sets the step of table `id` without entering it in the ledger yet: its consumers
+    /// can read its output. [`Contracts::enter`] makes the ledger afterwards.
+    pub(crate) fn set(&mut self, id: TableId, step: Arc<TableContract>) {
+        self.steps[id.0] = Some(step);
+    }
+
+    /// Enters the tables of `order`, whose steps are set, in the ledger in that order;
+    /// their diagnostics go to `diagnostics`.
+    pub(crate) fn enter(&mut self, order: &[TableId], diagnostics: &mut Vec<Diagnostic>) {
+        for &id in order {
+            if let Some(step) = self.steps.get(id.0).and_then(Option::as_ref) {
+                diagnostics.extend(step.diagnostics.iter().cloned());
+                self.checked.push(id);
+            }
+        }
+    }
+
     /// Records the step of table `id`; its diagnostics go to `diagnostics`.
     pub(crate) fn record(
         &mut self,

@@ -17,7 +17,10 @@
 //!   (its own file's text, its definition, the content of the schemas it names, made
 //!   once with the definition) and, per input, the resolved parent's name and effective
 //!   output. A table whose body changed but whose effective output did not leaves its
-//!   consumers' keys unchanged: they are memo hits (early cutoff).
+//!   consumers' keys unchanged: they are memo hits (early cutoff). The steps run in
+//!   waves of the topological order (a table's wave is one past its parents' latest),
+//!   the misses of a wave in parallel; the ledger and the diagnostics keep the
+//!   topological order, so the result does not depend on the threads.
 //!
 //! The graph and the warnings are recomputed on every analysis. Memo entries not used
 //! by the latest analysis are dropped, so memory does not grow per edit.
@@ -469,33 +472,87 @@ impl Database {
         let mut out = Contracts::with_tables(ctx.tables.len());
         let mut used = FingerprintMap::default();
         used.reserve(order.len());
-        for &id in order {
-            let table = &ctx.tables[id.0];
-            let at = TableKeyInputs {
-                tables: ctx.tables,
-                outputs: &outputs,
-            };
-            let key = self.keys.table(definitions[id.0], &at, table);
-            let (step, output) = match self.steps.remove(&key) {
-                Some((step, output)) => {
-                    stats.tables_reused += 1;
-                    (rebase(step, table), output)
+        let mut checked = vec![false; ctx.tables.len()];
+        // Wave by wave: a table's step reads only its inputs' outputs, so the steps of
+        // one wave are independent and the memo misses among them run in parallel.
+        for wave in waves(order, &graph.edges, ctx.tables.len()) {
+            let mut misses = Vec::new();
+            let mut keyed = Vec::with_capacity(wave.len());
+            for id in wave {
+                let table = &ctx.tables[id.0];
+                let at = TableKeyInputs {
+                    tables: ctx.tables,
+                    outputs: &outputs,
+                };
+                let key = self.keys.table(definitions[id.0], &at, table);
+                match self.steps.remove(&key) {
+                    Some((step, output)) => {
+                        stats.tables_reused += 1;
+                        keyed.push((id, key, rebase(step, table), output));
+                    }
+                    None => misses.push((id, key)),
                 }
-                None => {
-                    stats.tables_checked.push(table.name.clone());
-                    let step = contracts::check_table(ctx, self.planner.as_ref(), &out, id);
-                    let output = step.output.as_ref().map(|o| self.keys.output(o));
-                    (Arc::new(step), output)
-                }
-            };
-            outputs[id.0] = output;
-            out.record(id, Arc::clone(&step), diagnostics);
-            used.insert(key, (step, output));
+            }
+            let planner = self.planner.as_ref();
+            let keys = &self.keys;
+            let reads = &out;
+            let fresh: Vec<_> = misses
+                .into_par_iter()
+                .map(|(id, key)| {
+                    let step = contracts::check_table(ctx, planner, reads, id);
+                    let output = step.output.as_ref().map(|o| keys.output(o));
+                    (id, key, Arc::new(step), output)
+                })
+                .collect();
+            for &(id, ..) in &fresh {
+                checked[id.0] = true;
+            }
+            for (id, key, step, output) in keyed.into_iter().chain(fresh) {
+                outputs[id.0] = output;
+                out.set(id, Arc::clone(&step));
+                used.insert(key, (step, output));
+            }
         }
+        out.enter(order, diagnostics);
+        stats.tables_checked = order
+            .iter()
+            .filter(|id| checked[id.0])
+            .map(|id| ctx.tables[id.0].name.clone())
+            .collect();
         // Entries the latest analysis did not use are dropped.
         self.steps = used;
         out
     }
+}
+
+/// `order` (topological) cut into waves: a table's wave is one past the latest wave of
+/// its parents, so no table reads another of its own wave. Each wave keeps `order`'s order.
+fn waves(
+    order: &[analysis::TableId],
+    edges: &[(analysis::TableId, analysis::TableId)],
+    tables: usize,
+) -> Vec<Vec<analysis::TableId>> {
+    let mut parents: Vec<Vec<usize>> = vec![Vec::new(); tables];
+    for &(parent, child) in edges {
+        if let Some(p) = parents.get_mut(child.0) {
+            p.push(parent.0);
+        }
+    }
+    let mut wave_of = vec![0usize; tables];
+    let mut waves: Vec<Vec<analysis::TableId>> = Vec::new();
+    for &id in order {
+        let wave = parents[id.0]
+            .iter()
+            .map(|&p| wave_of[p] + 1)
+            .max()
+            .unwrap_or(0);
+        wave_of[id.0] = wave;
+        if waves.len() <= wave {
+            waves.resize_with(wave + 1, Vec::new);
+        }
+        waves[wave].push(id);
+    }
+    waves
 }
 
 /// A memoised step may have been made under another numbering of the schemas: its
