@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 use sluice_compiler::{Database, TableKind};
 
+/// The `sluice` binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(project) = args.next() else {

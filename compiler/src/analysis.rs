@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rayon::prelude::*;
+
 use crate::diagnostic::{Code, Diagnostic, Summary};
 use crate::resolve::{ModuleId, Modules, Resolution};
 use crate::schema::{SchemaId, Schemas};
@@ -205,45 +207,46 @@ pub(crate) fn python_definitions(
             }
         }
     }
-    let mut expectations = Vec::new();
-    for (mid, module) in modules.modules.iter().enumerate() {
-        for (index, function) in module.ast.functions.iter().enumerate() {
-            // `@expectation()` functions check tables; they are not tables.
-            if function
-                .decorator_exprs
-                .iter()
-                .any(|d| decorator_name(d) == Some("expectation"))
-            {
-                if let Some(mut check) = python_node(
-                    modules,
-                    schemas,
-                    &aliases,
-                    PyInput {
-                        module: mid,
-                        function,
-                    },
-                    diagnostics,
-                ) {
-                    check.name = function.name.text.clone();
-                    check.function = Some((mid, index));
-                    expectations.push(check);
-                }
-                continue;
-            }
-            if let Some(mut table) = python_node(
-                modules,
-                schemas,
-                &aliases,
-                PyInput {
+    // Each module's functions read only the modules, the schemas and the aliases: the
+    // modules are done in parallel, their results joined in module order.
+    let per_module: Vec<(Vec<Table>, Vec<Table>, Vec<Diagnostic>)> = modules
+        .modules
+        .par_iter()
+        .enumerate()
+        .map(|(mid, module)| {
+            let (mut tables, mut expectations, mut diagnostics) =
+                (Vec::new(), Vec::new(), Vec::new());
+            for (index, function) in module.ast.functions.iter().enumerate() {
+                let input = PyInput {
                     module: mid,
                     function,
-                },
-                diagnostics,
-            ) {
+                };
+                // `@expectation()` functions check tables; they are not tables.
+                let expectation = function
+                    .decorator_exprs
+                    .iter()
+                    .any(|d| decorator_name(d) == Some("expectation"));
+                let Some(mut table) =
+                    python_node(modules, schemas, &aliases, input, &mut diagnostics)
+                else {
+                    continue;
+                };
                 table.function = Some((mid, index));
-                tables.push(table);
+                if expectation {
+                    table.name = function.name.text.clone();
+                    expectations.push(table);
+                } else {
+                    tables.push(table);
+                }
             }
-        }
+            (tables, expectations, diagnostics)
+        })
+        .collect();
+    let mut expectations = Vec::new();
+    for (module_tables, module_expectations, module_diagnostics) in per_module {
+        tables.extend(module_tables);
+        expectations.extend(module_expectations);
+        diagnostics.extend(module_diagnostics);
     }
     Definitions {
         tables,

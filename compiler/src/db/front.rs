@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::analysis::{self, Table};
 use crate::diagnostic::Diagnostic;
 use crate::resolve::Modules;
@@ -110,7 +112,7 @@ impl PyFront {
             _ => {
                 let mut diagnostics = Vec::new();
                 let schemas = Schemas::build(&modules, &mut diagnostics);
-                let schema_keys = schemas.defs.iter().map(|d| keys.schema(d)).collect();
+                let schema_keys = schemas.defs.par_iter().map(|d| keys.schema(d)).collect();
                 Arc::new(ResolvedSchemas {
                     key: schemas_key,
                     schemas,
@@ -124,7 +126,7 @@ impl PyFront {
             analysis::python_definitions(&modules, &schemas.schemas, &mut diagnostics);
         let definition_keys = definitions
             .tables
-            .iter()
+            .par_iter()
             .map(|t| keys.definition(t, texts.get(&t.file).copied(), &schemas.keys))
             .collect();
         PyFront {
@@ -194,47 +196,60 @@ pub(super) fn sql_definitions(
     definition_keys: &mut Vec<Fingerprint>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> usize {
-    let mut made = 0;
-    let mut used = HashMap::with_capacity(sql.len());
-    for p in sql {
-        let mut h = keys.hasher("sql-file");
-        (p.id, &p.file.path, p.hash).hash(&mut h);
-        let file = h.fingerprint();
-        let reusable = |def: &SqlDefinition| {
-            def.file == file
-                && (def.front == front.key
-                    || def.header != Header::Unresolved && def.header == header(front, p))
-        };
-        let def = match memo.remove(&p.id) {
-            Some(def) if reusable(&def) => SqlDefinition {
-                front: front.key,
-                ..def
-            },
-            _ => {
-                made += 1;
-                let mut reported = Vec::new();
-                let table = analysis::sql_definition(
-                    &front.modules,
-                    &front.schemas.schemas,
-                    p.id,
-                    p.file.stem(),
-                    &p.tree,
-                    &mut reported,
-                );
-                SqlDefinition {
-                    front: front.key,
-                    file,
-                    header: header(front, p),
-                    definition_key: keys.definition(&table, Some(p.hash), &front.schemas.keys),
-                    table,
-                    diagnostics: reported,
+    // Memo lookups and fresh definitions are independent per file: in parallel, then
+    // collected in path order.
+    let mut previous = std::mem::take(memo);
+    let work: Vec<_> = sql.iter().map(|p| (p, previous.remove(&p.id))).collect();
+    let defs: Vec<(FileId, SqlDefinition, bool)> = work
+        .into_par_iter()
+        .map(|(p, old)| {
+            let mut h = keys.hasher("sql-file");
+            (p.id, &p.file.path, p.hash).hash(&mut h);
+            let file = h.fingerprint();
+            let reusable = |def: &SqlDefinition| {
+                def.file == file
+                    && (def.front == front.key
+                        || def.header != Header::Unresolved && def.header == header(front, p))
+            };
+            match old {
+                Some(def) if reusable(&def) => {
+                    let def = SqlDefinition {
+                        front: front.key,
+                        ..def
+                    };
+                    (p.id, def, false)
+                }
+                _ => {
+                    let mut reported = Vec::new();
+                    let table = analysis::sql_definition(
+                        &front.modules,
+                        &front.schemas.schemas,
+                        p.id,
+                        p.file.stem(),
+                        &p.tree,
+                        &mut reported,
+                    );
+                    let def = SqlDefinition {
+                        front: front.key,
+                        file,
+                        header: header(front, p),
+                        definition_key: keys.definition(&table, Some(p.hash), &front.schemas.keys),
+                        table,
+                        diagnostics: reported,
+                    };
+                    (p.id, def, true)
                 }
             }
-        };
+        })
+        .collect();
+    let mut made = 0;
+    let mut used = HashMap::with_capacity(sql.len());
+    for (id, def, fresh) in defs {
+        made += usize::from(fresh);
         tables.push(def.table.clone());
         definition_keys.push(def.definition_key);
         diagnostics.extend(def.diagnostics.iter().cloned());
-        used.insert(p.id, def);
+        used.insert(id, def);
     }
     *memo = used;
     made
