@@ -64,7 +64,12 @@ fn the_wheel_carries_the_binary_and_the_python_package() {
         .as_table()
         .expect("[project]")
         .clone();
-    for key in ["name", "requires-python", "dependencies", "optional-dependencies"] {
+    for key in [
+        "name",
+        "requires-python",
+        "dependencies",
+        "optional-dependencies",
+    ] {
         assert_eq!(
             project.get(key),
             std_project.get(key),
