@@ -356,16 +356,44 @@ fn python_node(
     if params.is_empty() {
         return None;
     }
-    let mut refs = Vec::new();
-    for param in &params {
-        refs.push(table_default(
-            modules,
-            aliases,
-            module,
-            param.default.as_ref()?,
-        )?);
-    }
     let file = modules.modules[module].file;
+    let defaults: Vec<Option<(String, Span, bool)>> = params
+        .iter()
+        .map(|p| {
+            p.default
+                .as_ref()
+                .and_then(|d| table_default(modules, aliases, module, d))
+        })
+        .collect();
+    if defaults.iter().any(Option::is_none) {
+        // Not a node. Beside table inputs, that is a likely surprise: say why.
+        if defaults.iter().any(Option::is_some) {
+            for (param, _) in params.iter().zip(&defaults).filter(|(_, d)| d.is_none()) {
+                let (span, what) = match &param.default {
+                    Some(d) => (d.span(), "has a default that is not a table"),
+                    None => (param.name.span.clone(), "has no table default"),
+                };
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::NotANode,
+                        file,
+                        span,
+                        format!(
+                            "`{}` is not a node: its parameter `{}` {what}",
+                            function.name.text, param.name.text
+                        ),
+                    )
+                    .with_label("not a table")
+                    .with_help(format!(
+                        "every parameter of a node is a table (`= orders`, `= Table(\"orders\")`); a value a run sets is a run parameter, `{}=bauplan.Parameter(\"{}\")` with `{}` under `parameters:` in bauplan_project.yml; or compute the value in the body",
+                        param.name.text, param.name.text, param.name.text
+                    )),
+                );
+            }
+        }
+        return None;
+    }
+    let refs: Vec<(String, Span, bool)> = defaults.into_iter().flatten().collect();
     // `(schema, invalid)`: invalid annotations are reported here.
     let mut resolve =
         |expr: Option<&Expr>| match expr.map(|e| schemas.resolve_ref(modules, module, e)) {
@@ -424,10 +452,10 @@ fn python_node(
         inputs,
         function: None,
         returns_span: function.returns.as_ref().map(Expr::span),
-        python: Some(python_settings(
-            &function.name.text,
-            &function.decorator_exprs,
-        )),
+        python: Some({
+            crate::python_settings::check_decorators(file, &function.decorator_exprs, diagnostics);
+            python_settings(&function.name.text, &function.decorator_exprs)
+        }),
         model_columns: function
             .decorator_exprs
             .iter()

@@ -1413,10 +1413,9 @@ fn check_edges(
                         .with_label(format!("{param} requires `{}` non-null", column.name))
                         .with_secondary(found.file, found.span.clone(), format!("`{}` is nullable here", column.name))
                         .with_help(format!(
-                            "declare it nullable in `{}` (`{}: UNION({}, None)`), or remove the nulls in `{}` and declare it non-null there",
+                            "declare it nullable in `{}` ({}), or remove the nulls in `{}` and declare it non-null there",
                             req.name,
-                            column.name,
-                            display_type(&req_ty.data_type),
+                            nullable_spelling(column, &req_ty.data_type, ctx.schemas),
                             parent.name
                         )),
                     );
@@ -1605,4 +1604,27 @@ fn out_column_list(columns: &[OutColumn]) -> String {
         names.push(format!("and {} more", columns.len() - MAX));
     }
     names.join(", ")
+}
+
+/// How the user would declare `column` nullable, in their own spelling: the annotation
+/// as written, wrapped (`email: UNION(str, None)`), or `[Nullable]` on an inherited
+/// column; the Arrow type only when the annotation is not known.
+fn nullable_spelling(
+    column: &crate::schema::Column,
+    data_type: &DataType,
+    schemas: &Schemas,
+) -> String {
+    match (&column.inherited_from, &column.annotation) {
+        (Some((schema, from)), _) => format!(
+            "`{} = {}.{from}[Nullable]`",
+            column.name,
+            schemas.get(*schema).name
+        ),
+        (None, Some(written)) => format!("`{}: UNION({written}, None)`", column.name),
+        (None, None) => format!(
+            "`{}: UNION({}, None)`",
+            column.name,
+            display_type(data_type)
+        ),
+    }
 }

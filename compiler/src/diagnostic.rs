@@ -69,11 +69,14 @@ codes! {
     ContractTypeMismatch = "E0603", Error, "body computes a type the contract does not accept";
     ContractNullability = "E0604", Error, "nullable input reaches a non-null output unchanged";
     PyUnknownColumn = "E0701", Error, "Python body reads a column its input does not have";
+    PipRequirement = "E0801", Error, "invalid pip requirement in a Python node's settings";
+    UnknownDataframe = "E0802", Error, "unknown dataframe library in a Python node's settings";
     UncheckedInput = "W0001", Warning, "node input has no schema annotation";
     UnknownOutput = "W0002", Warning, "node output schema is undeclared";
     UnusedSource = "W0003", Warning, "declared source is never read";
     ImplicitLakeTable = "W0004", Warning, "Bauplan project reads a table it does not define";
     SqlTooWide = "W0005", Warning, "SQL query too wide to check: validated at run time";
+    NotANode = "W0006", Warning, "function with table inputs is not a node";
 }
 
 impl fmt::Display for Code {

@@ -10,7 +10,7 @@ use petgraph::visit::EdgeRef;
 
 use crate::analysis::{Table, TableId, TableKind};
 use crate::diagnostic::{Code, Diagnostic, Summary};
-use crate::source::SourceSet;
+use crate::source::{SourceSet, Span};
 use crate::suggest::did_you_mean;
 
 /// The DAG over a project's tables.
@@ -132,6 +132,11 @@ pub(crate) fn build(
         if !live[i] {
             continue;
         }
+        let siblings: Vec<(String, Span)> = table
+            .inputs
+            .iter()
+            .map(|i| (i.table.clone(), i.span.clone()))
+            .collect();
         for (k, input) in table.inputs.iter_mut().enumerate() {
             if input.bare_name
                 && !by_name.contains_key(&input.table)
@@ -150,6 +155,7 @@ pub(crate) fn build(
                     input.span.clone(),
                     input.table.clone(),
                     table.name.clone(),
+                    siblings.clone(),
                 )),
             }
         }
@@ -169,6 +175,7 @@ pub(crate) fn build(
                     input.span.clone(),
                     input.table.clone(),
                     format!("expectation {}", check.name),
+                    Vec::new(),
                 )),
             }
         }
@@ -178,11 +185,26 @@ pub(crate) fn build(
         (None, true) => Vec::new(),
         (None, false) => sorted_names(&by_name),
     };
-    for (file, span, name, child) in unknown {
+    for (file, span, name, child, siblings) in unknown {
+        let suggestion = did_you_mean(&name, names.iter().map(String::as_str));
+        // One mistake, one diagnostic: the header disagreements (E0401) a misspelt SQL
+        // table causes are this error's consequences, not mistakes of their own — the
+        // read missing from the header, and the listed table the typo was meant to be.
+        let dependent: Vec<&Span> = std::iter::once(&span)
+            .chain(
+                siblings
+                    .iter()
+                    .filter(|(table, _)| Some(table.as_str()) == suggestion)
+                    .map(|(_, span)| span),
+            )
+            .collect();
+        diagnostics.retain(|d| {
+            !(d.code == Code::SqlHeaderInputs && d.file == file && dependent.contains(&&d.span))
+        });
         diagnostics.push(
             Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
                 .with_label("no source or node defines this table")
-                .with_help(match did_you_mean(&name, names.iter().map(String::as_str)) {
+                .with_help(match suggestion {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
                         "declare it as a lake table with `{} = Source(SomeSchema)`, or add a node that produces it",

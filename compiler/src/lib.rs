@@ -16,6 +16,7 @@ pub mod limits;
 pub mod lineage;
 pub mod plan;
 pub mod py_infer;
+pub mod python_settings;
 pub mod resolve;
 pub mod schema;
 pub mod source;

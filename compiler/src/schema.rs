@@ -24,6 +24,9 @@ pub struct Column {
     pub span: Span,
     /// `col = Other.col`: the schema and column this one inherits from.
     pub inherited_from: Option<(SchemaId, String)>,
+    /// The type annotation as the user wrote it (`str`, `Optional[int]`), for help texts;
+    /// `None` for inherited columns.
+    pub annotation: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -411,6 +414,7 @@ impl Resolver<'_> {
                             file,
                             span: name.span.clone(),
                             inherited_from: None,
+                            annotation: annotation.source_text(),
                         },
                     )
                 }
@@ -576,6 +580,7 @@ impl Resolver<'_> {
             file,
             span: name.span.clone(),
             inherited_from: Some((source_id, column.clone())),
+            annotation: None,
         })
     }
 }

@@ -123,6 +123,7 @@ impl Keys {
         for c in &def.columns {
             (&c.name, &c.ty, c.file, &c.span).hash(&mut h);
             c.inherited_from.as_ref().map(|(_, col)| col).hash(&mut h);
+            c.annotation.hash(&mut h);
         }
         h.fingerprint()
     }

@@ -2,4 +2,5 @@
 //! fails on any input.
 
 pub mod python;
+mod python_errors;
 pub mod sql;

@@ -64,6 +64,44 @@ impl Expr {
         }
     }
 
+    /// The expression written back as Python (`Optional[str]`, `UNION(str, None)`,
+    /// `int | None`), for messages that speak the user's spelling; `None` for a part
+    /// the item tree does not keep.
+    pub fn source_text(&self) -> Option<String> {
+        let list = |items: &[Expr]| -> Option<String> {
+            Some(
+                items
+                    .iter()
+                    .map(Expr::source_text)
+                    .collect::<Option<Vec<_>>>()?
+                    .join(", "),
+            )
+        };
+        Some(match self {
+            Expr::Name { path, .. } => path.join("."),
+            Expr::Call {
+                func, args, kwargs, ..
+            } => {
+                let mut parts = vec![list(args)?];
+                for (k, v) in kwargs {
+                    parts.push(format!("{}={}", k.text, v.source_text()?));
+                }
+                parts.retain(|p| !p.is_empty());
+                format!("{}({})", func.source_text()?, parts.join(", "))
+            }
+            Expr::Subscript { value, index, .. } => {
+                format!("{}[{}]", value.source_text()?, list(index)?)
+            }
+            Expr::BitOr { left, right, .. } => {
+                format!("{} | {}", left.source_text()?, right.source_text()?)
+            }
+            Expr::None(_) => "None".to_owned(),
+            Expr::Str(s, _) => format!("{s:?}"),
+            Expr::Int(i, _) => i.to_string(),
+            Expr::Other(_) => return None,
+        })
+    }
+
     /// The dotted path of a plain name, e.g. `["sluice", "Source"]`.
     pub fn as_path(&self) -> Option<&[String]> {
         match self {
@@ -303,6 +341,15 @@ fn collect_syntax_errors(root: Node, file: FileId, text: &str, out: &mut Vec<Dia
         if node.is_error() {
             let token = first_leaf(node);
             let span = token.byte_range();
+            if let Some(e) = super::python_errors::explain(text, node.byte_range(), span.clone()) {
+                let mut d = Diagnostic::new(Code::PythonSyntax, file, e.span, e.message)
+                    .with_label(e.label);
+                if let Some(help) = e.help {
+                    d = d.with_help(help);
+                }
+                found.push(d);
+                continue;
+            }
             let snippet = text.get(span.clone()).unwrap_or("").trim();
             let message = if snippet.is_empty() {
                 "syntax error".to_owned()

@@ -383,8 +383,12 @@ fn bauplan_directives(text: &str) -> Vec<(String, Ident)> {
     out
 }
 
-/// Finds and parses the header: the first comment line before any SQL (lines starting
-/// with `-- bauplan:` are Bauplan directives, not headers).
+/// Finds and parses the header: the first line of the leading comment block (the comment
+/// lines before any SQL) that has a header's shape, a `:` or a `<-`, and matches the
+/// grammar. Other comment lines are ordinary comments and are skipped (so a
+/// `-- parent_table.sql` line above the header does not hide it); lines starting with
+/// `-- bauplan:` are Bauplan directives, not headers. A header-shaped line holding `<-`
+/// that does not match the grammar is a malformed header (E0004) and ends the search.
 fn parse_header(file: FileId, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<Header> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
@@ -395,13 +399,14 @@ fn parse_header(file: FileId, text: &str, diagnostics: &mut Vec<Diagnostic>) -> 
             continue;
         }
         let body = trimmed.strip_prefix("--")?;
-        if body.trim_start().starts_with("bauplan:") {
+        if body.trim_start().starts_with("bauplan:") || !(body.contains(':') || body.contains("<-"))
+        {
             continue;
         }
         let body_start = line_start + line.find("--").unwrap_or(0) + 2;
         let body = &text[body_start..line_start + line.trim_end().len()];
-        return match HeaderParser::new(body, body_start).header() {
-            Ok(header) => Some(header),
+        match HeaderParser::new(body, body_start).header() {
+            Ok(header) => return Some(header),
             Err(err) if body.contains("<-") => {
                 diagnostics.push(
                     Diagnostic::new(
@@ -413,11 +418,11 @@ fn parse_header(file: FileId, text: &str, diagnostics: &mut Vec<Diagnostic>) -> 
                     .with_label(err.label)
                     .with_help("the header reads `-- output_table[: Schema] [<- input, input...]`"),
                 );
-                None
+                return None;
             }
-            // An ordinary comment, not a header.
-            Err(_) => None,
-        };
+            // An ordinary comment that happens to hold a `:`, not a header.
+            Err(_) => {}
+        }
     }
     None
 }
@@ -587,6 +592,30 @@ mod tests {
     fn ordinary_comments_are_not_headers() {
         let (node, diags) = parse_str("-- totals per customer, daily\nSELECT 1");
         assert!(diags.is_empty());
+        assert!(node.header.is_none());
+    }
+
+    #[test]
+    fn comments_before_the_header_are_skipped() {
+        let text =
+            "-- parent_table.sql\n-- Note: totals per day\n\n-- out: S <- raw\nSELECT * FROM raw";
+        let (node, diags) = parse_str(text);
+        assert!(diags.is_empty(), "{diags:?}");
+        let h = node.header.expect("the header on line 4");
+        assert_eq!(h.output.text, "out");
+        assert_eq!(h.schema.unwrap().text, "S");
+    }
+
+    #[test]
+    fn a_bare_name_comment_is_not_a_header() {
+        let (node, diags) = parse_str("-- revenue\nSELECT 1");
+        assert!(diags.is_empty());
+        assert!(node.header.is_none());
+    }
+
+    #[test]
+    fn the_header_is_in_the_leading_comments_only() {
+        let (node, _) = parse_str("SELECT 1\n-- out: S <- raw\n");
         assert!(node.header.is_none());
     }
 

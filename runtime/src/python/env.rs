@@ -108,73 +108,21 @@ impl EnvSpec {
     }
 }
 
-/// The pip requirement for `name` at `version`:
-///
-/// - `""` (or `"*"`): any version, `name`;
-/// - a version (`"1.0"`, `"2.1.0"`, `"1.0.*"`, `"2.0.0rc1"`): exactly that, `name==1.0`
-///   (PEP 440: `==1.0` also matches `1.0.0`);
-/// - a specifier starting with an operator (`">=1.0,<2"`, `"~=1.2"`, `"!=1.3"`,
-///   `"===1.0"`): passed through, `name>=1.0,<2`.
-///
-/// Names may carry extras (`"polars[pyarrow]"`). Anything else (URLs, markers, spaces
-/// in names) is [`PythonError::InvalidRequirement`].
+/// The pip requirement for `name` at `version`: the rule `sluice check` applies
+/// (`sluice_compiler::python_settings::requirement`: PEP 440 versions and specifiers),
+/// so a project that checks clean never fails here.
 pub fn requirement(name: &str, version: &str) -> Result<String, PythonError> {
-    let invalid = |reason: &str| PythonError::InvalidRequirement {
-        name: name.to_string(),
-        version: version.to_string(),
-        reason: reason.to_string(),
-    };
-    if !valid_name(name) {
-        return Err(invalid(
-            "a package name is letters, digits, '.', '-' and '_' (optionally with [extras])",
-        ));
-    }
-    let version = version.trim();
-    if version.is_empty() || version == "*" {
-        return Ok(name.to_string());
-    }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || ".*+!_-<>=~, ".contains(c);
-    if !version.chars().all(allowed) {
-        return Err(invalid(
-            "a version is like \"1.0\" or a specifier like \">=1.0,<2\"",
-        ));
-    }
-    if version.starts_with(['=', '<', '>', '!', '~']) {
-        return Ok(format!("{name}{}", version.replace(' ', "")));
-    }
-    let version_like = version.starts_with(|c: char| c.is_ascii_digit())
-        && version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".*+!_-".contains(c));
-    if version_like {
-        Ok(format!("{name}=={version}"))
-    } else {
-        Err(invalid(
-            "a version is like \"1.0\" or a specifier like \">=1.0,<2\"",
-        ))
-    }
+    sluice_compiler::python_settings::requirement(name, version).map_err(|e| {
+        PythonError::InvalidRequirement {
+            name: name.to_string(),
+            version: version.to_string(),
+            reason: e.to_string(),
+        }
+    })
 }
 
 fn base_name(name: &str) -> &str {
     name.split('[').next().unwrap_or(name)
-}
-
-fn valid_name(name: &str) -> bool {
-    let (base, extras) = match name.split_once('[') {
-        Some((base, rest)) => match rest.strip_suffix(']') {
-            Some(extras) => (base, Some(extras)),
-            None => return false,
-        },
-        None => (name, None),
-    };
-    let word = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-    };
-    word(base) && extras.is_none_or(|e| e.split(',').all(|x| word(x.trim())))
 }
 
 /// PEP 503 normalization: lower case, runs of `-`, `_`, `.` become one `-`.
