@@ -236,6 +236,7 @@ fn runtime_error(format: Format, e: RuntimeError) -> ExitCode {
         }
         RuntimeError::Project(_) | RuntimeError::Io { .. } => (exit::USAGE, "project"),
         RuntimeError::Parameter(_) => (exit::USAGE, "parameter"),
+        RuntimeError::Refused(_) => (exit::FAILED, "refused"),
         RuntimeError::Lake(l) => crate::lake_cmds::classify(l),
         _ => (exit::FAILED, "runtime"),
     };

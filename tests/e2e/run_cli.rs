@@ -373,6 +373,60 @@ fn revert_run_restores_every_table_of_the_run_in_one_commit() {
     assert_eq!(tables(&lake, "main"), before);
 }
 
+#[test]
+fn revert_run_is_refused_where_the_run_did_not_publish_and_a_repeat_is_a_no_op() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    ok_json(&lake, &["branch", "create", "dev2", "--from", "main"]);
+    let (out, run) = run_json(&lake, &fixture("orders"), &["--ref", "dev2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = &run["id"].as_str().unwrap()[..12];
+    let main_before = head(&lake, "main");
+    // main never saw the run: refused, naming where it published; main unchanged.
+    let refused = sluice(&lake, &["revert", "--run", id, "--into", "main"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("published to `dev2`") && stderr.contains("--into dev2"),
+        "{stderr}"
+    );
+    assert_eq!(head(&lake, "main"), main_before);
+    // Into dev2: one commit; the same revert again commits nothing.
+    let before = tables(&lake, "main");
+    let first = ok_json(&lake, &["revert", "--run", id, "--into", "dev2"]);
+    assert_eq!(first["reverted"], true);
+    assert_eq!(tables(&lake, "dev2"), before);
+    let dev2_head = head(&lake, "dev2");
+    assert_eq!(first["commit"], dev2_head.as_str());
+    let again = sluice(&lake, &["revert", "--run", id, "--into", "dev2"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("already reverted on dev2"), "{text}");
+    assert_eq!(head(&lake, "dev2"), dev2_head);
+    // A branch that merged the run's publishing commit may revert it too.
+    ok_json(
+        &lake,
+        &[
+            "branch",
+            "create",
+            "dev3",
+            "--from",
+            run["result_commit"].as_str().unwrap(),
+        ],
+    );
+    let merged = ok_json(&lake, &["revert", "--run", id, "--into", "dev3"]);
+    assert_eq!(merged["reverted"], true);
+    assert_eq!(tables(&lake, "dev3"), before);
+}
+
 /// A copy of a fixture project in `dir` (so a test may add files to it).
 fn copy_project(name: &str, dir: &Path) -> PathBuf {
     let dest = dir.join(name);
