@@ -9,6 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use sluice_lake::{Lake, LakeConfig};
+use sluice_runtime::python::OutputStream;
 use sluice_runtime::record::short;
 use sluice_runtime::runs::Rerun;
 use sluice_runtime::{
@@ -114,10 +115,12 @@ async fn open(lake: Option<&str>) -> anyhow::Result<Lake> {
     Ok(Lake::open(&config).await?)
 }
 
-/// Live per-node status on stderr (hidden when stderr is not a terminal).
+/// Live per-node status on stderr (hidden when stderr is not a terminal), and
+/// what nodes print, as `[node] line` on stderr (always).
 struct Live {
     multi: MultiProgress,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
+    bars_shown: bool,
 }
 
 impl Live {
@@ -130,9 +133,19 @@ impl Live {
         let live = Arc::new(Live {
             multi,
             bars: Mutex::new(BTreeMap::new()),
+            bars_shown: enabled,
         });
         let l = live.clone();
         (live, Arc::new(move |e: &RunEvent| l.event(e)))
+    }
+
+    /// A line on stderr: above the bars when they are drawn, else plainly.
+    fn line(&self, text: String) {
+        if self.bars_shown {
+            let _ = self.multi.println(text);
+        } else {
+            eprintln!("{text}");
+        }
     }
 
     fn event(&self, event: &RunEvent) {
@@ -163,9 +176,46 @@ impl Live {
             RunEvent::NodeStarted { node } => {
                 if let Some(bar) = bars.get(node) {
                     bar.set_style(style("  {prefix:<28} {spinner} running {elapsed}"));
+                    bar.reset_elapsed();
                     bar.enable_steady_tick(Duration::from_millis(120));
                 }
             }
+            RunEvent::EnvBuilding {
+                node,
+                python,
+                packages,
+            } => {
+                let python = python
+                    .as_deref()
+                    .map(|v| format!("Python {v}, "))
+                    .unwrap_or_default();
+                self.line(format!(
+                    "building Python environment for {node} ({python}{})",
+                    packages.join(", ")
+                ));
+                if let Some(bar) = bars.get(node) {
+                    bar.set_style(style(
+                        "  {prefix:<28} {spinner} building environment {elapsed}",
+                    ));
+                    bar.reset_elapsed();
+                }
+            }
+            RunEvent::EnvBuilt {
+                node,
+                ok,
+                duration_ms,
+            } => {
+                self.line(format!(
+                    "{} Python environment for {node} in {}",
+                    if *ok { "built" } else { "failed to build" },
+                    seconds(*duration_ms)
+                ));
+                if let Some(bar) = bars.get(node) {
+                    bar.set_style(style("  {prefix:<28} {spinner} running {elapsed}"));
+                    bar.reset_elapsed();
+                }
+            }
+            RunEvent::NodeOutput { node, line, .. } => self.line(format!("[{node}] {line}")),
             RunEvent::NodeFinished {
                 node,
                 status,
@@ -277,6 +327,31 @@ fn summary_table(rec: &RunRecord) -> String {
             n.duration_ms.map(seconds).unwrap_or_default(),
             n.status.as_str()
         ));
+    }
+    out
+}
+
+/// What the nodes printed, as kept in the record: `[node] line` per line.
+fn output_text(rec: &RunRecord) -> String {
+    let mut out = String::new();
+    for n in &rec.nodes {
+        let Some(log) = &n.output else { continue };
+        out.push_str(&format!("output of {}:\n", n.name));
+        if log.dropped_lines > 0 {
+            out.push_str(&format!(
+                "  ({} earlier line(s), {} bytes, not kept: a record keeps the last {} KiB of a node's output)\n",
+                log.dropped_lines,
+                log.dropped_bytes,
+                sluice_runtime::record::OUTPUT_LIMIT / 1024
+            ));
+        }
+        for line in &log.lines {
+            let mark = match line.stream {
+                OutputStream::Stdout => "",
+                OutputStream::Stderr => " (stderr)",
+            };
+            out.push_str(&format!("  [{}]{mark} {}\n", n.name, line.text));
+        }
     }
     out
 }
@@ -464,6 +539,16 @@ pub fn runs(args: RunsArgs) -> ExitCode {
                             println!("  result   {c}");
                         }
                         print!("{}", summary_table(&rec));
+                        for n in &rec.nodes {
+                            if let Some(ms) = n.env_build_ms {
+                                println!(
+                                    "  {}: its Python environment was built first, in {} (not in its duration)",
+                                    n.name,
+                                    seconds(ms)
+                                );
+                            }
+                        }
+                        print!("{}", output_text(&rec));
                         if rec.status == RunStatus::Failed {
                             print!("{}", failure_text(&rec));
                         }

@@ -2,10 +2,10 @@
 //! isolated worker; every output validated against its contract while it is
 //! written, then its expectations, then one commit to the run's branch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -18,10 +18,10 @@ use sluice_compiler::plan::{PlanExpectation, PythonNode};
 use sluice_lake::{CommitId, DataFile, Lake, StagedTable};
 
 use crate::python::{
-    DataFrameKind, EnvManager, EnvSpec, NodeJob, PythonEnv, PythonError, WorkerInput,
+    DataFrameKind, EnvManager, EnvSpec, NodeJob, OutputStream, PythonEnv, PythonError, WorkerInput,
 };
-use crate::record::{ExpectationResult, NodeError};
-use crate::run::{commit_output, expectation_result, location};
+use crate::record::{ExpectationResult, NodeError, NodeOutputLog, OUTPUT_LIMIT, OutputLine};
+use crate::run::{Observer, RunEvent, commit_output, expectation_result, location};
 use crate::validate::{Contract, OutputValidator, Violation};
 
 /// A table's data as a node reads it: a source's snapshot at the base commit or an
@@ -48,6 +48,74 @@ pub struct NodeContext {
     pub envs: EnvManager,
     pub run_id: String,
     pub branch: String,
+    /// Progress: environment builds and what nodes print, live.
+    pub observer: Observer,
+}
+
+/// What a node leaves besides its output, kept whether it succeeds or fails: the
+/// lines its Python code printed (the last [`OUTPUT_LIMIT`] bytes) and the time its
+/// environment took to build.
+#[derive(Default)]
+pub struct NodeTrace {
+    inner: Mutex<TraceInner>,
+}
+
+#[derive(Default)]
+struct TraceInner {
+    lines: VecDeque<OutputLine>,
+    bytes: usize,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+    env_build: Duration,
+    env_built: bool,
+}
+
+impl NodeTrace {
+    fn push(&self, stream: OutputStream, text: &str) {
+        let Ok(mut t) = self.inner.lock() else { return };
+        t.bytes += text.len() + 1;
+        t.lines.push_back(OutputLine {
+            stream,
+            text: text.to_string(),
+        });
+        while t.bytes > OUTPUT_LIMIT {
+            let Some(old) = t.lines.pop_front() else {
+                break;
+            };
+            t.bytes -= old.text.len() + 1;
+            t.dropped_lines += 1;
+            t.dropped_bytes += old.text.len() as u64 + 1;
+        }
+    }
+
+    fn add_env_build(&self, took: Duration) {
+        if let Ok(mut t) = self.inner.lock() {
+            t.env_build += took;
+            t.env_built = true;
+        }
+    }
+
+    /// Time spent building environments (excluded from the node's duration).
+    pub fn env_build(&self) -> Option<Duration> {
+        self.inner
+            .lock()
+            .ok()
+            .filter(|t| t.env_built)
+            .map(|t| t.env_build)
+    }
+
+    /// The output kept for the run record (`None` when the node printed nothing).
+    pub fn output(&self) -> Option<NodeOutputLog> {
+        let t = self.inner.lock().ok()?;
+        if t.lines.is_empty() && t.dropped_lines == 0 {
+            return None;
+        }
+        Some(NodeOutputLog {
+            lines: t.lines.iter().cloned().collect(),
+            dropped_lines: t.dropped_lines,
+            dropped_bytes: t.dropped_bytes,
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -121,18 +189,20 @@ fn node_error(node: &NodeSpec, message: String) -> NodeError {
     }
 }
 
-/// Executes, validates, checks and commits one node.
+/// Executes, validates, checks and commits one node; what it prints and its
+/// environment build go to `trace`. Its duration excludes environment builds.
 pub async fn run_node(
     ctx: &NodeContext,
     node: &NodeSpec,
     inputs: Vec<(String, TableData)>,
     checks: Vec<PlanExpectation>,
     check_inputs: Vec<(String, TableData)>,
+    trace: &Arc<NodeTrace>,
 ) -> Result<NodeDone, NodeError> {
     let start = Instant::now();
     let staged = match node.kind {
         TableKind::Sql => run_sql(ctx, node, &inputs).await?,
-        TableKind::Python => run_python(ctx, node, &inputs).await?,
+        TableKind::Python => run_python(ctx, node, &inputs, trace).await?,
         TableKind::Source => return Err(node_error(node, "a source is not executed".into())),
     };
     let mut results = Vec::new();
@@ -145,7 +215,7 @@ pub async fn run_node(
                 files: staged.files.clone(),
             },
         ));
-        let passed = run_expectation(ctx, check, &tables).await?;
+        let passed = run_expectation(ctx, node, check, &tables, trace).await?;
         results.push(expectation_result(&check.name, passed));
         if !passed {
             return Err(NodeError {
@@ -175,7 +245,10 @@ pub async fn run_node(
         staged,
         commit,
         snapshot,
-        duration_ms: start.elapsed().as_millis() as u64,
+        duration_ms: start
+            .elapsed()
+            .saturating_sub(trace.env_build().unwrap_or_default())
+            .as_millis() as u64,
         expectations: results,
     })
 }
@@ -471,16 +544,46 @@ fn python_error(file: &str, line: u32, what: &str, e: PythonError) -> NodeError 
 /// `tables`; errors point at `file:line`.
 async fn python_job<'a>(
     ctx: &'a NodeContext,
+    node: &str,
     spec: &'a PythonSpec,
     file: &'a str,
     line: u32,
     tables: &[(String, TableData)],
+    trace: &Arc<NodeTrace>,
 ) -> Result<(PythonEnv, NodeJob<'a>), NodeError> {
-    let env = ctx
-        .envs
-        .ensure(&spec.env)
-        .await
-        .map_err(|e| python_error(file, line, "preparing its Python environment", e))?;
+    let env_error = |e| python_error(file, line, "preparing its Python environment", e);
+    let env = if ctx.envs.is_built(&spec.env).map_err(env_error)? {
+        ctx.envs.ensure(&spec.env).await.map_err(env_error)?
+    } else {
+        // Its own progress step, not part of the node's duration.
+        let packages = spec.env.requirements().map_err(env_error)?;
+        (ctx.observer)(&RunEvent::EnvBuilding {
+            node: node.to_string(),
+            python: spec.env.python_version.clone(),
+            packages,
+        });
+        let started = Instant::now();
+        let env = ctx.envs.ensure(&spec.env).await;
+        let took = started.elapsed();
+        trace.add_env_build(took);
+        (ctx.observer)(&RunEvent::EnvBuilt {
+            node: node.to_string(),
+            ok: env.is_ok(),
+            duration_ms: took.as_millis() as u64,
+        });
+        env.map_err(env_error)?
+    };
+    let on_output: crate::python::OutputSink = {
+        let (observer, trace, node) = (ctx.observer.clone(), trace.clone(), node.to_string());
+        crate::python::OutputSink(Arc::new(move |stream, text: &str| {
+            trace.push(stream, text);
+            observer(&RunEvent::NodeOutput {
+                node: node.clone(),
+                stream,
+                line: text.to_string(),
+            });
+        }))
+    };
     let inputs = worker_inputs(ctx, spec, tables)
         .await
         .map_err(|message| NodeError {
@@ -498,6 +601,7 @@ async fn python_job<'a>(
         tables: ctx.table_names.clone(),
         dataframe: spec.dataframe,
         isolation: ctx.isolation.clone(),
+        on_output: Some(on_output),
     };
     Ok((env, job))
 }
@@ -506,12 +610,14 @@ async fn run_python(
     ctx: &NodeContext,
     node: &NodeSpec,
     inputs: &[(String, TableData)],
+    trace: &Arc<NodeTrace>,
 ) -> Result<StagedTable, NodeError> {
     let spec = node
         .python
         .as_ref()
         .ok_or_else(|| node_error(node, "a Python node without a function".into()))?;
-    let (env, job) = python_job(ctx, spec, &node.file, node.line, inputs).await?;
+    let (env, job) =
+        python_job(ctx, &node.name, spec, &node.file, node.line, inputs, trace).await?;
     let what = format!("`{}` raised an error", node.name);
     let output = crate::python::run_node(&env, job)
         .await
@@ -523,11 +629,22 @@ async fn run_python(
 
 async fn run_expectation(
     ctx: &NodeContext,
+    node: &NodeSpec,
     check: &PlanExpectation,
     tables: &[(String, TableData)],
+    trace: &Arc<NodeTrace>,
 ) -> Result<bool, NodeError> {
     let spec = PythonSpec::from_plan(&check.python);
-    let (env, job) = python_job(ctx, &spec, &check.file, check.line, tables).await?;
+    let (env, job) = python_job(
+        ctx,
+        &node.name,
+        &spec,
+        &check.file,
+        check.line,
+        tables,
+        trace,
+    )
+    .await?;
     let what = format!("expectation `{}` raised an error", check.name);
     crate::python::run_expectation(&env, job)
         .await

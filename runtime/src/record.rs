@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sluice_lake::{Lake, RunRow};
 
 use crate::error::{Result, RuntimeError};
+pub use crate::python::OutputStream;
 use crate::validate::Violation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +105,38 @@ pub struct NodeRecord {
     pub expectations: Vec<ExpectationResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<NodeError>,
+    /// Time spent building the node's Python environment before it ran (not part
+    /// of `duration_ms`); absent when the environment was cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_build_ms: Option<u64>,
+    /// What the node's Python code printed (and its expectations'), bounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<NodeOutputLog>,
 }
+
+/// The lines a node printed on stdout and stderr, in the order they arrived. A
+/// record keeps the last [`OUTPUT_LIMIT`] bytes of a node's output; what came
+/// before is counted, not kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeOutputLog {
+    pub lines: Vec<OutputLine>,
+    /// Lines dropped from the start to respect [`OUTPUT_LIMIT`].
+    #[serde(default)]
+    pub dropped_lines: u64,
+    #[serde(default)]
+    pub dropped_bytes: u64,
+}
+
+/// One line a node printed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLine {
+    pub stream: OutputStream,
+    pub text: String,
+}
+
+/// At most this many bytes of a node's output are kept in its run record (the
+/// most recent ones).
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeSnapshot {

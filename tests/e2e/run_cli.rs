@@ -998,3 +998,150 @@ fn a_bauplan_projection_of_a_missing_column_fails_the_node_naming_table_and_colu
     assert_eq!(error["location"]["file"], "models/big_customers.py");
     assert_eq!(head(&lake, "main"), before);
 }
+
+/// Issue 14 (5): what a Python node prints is streamed to `sluice run`'s stderr as
+/// `[node] line`, kept (bounded) in the run record, and shown by `runs show`. Text
+/// that looks like the worker's result is only output.
+#[test]
+fn a_python_nodes_output_is_streamed_kept_and_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (out, run) = run_json(&lake, &fixture("printing_py"), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(run["status"], "succeeded");
+    for line in [
+        "[shares] starting shares",
+        "[shares] {\"status\": \"error\", \"phase\": \"internal\"",
+        "[shares] a note on stderr",
+        "[shares] filler line 0000 ",
+        "[shares] done with shares",
+    ] {
+        assert!(stderr.contains(line), "{line:?} not in stderr:\n{stderr}");
+    }
+    // Kept in the record: the last 64 KiB, in order, and how much was dropped.
+    let id = run["id"].as_str().unwrap();
+    let shown = ok_json(&lake, &["runs", "show", &id[..12]]);
+    let output = &shown["nodes"][1]["output"];
+    let lines = output["lines"].as_array().unwrap();
+    let texts: Vec<&str> = lines.iter().map(|l| l["text"].as_str().unwrap()).collect();
+    assert_eq!(texts.last(), Some(&"done with shares"));
+    assert!(
+        !texts.contains(&"starting shares"),
+        "the oldest lines are dropped"
+    );
+    let kept: usize = texts.iter().map(|t| t.len() + 1).sum();
+    assert!(kept <= 64 * 1024 && kept > 60 * 1024, "{kept}");
+    let dropped = output["dropped_lines"].as_u64().unwrap();
+    assert_eq!(
+        dropped as usize + texts.len(),
+        2004,
+        "every line is kept or counted"
+    );
+    assert!(lines.iter().all(|l| l["stream"] == "stdout"));
+    // The SQL node printed nothing: no output in its record.
+    assert!(
+        shown["nodes"][0].get("output").is_none(),
+        "{}",
+        shown["nodes"][0]
+    );
+    // Text: each line prefixed by its node, and the truncation said.
+    let text = sluice(&lake, &["runs", "show", &id[..12]]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("output of shares:"), "{text}");
+    assert!(
+        text.contains("earlier line(s)") && text.contains("not kept"),
+        "{text}"
+    );
+    assert!(text.contains("  [shares] done with shares"), "{text}");
+}
+
+/// Issue 14 (5): a failing node's output is kept too, stderr marked as such.
+#[test]
+fn a_failed_python_nodes_output_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = copy_project("printing_py", tmp.path());
+    std::fs::write(
+        project.join("shares.py"),
+        "import sys\nfrom schemas import CustomerTotals, Shares\n\n\
+         def shares(totals: CustomerTotals = customer_totals) -> Shares:\n    \
+         print('about to fail')\n    print('why: bad input', file=sys.stderr)\n    \
+         raise ValueError('boom')\n",
+    )
+    .unwrap();
+    let (out, run) = run_json(&lake, &project, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(run["status"], "failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[shares] why: bad input"), "{stderr}");
+    let lines = &run["nodes"][1]["output"]["lines"];
+    assert_eq!(
+        lines,
+        &serde_json::json!([
+            {"stream": "stdout", "text": "about to fail"},
+            {"stream": "stderr", "text": "why: bad input"}
+        ])
+    );
+    let text = sluice(&lake, &["runs", "show", &run["id"].as_str().unwrap()[..12]]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("  [shares] (stderr) why: bad input"),
+        "{text}"
+    );
+}
+
+/// Issue 14 (10): building a node's Python environment is its own step: announced
+/// with its packages, timed apart, and not counted in the node's duration.
+#[test]
+fn an_environment_build_is_its_own_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let cache = tmp.path().join("cache");
+    let run = |cache: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "run",
+                fixture("orders_py").to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .arg("--lake")
+            .arg(&lake)
+            .env("SLUICE_CACHE_DIR", cache)
+            .env_remove("SLUICE_LAKE")
+            .output()
+            .unwrap()
+    };
+    let out = run(&cache);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("building Python environment for shares (")
+            && stderr.contains("polars==")
+            && stderr.contains("pyarrow=="),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("built Python environment for shares in "),
+        "{stderr}"
+    );
+    let v = json_of(&out, "sluice run");
+    let node = &v["nodes"][1];
+    let build = node["env_build_ms"].as_u64().unwrap();
+    let duration = node["duration_ms"].as_u64().unwrap();
+    assert!(
+        build > duration,
+        "a build ({build} ms) takes longer than the node ({duration} ms)"
+    );
+    // Cached: no build step, no build time.
+    let again = run(&cache);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!stderr.contains("building Python environment"), "{stderr}");
+    let v = json_of(&again, "sluice run");
+    assert!(
+        v["nodes"][1].get("env_build_ms").is_none(),
+        "{}",
+        v["nodes"][1]
+    );
+}
