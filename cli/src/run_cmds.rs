@@ -9,6 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use sluice_lake::{Lake, LakeConfig};
+use sluice_runtime::prune::{PrunedRun, Retention};
 use sluice_runtime::python::OutputStream;
 use sluice_runtime::record::short;
 use sluice_runtime::runs::Rerun;
@@ -92,6 +93,61 @@ enum RunsAction {
         #[command(flatten)]
         common: RunCommon,
     },
+    /// Delete the `run/<id>` branches of failed runs outside the retention rule
+    /// (their records and commits stay).
+    Prune {
+        /// Keep the branches of failed runs that ended less than this long ago
+        /// (e.g. 12h, 7d, 0s).
+        #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_age)]
+        older_than: Duration,
+        /// Keep the branches of the N most recent failed runs, however old.
+        #[arg(long, value_name = "N", default_value_t = sluice_runtime::prune::DEFAULT_KEEP)]
+        keep: usize,
+        /// Say which branches would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: RunCommon,
+    },
+}
+
+fn parse_age(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 12h, 7d, 0s)"))
+}
+
+/// `sluice runs prune`.
+async fn prune(lake: &Lake, retention: Retention, dry_run: bool, format: Format) -> ExitCode {
+    let list = match sluice_runtime::prune::prune(lake, &retention, dry_run).await {
+        Ok(l) => l,
+        Err(e) => return runtime_error(format, e),
+    };
+    let pruned: Vec<&PrunedRun> = list.iter().filter(|p| p.pruned).collect();
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "dry_run": dry_run,
+                "pruned": pruned.iter().map(|p| &p.branch).collect::<Vec<_>>(),
+                "runs": list,
+            }))
+            .unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    for p in &list {
+        match &p.kept_because {
+            None if dry_run => println!("would delete {} (run {})", p.branch, short(&p.run_id)),
+            None => println!("deleted {} (run {})", p.branch, short(&p.run_id)),
+            Some(why) => println!("kept {} (run {}): {why}", p.branch, short(&p.run_id)),
+        }
+    }
+    println!(
+        "{} {} failed run branch(es), kept {}",
+        if dry_run { "would delete" } else { "deleted" },
+        pruned.len(),
+        list.len() - pruned.len(),
+    );
+    ExitCode::SUCCESS
 }
 
 #[derive(clap::Args)]
@@ -443,6 +499,13 @@ fn failure_text(rec: &RunRecord) -> String {
             err.map(|e| e.message.as_str()).unwrap_or("unknown error")
         )),
     }
+    if rec.branch_pruned {
+        out.push_str(&format!(
+            "  `{}` is unchanged (nothing was published). The run's branch `{}` was pruned (sluice runs prune).\n",
+            rec.target, rec.branch
+        ));
+        return out;
+    }
     out.push_str(&format!(
         "  `{}` is unchanged (nothing was published). The run's branch `{}` is kept for inspection:\n    sluice table list --ref {}\n    sluice runs show {}\n",
         rec.target,
@@ -450,6 +513,20 @@ fn failure_text(rec: &RunRecord) -> String {
         rec.branch,
         rec.short_id()
     ));
+    let rejected = node.and_then(|n| {
+        let kept = n.error.as_ref()?.rejected_output.as_ref()?;
+        Some((n, kept))
+    });
+    if let Some((n, kept)) = rejected {
+        out.push_str(&format!(
+            "  The output that broke the contract ({} rows) is kept on `{}` in commit {}, marked aborted (it can never be merged):\n    sluice query --ref {} \"SELECT * FROM {} LIMIT 20\"\n",
+            kept.rows,
+            rec.branch,
+            short_hash(&kept.commit),
+            rec.branch,
+            n.name
+        ));
+    }
     out
 }
 
@@ -506,6 +583,7 @@ pub fn runs(args: RunsArgs) -> ExitCode {
     };
     let (common, show) = match &args.action {
         Some(RunsAction::Show { run_id, common }) => (common, Some(run_id.clone())),
+        Some(RunsAction::Prune { common, .. }) => (common, None),
         None => (&args.common, None),
     };
     let format = common.format;
@@ -514,6 +592,19 @@ pub fn runs(args: RunsArgs) -> ExitCode {
             Ok(l) => l,
             Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
         };
+        if let Some(RunsAction::Prune {
+            older_than,
+            keep,
+            dry_run,
+            ..
+        }) = &args.action
+        {
+            let retention = Retention {
+                older_than: *older_than,
+                keep: *keep,
+            };
+            return prune(&lake, retention, *dry_run, format).await;
+        }
         if let Err(e) = sluice_runtime::recover_stale_runs(&lake).await {
             return runtime_error(format, e);
         }

@@ -186,6 +186,7 @@ fn node_error(node: &NodeSpec, message: String) -> NodeError {
         location: location(&node.file, Some(node.line)),
         violations: Vec::new(),
         detail: None,
+        rejected_output: None,
     }
 }
 
@@ -229,6 +230,7 @@ pub async fn run_node(
                 location: location(&check.file, Some(check.line)),
                 violations: Vec::new(),
                 detail: None,
+                rejected_output: None,
             });
         }
     }
@@ -265,6 +267,7 @@ fn contract_error(node: &NodeSpec, violations: Vec<Violation>) -> NodeError {
         location: location(&node.file, Some(node.line)),
         violations,
         detail: None,
+        rejected_output: None,
     }
 }
 
@@ -311,6 +314,35 @@ async fn run_sql(
     node: &NodeSpec,
     inputs: &[(String, TableData)],
 ) -> Result<StagedTable, NodeError> {
+    let (schema, batches) = sql_stream(ctx, node, inputs).await?;
+    match write_validated(ctx, node, &schema, batches).await {
+        Err(e) if !e.violations.is_empty() => {
+            // Run the query again to keep what it produced, unvalidated.
+            let kept = match sql_stream(ctx, node, inputs).await {
+                Ok((schema, batches)) => keep_rejected(ctx, node, &schema, batches).await,
+                Err(_) => None,
+            };
+            Err(NodeError {
+                rejected_output: kept,
+                ..e
+            })
+        }
+        other => other,
+    }
+}
+
+/// The node's query, planned and started on its inputs.
+async fn sql_stream(
+    ctx: &NodeContext,
+    node: &NodeSpec,
+    inputs: &[(String, TableData)],
+) -> Result<
+    (
+        SchemaRef,
+        impl futures::Stream<Item = Result<RecordBatch, String>> + Unpin + use<>,
+    ),
+    NodeError,
+> {
     let text = ctx
         .texts
         .get(&node.file)
@@ -338,8 +370,36 @@ async fn run_sql(
         .map_err(df_error)?;
     let stream = df.execute_stream().await.map_err(df_error)?;
     let schema = stream.schema();
-    let batches = stream.map(|b| b.map_err(|e| e.to_string()));
-    write_validated(ctx, node, &schema, batches).await
+    Ok((schema, stream.map(|b| b.map_err(|e| e.to_string()))))
+}
+
+/// Keeps an output that broke its contract on the run's branch, as produced (no
+/// validation), in its own commit: the run's failure marks that commit aborted, so
+/// its rows can be read (`sluice query --ref run/<id>`) but never merged. `None`
+/// when it cannot be written (the failure is reported either way).
+async fn keep_rejected<S>(
+    ctx: &NodeContext,
+    node: &NodeSpec,
+    schema: &arrow_schema::Schema,
+    mut batches: S,
+) -> Option<crate::record::RejectedOutput>
+where
+    S: futures::Stream<Item = Result<RecordBatch, String>> + Unpin,
+{
+    let mut writer = ctx.lake.table_writer(&node.name, schema).ok()?;
+    while let Some(batch) = batches.next().await {
+        writer.write(&batch.ok()?).await.ok()?;
+    }
+    let staged = writer.finish().await.ok()?;
+    let rows = staged.rows;
+    let (commit, snapshot) = commit_output(&ctx.lake, &ctx.branch, &ctx.run_id, &node.name, staged)
+        .await
+        .ok()?;
+    Some(crate::record::RejectedOutput {
+        commit: commit.0,
+        snapshot,
+        rows,
+    })
 }
 
 async fn worker_inputs(
@@ -537,6 +597,7 @@ fn python_error(file: &str, line: u32, what: &str, e: PythonError) -> NodeError 
         location: loc,
         violations: Vec::new(),
         detail,
+        rejected_output: None,
     }
 }
 
@@ -591,6 +652,7 @@ async fn python_job<'a>(
             location: location(file, Some(line)),
             violations: Vec::new(),
             detail: None,
+            rejected_output: None,
         })?;
     let job = NodeJob {
         project_root: &ctx.project_root,
@@ -623,8 +685,18 @@ async fn run_python(
         .await
         .map_err(|e| python_error(&node.file, node.line, &what, e))?;
     let schema = output.schema.clone();
-    let stream = futures::stream::iter(output.batches.into_iter().map(Ok));
-    write_validated(ctx, node, &schema, stream).await
+    let batches = output.batches;
+    let stream = futures::stream::iter(batches.clone().into_iter().map(Ok));
+    match write_validated(ctx, node, &schema, stream).await {
+        Err(e) if !e.violations.is_empty() => {
+            let all = futures::stream::iter(batches.into_iter().map(Ok));
+            Err(NodeError {
+                rejected_output: keep_rejected(ctx, node, &schema, all).await,
+                ..e
+            })
+        }
+        other => other,
+    }
 }
 
 async fn run_expectation(

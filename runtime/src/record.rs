@@ -77,6 +77,19 @@ pub struct NodeError {
     /// A traceback or engine detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The output that broke the contract, kept as it was produced on the run's
+    /// branch (in a commit marked aborted: it can never be merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_output: Option<RejectedOutput>,
+}
+
+/// Where the rows that broke a node's contract can be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedOutput {
+    /// The commit of the run's branch holding them (marked `aborted`).
+    pub commit: String,
+    pub snapshot: String,
+    pub rows: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,6 +200,9 @@ pub struct RunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_head: Option<String>,
     pub error: Option<RunError>,
+    /// A failed run's branch was deleted by `sluice runs prune`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub branch_pruned: bool,
 }
 
 impl RunRecord {

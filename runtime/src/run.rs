@@ -137,7 +137,7 @@ pub enum RunOutcome {
     Finished(Box<RunRecord>),
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -308,6 +308,7 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
         result_commit: None,
         published_head: None,
         error: None,
+        branch_pruned: false,
     };
     record::save(lake, &rec).await?;
     lake.create_run_branch(&branch, &base.id).await?;
@@ -742,6 +743,12 @@ async fn execute(
             }
             Err(error) => {
                 record.status = NodeStatus::Failed;
+                // The output that broke its contract: on the run's branch, marked
+                // aborted with the run's other commits.
+                if let Some(kept) = &error.rejected_output {
+                    record.commit = Some(kept.commit.clone());
+                    record.snapshot = Some(kept.snapshot.clone());
+                }
                 let message = error.message.clone();
                 record.error = Some(error);
                 observer(&RunEvent::NodeFinished {

@@ -145,10 +145,42 @@ fn a_failure_in_the_last_node_leaves_the_target_exactly_as_it_was() {
         "{stderr}"
     );
     assert!(stderr.contains("`main` is unchanged"), "{stderr}");
-    // The failed run's branch is kept, with the first node's output.
+    // The failed run's branch is kept, with the first node's output and the rows
+    // that broke the last one's contract, in a commit marked aborted.
     let branch = run["branch"].as_str().unwrap();
     let kept: Vec<String> = tables(&lake, branch).into_iter().map(|t| t.0).collect();
-    assert_eq!(kept, ["customer_totals", "orders"]);
+    assert_eq!(kept, ["country_totals", "customer_totals", "orders"]);
+    let rejected = &run["nodes"][1]["error"]["rejected_output"];
+    assert_eq!(rejected["rows"], 3, "{}", run["nodes"][1]);
+    assert_eq!(run["nodes"][1]["commit"], rejected["commit"]);
+    let log = ok_json(&lake, &["log", branch, "--limit", "1"]);
+    assert_eq!(log[0]["hash"], rejected["commit"]);
+    assert_eq!(log[0]["marks"]["aborted"], run["id"], "{log}");
+    // The failure says how to read them, and that query works as written.
+    assert!(
+        stderr.contains("(3 rows) is kept on `run/")
+            && stderr.contains("marked aborted (it can never be merged)")
+            && stderr.contains("\"SELECT * FROM country_totals LIMIT 20\""),
+        "{stderr}"
+    );
+    let nulls = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM country_totals WHERE total IS NULL",
+            "--ref",
+            branch,
+        ],
+    );
+    assert_eq!(nulls[0]["n"], 1, "{nulls}");
+    // It can never be merged.
+    let out = sluice(
+        &lake,
+        &["merge", branch, "--into", "main", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_of(&out, "merge")["error"]["kind"], "unpublished_run");
+    assert_eq!(head(&lake, "main"), before_head);
 }
 
 #[test]
@@ -1144,4 +1176,111 @@ fn an_environment_build_is_its_own_step() {
         "{}",
         v["nodes"][1]
     );
+}
+
+fn branch_names(lake: &Path) -> Vec<String> {
+    ok_json(lake, &["branch", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn files_of(lake: &Path, table: &str) -> usize {
+    std::fs::read_dir(lake.join("data/tables").join(table))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Issue 14 (13): `runs prune` deletes failed runs' branches by a retention rule,
+/// never a live run's, and keeps the records.
+#[test]
+fn runs_prune_deletes_old_failed_run_branches_and_gc_frees_their_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (_, first) = run_json(&lake, &fixture("orders_fail_last"), &[]);
+    let (_, second) = run_json(&lake, &fixture("orders_fail_last"), &[]);
+    let (first_branch, second_branch) = (
+        first["branch"].as_str().unwrap(),
+        second["branch"].as_str().unwrap(),
+    );
+    // A live run's branch is never pruned, whatever the rule.
+    let project = copy_project("gated_py", tmp.path());
+    let mut live = start_gated_run(&lake, &project, tmp.path());
+    let mut live_branch = String::new();
+    wait_for("the gated run to be recorded as running", || {
+        let runs = ok_json(&lake, &["runs"]);
+        let running = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["status"] == "running");
+        if let Some(r) = running {
+            live_branch = r["branch"].as_str().unwrap().to_string();
+        }
+        running.is_some()
+    });
+    assert_eq!(
+        files_of(&lake, "country_totals"),
+        2,
+        "each failed run kept its rejected output"
+    );
+
+    // The default rule (7 days, the 10 most recent) keeps them all.
+    let default = ok_json(&lake, &["runs", "prune"]);
+    assert_eq!(default["pruned"], serde_json::json!([]));
+    // A dry run says what it would delete and deletes nothing.
+    let dry = ok_json(
+        &lake,
+        &[
+            "runs",
+            "prune",
+            "--older-than",
+            "0s",
+            "--keep",
+            "1",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(dry["pruned"], serde_json::json!([first_branch]));
+    assert!(branch_names(&lake).contains(&first_branch.to_string()));
+    // For real: the older failed run's branch goes, the newest stays (--keep 1).
+    let pruned = ok_json(
+        &lake,
+        &["runs", "prune", "--older-than", "0s", "--keep", "1"],
+    );
+    assert_eq!(pruned["pruned"], serde_json::json!([first_branch]));
+    let names = branch_names(&lake);
+    assert!(!names.contains(&first_branch.to_string()), "{names:?}");
+    assert!(names.contains(&second_branch.to_string()), "{names:?}");
+    assert!(names.contains(&live_branch), "{names:?}");
+    // --keep 0 takes the other failed one too, never the live run's.
+    let pruned = ok_json(
+        &lake,
+        &["runs", "prune", "--older-than", "0s", "--keep", "0"],
+    );
+    assert_eq!(pruned["pruned"], serde_json::json!([second_branch]));
+    assert!(
+        branch_names(&lake).contains(&live_branch),
+        "{:?} {}",
+        branch_names(&lake),
+        ok_json(&lake, &["runs"])
+    );
+    std::fs::write(project.join("gate"), "").unwrap();
+    assert!(live.wait().unwrap().success());
+
+    // The records stay, and say the branch is gone.
+    let id = &first["id"].as_str().unwrap()[..12];
+    let shown = ok_json(&lake, &["runs", "show", id]);
+    assert_eq!(shown["branch_pruned"], true);
+    let text = sluice(&lake, &["runs", "show", id]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("was pruned (sluice runs prune)"), "{text}");
+    // Pruning again finds nothing left to prune.
+    let again = ok_json(
+        &lake,
+        &["runs", "prune", "--older-than", "0s", "--keep", "0"],
+    );
+    assert_eq!(again["pruned"], serde_json::json!([]));
 }
