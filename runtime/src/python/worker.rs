@@ -769,7 +769,7 @@ impl Lines {
             bytes = &bytes[end + 1..];
         }
         self.partial.extend_from_slice(bytes);
-        while self.partial.len() >= MAX_LINE {
+        while self.partial.len() > MAX_LINE {
             // Cut at a character boundary where the text is UTF-8.
             let mut cut = MAX_LINE;
             while cut > MAX_LINE - 4 && std::str::from_utf8(&self.partial[..cut]).is_err() {
@@ -933,6 +933,50 @@ mod tests {
                     .unwrap()
             })
             .collect()
+    }
+
+    /// What a sink receives for the given chunks of a stream.
+    fn lines_of(chunks: &[&[u8]]) -> Vec<String> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let seen = seen.clone();
+            OutputSink(Arc::new(move |_, line: &str| {
+                seen.lock().unwrap().push(line.to_string())
+            }))
+        };
+        let mut lines = Lines {
+            stream: OutputStream::Stdout,
+            sink,
+            partial: Vec::new(),
+        };
+        for chunk in chunks {
+            lines.push(chunk);
+        }
+        lines.finish();
+        let out = seen.lock().unwrap().clone();
+        out
+    }
+
+    #[test]
+    fn output_is_split_into_bounded_lines_across_chunks() {
+        assert_eq!(
+            lines_of(&[b"a\nb", b"c\r\n\nd"]),
+            ["a", "bc", "", "d"],
+            "lines join across chunks, CRLF and a last line without newline"
+        );
+        let long = "é".repeat(MAX_LINE); // 2 bytes each
+        let pieces = lines_of(&[long.as_bytes(), b"\n"]);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_LINE), "bounded");
+        assert_eq!(
+            pieces.concat(),
+            long,
+            "cut at character boundaries, nothing lost"
+        );
+        assert_eq!(
+            lines_of(&[b"\xff\n"]),
+            ["\u{fffd}"],
+            "invalid UTF-8 is replaced"
+        );
     }
 
     #[test]
