@@ -651,7 +651,19 @@ pub fn runs(args: RunsArgs) -> ExitCode {
             None => match sluice_runtime::record::list(&lake, args.limit).await {
                 Ok(list) => {
                     if format == Format::Json {
-                        let v: Vec<Value> = list.iter().map(run_json).collect();
+                        // What nodes printed is left to `runs show` (up to 64 KiB a node).
+                        let v: Vec<Value> = list
+                            .iter()
+                            .map(|r| {
+                                let mut v = run_json(r);
+                                if let Some(nodes) = v["nodes"].as_array_mut() {
+                                    for n in nodes.iter_mut().filter_map(Value::as_object_mut) {
+                                        n.remove("output");
+                                    }
+                                }
+                                v
+                            })
+                            .collect();
                         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                     } else if list.is_empty() {
                         println!("no runs yet");
