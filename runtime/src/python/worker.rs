@@ -953,8 +953,7 @@ mod tests {
             lines.push(chunk);
         }
         lines.finish();
-        let out = seen.lock().unwrap().clone();
-        out
+        seen.lock().unwrap().clone()
     }
 
     #[test]
