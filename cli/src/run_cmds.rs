@@ -186,10 +186,12 @@ impl Live {
         } else {
             MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
         };
+        // indicatif hides the bars (and its `println`) when stderr is not a terminal.
+        let multi_hidden = multi.is_hidden();
         let live = Arc::new(Live {
             multi,
             bars: Mutex::new(BTreeMap::new()),
-            bars_shown: enabled,
+            bars_shown: !multi_hidden,
         });
         let l = live.clone();
         (live, Arc::new(move |e: &RunEvent| l.event(e)))

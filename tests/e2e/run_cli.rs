@@ -1093,6 +1093,15 @@ fn a_python_nodes_output_is_streamed_kept_and_shown() {
         "{text}"
     );
     assert!(text.contains("  [shares] done with shares"), "{text}");
+    // Streamed in the human format too (stderr is not a terminal here: no bars).
+    let human = sluice(&lake, &["run", fixture("printing_py").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert!(human.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[shares] starting shares\n")
+            && stderr.contains("[shares] done with shares\n"),
+        "{stderr}"
+    );
 }
 
 /// Issue 14 (5): a failing node's output is kept too, stderr marked as such.
