@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use sluice_lake::{
     ImportMode, Lake, LakeConfig, LakeError, MergeOutcome, MergeRequest, RefKind, TableDiff,
 };
+use sluice_runtime::runs::RevertOutcome;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -737,26 +738,40 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ..
         } => {
             if let Some(run) = run {
-                let (rec, c) = sluice_runtime::runs::revert_run(&lake, &run, &into)
+                let (rec, outcome) = sluice_runtime::runs::revert_run(&lake, &run, &into)
                     .await
                     .map_err(runtime_error)?;
                 let tables: Vec<&str> = rec.outputs().map(|n| n.name.as_str()).collect();
+                let base = &rec.base_commit[..12.min(rec.base_commit.len())];
+                let (commit, reverted) = match &outcome {
+                    RevertOutcome::Reverted(c) => (&c.id, true),
+                    RevertOutcome::AlreadyReverted { head } => (head, false),
+                };
                 if json {
                     return Ok(pretty(json!({
-                        "commit": c.id,
+                        "commit": commit,
+                        "reverted": reverted,
                         "run": rec.id,
                         "tables": tables,
                         "to": rec.base_commit,
                         "into": into,
                     })));
                 }
-                return Ok(format!(
-                    "reverted run {} on {into}: {} restored to {} in commit {}",
-                    rec.short_id(),
-                    tables.join(", "),
-                    &rec.base_commit[..12.min(rec.base_commit.len())],
-                    c.id.short()
-                ));
+                return Ok(if reverted {
+                    format!(
+                        "reverted run {} on {into}: {} restored to {base} in commit {}",
+                        rec.short_id(),
+                        tables.join(", "),
+                        commit.short()
+                    )
+                } else {
+                    format!(
+                        "run {} is already reverted on {into}: {} are as at {base}; nothing to commit (head {})",
+                        rec.short_id(),
+                        tables.join(", "),
+                        commit.short()
+                    )
+                });
             }
             let (Some(table), Some(to)) = (table, to) else {
                 return Err(usage("revert needs TABLE --to REF, or --run RUN_ID".into()));

@@ -9,6 +9,8 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use sluice_lake::{Lake, LakeConfig};
+use sluice_runtime::prune::{PrunedRun, Retention};
+use sluice_runtime::python::OutputStream;
 use sluice_runtime::record::short;
 use sluice_runtime::runs::Rerun;
 use sluice_runtime::{
@@ -91,6 +93,61 @@ enum RunsAction {
         #[command(flatten)]
         common: RunCommon,
     },
+    /// Delete the `run/<id>` branches of failed runs outside the retention rule
+    /// (their records and commits stay).
+    Prune {
+        /// Keep the branches of failed runs that ended less than this long ago
+        /// (e.g. 12h, 7d, 0s).
+        #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_age)]
+        older_than: Duration,
+        /// Keep the branches of the N most recent failed runs, however old.
+        #[arg(long, value_name = "N", default_value_t = sluice_runtime::prune::DEFAULT_KEEP)]
+        keep: usize,
+        /// Say which branches would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: RunCommon,
+    },
+}
+
+fn parse_age(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 12h, 7d, 0s)"))
+}
+
+/// `sluice runs prune`.
+async fn prune(lake: &Lake, retention: Retention, dry_run: bool, format: Format) -> ExitCode {
+    let list = match sluice_runtime::prune::prune(lake, &retention, dry_run).await {
+        Ok(l) => l,
+        Err(e) => return runtime_error(format, e),
+    };
+    let pruned: Vec<&PrunedRun> = list.iter().filter(|p| p.pruned).collect();
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "dry_run": dry_run,
+                "pruned": pruned.iter().map(|p| &p.branch).collect::<Vec<_>>(),
+                "runs": list,
+            }))
+            .unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    for p in &list {
+        match &p.kept_because {
+            None if dry_run => println!("would delete {} (run {})", p.branch, short(&p.run_id)),
+            None => println!("deleted {} (run {})", p.branch, short(&p.run_id)),
+            Some(why) => println!("kept {} (run {}): {why}", p.branch, short(&p.run_id)),
+        }
+    }
+    println!(
+        "{} {} failed run branch(es), kept {}",
+        if dry_run { "would delete" } else { "deleted" },
+        pruned.len(),
+        list.len() - pruned.len(),
+    );
+    ExitCode::SUCCESS
 }
 
 #[derive(clap::Args)]
@@ -114,10 +171,12 @@ async fn open(lake: Option<&str>) -> anyhow::Result<Lake> {
     Ok(Lake::open(&config).await?)
 }
 
-/// Live per-node status on stderr (hidden when stderr is not a terminal).
+/// Live per-node status on stderr (hidden when stderr is not a terminal), and
+/// what nodes print, as `[node] line` on stderr (always).
 struct Live {
     multi: MultiProgress,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
+    bars_shown: bool,
 }
 
 impl Live {
@@ -127,12 +186,24 @@ impl Live {
         } else {
             MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
         };
+        // indicatif hides the bars (and its `println`) when stderr is not a terminal.
+        let multi_hidden = multi.is_hidden();
         let live = Arc::new(Live {
             multi,
             bars: Mutex::new(BTreeMap::new()),
+            bars_shown: !multi_hidden,
         });
         let l = live.clone();
         (live, Arc::new(move |e: &RunEvent| l.event(e)))
+    }
+
+    /// A line on stderr: above the bars when they are drawn, else plainly.
+    fn line(&self, text: String) {
+        if self.bars_shown {
+            let _ = self.multi.println(text);
+        } else {
+            eprintln!("{text}");
+        }
     }
 
     fn event(&self, event: &RunEvent) {
@@ -163,9 +234,46 @@ impl Live {
             RunEvent::NodeStarted { node } => {
                 if let Some(bar) = bars.get(node) {
                     bar.set_style(style("  {prefix:<28} {spinner} running {elapsed}"));
+                    bar.reset_elapsed();
                     bar.enable_steady_tick(Duration::from_millis(120));
                 }
             }
+            RunEvent::EnvBuilding {
+                node,
+                python,
+                packages,
+            } => {
+                let python = python
+                    .as_deref()
+                    .map(|v| format!("Python {v}, "))
+                    .unwrap_or_default();
+                self.line(format!(
+                    "building Python environment for {node} ({python}{})",
+                    packages.join(", ")
+                ));
+                if let Some(bar) = bars.get(node) {
+                    bar.set_style(style(
+                        "  {prefix:<28} {spinner} building environment {elapsed}",
+                    ));
+                    bar.reset_elapsed();
+                }
+            }
+            RunEvent::EnvBuilt {
+                node,
+                ok,
+                duration_ms,
+            } => {
+                self.line(format!(
+                    "{} Python environment for {node} in {}",
+                    if *ok { "built" } else { "failed to build" },
+                    seconds(*duration_ms)
+                ));
+                if let Some(bar) = bars.get(node) {
+                    bar.set_style(style("  {prefix:<28} {spinner} running {elapsed}"));
+                    bar.reset_elapsed();
+                }
+            }
+            RunEvent::NodeOutput { node, line, .. } => self.line(format!("[{node}] {line}")),
             RunEvent::NodeFinished {
                 node,
                 status,
@@ -236,6 +344,7 @@ fn runtime_error(format: Format, e: RuntimeError) -> ExitCode {
         }
         RuntimeError::Project(_) | RuntimeError::Io { .. } => (exit::USAGE, "project"),
         RuntimeError::Parameter(_) => (exit::USAGE, "parameter"),
+        RuntimeError::Refused(_) => (exit::FAILED, "refused"),
         RuntimeError::Lake(l) => crate::lake_cmds::classify(l),
         _ => (exit::FAILED, "runtime"),
     };
@@ -276,6 +385,31 @@ fn summary_table(rec: &RunRecord) -> String {
             n.duration_ms.map(seconds).unwrap_or_default(),
             n.status.as_str()
         ));
+    }
+    out
+}
+
+/// What the nodes printed, as kept in the record: `[node] line` per line.
+fn output_text(rec: &RunRecord) -> String {
+    let mut out = String::new();
+    for n in &rec.nodes {
+        let Some(log) = &n.output else { continue };
+        out.push_str(&format!("output of {}:\n", n.name));
+        if log.dropped_lines > 0 {
+            out.push_str(&format!(
+                "  ({} earlier line(s), {} bytes, not kept: a record keeps the last {} KiB of a node's output)\n",
+                log.dropped_lines,
+                log.dropped_bytes,
+                sluice_runtime::record::OUTPUT_LIMIT / 1024
+            ));
+        }
+        for line in &log.lines {
+            let mark = match line.stream {
+                OutputStream::Stdout => "",
+                OutputStream::Stderr => " (stderr)",
+            };
+            out.push_str(&format!("  [{}]{mark} {}\n", n.name, line.text));
+        }
     }
     out
 }
@@ -367,6 +501,13 @@ fn failure_text(rec: &RunRecord) -> String {
             err.map(|e| e.message.as_str()).unwrap_or("unknown error")
         )),
     }
+    if rec.branch_pruned {
+        out.push_str(&format!(
+            "  `{}` is unchanged (nothing was published). The run's branch `{}` was pruned (sluice runs prune).\n",
+            rec.target, rec.branch
+        ));
+        return out;
+    }
     out.push_str(&format!(
         "  `{}` is unchanged (nothing was published). The run's branch `{}` is kept for inspection:\n    sluice table list --ref {}\n    sluice runs show {}\n",
         rec.target,
@@ -374,6 +515,20 @@ fn failure_text(rec: &RunRecord) -> String {
         rec.branch,
         rec.short_id()
     ));
+    let rejected = node.and_then(|n| {
+        let kept = n.error.as_ref()?.rejected_output.as_ref()?;
+        Some((n, kept))
+    });
+    if let Some((n, kept)) = rejected {
+        out.push_str(&format!(
+            "  The output that broke the contract ({} rows) is kept on `{}` in commit {}, marked aborted (it can never be merged):\n    sluice query --ref {} \"SELECT * FROM {} LIMIT 20\"\n",
+            kept.rows,
+            rec.branch,
+            short_hash(&kept.commit),
+            rec.branch,
+            n.name
+        ));
+    }
     out
 }
 
@@ -430,6 +585,7 @@ pub fn runs(args: RunsArgs) -> ExitCode {
     };
     let (common, show) = match &args.action {
         Some(RunsAction::Show { run_id, common }) => (common, Some(run_id.clone())),
+        Some(RunsAction::Prune { common, .. }) => (common, None),
         None => (&args.common, None),
     };
     let format = common.format;
@@ -438,6 +594,19 @@ pub fn runs(args: RunsArgs) -> ExitCode {
             Ok(l) => l,
             Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
         };
+        if let Some(RunsAction::Prune {
+            older_than,
+            keep,
+            dry_run,
+            ..
+        }) = &args.action
+        {
+            let retention = Retention {
+                older_than: *older_than,
+                keep: *keep,
+            };
+            return prune(&lake, retention, *dry_run, format).await;
+        }
         if let Err(e) = sluice_runtime::recover_stale_runs(&lake).await {
             return runtime_error(format, e);
         }
@@ -463,6 +632,16 @@ pub fn runs(args: RunsArgs) -> ExitCode {
                             println!("  result   {c}");
                         }
                         print!("{}", summary_table(&rec));
+                        for n in &rec.nodes {
+                            if let Some(ms) = n.env_build_ms {
+                                println!(
+                                    "  {}: its Python environment was built first, in {} (not in its duration)",
+                                    n.name,
+                                    seconds(ms)
+                                );
+                            }
+                        }
+                        print!("{}", output_text(&rec));
                         if rec.status == RunStatus::Failed {
                             print!("{}", failure_text(&rec));
                         }
@@ -474,7 +653,19 @@ pub fn runs(args: RunsArgs) -> ExitCode {
             None => match sluice_runtime::record::list(&lake, args.limit).await {
                 Ok(list) => {
                     if format == Format::Json {
-                        let v: Vec<Value> = list.iter().map(run_json).collect();
+                        // What nodes printed is left to `runs show` (up to 64 KiB a node).
+                        let v: Vec<Value> = list
+                            .iter()
+                            .map(|r| {
+                                let mut v = run_json(r);
+                                if let Some(nodes) = v["nodes"].as_array_mut() {
+                                    for n in nodes.iter_mut().filter_map(Value::as_object_mut) {
+                                        n.remove("output");
+                                    }
+                                }
+                                v
+                            })
+                            .collect();
                         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                     } else if list.is_empty() {
                         println!("no runs yet");

@@ -43,7 +43,11 @@ pub enum LakeError {
         "table `{table}` already exists on branch `{branch}` (use --mode replace or --mode append)"
     )]
     TableExists { table: String, branch: String },
-    #[error("cannot append to table `{table}`: schema differs ({detail})")]
+    #[error(
+        "cannot append to table `{table}`: schema differs ({detail}); to read the file as the \
+         table's declared types, import it with `--contract DIR` (the project whose \
+         `Source(...)` schema declares `{table}`), or replace the table with `--mode replace`"
+    )]
     SchemaMismatch { table: String, detail: String },
     #[error("branch `{branch}` moved while committing: expected head {expected}, found {actual}")]
     Conflict {

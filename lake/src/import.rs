@@ -6,9 +6,9 @@ use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, TimestampNanosecondArray};
 use arrow::csv::reader::Format;
-use arrow_schema::Schema;
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -274,6 +274,7 @@ fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<(Decoded, Fil
                 return Err(malformed("the file is empty (no header line)".into()));
             }
             check_column_names(path, format, &schema)?;
+            let schema = csv_lake_types(&schema);
             let schema = with_contract_types(path, format, &schema, contract)?;
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| LakeError::Input {
@@ -288,6 +289,8 @@ fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<(Decoded, Fil
             let batches = reader
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|e| malformed(e.to_string()))?;
+            let (schema, batches) =
+                timestamps_as_micros(&schema, batches, contract).map_err(malformed)?;
             Ok((
                 Decoded::Batches {
                     schema: schema.as_ref().clone(),
@@ -328,6 +331,83 @@ fn read_inferred(path: &Path, contract: Option<&Schema>) -> Result<(Decoded, Fil
             ))
         }
     }
+}
+
+/// The lake's types for what CSV inference found: a column without a single value
+/// (a header-only file, or a column empty on every line) is `Utf8`, not `Null` (a
+/// `Null` column could never take a value later). Timestamps are read in the unit
+/// the file's digits need and brought to microseconds afterwards
+/// ([`timestamps_as_micros`]).
+fn csv_lake_types(inferred: &Schema) -> Schema {
+    Schema::new(
+        inferred
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Null => Field::new(f.name(), DataType::Utf8, true),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Every timestamp column of a CSV file that the contract does not type, as
+/// `Timestamp(µs)` (same time zone): the lake's one timestamp unit, which
+/// `datetime` columns of schemas mean. Seconds and milliseconds convert exactly;
+/// nanoseconds only when every value is a whole microsecond, else the file is
+/// refused naming the column (declare it `Timestamp(ns)` with `--contract`).
+fn timestamps_as_micros(
+    schema: &Arc<Schema>,
+    batches: Vec<RecordBatch>,
+    contract: Option<&Schema>,
+) -> std::result::Result<(Arc<Schema>, Vec<RecordBatch>), String> {
+    let converts = |f: &Field| {
+        matches!(f.data_type(), DataType::Timestamp(unit, _) if *unit != TimeUnit::Microsecond)
+            && contract.is_none_or(|c| c.field_with_name(f.name()).is_err())
+    };
+    if !schema.fields().iter().any(|f| converts(f)) {
+        return Ok((schema.clone(), batches));
+    }
+    let target = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(_, tz) if converts(f) => Field::new(
+                    f.name(),
+                    DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+                    f.is_nullable(),
+                ),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in &batches {
+        let mut columns = Vec::with_capacity(batch.num_columns());
+        for (i, field) in schema.fields().iter().enumerate() {
+            let column = batch.column(i);
+            if !converts(field) {
+                columns.push(column.clone());
+                continue;
+            }
+            if let Some(nanos) = column.as_any().downcast_ref::<TimestampNanosecondArray>()
+                && let Some(v) = nanos.iter().flatten().find(|v| v % 1_000 != 0)
+            {
+                return Err(format!(
+                    "column `{}` has a timestamp with nanoseconds ({v} ns since the epoch); the lake stores \
+                     timestamps in microseconds: declare the column `Timestamp(ns)` in the table's \
+                     `Source(...)` schema and import with `--contract DIR`",
+                    field.name()
+                ));
+            }
+            let converted = arrow::compute::cast(column, target.field(i).data_type())
+                .map_err(|e| format!("column `{}`: {e}", field.name()))?;
+            columns.push(converted);
+        }
+        out.push(RecordBatch::try_new(target.clone(), columns).map_err(|e| e.to_string())?);
+    }
+    Ok((target, out))
 }
 
 /// The inferred schema of a text file with the contract's columns typed as the

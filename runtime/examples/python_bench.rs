@@ -258,6 +258,7 @@ async fn call(
             .into(),
         dataframe: kind,
         isolation: Default::default(),
+        on_output: None,
     };
     let start = Instant::now();
     let out = run_node(env, job).await?;

@@ -222,6 +222,7 @@ async fn run_node(
                     tables: all_tables.clone(),
                     dataframe,
                     isolation: Default::default(),
+                    on_output: None,
                 },
             )
             .await?;

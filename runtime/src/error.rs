@@ -22,6 +22,10 @@ pub enum RuntimeError {
     /// nothing was recorded or executed.
     #[error("{0}")]
     Parameter(String),
+    /// An operation on a recorded run that does not apply to it (reverting a run
+    /// into a branch it never reached, pruning a branch a live run uses).
+    #[error("{0}")]
+    Refused(String),
     #[error("run `{0}` not found (see `sluice runs`)")]
     RunNotFound(String),
     #[error("run id prefix `{prefix}` is ambiguous: {matches}")]

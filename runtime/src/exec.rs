@@ -2,10 +2,10 @@
 //! isolated worker; every output validated against its contract while it is
 //! written, then its expectations, then one commit to the run's branch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -18,10 +18,10 @@ use sluice_compiler::plan::{PlanExpectation, PythonNode};
 use sluice_lake::{CommitId, DataFile, Lake, StagedTable};
 
 use crate::python::{
-    DataFrameKind, EnvManager, EnvSpec, NodeJob, PythonEnv, PythonError, WorkerInput,
+    DataFrameKind, EnvManager, EnvSpec, NodeJob, OutputStream, PythonEnv, PythonError, WorkerInput,
 };
-use crate::record::{ExpectationResult, NodeError};
-use crate::run::{commit_output, expectation_result, location};
+use crate::record::{ExpectationResult, NodeError, NodeOutputLog, OUTPUT_LIMIT, OutputLine};
+use crate::run::{Observer, RunEvent, commit_output, expectation_result, location};
 use crate::validate::{Contract, OutputValidator, Violation};
 
 /// A table's data as a node reads it: a source's snapshot at the base commit or an
@@ -48,6 +48,74 @@ pub struct NodeContext {
     pub envs: EnvManager,
     pub run_id: String,
     pub branch: String,
+    /// Progress: environment builds and what nodes print, live.
+    pub observer: Observer,
+}
+
+/// What a node leaves besides its output, kept whether it succeeds or fails: the
+/// lines its Python code printed (the last [`OUTPUT_LIMIT`] bytes) and the time its
+/// environment took to build.
+#[derive(Default)]
+pub struct NodeTrace {
+    inner: Mutex<TraceInner>,
+}
+
+#[derive(Default)]
+struct TraceInner {
+    lines: VecDeque<OutputLine>,
+    bytes: usize,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+    env_build: Duration,
+    env_built: bool,
+}
+
+impl NodeTrace {
+    fn push(&self, stream: OutputStream, text: &str) {
+        let Ok(mut t) = self.inner.lock() else { return };
+        t.bytes += text.len() + 1;
+        t.lines.push_back(OutputLine {
+            stream,
+            text: text.to_string(),
+        });
+        while t.bytes > OUTPUT_LIMIT {
+            let Some(old) = t.lines.pop_front() else {
+                break;
+            };
+            t.bytes -= old.text.len() + 1;
+            t.dropped_lines += 1;
+            t.dropped_bytes += old.text.len() as u64 + 1;
+        }
+    }
+
+    fn add_env_build(&self, took: Duration) {
+        if let Ok(mut t) = self.inner.lock() {
+            t.env_build += took;
+            t.env_built = true;
+        }
+    }
+
+    /// Time spent building environments (excluded from the node's duration).
+    pub fn env_build(&self) -> Option<Duration> {
+        self.inner
+            .lock()
+            .ok()
+            .filter(|t| t.env_built)
+            .map(|t| t.env_build)
+    }
+
+    /// The output kept for the run record (`None` when the node printed nothing).
+    pub fn output(&self) -> Option<NodeOutputLog> {
+        let t = self.inner.lock().ok()?;
+        if t.lines.is_empty() && t.dropped_lines == 0 {
+            return None;
+        }
+        Some(NodeOutputLog {
+            lines: t.lines.iter().cloned().collect(),
+            dropped_lines: t.dropped_lines,
+            dropped_bytes: t.dropped_bytes,
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -118,21 +186,24 @@ fn node_error(node: &NodeSpec, message: String) -> NodeError {
         location: location(&node.file, Some(node.line)),
         violations: Vec::new(),
         detail: None,
+        rejected_output: None,
     }
 }
 
-/// Executes, validates, checks and commits one node.
+/// Executes, validates, checks and commits one node; what it prints and its
+/// environment build go to `trace`. Its duration excludes environment builds.
 pub async fn run_node(
     ctx: &NodeContext,
     node: &NodeSpec,
     inputs: Vec<(String, TableData)>,
     checks: Vec<PlanExpectation>,
     check_inputs: Vec<(String, TableData)>,
+    trace: &Arc<NodeTrace>,
 ) -> Result<NodeDone, NodeError> {
     let start = Instant::now();
     let staged = match node.kind {
         TableKind::Sql => run_sql(ctx, node, &inputs).await?,
-        TableKind::Python => run_python(ctx, node, &inputs).await?,
+        TableKind::Python => run_python(ctx, node, &inputs, trace).await?,
         TableKind::Source => return Err(node_error(node, "a source is not executed".into())),
     };
     let mut results = Vec::new();
@@ -145,7 +216,7 @@ pub async fn run_node(
                 files: staged.files.clone(),
             },
         ));
-        let passed = run_expectation(ctx, check, &tables).await?;
+        let passed = run_expectation(ctx, node, check, &tables, trace).await?;
         results.push(expectation_result(&check.name, passed));
         if !passed {
             return Err(NodeError {
@@ -159,6 +230,7 @@ pub async fn run_node(
                 location: location(&check.file, Some(check.line)),
                 violations: Vec::new(),
                 detail: None,
+                rejected_output: None,
             });
         }
     }
@@ -175,7 +247,10 @@ pub async fn run_node(
         staged,
         commit,
         snapshot,
-        duration_ms: start.elapsed().as_millis() as u64,
+        duration_ms: start
+            .elapsed()
+            .saturating_sub(trace.env_build().unwrap_or_default())
+            .as_millis() as u64,
         expectations: results,
     })
 }
@@ -192,6 +267,7 @@ fn contract_error(node: &NodeSpec, violations: Vec<Violation>) -> NodeError {
         location: location(&node.file, Some(node.line)),
         violations,
         detail: None,
+        rejected_output: None,
     }
 }
 
@@ -238,6 +314,35 @@ async fn run_sql(
     node: &NodeSpec,
     inputs: &[(String, TableData)],
 ) -> Result<StagedTable, NodeError> {
+    let (schema, batches) = sql_stream(ctx, node, inputs).await?;
+    match write_validated(ctx, node, &schema, batches).await {
+        Err(e) if !e.violations.is_empty() => {
+            // Run the query again to keep what it produced, unvalidated.
+            let kept = match sql_stream(ctx, node, inputs).await {
+                Ok((schema, batches)) => keep_rejected(ctx, node, &schema, batches).await,
+                Err(_) => None,
+            };
+            Err(NodeError {
+                rejected_output: kept,
+                ..e
+            })
+        }
+        other => other,
+    }
+}
+
+/// The node's query, planned and started on its inputs.
+async fn sql_stream(
+    ctx: &NodeContext,
+    node: &NodeSpec,
+    inputs: &[(String, TableData)],
+) -> Result<
+    (
+        SchemaRef,
+        impl futures::Stream<Item = Result<RecordBatch, String>> + Unpin + use<>,
+    ),
+    NodeError,
+> {
     let text = ctx
         .texts
         .get(&node.file)
@@ -265,8 +370,36 @@ async fn run_sql(
         .map_err(df_error)?;
     let stream = df.execute_stream().await.map_err(df_error)?;
     let schema = stream.schema();
-    let batches = stream.map(|b| b.map_err(|e| e.to_string()));
-    write_validated(ctx, node, &schema, batches).await
+    Ok((schema, stream.map(|b| b.map_err(|e| e.to_string()))))
+}
+
+/// Keeps an output that broke its contract on the run's branch, as produced (no
+/// validation), in its own commit: the run's failure marks that commit aborted, so
+/// its rows can be read (`sluice query --ref run/<id>`) but never merged. `None`
+/// when it cannot be written (the failure is reported either way).
+async fn keep_rejected<S>(
+    ctx: &NodeContext,
+    node: &NodeSpec,
+    schema: &arrow_schema::Schema,
+    mut batches: S,
+) -> Option<crate::record::RejectedOutput>
+where
+    S: futures::Stream<Item = Result<RecordBatch, String>> + Unpin,
+{
+    let mut writer = ctx.lake.table_writer(&node.name, schema).ok()?;
+    while let Some(batch) = batches.next().await {
+        writer.write(&batch.ok()?).await.ok()?;
+    }
+    let staged = writer.finish().await.ok()?;
+    let rows = staged.rows;
+    let (commit, snapshot) = commit_output(&ctx.lake, &ctx.branch, &ctx.run_id, &node.name, staged)
+        .await
+        .ok()?;
+    Some(crate::record::RejectedOutput {
+        commit: commit.0,
+        snapshot,
+        rows,
+    })
 }
 
 async fn worker_inputs(
@@ -464,6 +597,7 @@ fn python_error(file: &str, line: u32, what: &str, e: PythonError) -> NodeError 
         location: loc,
         violations: Vec::new(),
         detail,
+        rejected_output: None,
     }
 }
 
@@ -471,16 +605,46 @@ fn python_error(file: &str, line: u32, what: &str, e: PythonError) -> NodeError 
 /// `tables`; errors point at `file:line`.
 async fn python_job<'a>(
     ctx: &'a NodeContext,
+    node: &str,
     spec: &'a PythonSpec,
     file: &'a str,
     line: u32,
     tables: &[(String, TableData)],
+    trace: &Arc<NodeTrace>,
 ) -> Result<(PythonEnv, NodeJob<'a>), NodeError> {
-    let env = ctx
-        .envs
-        .ensure(&spec.env)
-        .await
-        .map_err(|e| python_error(file, line, "preparing its Python environment", e))?;
+    let env_error = |e| python_error(file, line, "preparing its Python environment", e);
+    let env = if ctx.envs.is_built(&spec.env).map_err(env_error)? {
+        ctx.envs.ensure(&spec.env).await.map_err(env_error)?
+    } else {
+        // Its own progress step, not part of the node's duration.
+        let packages = spec.env.requirements().map_err(env_error)?;
+        (ctx.observer)(&RunEvent::EnvBuilding {
+            node: node.to_string(),
+            python: spec.env.python_version.clone(),
+            packages,
+        });
+        let started = Instant::now();
+        let env = ctx.envs.ensure(&spec.env).await;
+        let took = started.elapsed();
+        trace.add_env_build(took);
+        (ctx.observer)(&RunEvent::EnvBuilt {
+            node: node.to_string(),
+            ok: env.is_ok(),
+            duration_ms: took.as_millis() as u64,
+        });
+        env.map_err(env_error)?
+    };
+    let on_output: crate::python::OutputSink = {
+        let (observer, trace, node) = (ctx.observer.clone(), trace.clone(), node.to_string());
+        crate::python::OutputSink(Arc::new(move |stream, text: &str| {
+            trace.push(stream, text);
+            observer(&RunEvent::NodeOutput {
+                node: node.clone(),
+                stream,
+                line: text.to_string(),
+            });
+        }))
+    };
     let inputs = worker_inputs(ctx, spec, tables)
         .await
         .map_err(|message| NodeError {
@@ -488,6 +652,7 @@ async fn python_job<'a>(
             location: location(file, Some(line)),
             violations: Vec::new(),
             detail: None,
+            rejected_output: None,
         })?;
     let job = NodeJob {
         project_root: &ctx.project_root,
@@ -498,6 +663,7 @@ async fn python_job<'a>(
         tables: ctx.table_names.clone(),
         dataframe: spec.dataframe,
         isolation: ctx.isolation.clone(),
+        on_output: Some(on_output),
     };
     Ok((env, job))
 }
@@ -506,28 +672,51 @@ async fn run_python(
     ctx: &NodeContext,
     node: &NodeSpec,
     inputs: &[(String, TableData)],
+    trace: &Arc<NodeTrace>,
 ) -> Result<StagedTable, NodeError> {
     let spec = node
         .python
         .as_ref()
         .ok_or_else(|| node_error(node, "a Python node without a function".into()))?;
-    let (env, job) = python_job(ctx, spec, &node.file, node.line, inputs).await?;
+    let (env, job) =
+        python_job(ctx, &node.name, spec, &node.file, node.line, inputs, trace).await?;
     let what = format!("`{}` raised an error", node.name);
     let output = crate::python::run_node(&env, job)
         .await
         .map_err(|e| python_error(&node.file, node.line, &what, e))?;
     let schema = output.schema.clone();
-    let stream = futures::stream::iter(output.batches.into_iter().map(Ok));
-    write_validated(ctx, node, &schema, stream).await
+    let batches = output.batches;
+    let stream = futures::stream::iter(batches.clone().into_iter().map(Ok));
+    match write_validated(ctx, node, &schema, stream).await {
+        Err(e) if !e.violations.is_empty() => {
+            let all = futures::stream::iter(batches.into_iter().map(Ok));
+            Err(NodeError {
+                rejected_output: keep_rejected(ctx, node, &schema, all).await,
+                ..e
+            })
+        }
+        other => other,
+    }
 }
 
 async fn run_expectation(
     ctx: &NodeContext,
+    node: &NodeSpec,
     check: &PlanExpectation,
     tables: &[(String, TableData)],
+    trace: &Arc<NodeTrace>,
 ) -> Result<bool, NodeError> {
     let spec = PythonSpec::from_plan(&check.python);
-    let (env, job) = python_job(ctx, &spec, &check.file, check.line, tables).await?;
+    let (env, job) = python_job(
+        ctx,
+        &node.name,
+        &spec,
+        &check.file,
+        check.line,
+        tables,
+        trace,
+    )
+    .await?;
     let what = format!("expectation `{}` raised an error", check.name);
     crate::python::run_expectation(&env, job)
         .await

@@ -9,6 +9,7 @@ pub mod archive;
 mod error;
 mod exec;
 mod params;
+pub mod prune;
 pub mod python;
 pub mod record;
 mod run;

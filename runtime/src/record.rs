@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sluice_lake::{Lake, RunRow};
 
 use crate::error::{Result, RuntimeError};
+pub use crate::python::OutputStream;
 use crate::validate::Violation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +77,19 @@ pub struct NodeError {
     /// A traceback or engine detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The output that broke the contract, kept as it was produced on the run's
+    /// branch (in a commit marked aborted: it can never be merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_output: Option<RejectedOutput>,
+}
+
+/// Where the rows that broke a node's contract can be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedOutput {
+    /// The commit of the run's branch holding them (marked `aborted`).
+    pub commit: String,
+    pub snapshot: String,
+    pub rows: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +118,38 @@ pub struct NodeRecord {
     pub expectations: Vec<ExpectationResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<NodeError>,
+    /// Time spent building the node's Python environment before it ran (not part
+    /// of `duration_ms`); absent when the environment was cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_build_ms: Option<u64>,
+    /// What the node's Python code printed (and its expectations'), bounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<NodeOutputLog>,
 }
+
+/// The lines a node printed on stdout and stderr, in the order they arrived. A
+/// record keeps the last [`OUTPUT_LIMIT`] bytes of a node's output; what came
+/// before is counted, not kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeOutputLog {
+    pub lines: Vec<OutputLine>,
+    /// Lines dropped from the start to respect [`OUTPUT_LIMIT`].
+    #[serde(default)]
+    pub dropped_lines: u64,
+    #[serde(default)]
+    pub dropped_bytes: u64,
+}
+
+/// One line a node printed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLine {
+    pub stream: OutputStream,
+    pub text: String,
+}
+
+/// At most this many bytes of a node's output are kept in its run record (the
+/// most recent ones).
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeSnapshot {
@@ -155,6 +200,9 @@ pub struct RunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_head: Option<String>,
     pub error: Option<RunError>,
+    /// A failed run's branch was deleted by `sluice runs prune`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub branch_pruned: bool,
 }
 
 impl RunRecord {

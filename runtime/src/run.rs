@@ -93,6 +93,27 @@ pub enum RunEvent {
         rows: Option<u64>,
         duration_ms: u64,
     },
+    /// A Python environment is being built for `node` before it runs (its own step:
+    /// not part of the node's duration).
+    EnvBuilding {
+        node: String,
+        /// The Python version asked for (`None`: the system's `python3`).
+        python: Option<String>,
+        /// The requirements installed (`polars==2.1.0`, ...).
+        packages: Vec<String>,
+    },
+    /// The environment of [`RunEvent::EnvBuilding`] is built (or failed to build).
+    EnvBuilt {
+        node: String,
+        ok: bool,
+        duration_ms: u64,
+    },
+    /// A line a node's Python code printed, as it printed it.
+    NodeOutput {
+        node: String,
+        stream: crate::python::OutputStream,
+        line: String,
+    },
     Publishing {
         target: String,
     },
@@ -116,7 +137,7 @@ pub enum RunOutcome {
     Finished(Box<RunRecord>),
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -280,11 +301,14 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
                 snapshot: None,
                 expectations: Vec::new(),
                 error: None,
+                env_build_ms: None,
+                output: None,
             })
             .collect(),
         result_commit: None,
         published_head: None,
         error: None,
+        branch_pruned: false,
     };
     record::save(lake, &rec).await?;
     lake.create_run_branch(&branch, &base.id).await?;
@@ -585,7 +609,13 @@ async fn execute(
         ),
         run_id: rec.id.clone(),
         branch: rec.branch.clone(),
+        observer: observer.clone(),
     });
+    let traces: HashMap<String, Arc<exec::NodeTrace>> = rec
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), Arc::default()))
+        .collect();
     let parallelism = options.parallelism.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -648,9 +678,11 @@ async fn execute(
             });
             let ctx = ctx.clone();
             let node = clone_node(node);
+            let trace = traces.get(&node.name).cloned().unwrap_or_default();
             running.spawn(async move {
                 let name = node.name.clone();
-                let result = exec::run_node(&ctx, &node, inputs, checks, check_inputs).await;
+                let result =
+                    exec::run_node(&ctx, &node, inputs, checks, check_inputs, &trace).await;
                 (name, result)
             });
         }
@@ -671,6 +703,10 @@ async fn execute(
             ));
             continue;
         };
+        if let Some(trace) = traces.get(&name) {
+            record.env_build_ms = trace.env_build().map(|d| d.as_millis() as u64);
+            record.output = trace.output();
+        }
         match result {
             Ok(done) => {
                 record.status = NodeStatus::Succeeded;
@@ -707,6 +743,12 @@ async fn execute(
             }
             Err(error) => {
                 record.status = NodeStatus::Failed;
+                // The output that broke its contract: on the run's branch, marked
+                // aborted with the run's other commits.
+                if let Some(kept) = &error.rejected_output {
+                    record.commit = Some(kept.commit.clone());
+                    record.snapshot = Some(kept.snapshot.clone());
+                }
                 let message = error.message.clone();
                 record.error = Some(error);
                 observer(&RunEvent::NodeFinished {

@@ -139,21 +139,63 @@ async fn compare(lake: &Lake, table: &str, a: &str, b: &str) -> Result<TableComp
     })
 }
 
+/// What [`revert_run`] did.
+#[derive(Debug)]
+pub enum RevertOutcome {
+    /// One new commit on the branch restored the run's tables.
+    Reverted(Commit),
+    /// Every table the run published is already as it was at the run's base on the
+    /// branch (an earlier revert, or later commits, put it back): nothing was
+    /// committed. `head` is the branch's unchanged head.
+    AlreadyReverted { head: CommitId },
+}
+
 /// One commit on `into` that restores every table a published run wrote to its
 /// state at the run's base commit.
-pub async fn revert_run(lake: &Lake, run_id: &str, into: &str) -> Result<(RunRecord, Commit)> {
+///
+/// Refused unless the run's publishing merge is in `into`'s history (the run's
+/// target, or a branch that merged it): a run that published elsewhere never
+/// changed `into`. A revert whose tables are all already at their base state on
+/// `into` commits nothing ([`RevertOutcome::AlreadyReverted`]).
+pub async fn revert_run(
+    lake: &Lake,
+    run_id: &str,
+    into: &str,
+) -> Result<(RunRecord, RevertOutcome)> {
     let rec = record::load(lake, run_id).await?;
-    if rec.status != RunStatus::Succeeded {
-        return Err(RuntimeError::Project(format!(
-            "run {} was never published (status: {}): there is nothing to revert",
+    let published = match (&rec.status, &rec.result_commit) {
+        (RunStatus::Succeeded, Some(c)) => CommitId(c.clone()),
+        _ => {
+            return Err(RuntimeError::Refused(format!(
+                "run {} was never published (status: {}): there is nothing to revert",
+                rec.short_id(),
+                rec.status.as_str()
+            )));
+        }
+    };
+    let head = lake.branch_head(into).await?;
+    if !lake.is_ancestor(&published, &head.id).await? {
+        return Err(RuntimeError::Refused(format!(
+            "run {} published to `{}` (commit {}), not to `{into}`, and `{into}` has not merged that commit: \
+             the run changed nothing on `{into}` (revert it where it published: \
+             sluice revert --run {} --into {})",
             rec.short_id(),
-            rec.status.as_str()
+            rec.target,
+            published.short(),
+            rec.short_id(),
+            rec.target
         )));
     }
     let base = lake
         .commit_by_id(&CommitId(rec.base_commit.clone()))
         .await?;
     let tables: Vec<String> = rec.outputs().map(|n| n.name.clone()).collect();
+    if tables
+        .iter()
+        .all(|t| head.tables().get(t) == base.tables().get(t))
+    {
+        return Ok((rec, RevertOutcome::AlreadyReverted { head: head.id }));
+    }
     let mut req = CommitRequest::new(
         into,
         &format!(
@@ -166,9 +208,11 @@ pub async fn revert_run(lake: &Lake, run_id: &str, into: &str) -> Result<(RunRec
     for t in &tables {
         req = req.change(t, TableChange::Restore(base.tables().get(t).cloned()));
     }
+    // Only an unchanged head is reverted: what was compared above is what changes.
+    req.expected_head = Some(head.id.clone());
     req.properties.insert("reverted_run".into(), rec.id.clone());
     let commit = lake.commit(req).await?;
-    Ok((rec, commit))
+    Ok((rec, RevertOutcome::Reverted(commit)))
 }
 
 /// When `table`'s current version on `branch` was published by a run together with

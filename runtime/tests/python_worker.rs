@@ -103,6 +103,7 @@ fn job<'a>(
         .into(),
         dataframe: DataFrameKind::Polars,
         isolation: Isolation::default(),
+        on_output: None,
     }
 }
 

@@ -391,3 +391,153 @@ fn a_table_name_sql_would_confuse_with_another_is_refused() {
         assert_eq!(out.as_array().map(Vec::len), Some(1), "{sql}: {out}");
     }
 }
+
+/// Every file under the lake's data folder (relative paths, sorted).
+fn data_files(lake: &Path) -> Vec<String> {
+    let root = lake.join("data");
+    let mut out: Vec<String> = walk(&root)
+        .into_iter()
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
+}
+
+fn query_one(lake: &Path, sql: &str) -> Value {
+    ok_json(lake, &["query", sql])[0].clone()
+}
+
+/// Issue 14 (8): CSV timestamps are microseconds, whatever digits the file has, so
+/// files with and without fractions append to each other (and match `datetime`).
+#[test]
+fn csv_timestamps_are_imported_as_microseconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let seconds = write(
+        tmp.path(),
+        "a.csv",
+        "id,at\n1,2024-01-01T10:00:00\n2,2024-01-02 11:30:00\n",
+    );
+    let millis = write(tmp.path(), "b.csv", "id,at\n3,2024-01-03T00:00:00.250\n");
+    let nanos_whole = write(
+        tmp.path(),
+        "c.csv",
+        "id,at\n4,2024-01-04T00:00:00.000001000\n",
+    );
+    ok_json(&lake, &["import", &seconds, "--table", "events"]);
+    let t = query_one(&lake, "SELECT arrow_typeof(at) AS t FROM events LIMIT 1");
+    assert_eq!(t["t"], "Timestamp(µs)", "{t}");
+    for file in [&millis, &nanos_whole] {
+        ok_json(
+            &lake,
+            &["import", file, "--table", "events", "--mode", "append"],
+        );
+    }
+    let rows = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT id, CAST(at AS VARCHAR) AS at FROM events ORDER BY id",
+        ],
+    );
+    let ats: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["at"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ats,
+        [
+            "2024-01-01T10:00:00",
+            "2024-01-02T11:30:00",
+            "2024-01-03T00:00:00.250",
+            "2024-01-04T00:00:00.000001"
+        ]
+    );
+    // Sub-microsecond digits would be lost: refused, naming the column and the fix.
+    let nanos = write(
+        tmp.path(),
+        "d.csv",
+        "id,at\n5,2024-01-05T00:00:00.123456789\n",
+    );
+    let before = data_files(&lake);
+    let out = sluice(
+        &lake,
+        &["import", &nanos, "--table", "events", "--mode", "append"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("column `at`") && err.contains("--contract"),
+        "{err}"
+    );
+    assert_eq!(data_files(&lake), before);
+}
+
+/// Issue 14 (8): a refused append says how to fix it and leaves no data file.
+#[test]
+fn a_refused_append_names_the_fix_and_leaves_no_data_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let good = write(tmp.path(), "a.csv", "id,amount\n1,10\n");
+    let bad = write(tmp.path(), "b.csv", "id,amount\nx,10\n");
+    ok_json(&lake, &["import", &good, "--table", "t"]);
+    let before = data_files(&lake);
+    assert_eq!(before.len(), 1, "{before:?}");
+    let out = sluice(&lake, &["import", &bad, "--table", "t", "--mode", "append"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("column `id` is Utf8, the table has Int64") && err.contains("--contract DIR"),
+        "{err}"
+    );
+    assert_eq!(data_files(&lake), before, "the refused file was removed");
+}
+
+/// Issue 14 (8): a header-only CSV makes a table of nullable `Utf8` columns, never
+/// `Null` ones; so does a column without a single value.
+#[test]
+fn a_header_only_csv_makes_utf8_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let empty = write(tmp.path(), "e.csv", "id,name\n");
+    let imported = ok_json(&lake, &["import", &empty, "--table", "e"]);
+    assert_eq!(imported["rows"], 0);
+    let show = ok_json(&lake, &["table", "show", "e"]);
+    let types: Vec<(&str, &str, bool)> = show["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["data_type"].as_str().unwrap(),
+                c["nullable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(types, [("id", "Utf8", true), ("name", "Utf8", true)]);
+    let blank = write(tmp.path(), "b.csv", "id,note\n1,\n2,\n");
+    ok_json(&lake, &["import", &blank, "--table", "b"]);
+    let show = ok_json(&lake, &["table", "show", "b"]);
+    assert_eq!(show["schema"][1]["data_type"], "Utf8", "{}", show["schema"]);
+    // Strings append to it.
+    let more = write(tmp.path(), "m.csv", "id,name\na,b\n");
+    ok_json(
+        &lake,
+        &["import", &more, "--table", "e", "--mode", "append"],
+    );
+}

@@ -145,10 +145,42 @@ fn a_failure_in_the_last_node_leaves_the_target_exactly_as_it_was() {
         "{stderr}"
     );
     assert!(stderr.contains("`main` is unchanged"), "{stderr}");
-    // The failed run's branch is kept, with the first node's output.
+    // The failed run's branch is kept, with the first node's output and the rows
+    // that broke the last one's contract, in a commit marked aborted.
     let branch = run["branch"].as_str().unwrap();
     let kept: Vec<String> = tables(&lake, branch).into_iter().map(|t| t.0).collect();
-    assert_eq!(kept, ["customer_totals", "orders"]);
+    assert_eq!(kept, ["country_totals", "customer_totals", "orders"]);
+    let rejected = &run["nodes"][1]["error"]["rejected_output"];
+    assert_eq!(rejected["rows"], 3, "{}", run["nodes"][1]);
+    assert_eq!(run["nodes"][1]["commit"], rejected["commit"]);
+    let log = ok_json(&lake, &["log", branch, "--limit", "1"]);
+    assert_eq!(log[0]["hash"], rejected["commit"]);
+    assert_eq!(log[0]["marks"]["aborted"], run["id"], "{log}");
+    // The failure says how to read them, and that query works as written.
+    assert!(
+        stderr.contains("(3 rows) is kept on `run/")
+            && stderr.contains("marked aborted (it can never be merged)")
+            && stderr.contains("\"SELECT * FROM country_totals LIMIT 20\""),
+        "{stderr}"
+    );
+    let nulls = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM country_totals WHERE total IS NULL",
+            "--ref",
+            branch,
+        ],
+    );
+    assert_eq!(nulls[0]["n"], 1, "{nulls}");
+    // It can never be merged.
+    let out = sluice(
+        &lake,
+        &["merge", branch, "--into", "main", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_of(&out, "merge")["error"]["kind"], "unpublished_run");
+    assert_eq!(head(&lake, "main"), before_head);
 }
 
 #[test]
@@ -371,6 +403,60 @@ fn revert_run_restores_every_table_of_the_run_in_one_commit() {
         serde_json::json!(["customer_totals", "country_totals"])
     );
     assert_eq!(tables(&lake, "main"), before);
+}
+
+#[test]
+fn revert_run_is_refused_where_the_run_did_not_publish_and_a_repeat_is_a_no_op() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    ok_json(&lake, &["branch", "create", "dev2", "--from", "main"]);
+    let (out, run) = run_json(&lake, &fixture("orders"), &["--ref", "dev2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = &run["id"].as_str().unwrap()[..12];
+    let main_before = head(&lake, "main");
+    // main never saw the run: refused, naming where it published; main unchanged.
+    let refused = sluice(&lake, &["revert", "--run", id, "--into", "main"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("published to `dev2`") && stderr.contains("--into dev2"),
+        "{stderr}"
+    );
+    assert_eq!(head(&lake, "main"), main_before);
+    // Into dev2: one commit; the same revert again commits nothing.
+    let before = tables(&lake, "main");
+    let first = ok_json(&lake, &["revert", "--run", id, "--into", "dev2"]);
+    assert_eq!(first["reverted"], true);
+    assert_eq!(tables(&lake, "dev2"), before);
+    let dev2_head = head(&lake, "dev2");
+    assert_eq!(first["commit"], dev2_head.as_str());
+    let again = sluice(&lake, &["revert", "--run", id, "--into", "dev2"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("already reverted on dev2"), "{text}");
+    assert_eq!(head(&lake, "dev2"), dev2_head);
+    // A branch that merged the run's publishing commit may revert it too.
+    ok_json(
+        &lake,
+        &[
+            "branch",
+            "create",
+            "dev3",
+            "--from",
+            run["result_commit"].as_str().unwrap(),
+        ],
+    );
+    let merged = ok_json(&lake, &["revert", "--run", id, "--into", "dev3"]);
+    assert_eq!(merged["reverted"], true);
+    assert_eq!(tables(&lake, "dev3"), before);
 }
 
 /// A copy of a fixture project in `dir` (so a test may add files to it).
@@ -943,4 +1029,280 @@ fn a_bauplan_projection_of_a_missing_column_fails_the_node_naming_table_and_colu
     );
     assert_eq!(error["location"]["file"], "models/big_customers.py");
     assert_eq!(head(&lake, "main"), before);
+}
+
+/// Issue 14 (5): what a Python node prints is streamed to `sluice run`'s stderr as
+/// `[node] line`, kept (bounded) in the run record, and shown by `runs show`. Text
+/// that looks like the worker's result is only output.
+#[test]
+fn a_python_nodes_output_is_streamed_kept_and_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (out, run) = run_json(&lake, &fixture("printing_py"), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(run["status"], "succeeded");
+    for line in [
+        "[shares] starting shares",
+        "[shares] {\"status\": \"error\", \"phase\": \"internal\"",
+        "[shares] a note on stderr",
+        "[shares] filler line 0000 ",
+        "[shares] done with shares",
+    ] {
+        assert!(stderr.contains(line), "{line:?} not in stderr:\n{stderr}");
+    }
+    // Kept in the record: the last 64 KiB, in order, and how much was dropped.
+    let id = run["id"].as_str().unwrap();
+    let shown = ok_json(&lake, &["runs", "show", &id[..12]]);
+    let output = &shown["nodes"][1]["output"];
+    let lines = output["lines"].as_array().unwrap();
+    let texts: Vec<&str> = lines.iter().map(|l| l["text"].as_str().unwrap()).collect();
+    assert_eq!(texts.last(), Some(&"done with shares"));
+    assert!(
+        !texts.contains(&"starting shares"),
+        "the oldest lines are dropped"
+    );
+    let kept: usize = texts.iter().map(|t| t.len() + 1).sum();
+    assert!(kept <= 64 * 1024 && kept > 60 * 1024, "{kept}");
+    let dropped = output["dropped_lines"].as_u64().unwrap();
+    assert_eq!(
+        dropped as usize + texts.len(),
+        2004,
+        "every line is kept or counted"
+    );
+    assert!(lines.iter().all(|l| l["stream"] == "stdout"));
+    // The list of runs leaves it to `runs show`.
+    let listed = ok_json(&lake, &["runs"]);
+    assert!(
+        listed[0]["nodes"][1].get("output").is_none(),
+        "{}",
+        listed[0]
+    );
+    // The SQL node printed nothing: no output in its record.
+    assert!(
+        shown["nodes"][0].get("output").is_none(),
+        "{}",
+        shown["nodes"][0]
+    );
+    // Text: each line prefixed by its node, and the truncation said.
+    let text = sluice(&lake, &["runs", "show", &id[..12]]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("output of shares:"), "{text}");
+    assert!(
+        text.contains("earlier line(s)") && text.contains("not kept"),
+        "{text}"
+    );
+    assert!(text.contains("  [shares] done with shares"), "{text}");
+    // Streamed in the human format too (stderr is not a terminal here: no bars).
+    let human = sluice(&lake, &["run", fixture("printing_py").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert!(human.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[shares] starting shares\n")
+            && stderr.contains("[shares] done with shares\n"),
+        "{stderr}"
+    );
+}
+
+/// Issue 14 (5): a failing node's output is kept too, stderr marked as such.
+#[test]
+fn a_failed_python_nodes_output_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = copy_project("printing_py", tmp.path());
+    std::fs::write(
+        project.join("shares.py"),
+        "import sys\nfrom schemas import CustomerTotals, Shares\n\n\
+         def shares(totals: CustomerTotals = customer_totals) -> Shares:\n    \
+         print('about to fail')\n    print('why: bad input', file=sys.stderr)\n    \
+         raise ValueError('boom')\n",
+    )
+    .unwrap();
+    let (out, run) = run_json(&lake, &project, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(run["status"], "failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[shares] why: bad input"), "{stderr}");
+    // Each stream in order; the two streams are separate pipes, so lines printed on
+    // both within a moment may arrive in either order.
+    let mut lines: Vec<Value> = run["nodes"][1]["output"]["lines"]
+        .as_array()
+        .unwrap()
+        .clone();
+    lines.sort_by_key(|l| l["stream"].as_str().unwrap().to_string());
+    assert_eq!(
+        lines,
+        [
+            serde_json::json!({"stream": "stderr", "text": "why: bad input"}),
+            serde_json::json!({"stream": "stdout", "text": "about to fail"}),
+        ]
+    );
+    let text = sluice(&lake, &["runs", "show", &run["id"].as_str().unwrap()[..12]]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("  [shares] (stderr) why: bad input"),
+        "{text}"
+    );
+}
+
+/// Issue 14 (10): building a node's Python environment is its own step: announced
+/// with its packages, timed apart, and not counted in the node's duration.
+#[test]
+fn an_environment_build_is_its_own_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let cache = tmp.path().join("cache");
+    let run = |cache: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "run",
+                fixture("orders_py").to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .arg("--lake")
+            .arg(&lake)
+            .env("SLUICE_CACHE_DIR", cache)
+            .env_remove("SLUICE_LAKE")
+            .output()
+            .unwrap()
+    };
+    let out = run(&cache);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("building Python environment for shares (")
+            && stderr.contains("polars==")
+            && stderr.contains("pyarrow=="),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("built Python environment for shares in "),
+        "{stderr}"
+    );
+    let v = json_of(&out, "sluice run");
+    let node = &v["nodes"][1];
+    let build = node["env_build_ms"].as_u64().unwrap();
+    let duration = node["duration_ms"].as_u64().unwrap();
+    assert!(
+        build > duration,
+        "a build ({build} ms) takes longer than the node ({duration} ms)"
+    );
+    // Cached: no build step, no build time.
+    let again = run(&cache);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!stderr.contains("building Python environment"), "{stderr}");
+    let v = json_of(&again, "sluice run");
+    assert!(
+        v["nodes"][1].get("env_build_ms").is_none(),
+        "{}",
+        v["nodes"][1]
+    );
+}
+
+fn branch_names(lake: &Path) -> Vec<String> {
+    ok_json(lake, &["branch", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn files_of(lake: &Path, table: &str) -> usize {
+    std::fs::read_dir(lake.join("data/tables").join(table))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Issue 14 (13): `runs prune` deletes failed runs' branches by a retention rule,
+/// never a live run's, and keeps the records.
+#[test]
+fn runs_prune_deletes_old_failed_run_branches_and_gc_frees_their_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (_, first) = run_json(&lake, &fixture("orders_fail_last"), &[]);
+    let (_, second) = run_json(&lake, &fixture("orders_fail_last"), &[]);
+    let (first_branch, second_branch) = (
+        first["branch"].as_str().unwrap(),
+        second["branch"].as_str().unwrap(),
+    );
+    // A live run's branch is never pruned, whatever the rule.
+    let project = copy_project("gated_py", tmp.path());
+    let mut live = start_gated_run(&lake, &project, tmp.path());
+    let mut live_branch = String::new();
+    wait_for("the gated run to be recorded as running", || {
+        let runs = ok_json(&lake, &["runs"]);
+        let running = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["status"] == "running");
+        if let Some(r) = running {
+            live_branch = r["branch"].as_str().unwrap().to_string();
+        }
+        running.is_some()
+    });
+    assert_eq!(
+        files_of(&lake, "country_totals"),
+        2,
+        "each failed run kept its rejected output"
+    );
+
+    // The default rule (7 days, the 10 most recent) keeps them all.
+    let default = ok_json(&lake, &["runs", "prune"]);
+    assert_eq!(default["pruned"], serde_json::json!([]));
+    // A dry run says what it would delete and deletes nothing.
+    let dry = ok_json(
+        &lake,
+        &[
+            "runs",
+            "prune",
+            "--older-than",
+            "0s",
+            "--keep",
+            "1",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(dry["pruned"], serde_json::json!([first_branch]));
+    assert!(branch_names(&lake).contains(&first_branch.to_string()));
+    // For real: the older failed run's branch goes, the newest stays (--keep 1).
+    let pruned = ok_json(
+        &lake,
+        &["runs", "prune", "--older-than", "0s", "--keep", "1"],
+    );
+    assert_eq!(pruned["pruned"], serde_json::json!([first_branch]));
+    let names = branch_names(&lake);
+    assert!(!names.contains(&first_branch.to_string()), "{names:?}");
+    assert!(names.contains(&second_branch.to_string()), "{names:?}");
+    assert!(names.contains(&live_branch), "{names:?}");
+    // --keep 0 takes the other failed one too, never the live run's.
+    let pruned = ok_json(
+        &lake,
+        &["runs", "prune", "--older-than", "0s", "--keep", "0"],
+    );
+    assert_eq!(pruned["pruned"], serde_json::json!([second_branch]));
+    assert!(
+        branch_names(&lake).contains(&live_branch),
+        "{:?} {}",
+        branch_names(&lake),
+        ok_json(&lake, &["runs"])
+    );
+    std::fs::write(project.join("gate"), "").unwrap();
+    assert!(live.wait().unwrap().success());
+
+    // The records stay, and say the branch is gone.
+    let id = &first["id"].as_str().unwrap()[..12];
+    let shown = ok_json(&lake, &["runs", "show", id]);
+    assert_eq!(shown["branch_pruned"], true);
+    let text = sluice(&lake, &["runs", "show", id]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("was pruned (sluice runs prune)"), "{text}");
+    // Pruning again finds nothing left to prune.
+    let again = ok_json(
+        &lake,
+        &["runs", "prune", "--older-than", "0s", "--keep", "0"],
+    );
+    assert_eq!(again["pruned"], serde_json::json!([]));
 }

@@ -244,9 +244,9 @@ impl Lake {
         check_table_collisions(&after, [&table.to_string()], branch)?;
         let staged = self.stage_file_as(path, table, contract).await?;
         let change = match mode {
-            ImportMode::Create => TableChange::Create(staged),
-            ImportMode::Replace => TableChange::Replace(staged),
-            ImportMode::Append => TableChange::Append(staged),
+            ImportMode::Create => TableChange::Create(staged.clone()),
+            ImportMode::Replace => TableChange::Replace(staged.clone()),
+            ImportMode::Append => TableChange::Append(staged.clone()),
         };
         let file_name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -257,7 +257,17 @@ impl Lake {
             &format!("import {file_name} into {table} ({})", mode.as_str()),
         )
         .change(table, change);
-        self.commit(req).await
+        match self.commit(req).await {
+            Ok(commit) => Ok(commit),
+            // A refused import (a schema that does not append, a table created
+            // meanwhile, ...) leaves no data file behind. After any other error
+            // the commit may have happened: its files are left to gc.
+            Err(e) if e.is_refusal() || matches!(e, LakeError::TableNotFound { .. }) => {
+                let _ = self.discard(&staged).await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn snapshot_from_staged(staged: &StagedTable) -> Snapshot {

@@ -214,6 +214,12 @@ impl EnvManager {
         &self.cache_dir
     }
 
+    /// Whether the environment for `spec` is built already ([`EnvManager::ensure`]
+    /// then costs two `stat`s).
+    pub fn is_built(&self, spec: &EnvSpec) -> Result<bool, PythonError> {
+        Ok(is_ready(&self.cache_dir.join("envs").join(spec.hash()?)))
+    }
+
     /// The environment for `spec`, built on first use. An existing environment
     /// costs two `stat`s. Concurrent calls (threads or processes) for the same spec
     /// build it once; all of them succeed.

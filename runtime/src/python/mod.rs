@@ -18,6 +18,7 @@
 //!         .into(),
 //!     dataframe: DataFrameKind::Polars,
 //!     isolation: Isolation::default(),
+//!     on_output: None,
 //! }).await?;
 //! println!("{} rows in {:?}", out.num_rows, out.timings.total);
 //! # Ok(()) }
@@ -45,8 +46,8 @@ pub use isolate::{
     isolation_warnings, parse_memory_size,
 };
 pub use worker::{
-    DataFrameKind, ExpectationOutcome, LOG_LIMIT, NodeJob, NodeOutput, Timings, WorkerInput,
-    run_expectation, run_node,
+    DataFrameKind, ExpectationOutcome, LOG_LIMIT, MAX_LINE, NodeJob, NodeOutput, OutputSink,
+    OutputStream, Timings, WorkerInput, run_expectation, run_node,
 };
 
 /// The message a node sees when it tries to reach the network without

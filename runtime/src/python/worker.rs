@@ -112,7 +112,36 @@ pub struct NodeJob<'a> {
     pub dataframe: DataFrameKind,
     /// How the worker is isolated and limited (docs/python-nodes.md).
     pub isolation: Isolation,
+    /// Called with every line the function prints (stdout and stderr), as it is
+    /// printed. The worker's protocol does not use either stream (it exchanges
+    /// files), so nothing a function prints can be taken for a result.
+    pub on_output: Option<OutputSink>,
 }
+
+/// Which stream of the worker a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives the lines a worker prints, live (see [`NodeJob::on_output`]). A line is
+/// at most [`MAX_LINE`] bytes: a longer one arrives in pieces.
+#[derive(Clone)]
+pub struct OutputSink(pub Arc<OutputFn>);
+
+/// What an [`OutputSink`] calls: the stream and the line (without its newline).
+pub type OutputFn = dyn Fn(OutputStream, &str) + Send + Sync;
+
+impl std::fmt::Debug for OutputSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputSink")
+    }
+}
+
+/// The longest line handed to an [`OutputSink`] at once, in bytes.
+pub const MAX_LINE: usize = 8 * 1024;
 
 /// Where the time of one call went.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -414,8 +443,9 @@ async fn run_worker(
             });
         }
     };
-    let stdout = Capture::start(child.stdout.take());
-    let stderr = Capture::start(child.stderr.take());
+    let sink = job.on_output.clone();
+    let stdout = Capture::start(child.stdout.take(), OutputStream::Stdout, sink.clone());
+    let stderr = Capture::start(child.stderr.take(), OutputStream::Stderr, sink);
     // The child is the process outside the worker's PID namespace: killing it
     // kills the worker (parent-death signal), and with it the whole namespace.
     let status = match tokio::time::timeout(job.isolation.timeout, child.wait()).await {
@@ -531,8 +561,9 @@ fn worker_command(env: &PythonEnv, scratch: &Path, job_path: &Path) -> Command {
     );
     let mut cmd = Command::new(&env.python);
     // -I: isolated mode (no PYTHON* variables, no user site-packages, no script
-    // directory on sys.path); -B: write no bytecode.
-    cmd.args(["-I", "-B", "-m", "sluice._worker"])
+    // directory on sys.path); -B: write no bytecode; -u: unbuffered stdout and
+    // stderr, so what a node prints is streamed as it prints it.
+    cmd.args(["-I", "-B", "-u", "-m", "sluice._worker"])
         .arg(job_path)
         .env_clear()
         .env("PATH", path)
@@ -716,20 +747,73 @@ fn write_inputs(
     })
 }
 
-/// Reads a pipe to its end, keeping at most [`LOG_LIMIT`] bytes of its tail.
+/// Reads a pipe to its end, keeping at most [`LOG_LIMIT`] bytes of its tail, and
+/// hands each line to the sink as it arrives.
 struct Capture {
     buffer: Arc<Mutex<(Vec<u8>, bool)>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Splits a byte stream into lines of at most [`MAX_LINE`] bytes for a sink.
+struct Lines {
+    stream: OutputStream,
+    sink: OutputSink,
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    fn push(&mut self, mut bytes: &[u8]) {
+        while let Some(end) = bytes.iter().position(|b| *b == b'\n') {
+            self.partial.extend_from_slice(&bytes[..end]);
+            self.emit();
+            bytes = &bytes[end + 1..];
+        }
+        self.partial.extend_from_slice(bytes);
+        while self.partial.len() > MAX_LINE {
+            // Cut at a character boundary where the text is UTF-8.
+            let mut cut = MAX_LINE;
+            while cut > MAX_LINE - 4 && std::str::from_utf8(&self.partial[..cut]).is_err() {
+                cut -= 1;
+            }
+            let rest = self.partial.split_off(cut);
+            self.emit();
+            self.partial = rest;
+        }
+    }
+
+    fn emit(&mut self) {
+        let line = String::from_utf8_lossy(&self.partial);
+        (self.sink.0)(self.stream, line.strip_suffix('\r').unwrap_or(&line));
+        self.partial.clear();
+    }
+
+    fn finish(mut self) {
+        if !self.partial.is_empty() {
+            self.emit();
+        }
+    }
+}
+
 impl Capture {
-    fn start<R: AsyncRead + Unpin + Send + 'static>(pipe: Option<R>) -> Capture {
+    fn start<R: AsyncRead + Unpin + Send + 'static>(
+        pipe: Option<R>,
+        stream: OutputStream,
+        sink: Option<OutputSink>,
+    ) -> Capture {
         let buffer = Arc::new(Mutex::new((Vec::new(), false)));
         let task = pipe.map(|mut pipe| {
             let buffer = buffer.clone();
+            let mut lines = sink.map(|sink| Lines {
+                stream,
+                sink,
+                partial: Vec::new(),
+            });
             tokio::spawn(async move {
                 let mut chunk = vec![0u8; 64 * 1024];
                 while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
+                    if let Some(lines) = &mut lines {
+                        lines.push(&chunk[..n]);
+                    }
                     let Ok(mut guard) = buffer.lock() else { return };
                     let (buf, truncated) = &mut *guard;
                     buf.extend_from_slice(&chunk[..n]);
@@ -737,6 +821,9 @@ impl Capture {
                         buf.drain(..buf.len() - LOG_LIMIT);
                         *truncated = true;
                     }
+                }
+                if let Some(lines) = lines {
+                    lines.finish();
                 }
             })
         });
@@ -846,6 +933,49 @@ mod tests {
                     .unwrap()
             })
             .collect()
+    }
+
+    /// What a sink receives for the given chunks of a stream.
+    fn lines_of(chunks: &[&[u8]]) -> Vec<String> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let seen = seen.clone();
+            OutputSink(Arc::new(move |_, line: &str| {
+                seen.lock().unwrap().push(line.to_string())
+            }))
+        };
+        let mut lines = Lines {
+            stream: OutputStream::Stdout,
+            sink,
+            partial: Vec::new(),
+        };
+        for chunk in chunks {
+            lines.push(chunk);
+        }
+        lines.finish();
+        seen.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn output_is_split_into_bounded_lines_across_chunks() {
+        assert_eq!(
+            lines_of(&[b"a\nb", b"c\r\n\nd"]),
+            ["a", "bc", "", "d"],
+            "lines join across chunks, CRLF and a last line without newline"
+        );
+        let long = "é".repeat(MAX_LINE); // 2 bytes each
+        let pieces = lines_of(&[long.as_bytes(), b"\n"]);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_LINE), "bounded");
+        assert_eq!(
+            pieces.concat(),
+            long,
+            "cut at character boundaries, nothing lost"
+        );
+        assert_eq!(
+            lines_of(&[b"\xff\n"]),
+            ["\u{fffd}"],
+            "invalid UTF-8 is replaced"
+        );
     }
 
     #[test]
