@@ -15,13 +15,12 @@ pub(super) fn module(b: &mut Builder, file: FileId, module: &PyModule) {
     for assign in &module.assigns {
         match assign.value.call_name() {
             Some("Source") => {
-                let table = analysis.tables.iter().position(|t| {
+                let table = b.tables_in(file, |t| {
                     t.kind == TableKind::Source
-                        && t.file == file
                         && (t.span == assign.target.span
                             || assign.value.kwarg("name").map(Expr::span) == Some(t.span.clone()))
                 });
-                let Some(id) = table.map(TableId) else {
+                let Some(id) = table else {
                     continue;
                 };
                 let t = &analysis.tables[id.0];
@@ -65,10 +64,11 @@ pub(super) fn module(b: &mut Builder, file: FileId, module: &PyModule) {
     }
     for import in &module.imports {
         let Some(item) = &import.item else { continue };
-        let is_node = analysis
-            .tables
-            .iter()
-            .any(|t| t.kind == TableKind::Python && &t.name == item && t.span.len() == item.len());
+        // A table named by a Python identifier (a node function, a `Source` variable).
+        let is_node = b.table_ids.get(item).is_some_and(|t| {
+            let t = &analysis.tables[t.0];
+            t.kind != TableKind::Sql && t.span.len() == item.len()
+        });
         if !is_node {
             if let Some(s) = b.schema_named(file, item) {
                 let edit = if &import.local.text == item {
@@ -104,13 +104,9 @@ pub(super) fn module(b: &mut Builder, file: FileId, module: &PyModule) {
         });
     }
     for function in &module.functions {
-        let table = analysis
-            .tables
-            .iter()
-            .position(|t| {
-                t.kind == TableKind::Python && t.file == file && t.span == function.name.span
-            })
-            .map(TableId);
+        let table = b.tables_in(file, |t| {
+            t.kind == TableKind::Python && t.span == function.name.span
+        });
         match table {
             Some(id) => node(b, file, id, &analysis.tables[id.0], Some(function)),
             None => {
@@ -228,9 +224,11 @@ fn schema_ref(b: &mut Builder, file: FileId, span: &Span, s: SchemaId, node: Opt
 fn schema_classes(b: &mut Builder, file: FileId, module: &PyModule) {
     let schemas = std::sync::Arc::clone(&b.analysis.schemas);
     for class in &module.classes {
-        let Some(s) = (0..schemas.len())
-            .find(|&s| schemas[s].file == file && schemas[s].span == class.name.span)
-            .map(SchemaId)
+        let in_file = b.schemas_by_file.get(&file).map_or(&[][..], Vec::as_slice);
+        let Some(s) = in_file
+            .iter()
+            .copied()
+            .find(|s| schemas[s.0].span == class.name.span)
         else {
             continue;
         };

@@ -15,12 +15,7 @@ use crate::source::{FileId, Span};
 use crate::syntax::sql::{SqlNode, object_name, to_span};
 
 pub(super) fn node(b: &mut Builder, file: FileId, node: &SqlNode) {
-    let table = b
-        .analysis
-        .tables
-        .iter()
-        .position(|t| t.kind == TableKind::Sql && t.file == file)
-        .map(TableId);
+    let table = b.tables_in(file, |t| t.kind == TableKind::Sql);
     if let Some(header) = &node.header {
         b.named(
             file,

@@ -111,11 +111,29 @@ pub(super) struct Builder<'a> {
     pub occurrences: Vec<Occurrence>,
     pub wildcards: Vec<Wildcard>,
     pub table_ids: HashMap<String, TableId>,
+    /// The tables each file defines, in table order.
+    pub tables_by_file: HashMap<FileId, Vec<TableId>>,
+    schemas_by_name: HashMap<String, Vec<SchemaId>>,
+    /// The schemas each file defines.
+    pub schemas_by_file: HashMap<FileId, Vec<SchemaId>>,
     keys: HashMap<ColumnKey, usize>,
     parent: Vec<usize>,
 }
 
 impl Builder<'_> {
+    /// The tables `file` defines that satisfy `keep`.
+    pub fn tables_in(
+        &self,
+        file: FileId,
+        keep: impl Fn(&crate::analysis::Table) -> bool,
+    ) -> Option<TableId> {
+        self.tables_by_file
+            .get(&file)?
+            .iter()
+            .copied()
+            .find(|t| keep(&self.analysis.tables[t.0]))
+    }
+
     /// The key of column `name` of table `t`: through its declared schema when that
     /// declares it, else the table's own output.
     pub fn key_of(&self, t: TableId, name: &str) -> ColumnKey {
@@ -219,11 +237,11 @@ impl Builder<'_> {
     /// the one defined in `file` when several share it.
     pub fn schema_named(&self, file: FileId, name: &str) -> Option<SchemaId> {
         let last = name.rsplit('.').next().unwrap_or(name);
-        let found: Vec<SchemaId> = (0..self.analysis.schemas.len())
-            .map(SchemaId)
-            .filter(|s| self.analysis.schemas[s.0].name == last)
-            .collect();
-        match found.as_slice() {
+        let found = self
+            .schemas_by_name
+            .get(last)
+            .map_or(&[][..], Vec::as_slice);
+        match found {
             [one] => Some(*one),
             many => many
                 .iter()
@@ -260,19 +278,36 @@ impl SymbolIndex {
             table_ids.entry(t.name.clone()).or_insert(TableId(i));
         }
         let edges = lineage::edges(&analysis);
+        let mut tables_by_file: HashMap<FileId, Vec<TableId>> = HashMap::new();
+        for (i, t) in analysis.tables.iter().enumerate() {
+            tables_by_file.entry(t.file).or_default().push(TableId(i));
+        }
+        let mut schemas_by_name: HashMap<String, Vec<SchemaId>> = HashMap::new();
+        let mut schemas_by_file: HashMap<FileId, Vec<SchemaId>> = HashMap::new();
+        for (i, s) in analysis.schemas.iter().enumerate() {
+            schemas_by_name
+                .entry(s.name.clone())
+                .or_default()
+                .push(SchemaId(i));
+            schemas_by_file.entry(s.file).or_default().push(SchemaId(i));
+        }
         let mut b = Builder {
             analysis: &analysis,
             sources: &sources,
             occurrences: Vec::new(),
             wildcards: Vec::new(),
             table_ids,
+            tables_by_file,
+            schemas_by_name,
+            schemas_by_file,
             keys: HashMap::new(),
             parent: Vec::new(),
         };
+        let known: std::collections::HashSet<FileId> = sources.files().map(|(id, _)| id).collect();
         let mut files: Vec<(&FileId, &Syntax)> = syntax.iter().collect();
         files.sort_by_key(|(id, _)| **id);
         for (file, tree) in files {
-            if sources.files().all(|(id, _)| id != *file) {
+            if !known.contains(file) {
                 continue;
             }
             match tree {
