@@ -248,8 +248,9 @@ async def navigation(b: "Bench", path: Path, line: int, col: int, src_path: Path
     dt, refs = await timed(c.text_document_references_async(lsp.ReferenceParams(
         text_document=src, position=spos,
         context=lsp.ReferenceContext(include_declaration=True))))
-    files = len({r.uri for r in refs}) if isinstance(refs, list) else 0
-    count = len(refs) if isinstance(refs, list) else refs
+    found = not isinstance(refs, Exception) and refs is not None
+    files = len({r.uri for r in refs}) if found else 0
+    count = len(refs) if found else refs
     print(f"references of a source column: {dt * 1000:.0f} ms ({count} in {files} files)")
     dt, edit = await timed(c.text_document_rename_async(lsp.RenameParams(
         text_document=src, position=spos, new_name="renamed_column")))

@@ -131,6 +131,23 @@ fn an_unqualified_column_two_inputs_have_is_not_guessed() {
 }
 
 #[test]
+fn a_using_join_column_refuses_a_rename_of_one_side() {
+    let index = index_of(&[
+        ("schemas.py", SCHEMAS),
+        (
+            "using.sql",
+            "SELECT o.amount FROM orders o JOIN refunds r USING (order_id)\n",
+        ),
+    ]);
+    let order_id = at(&index, "schemas.py", "order_id", 0, 1);
+    let refused = index
+        .rename(file(&index, "schemas.py"), order_id, "id")
+        .unwrap_err();
+    assert!(refused.0.contains("`JOIN ... USING` column"), "{refused}");
+    assert!(refused.0.contains("using.sql:1"), "{refused}");
+}
+
+#[test]
 fn a_copy_carries_the_column_downstream_and_a_computation_ends_it() {
     let index = index_of(&[
         ("schemas.py", SCHEMAS),

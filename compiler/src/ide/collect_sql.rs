@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Ident, ObjectName, Query, SelectItem, SetExpr, TableFactor, Visit, Visitor,
+    Expr, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query, SelectItem,
+    SetExpr, TableFactor, Visit, Visitor,
 };
 
 use super::index::{Builder, Edit, Occurrence, Role, Symbol};
@@ -93,6 +94,35 @@ struct Names {
     /// Names a select item gives to something other than a column of that name.
     aliases: HashSet<String>,
     idents: Vec<Vec<Ident>>,
+    /// The columns of `JOIN ... USING (...)`: both sides' columns at one span.
+    using: Vec<Ident>,
+}
+
+/// The column list of a `USING` join.
+fn using_columns(op: &JoinOperator) -> &[ObjectName] {
+    use JoinOperator as J;
+    let constraint = match op {
+        J::Join(c)
+        | J::Inner(c)
+        | J::Left(c)
+        | J::LeftOuter(c)
+        | J::Right(c)
+        | J::RightOuter(c)
+        | J::FullOuter(c)
+        | J::CrossJoin(c)
+        | J::Semi(c)
+        | J::LeftSemi(c)
+        | J::RightSemi(c)
+        | J::Anti(c)
+        | J::LeftAnti(c)
+        | J::RightAnti(c)
+        | J::StraightJoin(c) => c,
+        _ => return &[],
+    };
+    match constraint {
+        JoinConstraint::Using(names) => names,
+        _ => &[],
+    }
 }
 
 impl Visitor for Names {
@@ -122,6 +152,17 @@ impl Visitor for Names {
                 self.qualifiers.insert(alias.name.value.clone(), None);
             }
             _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &sqlparser::ast::Select) -> ControlFlow<()> {
+        for join in select.from.iter().flat_map(|f| &f.joins) {
+            for name in using_columns(&join.join_operator) {
+                if let Some(ObjectNamePart::Identifier(ident)) = name.0.last() {
+                    self.using.push(ident.clone());
+                }
+            }
         }
         ControlFlow::Continue(())
     }
@@ -212,6 +253,24 @@ fn columns(b: &mut Builder, file: FileId, table: TableId, query: &Query) {
             column.value.clone(),
             column.quote_style,
         ));
+    }
+    // A `USING` column names both sides' columns at once: a rename of one side's
+    // column cannot rewrite it alone.
+    for ident in &names.using {
+        for (_, t) in &inputs {
+            if b.has_column(*t, &ident.value) {
+                let key = b.key_of(*t, &ident.value);
+                b.push(Occurrence {
+                    file,
+                    span: span_of(ident),
+                    symbol: Symbol::Column(key),
+                    role: Role::Reference,
+                    edit: Edit::Blocked("a `JOIN ... USING` column".to_owned()),
+                    node: Some(table),
+                    table: Some(*t),
+                });
+            }
+        }
     }
     for (span, owner, name, quote) in found {
         let key = b.key_of(owner, &name);

@@ -213,8 +213,11 @@ impl Builder<'_> {
         });
     }
 
+    /// Records an occurrence; an empty span (a name with no position) names nothing.
     pub fn push(&mut self, occurrence: Occurrence) {
-        if occurrence.span.end <= self.sources.file(occurrence.file).text.len() {
+        if !occurrence.span.is_empty()
+            && occurrence.span.end <= self.sources.file(occurrence.file).text.len()
+        {
             self.occurrences.push(occurrence);
         }
     }
