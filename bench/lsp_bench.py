@@ -14,7 +14,11 @@ The client is pygls (`pip install pygls==2.1.1`); the project comes from
 3. an unsaved edit to a contract many nodes consume (a source schema's column renamed)
    -> the last affected file's publishDiagnostics; the affected files are those a cold
    `sluice check --format json` of the edited project reports;
-4. the server's resident memory after 100 and after 1,000 edits.
+4. the server's resident memory after 100 and after 1,000 edits;
+5. navigation (issue 12): the first request after an analysis (it builds the symbol
+   index), then hover and definition at the mid-DAG column reference, p50 / p95; and
+   references and rename of the source column most nodes use (its reference count,
+   or the server's refusal).
 
 The edits are sent one at a time: each waits for its diagnostics, then 20 ms pass.
 """
@@ -211,6 +215,53 @@ def contract_edit(sluice: str, project: Path):
     return sources, n, 4 + len(name) - 1, name[-1], files
 
 
+async def timed(request) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    try:
+        result = await request
+    except Exception as e:  # a refused rename is an error response
+        result = e
+    return time.perf_counter() - t0, result
+
+
+async def navigation(b: "Bench", path: Path, line: int, col: int, src_path: Path,
+                     src_line: int, src_col: int, samples: int = 200) -> None:
+    doc = lsp.TextDocumentIdentifier(uri=b.uri(path))
+    pos = lsp.Position(line=line, character=col)
+    c = b.client
+    first, _ = await timed(c.text_document_hover_async(lsp.HoverParams(text_document=doc, position=pos)))
+    print(f"first navigation request (builds the symbol index): {first * 1000:.1f} ms")
+    for name, make in (
+        ("hover", lambda: c.text_document_hover_async(
+            lsp.HoverParams(text_document=doc, position=pos))),
+        ("definition", lambda: c.text_document_definition_async(
+            lsp.DefinitionParams(text_document=doc, position=pos))),
+    ):
+        ms = []
+        for _ in range(samples):
+            dt, _ = await timed(make())
+            ms.append(dt * 1000)
+        print(f"{name} at {path.name}:{line + 1}: p50 {percentile(ms, 0.5):.1f} ms, "
+              f"p95 {percentile(ms, 0.95):.1f} ms")
+    src = lsp.TextDocumentIdentifier(uri=b.uri(src_path))
+    spos = lsp.Position(line=src_line, character=src_col)
+    dt, refs = await timed(c.text_document_references_async(lsp.ReferenceParams(
+        text_document=src, position=spos,
+        context=lsp.ReferenceContext(include_declaration=True))))
+    found = not isinstance(refs, Exception) and refs is not None
+    files = len({r.uri for r in refs}) if found else 0
+    count = len(refs) if found else refs
+    print(f"references of a source column: {dt * 1000:.0f} ms ({count} in {files} files)")
+    dt, edit = await timed(c.text_document_rename_async(lsp.RenameParams(
+        text_document=src, position=spos, new_name="renamed_column")))
+    if isinstance(edit, lsp.WorkspaceEdit):
+        n = sum(len(v) for v in (edit.changes or {}).values())
+        what = f"{n} edits"
+    else:
+        what = f"refused: {edit}"
+    print(f"rename of that column: {dt * 1000:.0f} ms ({what})")
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sluice", required=True)
@@ -261,6 +312,9 @@ async def main() -> None:
     )
     print(f"resident memory: {rss.get(100, 0):.0f} MiB after 100 edits, "
           f"{rss.get(1000, 0):.0f} MiB after 1,000")
+
+    # The edits left the project as it was: navigate it.
+    await navigation(b, path, line, col, src_path, src_line, src_col)
 
     # The contract edit: wait until every affected file was published after it.
     src_uri = b.open(src_path)

@@ -200,6 +200,12 @@ impl Contracts {
         self.step(id)?.traces.as_deref()
     }
 
+    /// Where an inferred Python body reads its input columns unchanged (empty for SQL
+    /// nodes and bodies that were not inferred).
+    pub fn column_uses(&self, id: TableId) -> &[crate::py_infer::ColumnUse] {
+        self.step(id).map_or(&[], |s| &s.column_uses)
+    }
+
     /// Whether a table's body failed to check or an input edge is violated (reported):
     /// no follow-on warnings about it.
     pub fn broken(&self, id: TableId) -> bool {
@@ -371,6 +377,7 @@ fn infer_python(
             what: "body",
             missing_at,
             origins,
+            uses: inferred.uses,
         },
     ))
 }
@@ -385,6 +392,8 @@ pub(crate) struct TableContract {
     pub inferred: Option<Output>,
     /// Column traces of the inferred body.
     pub traces: Option<Vec<ColumnTrace>>,
+    /// Where an inferred Python body reads input columns unchanged.
+    pub column_uses: Vec<crate::py_infer::ColumnUse>,
     /// The body failed to check, or an input edge is violated (reported).
     pub broken: bool,
     pub obligations: Vec<Obligation>,
@@ -513,6 +522,7 @@ pub(crate) fn check_table(
                             what: "query",
                             missing_at,
                             origins,
+                            uses: Vec::new(),
                         },
                     )
                 }),
@@ -527,6 +537,7 @@ pub(crate) fn check_table(
             compare(ctx, id, declared, &output, &body, diagnostics, obligations);
         }
         step.traces = Some(traces);
+        step.column_uses = body.uses;
         step.inferred = Some(output.clone());
         step.output = Some(declared.unwrap_or(output));
         return step;
@@ -901,6 +912,8 @@ struct Body<'a> {
     missing_at: Span,
     /// Per inferred column: the nullable input column it passes through unchanged.
     origins: Vec<Option<NullableOrigin>>,
+    /// Where a Python body reads input columns unchanged.
+    uses: Vec<crate::py_infer::ColumnUse>,
 }
 
 /// Compares a node's inferred output with its declared contract.

@@ -105,6 +105,19 @@ type R<T> = Result<T, Stop>;
 
 pub struct Inferred {
     pub columns: Vec<ColVal>,
+    /// Every place the body reads an input column unchanged (`col("x")`, `"x"` in
+    /// `select`, join keys): what the editor's references and rename follow.
+    pub uses: Vec<ColumnUse>,
+}
+
+/// A body's read of an input column that reaches it unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnUse {
+    /// The string literal naming the column, quotes included.
+    pub span: Span,
+    /// The input table (as the node names it) and its column.
+    pub table: String,
+    pub column: String,
 }
 
 /// Infers the output of a Python node body.
@@ -120,6 +133,7 @@ pub fn infer(
         node,
         env: HashMap::new(),
         diagnostics,
+        uses: Vec::new(),
     };
     for input in inputs {
         cx.env
@@ -136,7 +150,10 @@ pub fn infer(
                 value: Some(value), ..
             } => {
                 return match cx.value(value)? {
-                    Value::Frame(f) => Ok(Inferred { columns: f.columns }),
+                    Value::Frame(f) => Ok(Inferred {
+                        columns: f.columns,
+                        uses: cx.uses,
+                    }),
                     Value::GroupBy(..) => Err(Stop::NotInspectable),
                 };
             }
@@ -151,6 +168,7 @@ struct Cx<'a> {
     node: &'a str,
     env: HashMap<String, Value>,
     diagnostics: &'a mut Vec<Diagnostic>,
+    uses: Vec<ColumnUse>,
 }
 
 /// `recv.method(args, kwargs)`: receiver, method name, arguments.
@@ -500,6 +518,21 @@ impl Cx<'_> {
         if let Some(c) = frame.get(name) {
             let mut c = c.clone();
             c.span = span.clone();
+            // A copy has one `Copy` source (filters on the way add `Filter` ones).
+            let mut copied = c
+                .sources
+                .iter()
+                .filter(|(_, _, kind)| *kind == DependencyKind::Copy);
+            if c.copy
+                && let (Some((table, column, _)), None) = (copied.next(), copied.next())
+                && column == name
+            {
+                self.uses.push(ColumnUse {
+                    span: span.clone(),
+                    table: table.clone(),
+                    column: column.clone(),
+                });
+            }
             return Ok(c);
         }
         let help = match did_you_mean(name, frame.columns.iter().map(|c| c.name.as_str())) {

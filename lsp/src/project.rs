@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use sluice_compiler::ide::SymbolIndex;
 use sluice_compiler::{Analysis, Database, FileId, LoadError, SourceSet, Syntax};
 
 /// One checked state of a project: the sources it was computed from, the result, and
@@ -16,8 +17,22 @@ use sluice_compiler::{Analysis, Database, FileId, LoadError, SourceSet, Syntax};
 pub struct Snapshot {
     pub sources: Arc<SourceSet>,
     pub analysis: Arc<Analysis>,
-    #[allow(dead_code)] // the document requests of issue 12 read it
     pub syntax: Arc<HashMap<FileId, Syntax>>,
+    /// The navigation index, built by the first request that needs it.
+    index: OnceLock<SymbolIndex>,
+}
+
+impl Snapshot {
+    /// The symbol index of this state (built once, on first use).
+    pub fn index(&self) -> &SymbolIndex {
+        self.index.get_or_init(|| {
+            SymbolIndex::build(
+                Arc::clone(&self.analysis),
+                Arc::clone(&self.sources),
+                &self.syntax,
+            )
+        })
+    }
 }
 
 pub struct Project {
@@ -75,6 +90,7 @@ impl Project {
             sources,
             analysis,
             syntax,
+            index: OnceLock::new(),
         }
     }
 }

@@ -242,10 +242,15 @@ fn the_life_cycle_and_bad_messages_never_stop_the_server() {
     let (_tmp, root) = shop();
     let mut client = Client::start_in(&root, json!({}));
     // Unknown requests, bad parameters, ranges far outside the text.
-    let unknown = client.request("textDocument/hover", json!({}));
+    let unknown = client.request("textDocument/formatting", json!({}));
     assert_eq!(
         unknown.response_result.unwrap_err().code,
         lsp_server::ErrorCode::MethodNotFound as i32
+    );
+    let bad = client.request("textDocument/hover", json!({}));
+    assert_eq!(
+        bad.response_result.unwrap_err().code,
+        lsp_server::ErrorCode::InvalidParams as i32
     );
     client.notify("textDocument/didOpen", json!({ "textDocument": 5 }));
     client.notify("textDocument/didChange", json!({ "textDocument": { "uri": "file:///nope.sql", "version": 2 }, "contentChanges": [] }));

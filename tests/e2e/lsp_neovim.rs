@@ -1,7 +1,7 @@
 //! `sluice lsp` in a real editor: Neovim's built-in client runs
 //! tests/e2e/editors/neovim_lsp.lua against a copy of examples/shop (break a column in
 //! the unsaved schema buffer, see the error in the SQL file that reads it, fix it, see
-//! it clear, exit 0).
+//! it clear; hover, go to definition and rename the column from the SQL file; exit 0).
 //!
 //! Runs when `nvim` is on PATH, or when `SLUICE_TEST_NVIM` is set (to `1`, or to the
 //! path of an `nvim`): then a missing Neovim or a failed run fails the test. Without

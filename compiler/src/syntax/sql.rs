@@ -186,7 +186,7 @@ fn first_token(text: &str) -> Span {
 }
 
 /// Converts a sqlparser span (1-based line and column, end exclusive) to a byte range.
-fn to_span(text: &str, index: &LineIndex, span: sqlparser::tokenizer::Span) -> Span {
+pub(crate) fn to_span(text: &str, index: &LineIndex, span: sqlparser::tokenizer::Span) -> Span {
     if span.start.line == 0 {
         return 0..0;
     }

@@ -7,11 +7,12 @@ use lsp_server::{Connection, ErrorCode, Message, RequestId, Response};
 use lsp_types::notification::{DidChangeWatchedFiles, Exit, Notification as _};
 use lsp_types::request::{Initialize, RegisterCapability, Request as _};
 use lsp_types::{
-    DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher, GlobPattern, InitializeParams,
-    OneOf, PositionEncodingKind, Registration, RegistrationParams, SaveOptions, ServerCapabilities,
+    CallHierarchyServerCapability, DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher,
+    GlobPattern, HoverProviderCapability, InitializeParams, OneOf, PositionEncodingKind,
+    Registration, RegistrationParams, RenameOptions, SaveOptions, ServerCapabilities,
     TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
-    TextDocumentSyncSaveOptions, Url, WorkspaceFoldersServerCapabilities,
-    WorkspaceServerCapabilities,
+    TextDocumentSyncSaveOptions, TypeDefinitionProviderCapability, Url,
+    WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
 };
 use sluice_compiler::source::ColumnUnit;
 
@@ -57,6 +58,8 @@ pub(super) struct Client {
     pub(super) progress: bool,
     pub(super) watch_files: bool,
     pub(super) status: bool,
+    /// A `WorkspaceEdit` may rename files (`documentChanges` with `rename`).
+    pub(super) file_renames: bool,
 }
 
 impl Client {
@@ -87,6 +90,16 @@ impl Client {
                 .and_then(|e| e.get("serverStatusNotification"))
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false),
+            file_renames: caps
+                .workspace
+                .as_ref()
+                .and_then(|w| w.workspace_edit.as_ref())
+                .is_some_and(|e| {
+                    e.document_changes == Some(true)
+                        && e.resource_operations.as_ref().is_some_and(|ops| {
+                            ops.contains(&lsp_types::ResourceOperationKind::Rename)
+                        })
+                }),
         }
     }
 }
@@ -112,6 +125,18 @@ pub(super) fn capabilities(client: &Client) -> ServerCapabilities {
             }),
             file_operations: None,
         }),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        definition_provider: Some(OneOf::Left(true)),
+        type_definition_provider: Some(TypeDefinitionProviderCapability::Simple(true)),
+        references_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
+        call_hierarchy_provider: Some(CallHierarchyServerCapability::Simple(true)),
+        experimental: Some(serde_json::json!({ "sluiceLineage": true })),
         ..ServerCapabilities::default()
     }
 }

@@ -5,6 +5,7 @@
 //! `init` holds the handshake and what client and server can do.
 
 mod init;
+mod navigate;
 mod publish;
 mod requests;
 

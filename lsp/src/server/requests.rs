@@ -25,7 +25,6 @@ pub(super) struct DocumentContext {
     pub(super) unit: ColumnUnit,
 }
 
-#[allow(dead_code)] // the document requests of issue 12 use it
 impl DocumentContext {
     pub(super) fn source(&self) -> &SourceFile {
         self.snapshot.sources.file(self.file)
@@ -57,6 +56,10 @@ impl DocumentContext {
 impl Server<'_> {
     /// Dispatches the requests that are not part of the lifecycle.
     pub(super) fn on_document_request(&mut self, request: Request) -> Response {
+        let request = match self.on_navigation_request(request) {
+            Ok(response) => return response,
+            Err(request) => request,
+        };
         Response::new_err(
             request.id,
             ErrorCode::MethodNotFound as i32,
@@ -64,7 +67,6 @@ impl Server<'_> {
         )
     }
 
-    #[allow(dead_code)] // the document requests of issue 12 use it
     /// The latest analysis of the project holding `uri`, with the document's file in it.
     pub(super) fn document(&self, uri: &Url) -> Option<DocumentContext> {
         let path = uri.to_file_path().ok()?;
