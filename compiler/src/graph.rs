@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::analysis::{Table, TableId, TableKind};
-use crate::diagnostic::{Code, Diagnostic, Summary};
+use crate::diagnostic::{Code, Diagnostic, Fix, Summary};
 use crate::source::SourceSet;
 use crate::suggest::did_you_mean;
 
@@ -179,10 +179,13 @@ pub(crate) fn build(
         (None, false) => sorted_names(&by_name),
     };
     for (file, span, name, child) in unknown {
+        let suggestion = did_you_mean(&name, names.iter().map(String::as_str));
+        let fix = suggestion.map(|s| Fix::did_you_mean(file, &span, &name, s));
         diagnostics.push(
             Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
                 .with_label("no source or node defines this table")
-                .with_help(match did_you_mean(&name, names.iter().map(String::as_str)) {
+                .with_fix_opt(fix)
+                .with_help(match suggestion {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
                         "declare it as a lake table with `{} = Source(SomeSchema)`, or add a node that produces it",

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Fix};
 use crate::resolve::{self, ClassId, ModuleId, Modules, Resolution};
 use crate::source::{FileId, Span};
 use crate::suggest::did_you_mean;
@@ -22,6 +22,8 @@ pub struct Column {
     /// Where the column is declared.
     pub file: FileId,
     pub span: Span,
+    /// The type annotation of a column declared `name: type` (what a quick fix edits).
+    pub annotation: Option<Span>,
     /// `col = Other.col`: the schema and column this one inherits from.
     pub inherited_from: Option<(SchemaId, String)>,
 }
@@ -190,6 +192,7 @@ impl Schemas {
     }
 
     fn unknown(&self, file: FileId, span: Span, name: &str) -> Diagnostic {
+        let fix = did_you_mean(name, self.names()).map(|s| Fix::did_you_mean(file, &span, name, s));
         Diagnostic::new(
             Code::UnknownSchema,
             file,
@@ -197,6 +200,7 @@ impl Schemas {
             format!("unknown schema `{name}`"),
         )
         .with_label("no schema class of this name in the project")
+        .with_fix_opt(fix)
         .with_help_opt(
             did_you_mean(name, self.names())
                 .map(|s| format!("did you mean `{s}`?"))
@@ -392,13 +396,16 @@ impl Resolver<'_> {
                                 Diagnostic::new(
                                     Code::UnknownType,
                                     file,
-                                    err.span,
+                                    err.span.clone(),
                                     format!(
                                         "{} (column `{}` of schema `{}`)",
                                         err.message, name.text, def.name.text
                                     ),
                                 )
-                                .with_help_opt(err.help),
+                                .with_help_opt(err.help)
+                                .with_fix_opt(err.suggestion.map(|(written, s)| {
+                                    Fix::did_you_mean(file, &err.span, &written, s)
+                                })),
                             );
                             None
                         }
@@ -410,6 +417,7 @@ impl Resolver<'_> {
                             ty,
                             file,
                             span: name.span.clone(),
+                            annotation: Some(annotation.span()),
                             inherited_from: None,
                         },
                     )
@@ -535,6 +543,11 @@ impl Resolver<'_> {
         };
         let source_name = &self.schemas.defs[source_id.0].name;
         let Some(source) = source_columns.get(column) else {
+            let suggestion = did_you_mean(
+                column,
+                source_columns.columns.iter().map(|c| c.name.as_str()),
+            );
+            let fix = suggestion.map(|s| Fix::did_you_mean(file, &column_span, column, s));
             self.diagnostics.push(
                 Diagnostic::new(
                     Code::UnknownInheritedColumn,
@@ -548,11 +561,9 @@ impl Resolver<'_> {
                     self.schemas.defs[source_id.0].span.clone(),
                     format!("`{source_name}` is defined here"),
                 )
+                .with_fix_opt(fix)
                 .with_help(
-                    did_you_mean(
-                        column,
-                        source_columns.columns.iter().map(|c| c.name.as_str()),
-                    )
+                    suggestion
                     .map(|s| format!("did you mean `{source_name}.{s}`?"))
                     .unwrap_or_else(|| {
                         format!(
@@ -575,6 +586,7 @@ impl Resolver<'_> {
             ty,
             file,
             span: name.span.clone(),
+            annotation: None,
             inherited_from: Some((source_id, column.clone())),
         })
     }
