@@ -12,6 +12,7 @@ pub mod contracts;
 pub mod db;
 pub mod diagnostic;
 pub mod graph;
+pub mod ide;
 pub mod limits;
 pub mod lineage;
 pub mod plan;

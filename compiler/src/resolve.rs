@@ -338,7 +338,7 @@ pub struct TypeError {
     pub suggestion: Option<(String, &'static str)>,
 }
 
-fn plain_type(name: &str) -> Option<DataType> {
+pub(crate) fn plain_type(name: &str) -> Option<DataType> {
     use DataType::*;
     Some(match name {
         "str" | "Utf8" => Utf8,
