@@ -206,6 +206,11 @@ impl Contracts {
         self.step(id).is_some_and(|s| s.broken)
     }
 
+    /// The contract facts of one table's step (empty when it was not checked).
+    pub fn obligations_of(&self, id: TableId) -> &[Obligation] {
+        self.step(id).map_or(&[], |s| s.obligations.as_slice())
+    }
+
     /// The obligation ledger: every contract fact, in the order the tables were checked.
     pub fn obligations(&self) -> impl Iterator<Item = &Obligation> {
         self.checked
