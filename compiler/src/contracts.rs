@@ -760,16 +760,14 @@ fn plan_diagnostic(
         tables.sort();
         let suggestion = did_you_mean(bare, candidates.iter().map(String::as_str));
         fix = suggestion.map(|s| Fix::did_you_mean(table.file, &span, bare, s));
-        help = Some(
-            match suggestion {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!(
-                    "the inputs of `{}` ({}) have no column `{bare}`",
-                    table.name,
-                    tables.join(", ")
-                ),
-            },
-        );
+        help = Some(match suggestion {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "the inputs of `{}` ({}) have no column `{bare}`",
+                table.name,
+                tables.join(", ")
+            ),
+        });
     } else if code == Code::SqlUnknownFunction {
         let names = planner.function_names();
         help = name
@@ -1458,8 +1456,7 @@ fn check_projection(
         if provided.column(column).is_some() {
             missing.push((column, span, None, None));
         } else {
-            let suggestion =
-                did_you_mean(column, provided.columns.iter().map(|c| c.name.as_str()));
+            let suggestion = did_you_mean(column, provided.columns.iter().map(|c| c.name.as_str()));
             let fix = suggestion.map(|s| Fix::did_you_mean(child.file, span, column, s));
             let help = suggestion
                 .map(|s| format!("did you mean `{s}`?"))

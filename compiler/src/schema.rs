@@ -564,13 +564,13 @@ impl Resolver<'_> {
                 .with_fix_opt(fix)
                 .with_help(
                     suggestion
-                    .map(|s| format!("did you mean `{source_name}.{s}`?"))
-                    .unwrap_or_else(|| {
-                        format!(
-                            "`{source_name}` has columns {}",
-                            column_list(&source_columns.columns)
-                        )
-                    }),
+                        .map(|s| format!("did you mean `{source_name}.{s}`?"))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "`{source_name}` has columns {}",
+                                column_list(&source_columns.columns)
+                            )
+                        }),
                 ),
             );
             return None;

@@ -113,8 +113,15 @@ fn every_fix_repairs_its_diagnostic() {
                 for edit in &fix.edits {
                     let path = &sources.file(edit.file).path;
                     let old = sources.file(edit.file).text.as_str();
-                    let new = fixed.file(fixed.file_id(path).expect("same paths")).text.as_str();
-                    let _ = writeln!(report, "  {path}\n  - {}", line_of(old, edit.span.start).trim_end());
+                    let new = fixed
+                        .file(fixed.file_id(path).expect("same paths"))
+                        .text
+                        .as_str();
+                    let _ = writeln!(
+                        report,
+                        "  {path}\n  - {}",
+                        line_of(old, edit.span.start).trim_end()
+                    );
                     let _ = writeln!(report, "  + {}", line_of(new, edit.span.start).trim_end());
                 }
             }

@@ -51,7 +51,10 @@ fn complete(client: &mut Client, rel: &str, text: &str, needle: &str) -> String 
         let edit = match item.text_edit {
             Some(lsp_types::CompletionTextEdit::Edit(e)) => format!(
                 " @{}:{}-{}:{}",
-                e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character
+                e.range.start.line,
+                e.range.start.character,
+                e.range.end.line,
+                e.range.end.character
             ),
             _ => String::new(),
         };
@@ -93,10 +96,7 @@ fn completion_in_broken_sql_and_python() {
 
     let py = "analytics/customers.py";
     let py_disk = std::fs::read_to_string(root.join(py)).unwrap();
-    let broken = py_disk.replace(
-        "col(\"amount\").count()",
-        "col(\"",
-    );
+    let broken = py_disk.replace("col(\"amount\").count()", "col(\"");
     let polars = complete(&mut client, py, &broken, "        col(\"");
     let broken = py_disk.replace(
         "def vip_customers(ltv: LtvSchema",
@@ -188,7 +188,9 @@ fn a_quick_fix_repairs_a_typo_and_the_diagnostic_clears() {
             action.title,
             action.kind.as_ref().map(|k| k.as_str()),
             action.is_preferred,
-            action.diagnostics.as_ref().unwrap()[0].message.replace('\n', " ⏎ "),
+            action.diagnostics.as_ref().unwrap()[0]
+                .message
+                .replace('\n', " ⏎ "),
         )
     );
     // The editor applies it: the diagnostic is gone.

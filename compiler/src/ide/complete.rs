@@ -23,6 +23,9 @@ pub enum Expected {
     Column { qualifier: Option<String> },
     /// Columns of one named table (`bauplan.Model("t", columns=["`).
     ColumnOf { table: String },
+    /// The output columns the body of the decorated function computes
+    /// (`@bauplan.model(columns=["`).
+    OutputColumn,
     /// A schema class name (annotations, the SQL header's `: Schema`).
     Schema,
     /// A column type (an annotation in a schema class body).
@@ -225,8 +228,7 @@ fn sql_aliases(text: &str) -> Vec<(String, String)> {
     while i < tokens.len() {
         let starts = is_word(tokens.get(i), "from")
             || is_word(tokens.get(i), "join")
-            || (matches!(tokens.get(i), Some(Token::Punct(',')))
-                && in_from_list(&tokens[..i]));
+            || (matches!(tokens.get(i), Some(Token::Punct(','))) && in_from_list(&tokens[..i]));
         i += 1;
         if !starts {
             continue;
@@ -286,9 +288,7 @@ fn python_context(before: &str) -> Option<Expected> {
             .strip_suffix('(')
             .map(|c| {
                 let c = c.trim_end();
-                let start = c
-                    .rfind(|ch: char| !is_ident(ch))
-                    .map_or(0, |i| i + 1);
+                let start = c.rfind(|ch: char| !is_ident(ch)).map_or(0, |i| i + 1);
                 &c[start..]
             })
             .unwrap_or("");
@@ -390,7 +390,16 @@ fn columns_list(before: &str) -> Option<Expected> {
             });
         }
     }
-    Some(Expected::Column { qualifier: None })
+    // `@bauplan.model(columns=[…`: the columns the decorated function's body computes.
+    let decorator = before[..open].rfind('@').is_some_and(|at| {
+        let call = &before[at..open];
+        !call.contains('\n') && call.contains('(') && !call.contains(')')
+    });
+    Some(if decorator {
+        Expected::OutputColumn
+    } else {
+        Expected::Column { qualifier: None }
+    })
 }
 
 /// The candidates for `context` in file `file` whose current text is `text` (the
@@ -436,8 +445,38 @@ pub fn items(
             Some(id) => columns_of(analysis, &[id]),
             None => Vec::new(),
         },
+        Expected::OutputColumn => {
+            let next = next_function(&text[floor_boundary(text, context.word_start)..]);
+            let node = analysis
+                .tables
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.file == file && t.kind == TableKind::Python)
+                .find(|(_, t)| {
+                    next.is_some_and(|f| t.name == f || text.get(t.span.clone()) == Some(f))
+                });
+            match node {
+                Some((i, _)) => {
+                    let id = TableId(i);
+                    let output = analysis
+                        .contracts
+                        .inferred(id)
+                        .or_else(|| analysis.contracts.output(id));
+                    output.map_or_else(Vec::new, |o| {
+                        column_items(&analysis.tables[i].name, o, None, &mut Default::default())
+                    })
+                }
+                None => Vec::new(),
+            }
+        }
+        Expected::Column { .. } if kind == FileKind::Python => {
+            match enclosing_node(analysis, file, text, context.word_start) {
+                Some(node) => python_input_columns(analysis, node),
+                None => Vec::new(),
+            }
+        }
         Expected::Column { qualifier } => {
-            let scope = scope(analysis, file, kind, text, context.word_start, qualifier.as_deref());
+            let scope = scope(analysis, file, text, qualifier.as_deref());
             columns_of(analysis, &scope)
         }
     }
@@ -484,72 +523,109 @@ fn columns_of(analysis: &Analysis, tables: &[TableId]) -> Vec<Item> {
         let Some(output) = analysis.contracts.output(*id) else {
             continue;
         };
-        let table = &analysis.tables[id.0].name;
-        for column in &output.columns {
-            if !seen.insert(column.name.clone()) {
-                continue;
-            }
-            let ty = column.ty.as_ref().map_or("unknown type".to_owned(), |t| {
-                let nullable = if t.nullable { " (nullable)" } else { "" };
-                format!("{}{nullable}", display_type(&t.data_type))
-            });
-            items.push(Item {
-                label: column.name.clone(),
-                kind: ItemKind::Column,
-                detail: format!("{ty} · {table}"),
-            });
-        }
+        items.extend(column_items(
+            &analysis.tables[id.0].name,
+            output,
+            None,
+            &mut seen,
+        ));
     }
     items
 }
 
-/// The tables whose columns are in scope at `at`: for SQL, the tables the text reads
-/// (narrowed to one by a qualifier) and the node's resolved inputs; for Python, the
-/// inputs of the enclosing node function.
-fn scope(
-    analysis: &Analysis,
+/// The columns of a Python node's inputs, each narrowed to its projection
+/// (`bauplan.Model("t", columns=[...])` reads only those).
+fn python_input_columns(analysis: &Analysis, node: &crate::analysis::Table) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for input in &node.inputs {
+        let Some(id) = input.resolved else { continue };
+        let Some(output) = analysis.contracts.output(id) else {
+            continue;
+        };
+        let table = &analysis.tables[id.0].name;
+        items.extend(column_items(
+            table,
+            output,
+            input.projection.as_deref(),
+            &mut seen,
+        ));
+    }
+    items
+}
+
+/// The columns of one output not `seen` yet, each with its type and table as detail.
+fn column_items(
+    table: &str,
+    output: &crate::contracts::Output,
+    only: Option<&[(String, crate::source::Span)]>,
+    seen: &mut std::collections::HashSet<String>,
+) -> Vec<Item> {
+    let mut items = Vec::new();
+    for column in &output.columns {
+        if only.is_some_and(|only| !only.iter().any(|(name, _)| *name == column.name)) {
+            continue;
+        }
+        if !seen.insert(column.name.clone()) {
+            continue;
+        }
+        let ty = column.ty.as_ref().map_or("unknown type".to_owned(), |t| {
+            let nullable = if t.nullable { " (nullable)" } else { "" };
+            format!("{}{nullable}", display_type(&t.data_type))
+        });
+        items.push(Item {
+            label: column.name.clone(),
+            kind: ItemKind::Column,
+            detail: format!("{ty} · {table}"),
+        });
+    }
+    items
+}
+
+/// The name of the first `def` after the cursor (the function a decorator decorates).
+fn next_function(after: &str) -> Option<&str> {
+    let at = after.find("def ")?;
+    let rest = &after[at + 4..];
+    let end = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|n| !n.is_empty())
+}
+
+/// The Python node whose function encloses `at` (the last `def` before it).
+fn enclosing_node<'a>(
+    analysis: &'a Analysis,
     file: FileId,
-    kind: FileKind,
     text: &str,
     at: usize,
-    qualifier: Option<&str>,
-) -> Vec<TableId> {
+) -> Option<&'a crate::analysis::Table> {
+    let function = enclosing_function(&text[..floor_boundary(text, at.min(text.len()))])?;
+    analysis
+        .tables
+        .iter()
+        .filter(|t| t.file == file && t.kind == TableKind::Python)
+        .find(|t| t.name == function || text.get(t.span.clone()) == Some(function))
+}
+
+/// The tables whose columns are in scope at a SQL cursor: the tables the text reads
+/// (narrowed to one by a qualifier) and the node's resolved inputs.
+fn scope(analysis: &Analysis, file: FileId, text: &str, qualifier: Option<&str>) -> Vec<TableId> {
     let node_inputs = |table: &crate::analysis::Table| -> Vec<TableId> {
         table.inputs.iter().filter_map(|i| i.resolved).collect()
     };
-    match kind {
-        FileKind::Sql => {
-            let aliases = sql_aliases(text);
-            if let Some(q) = qualifier {
-                let Some((_, name)) = aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(q))
-                else {
-                    return table_id(analysis, q).into_iter().collect();
-                };
-                return resolve_read(analysis, file, name).into_iter().collect();
-            }
-            let mut ids: Vec<TableId> = aliases
-                .iter()
-                .filter_map(|(_, name)| resolve_read(analysis, file, name))
-                .collect();
-            for table in analysis.tables.iter().filter(|t| t.file == file) {
-                ids.extend(node_inputs(table));
-            }
-            dedup(ids)
-        }
-        _ => {
-            let function = enclosing_function(&text[..floor_boundary(text, at.min(text.len()))]);
-            let node = analysis
-                .tables
-                .iter()
-                .filter(|t| t.file == file && t.kind == TableKind::Python)
-                .find(|t| {
-                    function.is_some_and(|f| {
-                        t.name == f || text.get(t.span.clone()).is_some_and(|s| s == f)
-                    })
-                });
-            node.map(node_inputs).unwrap_or_default()
-        }
+    let aliases = sql_aliases(text);
+    if let Some(q) = qualifier {
+        let Some((_, name)) = aliases.iter().find(|(a, _)| a.eq_ignore_ascii_case(q)) else {
+            return table_id(analysis, q).into_iter().collect();
+        };
+        return resolve_read(analysis, file, name).into_iter().collect();
     }
+    let mut ids: Vec<TableId> = aliases
+        .iter()
+        .filter_map(|(_, name)| resolve_read(analysis, file, name))
+        .collect();
+    for table in analysis.tables.iter().filter(|t| t.file == file) {
+        ids.extend(node_inputs(table));
+    }
+    dedup(ids)
 }
 
 /// A table a SQL node reads by `name`: the project's table of that name, or the input of

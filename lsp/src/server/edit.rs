@@ -45,7 +45,13 @@ impl DocumentContext {
             self.unit,
         );
         let context = complete::context(file.kind, text, cursor)?;
-        let items = complete::items(&self.snapshot.analysis, self.file, file.kind, text, &context);
+        let items = complete::items(
+            &self.snapshot.analysis,
+            self.file,
+            file.kind,
+            text,
+            &context,
+        );
         let at = |offset| {
             let p = line_index.editor_position(text, offset, self.unit);
             lsp_types::Position::new(p.line, p.column)
@@ -159,7 +165,9 @@ impl DocumentContext {
                     continue;
                 }
                 let nullable = if ty.nullable { "?" } else { "" };
-                let position = self.range(self.file, &(column.span.end..column.span.end)).end;
+                let position = self
+                    .range(self.file, &(column.span.end..column.span.end))
+                    .end;
                 hints.push(InlayHint {
                     position,
                     label: InlayHintLabel::String(format!(

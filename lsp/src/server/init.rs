@@ -8,9 +8,9 @@ use lsp_types::notification::{DidChangeWatchedFiles, Exit, Notification as _};
 use lsp_types::request::{Initialize, RegisterCapability, Request as _};
 use lsp_types::{
     CodeActionKind, CodeActionOptions, CodeActionProviderCapability, CodeLensOptions,
-    CompletionOptions, DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher, GlobPattern, InitializeParams,
-    OneOf, PositionEncodingKind, Registration, RegistrationParams, SaveOptions, ServerCapabilities,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    CompletionOptions, DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher, GlobPattern,
+    InitializeParams, OneOf, PositionEncodingKind, Registration, RegistrationParams, SaveOptions,
+    ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
     TextDocumentSyncSaveOptions, Url, WorkspaceFoldersServerCapabilities,
     WorkspaceServerCapabilities,
 };
@@ -79,7 +79,10 @@ impl Settings {
     /// Applies the keys `value` sets (under `sluice`, or at the top level); others stay.
     pub(super) fn update(&mut self, value: &serde_json::Value) {
         let section = value.get("sluice").unwrap_or(value);
-        if let Some(on) = section.get("inlayHints").and_then(serde_json::Value::as_bool) {
+        if let Some(on) = section
+            .get("inlayHints")
+            .and_then(serde_json::Value::as_bool)
+        {
             self.inlay_hints = on;
         }
     }

@@ -15,17 +15,18 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::{Receiver, select};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
-    DidChangeConfiguration, DidChangeTextDocument, DidChangeWatchedFiles, DidChangeWorkspaceFolders, DidCloseTextDocument,
-    DidOpenTextDocument, DidSaveTextDocument, Exit, Initialized, LogMessage, Notification as _,
+    DidChangeConfiguration, DidChangeTextDocument, DidChangeWatchedFiles,
+    DidChangeWorkspaceFolders, DidCloseTextDocument, DidOpenTextDocument, DidSaveTextDocument,
+    Exit, Initialized, LogMessage, Notification as _,
 };
 use lsp_types::request::{
     Initialize, InlayHintRefreshRequest, Request as _, Shutdown, WorkDoneProgressCreate,
 };
 use lsp_types::{
-    DidChangeConfigurationParams, DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams,
-    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DidSaveTextDocumentParams,
-    FileChangeType, InitializeParams, InitializeResult, LogMessageParams, MessageType, ServerInfo,
-    Url, WorkDoneProgressCreateParams,
+    DidChangeConfigurationParams, DidChangeTextDocumentParams, DidChangeWatchedFilesParams,
+    DidChangeWorkspaceFoldersParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+    DidSaveTextDocumentParams, FileChangeType, InitializeParams, InitializeResult,
+    LogMessageParams, MessageType, ServerInfo, Url, WorkDoneProgressCreateParams,
 };
 use serde::de::DeserializeOwned;
 

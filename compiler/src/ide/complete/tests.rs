@@ -33,7 +33,11 @@ fn sql_clauses() {
     assert_eq!(sql("SELECT |"), column());
     assert_eq!(sql("SELECT a, |"), column());
     assert_eq!(sql("SELECT a, am|"), column());
-    assert_eq!(sql("SELECT a |"), None, "after an expression: an alias or a keyword");
+    assert_eq!(
+        sql("SELECT a |"),
+        None,
+        "after an expression: an alias or a keyword"
+    );
     assert_eq!(sql("SELECT a FROM |"), Some(Expected::Table));
     assert_eq!(sql("SELECT a FROM ord|"), Some(Expected::Table));
     assert_eq!(sql("SELECT a FROM orders |"), None, "an alias");
@@ -61,14 +65,23 @@ fn sql_strings_comments_and_headers() {
     assert_eq!(sql("-- out: S <- a, |"), Some(Expected::Table));
     assert_eq!(sql("-- out <- a, or|"), Some(Expected::Table));
     assert_eq!(sql("-- out: S <- a\nSELECT |"), column());
-    assert_eq!(sql("SELECT a\n-- out: |"), None, "a comment after the query is no header");
+    assert_eq!(
+        sql("SELECT a\n-- out: |"),
+        None,
+        "a comment after the query is no header"
+    );
 }
 
 #[test]
 fn sql_non_ascii_before_cursor() {
     // Multi-byte text before the cursor: offsets are bytes, the word is found whole.
     let (e, word) = at(FileKind::Sql, "SELECT 'Zürich – café' AS é, o.prë|").unwrap();
-    assert_eq!(e, Expected::Column { qualifier: Some("o".into()) });
+    assert_eq!(
+        e,
+        Expected::Column {
+            qualifier: Some("o".into())
+        }
+    );
     assert_eq!(word, "prë");
     // A cursor inside a multi-byte character is moved to its start, never a panic.
     let text = "SELECT ü";
@@ -102,19 +115,41 @@ fn python_contexts() {
     assert_eq!(py("m = bauplan.Model(\"|"), Some(Expected::Table));
     assert_eq!(
         py("def f(data=bauplan.Model(\"orders\", columns=[\"id\", \"|"),
-        Some(Expected::ColumnOf { table: "orders".into() })
+        Some(Expected::ColumnOf {
+            table: "orders".into()
+        })
     );
-    assert_eq!(py("@bauplan.model(columns=[\"|"), column());
+    assert_eq!(
+        py("@bauplan.model(columns=[\"|"),
+        Some(Expected::OutputColumn)
+    );
+    assert_eq!(py("x = f(columns=[\"|"), column());
     assert_eq!(py("def f(orders: |"), Some(Expected::Schema));
     assert_eq!(py("def f(orders: Order|"), Some(Expected::Schema));
-    assert_eq!(py("def f(\n    orders: OrderSchema = orders,\n    lines: |"), Some(Expected::Schema));
+    assert_eq!(
+        py("def f(\n    orders: OrderSchema = orders,\n    lines: |"),
+        Some(Expected::Schema)
+    );
     assert_eq!(py("def f(orders: OrderSchema = |"), Some(Expected::Table));
-    assert_eq!(py("def f(orders: OrderSchema = ord|"), Some(Expected::Table));
-    assert_eq!(py("def f(orders: OrderSchema) -> |"), Some(Expected::Schema));
+    assert_eq!(
+        py("def f(orders: OrderSchema = ord|"),
+        Some(Expected::Table)
+    );
+    assert_eq!(
+        py("def f(orders: OrderSchema) -> |"),
+        Some(Expected::Schema)
+    );
     assert_eq!(py("def f(orders: OrderSchema) -> Out:\n    x = |"), None);
     assert_eq!(py("class S(Schema):\n    amount: |"), Some(Expected::Type));
-    assert_eq!(py("class S(Schema):\n    order_id: int\n    amount: Fl|"), Some(Expected::Type));
-    assert_eq!(py("def f():\n    amount: |"), None, "a local annotation is no schema");
+    assert_eq!(
+        py("class S(Schema):\n    order_id: int\n    amount: Fl|"),
+        Some(Expected::Type)
+    );
+    assert_eq!(
+        py("def f():\n    amount: |"),
+        None,
+        "a local annotation is no schema"
+    );
     assert_eq!(py("x = 1  # col(|"), None);
     assert_eq!(py("print(\"|"), None);
 }
