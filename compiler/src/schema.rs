@@ -130,6 +130,8 @@ impl Schemas {
 
     /// Resolves a schema reference written in Python (an annotation or `Source(X)`).
     /// `Ok(None)` means "not a sluice schema" (e.g. `pl.DataFrame`): unchecked, no error.
+    // A diagnostic (with its fixes) is the rare path of a schema lookup: not boxed.
+    #[allow(clippy::result_large_err)]
     pub fn resolve_ref(
         &self,
         modules: &Modules,
@@ -167,6 +169,8 @@ impl Schemas {
     }
 
     /// Resolves a schema named in a SQL header: project-wide, by class name.
+    // A diagnostic (with its fixes) is the rare path of a schema lookup: not boxed.
+    #[allow(clippy::result_large_err)]
     pub fn resolve_global(
         &self,
         modules: &Modules,

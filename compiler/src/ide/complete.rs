@@ -374,7 +374,7 @@ fn columns_list(before: &str) -> Option<Expected> {
         return None;
     }
     let inside = &before[open + 1..before.len() - 1];
-    if inside.contains(']') || inside.matches(['"', '\'']).count() % 2 != 0 {
+    if inside.contains(']') || !inside.matches(['"', '\'']).count().is_multiple_of(2) {
         return None;
     }
     // `Model("t", columns=[…`: the columns of t.
