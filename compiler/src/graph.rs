@@ -150,6 +150,7 @@ pub(crate) fn build(
                     input.span.clone(),
                     input.table.clone(),
                     table.name.clone(),
+                    input.bare_name,
                 )),
             }
         }
@@ -169,6 +170,7 @@ pub(crate) fn build(
                     input.span.clone(),
                     input.table.clone(),
                     format!("expectation {}", check.name),
+                    input.bare_name,
                 )),
             }
         }
@@ -178,9 +180,13 @@ pub(crate) fn build(
         (None, true) => Vec::new(),
         (None, false) => sorted_names(&by_name),
     };
-    for (file, span, name, child) in unknown {
+    for (file, span, name, child, bare_name) in unknown {
         let suggestion = did_you_mean(&name, names.iter().map(String::as_str));
-        let fix = suggestion.map(|s| Fix::did_you_mean(file, &span, &name, s));
+        // A Python default names a variable: `raw.orders` written there would be an
+        // attribute access, not the table, so only a plain name is offered as a fix.
+        let fix = suggestion
+            .filter(|s| !bare_name || !s.contains('.'))
+            .map(|s| Fix::did_you_mean(file, &span, &name, s));
         diagnostics.push(
             Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
                 .with_label("no source or node defines this table")
