@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::analysis::{Table, TableId, TableKind};
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Edit, Fix};
 use crate::py_infer::NullableOrigin;
 use crate::schema::{SchemaDef, SchemaId, Schemas};
 use crate::source::{FileId, SourceSet, Span};
@@ -210,6 +210,11 @@ impl Contracts {
     /// no follow-on warnings about it.
     pub fn broken(&self, id: TableId) -> bool {
         self.step(id).is_some_and(|s| s.broken)
+    }
+
+    /// The contract facts of one table's step (empty when it was not checked).
+    pub fn obligations_of(&self, id: TableId) -> &[Obligation] {
+        self.step(id).map_or(&[], |s| s.obligations.as_slice())
     }
 
     /// The obligation ledger: every contract fact, in the order the tables were checked.
@@ -763,6 +768,7 @@ fn plan_diagnostic(
         ),
     };
     let mut help = None;
+    let mut fix = None;
     if code == Code::SqlUnknownColumn
         && let Some(name) = name
     {
@@ -780,16 +786,16 @@ fn plan_diagnostic(
         candidates.dedup();
         let mut tables: Vec<_> = inputs.keys().map(|t| format!("`{t}`")).collect();
         tables.sort();
-        help = Some(
-            match did_you_mean(bare, candidates.iter().map(String::as_str)) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!(
-                    "the inputs of `{}` ({}) have no column `{bare}`",
-                    table.name,
-                    tables.join(", ")
-                ),
-            },
-        );
+        let suggestion = did_you_mean(bare, candidates.iter().map(String::as_str));
+        fix = suggestion.map(|s| Fix::did_you_mean(table.file, &span, bare, s));
+        help = Some(match suggestion {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "the inputs of `{}` ({}) have no column `{bare}`",
+                table.name,
+                tables.join(", ")
+            ),
+        });
     } else if code == Code::SqlUnknownFunction {
         let names = planner.function_names();
         help = name
@@ -821,7 +827,8 @@ fn plan_diagnostic(
             Code::SqlUnknownFunction => "unknown function",
             _ => "does not type-check",
         })
-        .with_help_opt(help);
+        .with_help_opt(help)
+        .with_fix_opt(fix);
     for (note, at) in &err.notes {
         d = d.with_secondary(table.file, to_span(*at), note.clone());
     }
@@ -1143,7 +1150,8 @@ fn compare(
             message,
         )
         .with_label("may be null")
-        .with_help(help);
+        .with_help(help)
+        .with_fix_opt(nullable_fix(schema, &want.name));
         if let Some(o) = origin {
             d = d.with_secondary(
                 o.file,
@@ -1425,6 +1433,7 @@ fn check_edges(
                         )
                         .with_label(format!("{param} requires `{}` non-null", column.name))
                         .with_secondary(found.file, found.span.clone(), format!("`{}` is nullable here", column.name))
+                        .with_fix_opt(nullable_fix(req, &column.name))
                         .with_help(format!(
                             "declare it nullable in `{}` ({}), or remove the nulls in `{}` and declare it non-null there",
                             req.name,
@@ -1474,9 +1483,11 @@ fn check_projection(
     let mut missing = Vec::new();
     for (column, span) in projection {
         if provided.column(column).is_some() {
-            missing.push((column, span, None));
+            missing.push((column, span, None, None));
         } else {
-            let help = did_you_mean(column, provided.columns.iter().map(|c| c.name.as_str()))
+            let suggestion = did_you_mean(column, provided.columns.iter().map(|c| c.name.as_str()));
+            let fix = suggestion.map(|s| Fix::did_you_mean(child.file, span, column, s));
+            let help = suggestion
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| {
                     format!(
@@ -1485,10 +1496,10 @@ fn check_projection(
                         out_column_list(&provided.columns)
                     )
                 });
-            missing.push((column, span, Some(help)));
+            missing.push((column, span, Some(help), fix));
         }
     }
-    for (column, span, help) in missing {
+    for (column, span, help, fix) in missing {
         match help {
             None => push(
                 obligations,
@@ -1523,7 +1534,8 @@ fn check_projection(
                         input.span.clone(),
                         format!("`{}` produces {}", parent.name, provided.described_as),
                     )
-                    .with_help(help),
+                    .with_help(help)
+                    .with_fix_opt(fix),
                 );
             }
         }
@@ -1640,4 +1652,20 @@ fn nullable_spelling(
             display_type(data_type)
         ),
     }
+}
+
+/// "Make the contract column nullable": `| None` after the annotation of a column
+/// declared `name: type` (an inherited column has no annotation to extend: no fix).
+fn nullable_fix(schema: &SchemaDef, column: &str) -> Option<Fix> {
+    let declared = schema.columns.iter().find(|c| c.name == column)?;
+    let annotation = declared.annotation_span.as_ref()?;
+    Some(Fix {
+        title: format!("Declare `{column}` nullable in `{}`", schema.name),
+        preferred: false,
+        edits: vec![Edit {
+            file: declared.file,
+            span: annotation.end..annotation.end,
+            replacement: " | None".to_owned(),
+        }],
+    })
 }

@@ -105,6 +105,63 @@ pub struct Diagnostic {
     pub label: Option<String>,
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// Machine-applicable repairs (quick fixes in the editor, `fixes` in the JSON
+    /// report). Applying one yields a file without this diagnostic.
+    pub fixes: Vec<Fix>,
+}
+
+/// One repair of a diagnostic: a title for people and the exact edits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fix {
+    pub title: String,
+    /// The likely intended repair (a single did-you-mean): an editor may apply it
+    /// without asking which.
+    pub preferred: bool,
+    /// Non-overlapping edits, each against the text the diagnostic was made from.
+    pub edits: Vec<Edit>,
+}
+
+/// Replace `span` of `file` with `replacement` (an empty span inserts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub file: FileId,
+    pub span: Span,
+    pub replacement: String,
+}
+
+impl Edit {
+    /// Replaces the name `written` that a diagnostic's `span` points at with `new`.
+    /// The span may hold the name quoted (`"custmer"`, a Python string or a quoted SQL
+    /// identifier) or qualified (`o.ammount`, `sluice.Int33`): only the name's own
+    /// characters change, so quotes and qualifiers stay as written. (A quoted name
+    /// behind a qualifier, `o."Ammount"`, is not told apart from an unquoted one.)
+    pub fn rename(file: FileId, span: &Span, written: &str, new: &str) -> Edit {
+        let len = span.end.saturating_sub(span.start);
+        let n = written.len();
+        let span = if len == n + 2 {
+            span.start + 1..span.end - 1
+        } else if len > n && n > 0 {
+            span.end - n..span.end
+        } else {
+            span.clone()
+        };
+        Edit {
+            file,
+            span,
+            replacement: new.to_owned(),
+        }
+    }
+}
+
+impl Fix {
+    /// The did-you-mean fix: replace the unknown name with the suggested one.
+    pub fn did_you_mean(file: FileId, span: &Span, written: &str, suggestion: &str) -> Fix {
+        Fix {
+            title: format!("Change `{written}` to `{suggestion}`"),
+            preferred: true,
+            edits: vec![Edit::rename(file, span, written, suggestion)],
+        }
+    }
 }
 
 impl Diagnostic {
@@ -118,7 +175,18 @@ impl Diagnostic {
             label: None,
             labels: Vec::new(),
             help: None,
+            fixes: Vec::new(),
         }
+    }
+
+    pub fn with_fix(mut self, fix: Fix) -> Diagnostic {
+        self.fixes.push(fix);
+        self
+    }
+
+    pub fn with_fix_opt(mut self, fix: Option<Fix>) -> Diagnostic {
+        self.fixes.extend(fix);
+        self
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
@@ -202,6 +270,58 @@ pub struct JsonDiagnostic {
     pub end_line: u32,
     pub end_column: u32,
     pub help: Option<String>,
+    /// Machine-applicable repairs; empty when there is none.
+    pub fixes: Vec<JsonFix>,
+}
+
+/// A [`Fix`] in the JSON report.
+#[derive(Debug, Serialize)]
+pub struct JsonFix {
+    pub title: String,
+    pub preferred: bool,
+    pub edits: Vec<JsonEdit>,
+}
+
+/// An [`Edit`] in the JSON report: 1-based lines and columns (Unicode scalar values) as
+/// for diagnostics, and the byte offsets of the same span in the file's UTF-8 text.
+#[derive(Debug, Serialize)]
+pub struct JsonEdit {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    pub start_byte: usize,
+    pub end_byte: usize,
+    pub replacement: String,
+}
+
+impl JsonFix {
+    pub fn new(fix: &Fix, sources: &SourceSet) -> JsonFix {
+        JsonFix {
+            title: fix.title.clone(),
+            preferred: fix.preferred,
+            edits: fix
+                .edits
+                .iter()
+                .map(|edit| {
+                    let file = sources.file(edit.file);
+                    let start = file.line_index.line_col(&file.text, edit.span.start);
+                    let end = file.line_index.line_col(&file.text, edit.span.end);
+                    JsonEdit {
+                        file: file.path.clone(),
+                        line: start.line,
+                        column: start.column,
+                        end_line: end.line,
+                        end_column: end.column,
+                        start_byte: edit.span.start,
+                        end_byte: edit.span.end,
+                        replacement: edit.replacement.clone(),
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -227,6 +347,11 @@ impl JsonDiagnostic {
             end_line: end.line,
             end_column: end.column,
             help: diagnostic.help.clone(),
+            fixes: diagnostic
+                .fixes
+                .iter()
+                .map(|f| JsonFix::new(f, sources))
+                .collect(),
         }
     }
 }

@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::analysis::{Table, TableId, TableKind};
-use crate::diagnostic::{Code, Diagnostic, Summary};
+use crate::diagnostic::{Code, Diagnostic, Fix, Summary};
 use crate::source::{SourceSet, Span};
 use crate::suggest::did_you_mean;
 
@@ -156,6 +156,7 @@ pub(crate) fn build(
                     input.table.clone(),
                     table.name.clone(),
                     siblings.clone(),
+                    input.bare_name,
                 )),
             }
         }
@@ -176,6 +177,7 @@ pub(crate) fn build(
                     input.table.clone(),
                     format!("expectation {}", check.name),
                     Vec::new(),
+                    input.bare_name,
                 )),
             }
         }
@@ -185,7 +187,7 @@ pub(crate) fn build(
         (None, true) => Vec::new(),
         (None, false) => sorted_names(&by_name),
     };
-    for (file, span, name, child, siblings) in unknown {
+    for (file, span, name, child, siblings, bare_name) in unknown {
         let suggestion = did_you_mean(&name, names.iter().map(String::as_str));
         // One mistake, one diagnostic: the header disagreements (E0401) a misspelt SQL
         // table causes are this error's consequences, not mistakes of their own — the
@@ -201,9 +203,15 @@ pub(crate) fn build(
         diagnostics.retain(|d| {
             !(d.code == Code::SqlHeaderInputs && d.file == file && dependent.contains(&&d.span))
         });
+        // A Python default names a variable: `raw.orders` written there would be an
+        // attribute access, not the table, so only a plain name is offered as a fix.
+        let fix = suggestion
+            .filter(|s| !bare_name || !s.contains('.'))
+            .map(|s| Fix::did_you_mean(file, &span, &name, s));
         diagnostics.push(
             Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
                 .with_label("no source or node defines this table")
+                .with_fix_opt(fix)
                 .with_help(match suggestion {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(

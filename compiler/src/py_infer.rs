@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Fix};
 use crate::source::{FileId, Span};
 use crate::sql_plan::DependencyKind;
 use crate::suggest::did_you_mean;
@@ -535,7 +535,9 @@ impl Cx<'_> {
             }
             return Ok(c);
         }
-        let help = match did_you_mean(name, frame.columns.iter().map(|c| c.name.as_str())) {
+        let suggestion = did_you_mean(name, frame.columns.iter().map(|c| c.name.as_str()));
+        let fix = suggestion.map(|s| Fix::did_you_mean(self.file, span, name, s));
+        let help = match suggestion {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!(
                 "available here: {}",
@@ -558,7 +560,8 @@ impl Cx<'_> {
                 ),
             )
             .with_label("unknown column")
-            .with_help(help),
+            .with_help(help)
+            .with_fix_opt(fix),
         );
         Err(Stop::Error)
     }

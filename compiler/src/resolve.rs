@@ -334,9 +334,11 @@ pub struct TypeError {
     pub span: Span,
     pub message: String,
     pub help: Option<String>,
+    /// A did-you-mean: the type name as written and the known name it is close to.
+    pub suggestion: Option<(String, &'static str)>,
 }
 
-fn plain_type(name: &str) -> Option<DataType> {
+pub(crate) fn plain_type(name: &str) -> Option<DataType> {
     use DataType::*;
     Some(match name {
         "str" | "Utf8" => Utf8,
@@ -380,6 +382,7 @@ pub fn column_type(expr: &Expr) -> Result<ColumnType, TypeError> {
             help: Some(
                 "write `UNION(T, None)` or `Optional[T]` for a nullable column of type T".into(),
             ),
+            suggestion: None,
         }),
     }
 }
@@ -417,6 +420,7 @@ fn type_inner(expr: &Expr) -> Result<(Option<DataType>, bool), TypeError> {
                     span: span.clone(),
                     message: "`Optional[...]` takes exactly one type".into(),
                     help: None,
+                    suggestion: None,
                 }),
             },
             Some("Union") => union(index, span.clone()),
@@ -451,6 +455,7 @@ fn type_inner(expr: &Expr) -> Result<(Option<DataType>, bool), TypeError> {
                                     "the time zone of a Timestamp must be a string literal or None"
                                         .into(),
                                 help: Some("e.g. `Timestamp(\"us\", \"UTC\")`".into()),
+                                suggestion: None,
                             });
                         }
                     };
@@ -480,6 +485,7 @@ fn type_inner(expr: &Expr) -> Result<(Option<DataType>, bool), TypeError> {
                                     "the {what} of a decimal must be an integer literal"
                                 ),
                                 help: None,
+                                suggestion: None,
                             }),
                             None => Err(TypeError {
                                 span: span.clone(),
@@ -487,6 +493,7 @@ fn type_inner(expr: &Expr) -> Result<(Option<DataType>, bool), TypeError> {
                                     "`{name}(precision, scale)` is missing its {what}"
                                 ),
                                 help: Some("e.g. `Decimal128(12, 2)`".into()),
+                                suggestion: None,
                             }),
                         }
                     };
@@ -499,6 +506,7 @@ fn type_inner(expr: &Expr) -> Result<(Option<DataType>, bool), TypeError> {
                                 "invalid decimal: precision must be 1 to 38 and scale 0 to the precision, found ({precision}, {scale})"
                             ),
                             help: None,
+                            suggestion: None,
                         });
                     }
                     Ok((
@@ -530,6 +538,7 @@ fn union(members: &[Expr], span: Span) -> Result<(Option<DataType>, bool), TypeE
                             crate::types::display_type(&dt)
                         ),
                         help: Some("a union may only add `None` to one type: `UNION(T, None)` is a nullable T".into()),
+                        suggestion: None,
                     });
                 }
                 _ => data_type = Some(dt),
@@ -558,16 +567,19 @@ fn bad_unit(span: Span, allowed: &[&str]) -> TypeError {
         span,
         message: format!("invalid time unit: expected one of {list}"),
         help: None,
+        suggestion: None,
     }
 }
 
 fn unknown_type(name: &str, span: Span) -> TypeError {
+    let suggestion = crate::suggest::did_you_mean(name, TYPE_NAMES.iter().copied());
     TypeError {
         span,
         message: format!("unknown column type `{name}`"),
-        help: crate::suggest::did_you_mean(name, TYPE_NAMES.iter().copied())
+        help: suggestion
             .map(|s| format!("did you mean `{s}`?"))
             .or_else(|| Some("column types are Python scalars (str, int, float, ...) or the Arrow types exported by `sluice` (Int32, Utf8, Timestamp(unit, tz), ...)".into())),
+        suggestion: suggestion.map(|s| (name.to_owned(), s)),
     }
 }
 
@@ -576,6 +588,7 @@ fn not_a_type(span: Span) -> TypeError {
         span,
         message: "expected a column type".into(),
         help: Some("e.g. `int`, `str`, `UNION(float, None)`, `Timestamp(\"us\", \"UTC\")`".into()),
+        suggestion: None,
     }
 }
 

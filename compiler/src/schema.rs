@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Fix};
 use crate::resolve::{self, ClassId, ModuleId, Modules, Resolution};
 use crate::source::{FileId, Span};
 use crate::suggest::did_you_mean;
@@ -22,6 +22,9 @@ pub struct Column {
     /// Where the column is declared.
     pub file: FileId,
     pub span: Span,
+    /// Where the type annotation of a column declared `name: type` is (what a quick fix
+    /// edits).
+    pub annotation_span: Option<Span>,
     /// `col = Other.col`: the schema and column this one inherits from.
     pub inherited_from: Option<(SchemaId, String)>,
     /// The type annotation as the user wrote it (`str`, `Optional[int]`), for help texts;
@@ -131,6 +134,8 @@ impl Schemas {
 
     /// Resolves a schema reference written in Python (an annotation or `Source(X)`).
     /// `Ok(None)` means "not a sluice schema" (e.g. `pl.DataFrame`): unchecked, no error.
+    // A diagnostic (with its fixes) is the rare path of a schema lookup: not boxed.
+    #[allow(clippy::result_large_err)]
     pub fn resolve_ref(
         &self,
         modules: &Modules,
@@ -168,6 +173,8 @@ impl Schemas {
     }
 
     /// Resolves a schema named in a SQL header: project-wide, by class name.
+    // A diagnostic (with its fixes) is the rare path of a schema lookup: not boxed.
+    #[allow(clippy::result_large_err)]
     pub fn resolve_global(
         &self,
         modules: &Modules,
@@ -193,6 +200,7 @@ impl Schemas {
     }
 
     fn unknown(&self, file: FileId, span: Span, name: &str) -> Diagnostic {
+        let fix = did_you_mean(name, self.names()).map(|s| Fix::did_you_mean(file, &span, name, s));
         Diagnostic::new(
             Code::UnknownSchema,
             file,
@@ -200,6 +208,7 @@ impl Schemas {
             format!("unknown schema `{name}`"),
         )
         .with_label("no schema class of this name in the project")
+        .with_fix_opt(fix)
         .with_help_opt(
             did_you_mean(name, self.names())
                 .map(|s| format!("did you mean `{s}`?"))
@@ -395,13 +404,16 @@ impl Resolver<'_> {
                                 Diagnostic::new(
                                     Code::UnknownType,
                                     file,
-                                    err.span,
+                                    err.span.clone(),
                                     format!(
                                         "{} (column `{}` of schema `{}`)",
                                         err.message, name.text, def.name.text
                                     ),
                                 )
-                                .with_help_opt(err.help),
+                                .with_help_opt(err.help)
+                                .with_fix_opt(err.suggestion.map(|(written, s)| {
+                                    Fix::did_you_mean(file, &err.span, &written, s)
+                                })),
                             );
                             None
                         }
@@ -413,6 +425,7 @@ impl Resolver<'_> {
                             ty,
                             file,
                             span: name.span.clone(),
+                            annotation_span: Some(annotation.span()),
                             inherited_from: None,
                             annotation: annotation.source_text(),
                         },
@@ -539,6 +552,11 @@ impl Resolver<'_> {
         };
         let source_name = &self.schemas.defs[source_id.0].name;
         let Some(source) = source_columns.get(column) else {
+            let suggestion = did_you_mean(
+                column,
+                source_columns.columns.iter().map(|c| c.name.as_str()),
+            );
+            let fix = suggestion.map(|s| Fix::did_you_mean(file, &column_span, column, s));
             self.diagnostics.push(
                 Diagnostic::new(
                     Code::UnknownInheritedColumn,
@@ -552,18 +570,16 @@ impl Resolver<'_> {
                     self.schemas.defs[source_id.0].span.clone(),
                     format!("`{source_name}` is defined here"),
                 )
+                .with_fix_opt(fix)
                 .with_help(
-                    did_you_mean(
-                        column,
-                        source_columns.columns.iter().map(|c| c.name.as_str()),
-                    )
-                    .map(|s| format!("did you mean `{source_name}.{s}`?"))
-                    .unwrap_or_else(|| {
-                        format!(
-                            "`{source_name}` has columns {}",
-                            column_list(&source_columns.columns)
-                        )
-                    }),
+                    suggestion
+                        .map(|s| format!("did you mean `{source_name}.{s}`?"))
+                        .unwrap_or_else(|| {
+                            format!(
+                                "`{source_name}` has columns {}",
+                                column_list(&source_columns.columns)
+                            )
+                        }),
                 ),
             );
             return None;
@@ -579,6 +595,7 @@ impl Resolver<'_> {
             ty,
             file,
             span: name.span.clone(),
+            annotation_span: None,
             inherited_from: Some((source_id, column.clone())),
             annotation: None,
         })

@@ -83,12 +83,31 @@ fn json_report_has_exactly_the_documented_shape() {
                 "end_column",
                 "end_line",
                 "file",
+                "fixes",
                 "help",
                 "line",
                 "message",
                 "severity"
             ]
         );
+        for fix in d["fixes"].as_array().unwrap() {
+            assert_eq!(keys(fix), ["edits", "preferred", "title"]);
+            for edit in fix["edits"].as_array().unwrap() {
+                assert_eq!(
+                    keys(edit),
+                    [
+                        "column",
+                        "end_byte",
+                        "end_column",
+                        "end_line",
+                        "file",
+                        "line",
+                        "replacement",
+                        "start_byte"
+                    ]
+                );
+            }
+        }
         assert!(matches!(d["severity"].as_str(), Some("error" | "warning")));
         assert!(d["line"].as_u64().unwrap() >= 1 && d["column"].as_u64().unwrap() >= 1);
         assert!(d["help"].is_null() || d["help"].is_string());
@@ -97,6 +116,12 @@ fn json_report_has_exactly_the_documented_shape() {
             "paths are relative"
         );
     }
+    // The fixture's typos have did-you-mean fixes: the loop above saw their shape.
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| !d["fixes"].as_array().unwrap().is_empty())
+    );
 }
 
 #[test]

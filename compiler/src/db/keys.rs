@@ -121,7 +121,7 @@ impl Keys {
         (&def.name, &def.module, def.file, &def.span, def.incomplete).hash(&mut h);
         def.columns.len().hash(&mut h);
         for c in &def.columns {
-            (&c.name, &c.ty, c.file, &c.span).hash(&mut h);
+            (&c.name, &c.ty, c.file, &c.span, &c.annotation_span).hash(&mut h);
             c.inherited_from.as_ref().map(|(_, col)| col).hash(&mut h);
             c.annotation.hash(&mut h);
         }

@@ -21,6 +21,7 @@
 
 mod collect_py;
 mod collect_sql;
+pub mod complete;
 mod hover;
 mod index;
 mod nav;

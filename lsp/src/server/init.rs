@@ -7,10 +7,11 @@ use lsp_server::{Connection, ErrorCode, Message, RequestId, Response};
 use lsp_types::notification::{DidChangeWatchedFiles, Exit, Notification as _};
 use lsp_types::request::{Initialize, RegisterCapability, Request as _};
 use lsp_types::{
-    CallHierarchyServerCapability, DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher,
-    GlobPattern, HoverProviderCapability, InitializeParams, OneOf, PositionEncodingKind,
-    Registration, RegistrationParams, RenameOptions, SaveOptions, ServerCapabilities,
-    TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    CallHierarchyServerCapability, CodeActionKind, CodeActionOptions, CodeActionProviderCapability,
+    CodeLensOptions, CompletionOptions, DidChangeWatchedFilesRegistrationOptions,
+    FileSystemWatcher, GlobPattern, HoverProviderCapability, InitializeParams, OneOf,
+    PositionEncodingKind, Registration, RegistrationParams, RenameOptions, SaveOptions,
+    ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
     TextDocumentSyncSaveOptions, TypeDefinitionProviderCapability, Url,
     WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
 };
@@ -60,6 +61,34 @@ pub(super) struct Client {
     pub(super) status: bool,
     /// A `WorkspaceEdit` may rename files (`documentChanges` with `rename`).
     pub(super) file_renames: bool,
+    /// The client can be asked to request inlay hints again (after a settings change).
+    pub(super) inlay_hint_refresh: bool,
+}
+
+/// What the user configured: `initializationOptions` and
+/// `workspace/didChangeConfiguration` settings, `{"sluice": {"inlayHints": false}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Settings {
+    pub(super) inlay_hints: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { inlay_hints: true }
+    }
+}
+
+impl Settings {
+    /// Applies the keys `value` sets (under `sluice`, or at the top level); others stay.
+    pub(super) fn update(&mut self, value: &serde_json::Value) {
+        let section = value.get("sluice").unwrap_or(value);
+        if let Some(on) = section
+            .get("inlayHints")
+            .and_then(serde_json::Value::as_bool)
+        {
+            self.inlay_hints = on;
+        }
+    }
 }
 
 impl Client {
@@ -100,6 +129,12 @@ impl Client {
                             ops.contains(&lsp_types::ResourceOperationKind::Rename)
                         })
                 }),
+            inlay_hint_refresh: caps
+                .workspace
+                .as_ref()
+                .and_then(|w| w.inlay_hint.as_ref())
+                .and_then(|h| h.refresh_support)
+                .unwrap_or(false),
         }
     }
 }
@@ -118,6 +153,19 @@ pub(super) fn capabilities(client: &Client) -> ServerCapabilities {
                 })),
             },
         )),
+        completion_provider: Some(CompletionOptions {
+            // `o.`, `col("`, `Table('`, a header's `<- a, `.
+            trigger_characters: Some(vec![".".into(), "\"".into(), "'".into(), ",".into()]),
+            ..CompletionOptions::default()
+        }),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..CodeActionOptions::default()
+        })),
+        inlay_hint_provider: Some(OneOf::Left(true)),
+        code_lens_provider: Some(CodeLensOptions {
+            resolve_provider: Some(false),
+        }),
         workspace: Some(WorkspaceServerCapabilities {
             workspace_folders: Some(WorkspaceFoldersServerCapabilities {
                 supported: Some(true),

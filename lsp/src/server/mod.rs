@@ -4,6 +4,7 @@
 //! are published (`publish`) only when they are of the project's latest revision.
 //! `init` holds the handshake and what client and server can do.
 
+mod edit;
 mod init;
 mod navigate;
 mod publish;
@@ -15,15 +16,18 @@ use std::path::{Path, PathBuf};
 use crossbeam_channel::{Receiver, select};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
-    DidChangeTextDocument, DidChangeWatchedFiles, DidChangeWorkspaceFolders, DidCloseTextDocument,
-    DidOpenTextDocument, DidSaveTextDocument, Exit, Initialized, LogMessage, Notification as _,
+    DidChangeConfiguration, DidChangeTextDocument, DidChangeWatchedFiles,
+    DidChangeWorkspaceFolders, DidCloseTextDocument, DidOpenTextDocument, DidSaveTextDocument,
+    Exit, Initialized, LogMessage, Notification as _,
 };
-use lsp_types::request::{Initialize, Request as _, Shutdown, WorkDoneProgressCreate};
+use lsp_types::request::{
+    Initialize, InlayHintRefreshRequest, Request as _, Shutdown, WorkDoneProgressCreate,
+};
 use lsp_types::{
-    DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams,
-    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DidSaveTextDocumentParams,
-    FileChangeType, InitializeParams, InitializeResult, LogMessageParams, MessageType, ServerInfo,
-    Url, WorkDoneProgressCreateParams,
+    DidChangeConfigurationParams, DidChangeTextDocumentParams, DidChangeWatchedFilesParams,
+    DidChangeWorkspaceFoldersParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
+    DidSaveTextDocumentParams, FileChangeType, InitializeParams, InitializeResult,
+    LogMessageParams, MessageType, ServerInfo, Url, WorkDoneProgressCreateParams,
 };
 use serde::de::DeserializeOwned;
 
@@ -31,7 +35,7 @@ use crate::analysis::{Change, Event, Worker, guarded};
 use crate::documents::Documents;
 use crate::workspace::{Workspace, is_marker, is_visible, relative};
 use crate::{Ending, Error};
-use init::{Client, capabilities, folders, handshake};
+use init::{Client, Settings, capabilities, folders, handshake};
 use publish::{ProgressState, ProjectState};
 use sluice_compiler::source::project_file;
 
@@ -43,6 +47,10 @@ pub fn run(connection: Connection) -> Result<Ending, Error> {
     };
     let params: InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let client = Client::of(&params);
+    let mut settings = Settings::default();
+    if let Some(options) = &params.initialization_options {
+        settings.update(options);
+    }
     let result = InitializeResult {
         capabilities: capabilities(&client),
         server_info: Some(ServerInfo {
@@ -55,6 +63,7 @@ pub fn run(connection: Connection) -> Result<Ending, Error> {
     let (event_sender, events) = crossbeam_channel::unbounded();
     let worker = Worker::spawn(event_sender)?;
     let mut server = Server::new(&connection, client, folders(&params), worker);
+    server.settings = settings;
     server.discover();
     Ok(server.main_loop(events))
 }
@@ -62,12 +71,15 @@ pub fn run(connection: Connection) -> Result<Ending, Error> {
 /// Requests the server sent and waits answers for.
 enum Pending {
     Register,
+    /// `workspace/inlayHint/refresh` after a settings change.
+    Refresh,
     Progress(PathBuf),
 }
 
 struct Server<'c> {
     connection: &'c Connection,
     client: Client,
+    settings: Settings,
     documents: Documents,
     workspace: Workspace,
     projects: BTreeMap<PathBuf, ProjectState>,
@@ -90,6 +102,7 @@ impl<'c> Server<'c> {
     ) -> Self {
         Server {
             connection,
+            settings: Settings::default(),
             documents: Documents::new(client.unit),
             workspace: Workspace::new(folders),
             client,
@@ -271,6 +284,15 @@ impl<'c> Server<'c> {
                     folders.extend(p.event.added.iter().filter_map(path));
                     self.workspace.set_folders(folders);
                     self.restructure();
+                }
+            }
+            DidChangeConfiguration::METHOD => {
+                if let Some(p) = self.params::<DidChangeConfigurationParams>(n) {
+                    let before = self.settings.clone();
+                    self.settings.update(&p.settings);
+                    if self.settings != before && self.client.inlay_hint_refresh {
+                        self.request::<InlayHintRefreshRequest>((), Pending::Refresh);
+                    }
                 }
             }
             Initialized::METHOD if self.client.watch_files => self.register_watchers(),

@@ -66,7 +66,7 @@ impl Server<'_> {
                     }
                 }
             }
-            Some(Pending::Register) | None => {}
+            Some(Pending::Register | Pending::Refresh) | None => {}
         }
     }
 

@@ -10,6 +10,9 @@
 use std::sync::Arc;
 
 use lsp_server::{ErrorCode, Request, Response};
+use lsp_types::request::{
+    CodeActionRequest, CodeLensRequest, Completion, InlayHintRequest, Request as _,
+};
 use lsp_types::{Position, Range, Url};
 
 use super::Server;
@@ -56,15 +59,55 @@ impl DocumentContext {
 impl Server<'_> {
     /// Dispatches the requests that are not part of the lifecycle.
     pub(super) fn on_document_request(&mut self, request: Request) -> Response {
-        let request = match self.on_navigation_request(request) {
-            Ok(response) => return response,
-            Err(request) => request,
-        };
-        Response::new_err(
-            request.id,
-            ErrorCode::MethodNotFound as i32,
-            format!("sluice does not handle `{}`", request.method),
-        )
+        match request.method.as_str() {
+            Completion::METHOD => self.answer::<Completion>(request, |server, p| {
+                let uri = &p.text_document_position.text_document.uri;
+                let buffer = server.documents.get(uri).map(|d| d.text.as_str());
+                server.document(uri)?.completion(&p, buffer)
+            }),
+            CodeActionRequest::METHOD => self.answer::<CodeActionRequest>(request, |server, p| {
+                let uri = &p.text_document.uri;
+                let buffer = server.documents.get(uri).map(|d| d.text.as_str());
+                Some(server.document(uri)?.code_actions(&p, buffer))
+            }),
+            InlayHintRequest::METHOD => self.answer::<InlayHintRequest>(request, |server, p| {
+                if !server.settings.inlay_hints {
+                    return Some(Vec::new());
+                }
+                Some(server.document(&p.text_document.uri)?.inlay_hints(&p))
+            }),
+            CodeLensRequest::METHOD => self.answer::<CodeLensRequest>(request, |server, p| {
+                Some(server.document(&p.text_document.uri)?.code_lenses(&p))
+            }),
+            _ => {
+                let request = match self.on_navigation_request(request) {
+                    Ok(response) => return response,
+                    Err(request) => request,
+                };
+                Response::new_err(
+                    request.id,
+                    ErrorCode::MethodNotFound as i32,
+                    format!("sluice does not handle `{}`", request.method),
+                )
+            }
+        }
+    }
+
+    /// Answers a request with `answer`'s result (`null` when it is `None`: a document
+    /// sluice has not analysed); parameters that do not parse are `InvalidParams`.
+    fn answer<R: lsp_types::request::Request>(
+        &self,
+        request: Request,
+        answer: impl FnOnce(&Self, R::Params) -> R::Result,
+    ) -> Response {
+        match serde_json::from_value::<R::Params>(request.params) {
+            Ok(params) => Response::new_ok(request.id, answer(self, params)),
+            Err(e) => Response::new_err(
+                request.id,
+                ErrorCode::InvalidParams as i32,
+                format!("invalid `{}` parameters: {e}", R::METHOD),
+            ),
+        }
     }
 
     /// The latest analysis of the project holding `uri`, with the document's file in it.

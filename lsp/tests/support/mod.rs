@@ -64,6 +64,16 @@ impl Client {
     /// Starts a server and initializes it with `folders` as workspace folders and
     /// `capabilities` merged into a client that wants server status notifications.
     pub fn start(base: &Path, folders: &[PathBuf], capabilities: Value) -> Client {
+        Client::start_with(base, folders, capabilities, Value::Null)
+    }
+
+    /// [`Client::start`] with `initializationOptions`.
+    pub fn start_with(
+        base: &Path,
+        folders: &[PathBuf],
+        capabilities: Value,
+        options: Value,
+    ) -> Client {
         let (server_conn, conn) = Connection::memory();
         let server = std::thread::spawn(move || sluice_lsp::run(server_conn));
         let mut client = Client {
@@ -88,7 +98,12 @@ impl Client {
             .collect();
         let init = client.request(
             "initialize",
-            json!({ "processId": null, "capabilities": caps, "workspaceFolders": folders }),
+            json!({
+                "processId": null,
+                "capabilities": caps,
+                "workspaceFolders": folders,
+                "initializationOptions": options,
+            }),
         );
         client.capabilities = init.response_result.expect("initialize succeeds");
         client.notify("initialized", json!({}));

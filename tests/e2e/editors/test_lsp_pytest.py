@@ -260,3 +260,86 @@ async def test_shutdown_then_exit_ends_the_server_with_0(client: LanguageClient)
 async def test_exit_without_shutdown_ends_the_server_with_1(client: LanguageClient) -> None:
     client.exit(None)
     assert await asyncio.wait_for(client._server.wait(), TIMEOUT) == 1
+
+
+def apply_utf16(text: str, edits: Sequence[types.TextEdit]) -> str:
+    """Applies LSP text edits (UTF-16 positions) to `text`, last first."""
+    lines = text.split("\n")
+
+    def offset(p: types.Position) -> int:
+        before = sum(len(l.encode("utf-16-le")) // 2 + 1 for l in lines[: p.line])
+        return before + p.character
+
+    units = text.encode("utf-16-le")
+    for edit in sorted(edits, key=lambda e: offset(e.range.start), reverse=True):
+        start, end = offset(edit.range.start), offset(edit.range.end)
+        units = units[: 2 * start] + edit.new_text.encode("utf-16-le") + units[2 * end :]
+    return units.decode("utf-16-le")
+
+
+def replace_all(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+
+
+@pytest.mark.asyncio
+async def test_completion_after_non_ascii_text(client: LanguageClient) -> None:
+    uri, text = open_file(client, SQL_FILE)
+    await diagnostics_where(client, uri, with_code("E0101"), "E0101")
+    # Fix the table, alias it, and type `o.` after the emoji: the query no longer parses.
+    line = SQL_LINE.replace("FROM ordrs", "FROM orders AS o WHERE o.")
+    replace_all(client, uri, 2, text.replace(SQL_LINE, line))
+    character = len(line.encode("utf-16-le")) // 2
+    assert character != len(line)  # UTF-16 columns differ from characters here
+    result = await asyncio.wait_for(
+        client.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=0, character=character),
+            )
+        ),
+        TIMEOUT,
+    )
+    items = result.items if isinstance(result, types.CompletionList) else result
+    assert sorted(i.label for i in items) == ["amount", "order_id", "store_id"]
+    details = {i.label: i.detail for i in items}
+    assert details["amount"].startswith("Float64"), details
+    assert details["order_id"].startswith("Int64"), details
+    # Each item replaces the (empty) word at the cursor, in UTF-16 columns.
+    for item in items:
+        assert item.text_edit.range.start == types.Position(line=0, character=character)
+
+
+@pytest.mark.asyncio
+async def test_quick_fixes_repair_typos_after_non_ascii_text(client: LanguageClient) -> None:
+    for name, code, ((row, start), (_, end)), fixed_token in [
+        (SQL_FILE, "E0101", SQL_RANGE, "orders"),
+        (PY_FILE, "E0701", PY_RANGE, '"label"'),
+    ]:
+        uri, text = open_file(client, name)
+        diagnostic = the_one(await diagnostics_where(client, uri, with_code(code), code), code)
+        actions = await asyncio.wait_for(
+            client.text_document_code_action_async(
+                types.CodeActionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    range=diagnostic.range,
+                    context=types.CodeActionContext(diagnostics=[diagnostic]),
+                )
+            ),
+            TIMEOUT,
+        )
+        assert actions, f"no quick fix for {code} in {name}"
+        action = actions[0]
+        assert action.kind == types.CodeActionKind.QuickFix
+        assert action.is_preferred is True
+        edits = action.edit.changes[uri]
+        fixed = apply_utf16(text, edits)
+        line = fixed.split("\n")[row]
+        # Only the name changed, quotes kept, at the UTF-16 columns of the token.
+        assert utf16_slice(line, start, start + len(fixed_token.encode("utf-16-le")) // 2) == fixed_token
+        replace_all(client, uri, 2, fixed)
+        await diagnostics_where(client, uri, without_code(code), f"no {code} after the fix")

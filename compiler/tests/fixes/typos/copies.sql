@@ -1,0 +1,2 @@
+-- copies: OrderCopySchema <- orders
+SELECT order_id, customer_id FROM orders
