@@ -39,7 +39,7 @@ pub fn print_report(
     format: Format,
     color: ColorChoice,
 ) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     match format {
         Format::Json => {
             let report = JsonReport::new(&analysis.diagnostics, sources, analysis.summary);
@@ -66,7 +66,7 @@ pub fn print_report(
             )?;
         }
     }
-    out.flush()?;
+    crate::output::write(&out);
     Ok(())
 }
 

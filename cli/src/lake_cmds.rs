@@ -364,7 +364,7 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
     match runtime.block_on(execute(cmd)) {
         Ok((output, code)) => {
             if !output.is_empty() {
-                println!("{output}");
+                crate::outln!("{output}");
             }
             ExitCode::from(code)
         }
@@ -374,7 +374,7 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
                 if !e.detail.is_null() {
                     err["detail"] = e.detail;
                 }
-                println!("{}", json!({ "error": err }));
+                crate::outln!("{}", json!({ "error": err }));
             }
             eprintln!("error: {}", e.message);
             ExitCode::from(e.code)

@@ -1,5 +1,7 @@
 //! `sluice`: the command-line front door. The only crate that prints.
 
+pub mod output;
+
 mod check;
 mod lake_cmds;
 mod plan;
@@ -86,6 +88,15 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
+    let code = dispatch();
+    if let Some(failure) = output::failure() {
+        eprintln!("error: cannot write to stdout: {failure}");
+        return ExitCode::from(exit::USAGE);
+    }
+    code
+}
+
+fn dispatch() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {

@@ -79,8 +79,7 @@ pub fn run_plan(args: PlanArgs) -> anyhow::Result<u8> {
         PlanFormat::Dot => dot(&plan),
         PlanFormat::Mermaid => mermaid(&plan),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
+    crate::output::write(text.as_bytes());
     Ok(exit::OK)
 }
 
@@ -198,7 +197,7 @@ pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
     };
     let all = lineage::edges(&analysis);
     let reached = lineage::walk(&all, table, column, direction);
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     if json {
         let report = serde_json::json!({
             "column": args.column,
@@ -210,6 +209,7 @@ pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
     } else {
         write!(out, "{}", tree(&reached, table, column, direction))?;
     }
+    crate::output::write(&out);
     Ok(exit::OK)
 }
 

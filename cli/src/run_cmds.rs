@@ -220,7 +220,7 @@ fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
 
 fn fail(format: Format, code: u8, kind: &str, message: String) -> ExitCode {
     if format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             json!({ "error": { "kind": kind, "message": message } })
         );
@@ -282,21 +282,21 @@ fn summary_table(rec: &RunRecord) -> String {
 
 fn print_finished(rec: &RunRecord, format: Format) -> u8 {
     if format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&run_json(rec)).unwrap_or_default()
         );
     } else {
-        print!("{}", summary_table(rec));
+        crate::out!("{}", summary_table(rec));
         match rec.status {
-            RunStatus::Succeeded => println!(
+            RunStatus::Succeeded => crate::outln!(
                 "run {} succeeded: published {} table(s) to {} in commit {}",
                 rec.short_id(),
                 rec.outputs().count(),
                 rec.target,
                 rec.result_commit.as_deref().map(short_hash).unwrap_or("?")
             ),
-            RunStatus::Validated => println!(
+            RunStatus::Validated => crate::outln!(
                 "run {} validated {} table(s); nothing was published (dry run)",
                 rec.short_id(),
                 rec.outputs().count()
@@ -445,9 +445,9 @@ pub fn runs(args: RunsArgs) -> ExitCode {
             Some(id) => match sluice_runtime::record::load(&lake, &id).await {
                 Ok(rec) => {
                     if format == Format::Json {
-                        println!("{}", serde_json::to_string_pretty(&rec).unwrap_or_default());
+                        crate::outln!("{}", serde_json::to_string_pretty(&rec).unwrap_or_default());
                     } else {
-                        println!(
+                        crate::outln!(
                             "run {}  {}\n  project  {}\n  target   {} (base {})\n  branch   {}\n  started  {}\n  code     {} files, sha256 {}",
                             rec.id,
                             rec.status.as_str(),
@@ -460,11 +460,11 @@ pub fn runs(args: RunsArgs) -> ExitCode {
                             short_hash(&rec.code.sha256),
                         );
                         if let Some(c) = &rec.result_commit {
-                            println!("  result   {c}");
+                            crate::outln!("  result   {c}");
                         }
-                        print!("{}", summary_table(&rec));
+                        crate::out!("{}", summary_table(&rec));
                         if rec.status == RunStatus::Failed {
-                            print!("{}", failure_text(&rec));
+                            crate::out!("{}", failure_text(&rec));
                         }
                     }
                     ExitCode::SUCCESS
@@ -475,12 +475,12 @@ pub fn runs(args: RunsArgs) -> ExitCode {
                 Ok(list) => {
                     if format == Format::Json {
                         let v: Vec<Value> = list.iter().map(run_json).collect();
-                        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                     } else if list.is_empty() {
-                        println!("no runs yet");
+                        crate::outln!("no runs yet");
                     } else {
                         for r in &list {
-                            println!(
+                            crate::outln!(
                                 "{}  {:<9}  {}  {} -> {}  {} node(s)  {}",
                                 r.short_id(),
                                 r.status.as_str(),
@@ -541,11 +541,11 @@ fn report_rerun(rerun: &Rerun, format: Format, color: ColorChoice) -> ExitCode {
         v["rerun_of"] = json!(rerun.original.id);
         v["reproduced"] = json!(rerun.reproduced());
         v["comparisons"] = serde_json::to_value(&rerun.comparisons).unwrap_or(Value::Null);
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        print!("{}", summary_table(rec));
+        crate::out!("{}", summary_table(rec));
         for c in &rerun.comparisons {
-            println!(
+            crate::outln!(
                 "  {:<28} {}",
                 c.table,
                 if c.identical {
@@ -567,7 +567,7 @@ fn report_rerun(rerun: &Rerun, format: Format, color: ColorChoice) -> ExitCode {
     }
     if rerun.reproduced() {
         if format != Format::Json {
-            println!(
+            crate::outln!(
                 "rerun {} of run {} reproduced all {} output table(s)",
                 rec.short_id(),
                 rerun.original.short_id(),
