@@ -13,7 +13,8 @@ pub struct CheckArgs {
     /// The project folder.
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Output format.
+    /// Output format: text (diagnostics with source snippets) or json (the
+    /// report of docs/language.md).
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     /// Color human output.

@@ -17,25 +17,44 @@ use sluice_lake::{
     ImportMode, Lake, LakeConfig, LakeError, MergeOutcome, MergeRequest, RefKind, TableDiff,
 };
 
+/// How a lake command prints its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Human-readable text (for `query`: an aligned table).
-    #[value(alias = "text")]
-    Table,
-    /// Comma-separated values (`query` only).
-    Csv,
-    /// JSON for programs and agents.
+    /// Human-readable text.
+    #[value(alias = "table")]
+    Text,
+    /// One JSON document on stdout, for programs and agents.
     Json,
 }
 
-/// Options every lake command takes.
+/// How `sluice query` prints its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// An aligned table.
+    #[value(alias = "text")]
+    Table,
+    /// Comma-separated values with a header line.
+    Csv,
+    /// A JSON array of row objects.
+    Json,
+}
+
+/// Where the lake is (the `--lake` option of every lake command).
 #[derive(Args, Clone, Debug)]
-pub struct Common {
-    /// The lake: a folder (default ./.sluice) or postgres://... [env: SLUICE_LAKE]
+pub struct LakeArg {
+    /// The lake: a folder or postgres://... (default: $SLUICE_LAKE, else `lake` in
+    /// sluice.toml, else ./.sluice).
     #[arg(long, value_name = "URI")]
     pub lake: Option<String>,
+}
+
+/// `--lake` and `--format` of a lake command.
+#[derive(Args, Clone, Debug)]
+pub struct Common {
+    #[command(flatten)]
+    pub lake: LakeArg,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 }
 
@@ -47,10 +66,10 @@ pub enum LakeCommand {
     /// Create, list or delete tags (immutable refs).
     #[command(subcommand)]
     Tag(RefCommand),
-    /// Show the commit history of a ref.
+    /// Show the commit history of a ref, newest first.
     Log {
-        /// The ref to start from.
-        #[arg(default_value = "main")]
+        /// The ref to start from: a branch, tag or commit, optionally with `~N`.
+        #[arg(default_value = "main", value_name = "REF")]
         reference: String,
         /// Show at most N commits.
         #[arg(long, value_name = "N")]
@@ -60,11 +79,15 @@ pub enum LakeCommand {
     },
     /// Import a Parquet, CSV or JSON Lines file as a table, in one commit.
     Import {
+        /// The file to import (.parquet, .csv, .jsonl/.ndjson).
         file: PathBuf,
-        #[arg(long)]
+        /// The table to create, replace or append to.
+        #[arg(long, value_name = "TABLE")]
         table: String,
-        #[arg(long, default_value = "main")]
+        /// The branch to commit to.
+        #[arg(long, value_name = "BRANCH", default_value = "main")]
         branch: String,
+        /// Create a new table, replace an existing one, or append rows to it.
         #[arg(long, value_enum, default_value = "create")]
         mode: ModeArg,
         /// Read the columns the project in DIR declares for this table (its
@@ -80,24 +103,35 @@ pub enum LakeCommand {
     Table(TableCommand),
     /// Run read-only SQL (DataFusion) over every table as of a ref.
     Query {
+        /// One SELECT statement; tables are named as in the lake.
         sql: String,
-        #[arg(long = "ref", default_value = "main")]
+        /// The ref to read: a branch, tag or commit, optionally with `~N`.
+        #[arg(long = "ref", value_name = "REF", default_value = "main")]
         reference: String,
         #[command(flatten)]
-        common: Common,
+        lake: LakeArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: QueryFormat,
     },
     /// Tables added, removed and changed between two refs.
     Diff {
+        /// The ref to compare from.
         from: String,
+        /// The ref to compare to.
         to: String,
         #[command(flatten)]
         common: Common,
     },
     /// Merge a ref into a branch (fast-forward or three-way by table).
     Merge {
+        /// The ref to merge.
         source: String,
-        #[arg(long)]
+        /// The branch to merge into.
+        #[arg(long, value_name = "BRANCH")]
         into: String,
+        /// The commit message. With a message, a merge that could fast-forward makes a
+        /// merge commit instead (like `git merge --no-ff -m`).
         #[arg(long, short)]
         message: Option<String>,
         #[command(flatten)]
@@ -106,14 +140,17 @@ pub enum LakeCommand {
     /// Restore one table as of a ref, or every table a run published (`--run`), as
     /// one new commit on a branch.
     Revert {
+        /// The table to restore.
         #[arg(required_unless_present = "run", conflicts_with = "run")]
         table: Option<String>,
-        #[arg(long = "to", required_unless_present = "run")]
+        /// The ref whose state of TABLE to restore.
+        #[arg(long = "to", value_name = "REF", required_unless_present = "run")]
         to: Option<String>,
         /// Restore every table this run published to its state at the run's base.
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
-        #[arg(long)]
+        /// The branch to commit the restored tables to.
+        #[arg(long, value_name = "BRANCH")]
         into: String,
         #[command(flatten)]
         common: Common,
@@ -125,6 +162,7 @@ pub enum LakeCommand {
     /// Exits 1 on any fault.
     Fsck {
         /// Only the files reachable from this ref (default: every branch and tag).
+        #[arg(value_name = "REF")]
         reference: Option<String>,
         #[command(flatten)]
         common: Common,
@@ -144,7 +182,8 @@ pub struct TpchArgs {
     /// TPC-H scale factor (1 is about 8.7 million rows, 1 GB of CSV).
     #[arg(long, default_value_t = 0.01)]
     scale: f64,
-    #[arg(long, default_value = "main")]
+    /// The branch to commit to.
+    #[arg(long, value_name = "BRANCH", default_value = "main")]
     branch: String,
     /// Only these tables (comma-separated; default all eight).
     #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
@@ -182,19 +221,24 @@ impl TpchArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum RefCommand {
-    /// Create a ref at the commit REF points to (default main).
+    /// Create a ref at the commit another ref points to.
     Create {
+        /// The name of the new ref.
         name: String,
-        #[arg(long, default_value = "main")]
+        /// The ref whose commit the new one points to.
+        #[arg(long, value_name = "REF", default_value = "main")]
         from: String,
         #[command(flatten)]
         common: Common,
     },
+    /// List the refs of this kind with their commits.
     List {
         #[command(flatten)]
         common: Common,
     },
+    /// Delete a ref (its commits stay until `sluice gc` finds them unreferenced).
     Delete {
+        /// The ref to delete.
         name: String,
         #[command(flatten)]
         common: Common,
@@ -203,31 +247,42 @@ pub enum RefCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum TableCommand {
+    /// List the tables of a ref with rows, bytes, files and columns.
     List {
-        #[arg(long = "ref", default_value = "main")]
+        /// The ref to read: a branch, tag or commit, optionally with `~N`.
+        #[arg(long = "ref", value_name = "REF", default_value = "main")]
         reference: String,
         #[command(flatten)]
         common: Common,
     },
+    /// Show one table: schema with null counts, data files and history.
     Show {
+        /// The table.
         name: String,
-        #[arg(long = "ref", default_value = "main")]
+        /// The ref to read: a branch, tag or commit, optionally with `~N`.
+        #[arg(long = "ref", value_name = "REF", default_value = "main")]
         reference: String,
         #[command(flatten)]
         common: Common,
     },
 }
 
+/// What `sluice import` does with the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
+    /// Create the table; refused if it exists.
     Create,
+    /// Replace the table's rows (and schema).
     Replace,
+    /// Append rows to the table; the schemas must match.
     Append,
 }
 
 impl LakeCommand {
-    fn common(&self) -> &Common {
-        match self {
+    /// Where the lake is and whether the result is printed as JSON.
+    fn target(&self) -> (&LakeArg, bool) {
+        let common = match self {
+            LakeCommand::Query { lake, format, .. } => return (lake, *format == QueryFormat::Json),
             LakeCommand::Branch(r) | LakeCommand::Tag(r) => match r {
                 RefCommand::Create { common, .. }
                 | RefCommand::List { common }
@@ -238,14 +293,14 @@ impl LakeCommand {
             },
             LakeCommand::Log { common, .. }
             | LakeCommand::Import { common, .. }
-            | LakeCommand::Query { common, .. }
             | LakeCommand::Diff { common, .. }
             | LakeCommand::Merge { common, .. }
             | LakeCommand::Revert { common, .. }
             | LakeCommand::Tpchgen(TpchArgs { common, .. })
             | LakeCommand::Fsck { common, .. }
             | LakeCommand::Gc { common, .. } => common,
-        }
+        };
+        (&common.lake, common.format == Format::Json)
     }
 }
 
@@ -349,7 +404,7 @@ pub(crate) fn classify(e: &LakeError) -> (u8, &'static str) {
 
 /// Runs one lake command and returns the process exit code.
 pub fn run(cmd: LakeCommand) -> ExitCode {
-    let format = cmd.common().format;
+    let json = cmd.target().1;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -369,7 +424,7 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
             ExitCode::from(code)
         }
         Err(e) => {
-            if format == Format::Json {
+            if json {
                 let mut err = json!({ "kind": e.kind, "message": e.message });
                 if !e.detail.is_null() {
                     err["detail"] = e.detail;
@@ -382,8 +437,8 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
     }
 }
 
-async fn open(common: &Common) -> Result<Lake, CmdError> {
-    let config = LakeConfig::from_env(common.lake.as_deref())?;
+async fn open(lake: &LakeArg) -> Result<Lake, CmdError> {
+    let config = LakeConfig::from_env(lake.lake.as_deref())?;
     Ok(Lake::open(&config).await?)
 }
 
@@ -455,20 +510,10 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn no_csv(format: Format) -> Result<(), CmdError> {
-    if format == Format::Csv {
-        return Err(usage(
-            "--format csv is only supported by `sluice query`".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Runs one lake command: its output and exit code (0, or 1 for `fsck` faults).
 async fn execute(cmd: LakeCommand) -> Result<(String, u8), CmdError> {
     if let LakeCommand::Fsck { reference, common } = &cmd {
-        no_csv(common.format)?;
-        let lake = open(common).await?;
+        let lake = open(&common.lake).await?;
         let report = lake.fsck(reference.as_deref()).await?;
         let code = if report.is_clean() { 0 } else { 1 };
         if common.format == Format::Json {
@@ -507,16 +552,13 @@ fn render_fsck(report: &sluice_lake::FsckReport) -> String {
 }
 
 async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
-    let common = cmd.common().clone();
-    let json = common.format == Format::Json;
-    if !matches!(cmd, LakeCommand::Query { .. }) {
-        no_csv(common.format)?;
-    }
+    let (lake_arg, json) = cmd.target();
+    let lake_arg = lake_arg.clone();
     if let LakeCommand::Tpchgen(args) = &cmd {
         // Bad options are refused before the lake is opened (or created).
         args.options()?;
     }
-    let lake = open(&common).await?;
+    let lake = open(&lake_arg).await?;
     match cmd {
         LakeCommand::Branch(r) => ref_command(&lake, RefKind::Branch, r, json).await,
         LakeCommand::Tag(r) => ref_command(&lake, RefKind::Tag, r, json).await,
@@ -653,9 +695,14 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             }
             Ok(out.trim_end().to_string())
         }
-        LakeCommand::Query { sql, reference, .. } => {
+        LakeCommand::Query {
+            sql,
+            reference,
+            format,
+            ..
+        } => {
             let (schema, batches) = lake.query(&sql, &reference).await?;
-            render_batches(&schema, &batches, common.format)
+            render_batches(&schema, &batches, format)
         }
         LakeCommand::Diff { from, to, .. } => {
             let diff = lake.diff(&from, &to).await?;
@@ -849,7 +896,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
 fn render_batches(
     schema: &arrow::datatypes::SchemaRef,
     batches: &[arrow::array::RecordBatch],
-    format: Format,
+    format: QueryFormat,
 ) -> Result<String, CmdError> {
     let failed = |e: arrow::error::ArrowError| CmdError {
         code: 1,
@@ -858,7 +905,7 @@ fn render_batches(
         detail: Value::Null,
     };
     match format {
-        Format::Table => {
+        QueryFormat::Table => {
             if batches.iter().all(|b| b.num_rows() == 0) {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
                 return Ok(format!("{}\n(0 rows)", names.join(" | ")));
@@ -867,7 +914,7 @@ fn render_batches(
                 .map_err(failed)?
                 .to_string())
         }
-        Format::Csv => {
+        QueryFormat::Csv => {
             let mut buf = Vec::new();
             {
                 let mut w = arrow::csv::WriterBuilder::new()
@@ -883,7 +930,7 @@ fn render_batches(
             }
             Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
         }
-        Format::Json => {
+        QueryFormat::Json => {
             let mut buf = Vec::new();
             {
                 let mut w = arrow::json::WriterBuilder::new()

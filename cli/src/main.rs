@@ -16,7 +16,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "sluice",
     version,
-    about = "A code-first lakehouse: typed pipelines, Git for data, transactional runs"
+    about = "A code-first lakehouse: typed pipelines, Git for data, transactional runs",
+    after_help = "Exit codes: 0 success (warnings allowed), 1 errors found or an operation \
+                  refused, 2 usage or I/O error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,11 +32,13 @@ enum Command {
     /// Print the typed plan: nodes, schemas, edges, order, deferred obligations, lineage.
     Plan(plan::PlanArgs),
     /// Print a column's lineage back to the sources, or forward to what it reaches.
+    #[command(allow_missing_positional = true)]
     Lineage(plan::LineageArgs),
     /// Run a project: check it, execute it on a fresh branch, validate every output,
     /// publish all outputs to the target in one merge, or nothing.
     Run(run_cmds::RunArgs),
-    /// List recorded runs, or show one (`sluice runs show RUN_ID`).
+    /// List recorded runs, newest first (id, status, start, project -> target, nodes,
+    /// result commit), or show one (`sluice runs show RUN_ID`).
     Runs(run_cmds::RunsArgs),
     /// Run a recorded run's code again against its base commit and compare outputs.
     Rerun(run_cmds::RerunArgs),
@@ -48,7 +52,7 @@ enum Command {
 /// How results are printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// For people: rendered diagnostics with source snippets.
+    /// For people.
     #[default]
     Text,
     /// For agents and CI: one JSON document on stdout.
@@ -58,9 +62,12 @@ pub enum Format {
 /// When to color human output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is unset.
     #[default]
     Auto,
+    /// Always.
     Always,
+    /// Never.
     Never,
 }
 
@@ -99,17 +106,16 @@ fn main() -> ExitCode {
 fn dispatch() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) if !err.use_stderr() => {
-            // --help and --version.
-            let _ = err.print();
-            return ExitCode::from(exit::OK);
-        }
         Err(err) => {
-            // One line, as every usage error of sluice: the first line of clap's message.
-            let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid usage");
-            eprintln!("{first} (see `sluice --help`)");
-            return ExitCode::from(exit::USAGE);
+            // clap's own rendering: --help and --version on stdout (exit 0); usage
+            // errors on stderr naming the missing argument, the valid values or the
+            // command meant (exit 2).
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     let result = match cli.command {
@@ -141,5 +147,39 @@ fn lsp() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(exit::USAGE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument and subcommand of every command says what it is.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "sluice", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 }

@@ -29,15 +29,18 @@ pub struct PlanArgs {
     /// The project folder.
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: PlanFormat,
 }
 
 #[derive(clap::Args)]
 pub struct LineageArgs {
-    /// The project folder.
+    /// The project folder (default: the current folder).
+    #[arg(default_value = ".")]
     dir: PathBuf,
     /// The column, as `TABLE.COLUMN` (the table name may itself be dotted).
+    #[arg(value_name = "TABLE.COLUMN")]
     column: String,
     /// Follow the column back to the sources (the default).
     #[arg(long, conflicts_with = "downstream")]
@@ -45,6 +48,7 @@ pub struct LineageArgs {
     /// Follow the column forward to every column it reaches.
     #[arg(long)]
     downstream: bool,
+    /// Output format: an indented tree, or the edges reached as JSON.
     #[arg(long, value_enum, default_value_t)]
     format: crate::Format,
 }

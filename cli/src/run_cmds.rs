@@ -59,12 +59,13 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--lake`, `--format` and `--color` of `run` and `rerun`.
 #[derive(clap::Args)]
 pub struct RunCommon {
-    /// The lake: a folder (default ./.sluice) or postgres://... [env: SLUICE_LAKE]
-    #[arg(long, value_name = "URI")]
-    lake: Option<String>,
-    /// Output format.
+    #[command(flatten)]
+    lake: crate::lake_cmds::LakeArg,
+    /// Output format: text (a live display on stderr, a summary on stdout) or json
+    /// (one document on stdout).
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     /// Color human output.
@@ -72,29 +73,43 @@ pub struct RunCommon {
     color: ColorChoice,
 }
 
+/// `--lake` and `--format` of `runs` and `runs show`.
 #[derive(clap::Args)]
+pub struct RecordsCommon {
+    #[command(flatten)]
+    lake: crate::lake_cmds::LakeArg,
+    /// Output format: text (one line per run; `show`: the run's nodes) or json.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RunsArgs {
     #[command(subcommand)]
     action: Option<RunsAction>,
     /// How many runs to list, newest first.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20)]
     limit: usize,
     #[command(flatten)]
-    common: RunCommon,
+    common: RecordsCommon,
 }
 
 #[derive(clap::Subcommand)]
 enum RunsAction {
-    /// One run: its nodes, timings, row counts, errors and resulting commit.
+    /// One run: its status, target and base, branch, code archive, nodes with rows
+    /// and durations, errors and resulting commit.
     Show {
+        /// The run's id or a unique prefix of it.
         run_id: String,
         #[command(flatten)]
-        common: RunCommon,
+        common: RecordsCommon,
     },
 }
 
 #[derive(clap::Args)]
 pub struct RerunArgs {
+    /// The run to reproduce: its id or a unique prefix of it.
     run_id: String,
     /// Publish the reproduced outputs to this branch (default: publish nothing).
     #[arg(long = "ref", value_name = "BRANCH")]
@@ -388,7 +403,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
     };
     rt.block_on(async {
-        let lake = match open(args.common.lake.as_deref()).await {
+        let lake = match open(args.common.lake.lake.as_deref()).await {
             Ok(l) => l,
             Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
         };
@@ -434,7 +449,7 @@ pub fn runs(args: RunsArgs) -> ExitCode {
     };
     let format = common.format;
     rt.block_on(async {
-        let lake = match open(common.lake.as_deref()).await {
+        let lake = match open(common.lake.lake.as_deref()).await {
             Ok(l) => l,
             Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
         };
@@ -507,7 +522,7 @@ pub fn rerun(args: RerunArgs) -> ExitCode {
         Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
     };
     rt.block_on(async {
-        let lake = match open(args.common.lake.as_deref()).await {
+        let lake = match open(args.common.lake.lake.as_deref()).await {
             Ok(l) => l,
             Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
         };

@@ -6,6 +6,7 @@
 mod support;
 
 mod pipe;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
