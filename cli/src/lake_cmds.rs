@@ -11,11 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::lake_loc::{self, Access, ProjectSettings};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
-use sluice_lake::{
-    ImportMode, Lake, LakeConfig, LakeError, MergeOutcome, MergeRequest, RefKind, TableDiff,
-};
+use sluice_lake::{ImportMode, Lake, LakeError, MergeOutcome, MergeRequest, RefKind, TableDiff};
 
 /// How a lake command prints its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -68,9 +67,10 @@ pub enum LakeCommand {
     Tag(RefCommand),
     /// Show the commit history of a ref, newest first.
     Log {
-        /// The ref to start from: a branch, tag or commit, optionally with `~N`.
-        #[arg(default_value = "main", value_name = "REF")]
-        reference: String,
+        /// The ref to start from: a branch, tag or commit, optionally with `~N`
+        /// (default: `ref` in sluice.toml, else main).
+        #[arg(value_name = "REF")]
+        reference: Option<String>,
         /// Show at most N commits.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
@@ -84,9 +84,9 @@ pub enum LakeCommand {
         /// The table to create, replace or append to.
         #[arg(long, value_name = "TABLE")]
         table: String,
-        /// The branch to commit to.
-        #[arg(long, value_name = "BRANCH", default_value = "main")]
-        branch: String,
+        /// The branch to commit to (default: `ref` in sluice.toml, else main).
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
         /// Create a new table, replace an existing one, or append rows to it.
         #[arg(long, value_enum, default_value = "create")]
         mode: ModeArg,
@@ -105,9 +105,10 @@ pub enum LakeCommand {
     Query {
         /// One SELECT statement; tables are named as in the lake.
         sql: String,
-        /// The ref to read: a branch, tag or commit, optionally with `~N`.
-        #[arg(long = "ref", value_name = "REF", default_value = "main")]
-        reference: String,
+        /// The ref to read: a branch, tag or commit, optionally with `~N` (default:
+        /// `ref` in sluice.toml, else main).
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
         #[command(flatten)]
         lake: LakeArg,
         /// Output format.
@@ -182,9 +183,9 @@ pub struct TpchArgs {
     /// TPC-H scale factor (1 is about 8.7 million rows, 1 GB of CSV).
     #[arg(long, default_value_t = 0.01)]
     scale: f64,
-    /// The branch to commit to.
-    #[arg(long, value_name = "BRANCH", default_value = "main")]
-    branch: String,
+    /// The branch to commit to (default: `ref` in sluice.toml, else main).
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
     /// Only these tables (comma-separated; default all eight).
     #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
     tables: Vec<String>,
@@ -203,10 +204,10 @@ pub struct TpchArgs {
 
 impl TpchArgs {
     /// The validated options.
-    fn options(&self) -> Result<crate::tpch::TpchOptions, CmdError> {
+    fn options(&self, settings: &ProjectSettings) -> Result<crate::tpch::TpchOptions, CmdError> {
         let opts = crate::tpch::TpchOptions {
             scale: self.scale,
-            branch: self.branch.clone(),
+            branch: lake_loc::reference(self.branch.clone(), settings),
             tables: self.tables.clone(),
             jobs: self
                 .jobs
@@ -225,9 +226,10 @@ pub enum RefCommand {
     Create {
         /// The name of the new ref.
         name: String,
-        /// The ref whose commit the new one points to.
-        #[arg(long, value_name = "REF", default_value = "main")]
-        from: String,
+        /// The ref whose commit the new one points to (default: `ref` in
+        /// sluice.toml, else main).
+        #[arg(long, value_name = "REF")]
+        from: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -249,9 +251,10 @@ pub enum RefCommand {
 pub enum TableCommand {
     /// List the tables of a ref with rows, bytes, files and columns.
     List {
-        /// The ref to read: a branch, tag or commit, optionally with `~N`.
-        #[arg(long = "ref", value_name = "REF", default_value = "main")]
-        reference: String,
+        /// The ref to read: a branch, tag or commit, optionally with `~N` (default:
+        /// `ref` in sluice.toml, else main).
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -259,9 +262,10 @@ pub enum TableCommand {
     Show {
         /// The table.
         name: String,
-        /// The ref to read: a branch, tag or commit, optionally with `~N`.
-        #[arg(long = "ref", value_name = "REF", default_value = "main")]
-        reference: String,
+        /// The ref to read: a branch, tag or commit, optionally with `~N` (default:
+        /// `ref` in sluice.toml, else main).
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -279,6 +283,26 @@ pub enum ModeArg {
 }
 
 impl LakeCommand {
+    /// Whether the command writes (and so may create the lake).
+    fn access(&self) -> Access {
+        match self {
+            LakeCommand::Branch(RefCommand::Create { .. })
+            | LakeCommand::Tag(RefCommand::Create { .. })
+            | LakeCommand::Import { .. }
+            | LakeCommand::Merge { .. }
+            | LakeCommand::Revert { .. }
+            | LakeCommand::Tpchgen(_) => Access::Write,
+            LakeCommand::Branch(_)
+            | LakeCommand::Tag(_)
+            | LakeCommand::Log { .. }
+            | LakeCommand::Table(_)
+            | LakeCommand::Query { .. }
+            | LakeCommand::Diff { .. }
+            | LakeCommand::Fsck { .. }
+            | LakeCommand::Gc { .. } => Access::Read,
+        }
+    }
+
     /// Where the lake is and whether the result is printed as JSON.
     fn target(&self) -> (&LakeArg, bool) {
         let common = match self {
@@ -399,6 +423,7 @@ pub(crate) fn classify(e: &LakeError) -> (u8, &'static str) {
         LakeError::Input { .. } | LakeError::Io { .. } => (2, "io"),
         LakeError::MalformedInput { .. } | LakeError::UnsupportedFormat(_) => (2, "bad_input"),
         LakeError::Config(_) => (2, "config"),
+        LakeError::NoLake { .. } => (2, "no_lake"),
     }
 }
 
@@ -437,9 +462,12 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
     }
 }
 
-async fn open(lake: &LakeArg) -> Result<Lake, CmdError> {
-    let config = LakeConfig::from_env(lake.lake.as_deref())?;
-    Ok(Lake::open(&config).await?)
+async fn open(
+    lake: &LakeArg,
+    settings: &ProjectSettings,
+    access: Access,
+) -> Result<Lake, CmdError> {
+    Ok(lake_loc::open(lake.lake.as_deref(), settings, access).await?)
 }
 
 /// The Arrow schema the project in `dir` declares for the source table `table`
@@ -513,7 +541,8 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 /// Runs one lake command: its output and exit code (0, or 1 for `fsck` faults).
 async fn execute(cmd: LakeCommand) -> Result<(String, u8), CmdError> {
     if let LakeCommand::Fsck { reference, common } = &cmd {
-        let lake = open(&common.lake).await?;
+        let settings = lake_loc::project_settings(&lake_loc::current_dir()).map_err(usage)?;
+        let lake = open(&common.lake, &settings, Access::Read).await?;
         let report = lake.fsck(reference.as_deref()).await?;
         let code = if report.is_clean() { 0 } else { 1 };
         if common.format == Format::Json {
@@ -554,17 +583,20 @@ fn render_fsck(report: &sluice_lake::FsckReport) -> String {
 async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
     let (lake_arg, json) = cmd.target();
     let lake_arg = lake_arg.clone();
+    let settings = lake_loc::project_settings(&lake_loc::current_dir()).map_err(usage)?;
     if let LakeCommand::Tpchgen(args) = &cmd {
         // Bad options are refused before the lake is opened (or created).
-        args.options()?;
+        args.options(&settings)?;
     }
-    let lake = open(&lake_arg).await?;
+    let lake = open(&lake_arg, &settings, cmd.access()).await?;
+    let resolve = |given: Option<String>| lake_loc::reference(given, &settings);
     match cmd {
-        LakeCommand::Branch(r) => ref_command(&lake, RefKind::Branch, r, json).await,
-        LakeCommand::Tag(r) => ref_command(&lake, RefKind::Tag, r, json).await,
+        LakeCommand::Branch(r) => ref_command(&lake, RefKind::Branch, r, &settings, json).await,
+        LakeCommand::Tag(r) => ref_command(&lake, RefKind::Tag, r, &settings, json).await,
         LakeCommand::Log {
             reference, limit, ..
         } => {
+            let reference = resolve(reference);
             let log = lake.log(&reference, limit).await?;
             if json {
                 return Ok(pretty(to_json(&log)));
@@ -595,6 +627,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             contract,
             ..
         } => {
+            let branch = resolve(branch);
             let mode = match mode {
                 ModeArg::Create => ImportMode::Create,
                 ModeArg::Replace => ImportMode::Replace,
@@ -628,6 +661,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ))
         }
         LakeCommand::Table(TableCommand::List { reference, .. }) => {
+            let reference = resolve(reference);
             let tables = lake.list_tables(&reference).await?;
             if json {
                 return Ok(pretty(to_json(&tables)));
@@ -652,6 +686,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
         LakeCommand::Table(TableCommand::Show {
             name, reference, ..
         }) => {
+            let reference = resolve(reference);
             let t = lake.show_table(&reference, &name).await?;
             if json {
                 return Ok(pretty(to_json(&t)));
@@ -701,6 +736,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             format,
             ..
         } => {
+            let reference = resolve(reference);
             let (schema, batches) = lake.query(&sql, &reference).await?;
             render_batches(&schema, &batches, format)
         }
@@ -837,7 +873,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ))
         }
         LakeCommand::Tpchgen(args) => {
-            let opts = args.options()?;
+            let opts = args.options(&settings)?;
             let report = crate::tpch::generate(&lake, &opts).await?;
             let rows: u64 = report.tables.iter().map(|t| t.rows).sum();
             let bytes: u64 = report.tables.iter().map(|t| t.bytes).sum();
@@ -974,11 +1010,13 @@ async fn ref_command(
     lake: &Lake,
     kind: RefKind,
     cmd: RefCommand,
+    settings: &ProjectSettings,
     json: bool,
 ) -> Result<String, CmdError> {
     let what = kind.as_str();
     match cmd {
         RefCommand::Create { name, from, .. } => {
+            let from = lake_loc::reference(from, settings);
             let r = match kind {
                 RefKind::Branch => lake.create_branch(&name, &from).await?,
                 RefKind::Tag => lake.create_tag(&name, &from).await?,

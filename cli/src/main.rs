@@ -4,6 +4,7 @@ pub mod output;
 
 mod check;
 mod lake_cmds;
+mod lake_loc;
 mod plan;
 mod run_cmds;
 mod tpch;

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use sluice_lake::{Lake, LakeConfig};
+use sluice_lake::Lake;
 use sluice_runtime::record::short;
 use sluice_runtime::runs::Rerun;
 use sluice_runtime::{
     NodeStatus, Observer, RunEvent, RunOptions, RunOutcome, RunRecord, RunStatus, RuntimeError,
 };
 
+use crate::lake_loc::{self, Access, ProjectSettings};
 use crate::{ColorChoice, Format, exit};
 
 #[derive(clap::Args)]
@@ -22,9 +23,10 @@ pub struct RunArgs {
     /// The project folder.
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// The branch to read sources from and publish to.
-    #[arg(long = "ref", value_name = "BRANCH", default_value = "main")]
-    target: String,
+    /// The branch to read sources from and publish to (default: `ref` in the
+    /// project's sluice.toml, else main).
+    #[arg(long = "ref", value_name = "BRANCH")]
+    target: Option<String>,
     /// Execute and validate everything, publish nothing.
     #[arg(long)]
     dry_run: bool,
@@ -124,9 +126,20 @@ fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-async fn open(lake: Option<&str>) -> anyhow::Result<Lake> {
-    let config = LakeConfig::from_env(lake)?;
-    Ok(Lake::open(&config).await?)
+/// Opens the lake (`settings`: the project's sluice.toml, for its `lake`).
+async fn open(
+    lake: Option<&str>,
+    settings: &ProjectSettings,
+    access: Access,
+) -> Result<Lake, sluice_lake::LakeError> {
+    lake_loc::open(lake, settings, access).await
+}
+
+/// A lake that cannot be opened: exit 2 (usage, configuration or a missing lake)
+/// or as its lake error says.
+fn open_failed(format: Format, e: sluice_lake::LakeError) -> ExitCode {
+    let (code, kind) = crate::lake_cmds::classify(&e);
+    fail(format, code.max(exit::USAGE), kind, e.to_string())
 }
 
 /// Live per-node status on stderr (hidden when stderr is not a terminal).
@@ -402,12 +415,17 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
     };
+    let settings = match lake_loc::project_settings(&args.dir) {
+        Ok(s) => s,
+        Err(m) => return fail(format, exit::USAGE, "project", m),
+    };
+    let target = lake_loc::reference(args.target.clone(), &settings);
     rt.block_on(async {
-        let lake = match open(args.common.lake.lake.as_deref()).await {
+        let lake = match open(args.common.lake.lake.as_deref(), &settings, Access::Write).await {
             Ok(l) => l,
-            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+            Err(e) => return open_failed(format, e),
         };
-        let mut options = RunOptions::new(&args.dir, &args.target);
+        let mut options = RunOptions::new(&args.dir, &target);
         options.dry_run = args.dry_run;
         options.params = params;
         options.allow_network = args.allow_network;
@@ -448,10 +466,14 @@ pub fn runs(args: RunsArgs) -> ExitCode {
         None => (&args.common, None),
     };
     let format = common.format;
+    let settings = match lake_loc::project_settings(&lake_loc::current_dir()) {
+        Ok(s) => s,
+        Err(m) => return fail(format, exit::USAGE, "project", m),
+    };
     rt.block_on(async {
-        let lake = match open(common.lake.lake.as_deref()).await {
+        let lake = match open(common.lake.lake.as_deref(), &settings, Access::Read).await {
             Ok(l) => l,
-            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+            Err(e) => return open_failed(format, e),
         };
         if let Err(e) = sluice_runtime::recover_stale_runs(&lake).await {
             return runtime_error(format, e);
@@ -521,10 +543,15 @@ pub fn rerun(args: RerunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
     };
+    let settings = match lake_loc::project_settings(&lake_loc::current_dir()) {
+        Ok(s) => s,
+        Err(m) => return fail(format, exit::USAGE, "project", m),
+    };
     rt.block_on(async {
-        let lake = match open(args.common.lake.lake.as_deref()).await {
+        // A rerun needs a recorded run: the lake must exist.
+        let lake = match open(args.common.lake.lake.as_deref(), &settings, Access::Read).await {
             Ok(l) => l,
-            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+            Err(e) => return open_failed(format, e),
         };
         let (live, observer) = Live::observer(format != Format::Json);
         let result = sluice_runtime::runs::rerun(

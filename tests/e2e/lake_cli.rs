@@ -155,7 +155,8 @@ fn merge_conflict_exits_1_and_names_the_table() {
 fn bad_input_exits_2_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
-    ok_json(&lake, &["branch", "list"]);
+    // A write creates the lake (reads never do).
+    ok_json(&lake, &["branch", "create", "scratch"]);
     let bad = write(tmp.path(), "bad.csv", "a,b\n1,2\n3\n");
     let out = sluice(&lake, &["import", &bad, "--table", "t", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2));

@@ -95,6 +95,33 @@ impl Lake {
         Lake::open_with_catalog(catalog, config).await
     }
 
+    /// Opens the lake described by `config` if it exists, and never creates one: a
+    /// missing SQLite catalog file, or a PostgreSQL catalog that holds no lake, is
+    /// [`LakeError::NoLake`] naming `location` (how the user spelled the lake).
+    pub async fn open_existing(config: &LakeConfig, location: &str) -> Result<Lake> {
+        let no_lake = || LakeError::NoLake {
+            location: location.to_string(),
+        };
+        let catalog: Arc<dyn Catalog> = match &config.catalog {
+            CatalogConfig::Sqlite(path) => {
+                if !path.is_file() {
+                    return Err(no_lake());
+                }
+                Arc::new(SqliteCatalog::open(path)?)
+            }
+            CatalogConfig::Postgres(url) => {
+                let catalog = PostgresCatalog::connect(url).await?;
+                // A database without sluice's tables (the query fails) or without a
+                // recorded data location holds no lake.
+                if !matches!(catalog.setting("data_uri").await, Ok(Some(_))) {
+                    return Err(no_lake());
+                }
+                Arc::new(catalog)
+            }
+        };
+        Lake::open_with_catalog(catalog, config).await
+    }
+
     /// Opens a lake over an already connected catalog.
     pub async fn open_with_catalog(catalog: Arc<dyn Catalog>, config: &LakeConfig) -> Result<Lake> {
         let author = default_author();
