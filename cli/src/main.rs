@@ -3,6 +3,7 @@
 pub mod output;
 
 mod check;
+mod ci;
 mod lake_cmds;
 mod lake_loc;
 mod plan;

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod ci;
 mod no_lake;
 mod pipe;
 mod usage;

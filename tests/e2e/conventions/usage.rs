@@ -45,7 +45,7 @@ fn bad_format_values_list_the_valid_ones() {
     );
     usage_error(
         &["check", "--format", "yaml"],
-        &["[possible values: text, json]"],
+        &["[possible values: text, json, github, sarif, junit, gitlab]"],
     );
     usage_error(
         &["plan", "--format", "svg"],
