@@ -4,6 +4,7 @@ pub mod output;
 
 mod check;
 mod ci;
+mod init;
 mod lake_cmds;
 mod lake_loc;
 mod plan;
@@ -29,6 +30,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Scaffold a small project that checks clean and runs (schemas, a SQL node, a
+    /// Python node, sluice.toml); `--lake` also creates its embedded lake.
+    Init(init::InitArgs),
     /// Check a pipeline project: syntax, names, the DAG and every edge contract.
     Check(check::CheckArgs),
     /// Print the typed plan: nodes, schemas, edges, order, deferred obligations, lineage.
@@ -49,6 +53,8 @@ enum Command {
     Lsp,
     #[command(flatten)]
     Lake(lake_cmds::LakeCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(init::CompletionsArgs),
 }
 
 /// How results are printed.
@@ -121,6 +127,8 @@ fn dispatch() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Completions(args) => return ExitCode::from(init::completions(args)),
         Command::Check(args) => check::run(args),
         Command::Plan(args) => plan::run_plan(args),
         Command::Lineage(args) => plan::run_lineage(args),

@@ -6,6 +6,7 @@
 mod support;
 
 mod ci;
+mod init;
 mod no_lake;
 mod pipe;
 mod usage;
