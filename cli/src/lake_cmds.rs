@@ -782,6 +782,9 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ..
         } => {
             let mut req = MergeRequest::new(&source, &into);
+            // With a message, a merge that could fast-forward makes a merge commit
+            // that carries it (git's `merge --no-ff -m`), instead of dropping it.
+            req.no_fast_forward = message.is_some();
             req.message = message;
             let out = lake.merge(req).await?;
             if json {

@@ -48,12 +48,27 @@ pub fn format_time(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// The author of this process' commits: `$SLUICE_AUTHOR`, else git's `user.name`
+/// (`git config user.name`, when git is installed and it is set), else `$USER`,
+/// else `unknown`.
 fn default_author() -> String {
-    std::env::var("SLUICE_AUTHOR")
-        .or_else(|_| std::env::var("USER"))
-        .ok()
-        .filter(|s| !s.is_empty())
+    let env = |name: &str| std::env::var(name).ok().filter(|s| !s.trim().is_empty());
+    env("SLUICE_AUTHOR")
+        .or_else(git_user_name)
+        .or_else(|| env("USER"))
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `git config user.name`, if git runs and the name is set.
+fn git_user_name() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["config", "user.name"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !name.is_empty()).then_some(name)
 }
 
 /// The versioned lake.

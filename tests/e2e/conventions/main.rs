@@ -9,6 +9,7 @@ mod ci;
 mod init;
 mod no_lake;
 mod pipe;
+mod smaller;
 mod usage;
 
 use std::path::{Path, PathBuf};
