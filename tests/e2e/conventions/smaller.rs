@@ -43,9 +43,9 @@ fn ancestor_steps_walk_first_parents() {
         .collect();
     assert_eq!(hashes.len(), 5, "4 imports and the root");
     support::ok_json(&lake, &["tag", "create", "v1"]);
-    for n in 0..hashes.len() {
+    for (n, hash) in hashes.iter().enumerate() {
         for spelling in [format!("main~{n}"), format!("v1~{n}")] {
-            assert_eq!(support::head(&lake, &spelling), hashes[n], "{spelling}");
+            assert_eq!(&support::head(&lake, &spelling), hash, "{spelling}");
         }
     }
     assert_eq!(support::head(&lake, "main~"), hashes[1]);
