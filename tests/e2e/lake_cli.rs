@@ -262,7 +262,10 @@ fn query_formats() {
             &format!("@{root}"),
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
+    // An unknown table is a usage error naming it (issue 14, item 15).
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("table `people` does not exist"), "{err}");
     let out = sluice(&lake, &["branch", "list", "--format", "csv"]);
     assert_eq!(out.status.code(), Some(2));
 }
