@@ -201,12 +201,22 @@ impl Lake {
 }
 
 /// The first table `sql` reads that `ctx` does not have, as the query spells it
-/// (CTE names are not tables). `None` when the SQL does not parse or every table
-/// exists: the planner's own error then stands.
+/// (CTE names are not tables). `None` when the SQL does not parse, is not a query,
+/// or every table exists: the planner's own error then stands.
 fn unknown_table(ctx: &SessionContext, sql: &str) -> Option<String> {
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let statement = state.sql_to_statement(sql, &dialect).ok()?;
+    // Only a query reads tables; DDL and DML keep their refusal.
+    let datafusion::sql::parser::Statement::Statement(inner) = &statement else {
+        return None;
+    };
+    if !matches!(
+        **inner,
+        datafusion::sql::sqlparser::ast::Statement::Query(_)
+    ) {
+        return None;
+    }
     let references = state.resolve_table_references(&statement).ok()?;
     references
         .into_iter()
