@@ -15,16 +15,52 @@ pub struct CheckArgs {
     dir: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
-    format: Format,
+    format: CheckFormat,
     /// Color human output.
     #[arg(long, value_enum, default_value_t)]
     color: ColorChoice,
 }
 
+/// How `sluice check` prints its diagnostics (docs/ci.md for the CI formats).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// For people: diagnostics with source snippets, then a summary.
+    #[default]
+    Text,
+    /// The JSON report of docs/language.md, for agents and tools.
+    Json,
+    /// GitHub Actions workflow commands: annotations on the pull request's diff.
+    Github,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// JUnit XML test report (errors are failures, warnings skipped cases).
+    Junit,
+    /// GitLab Code Quality JSON.
+    Gitlab,
+}
+
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let sources = sluice_compiler::load_project(&args.dir)?;
     let analysis = sluice_compiler::check(&sources);
-    print_report(&sources, &analysis, args.format, args.color)?;
+    let dir = args.dir.as_path();
+    match args.format {
+        CheckFormat::Text => print_report(&sources, &analysis, Format::Text, args.color)?,
+        CheckFormat::Json => print_report(&sources, &analysis, Format::Json, args.color)?,
+        CheckFormat::Github => {
+            crate::output::write(crate::ci::github(&analysis, &sources, dir).as_bytes())
+        }
+        CheckFormat::Junit => crate::output::write(
+            crate::ci::junit(&analysis, &sources, dir, analysis.summary).as_bytes(),
+        ),
+        CheckFormat::Sarif => {
+            let doc = crate::ci::sarif(&analysis, &sources, dir);
+            crate::output::write(format!("{}\n", serde_json::to_string_pretty(&doc)?).as_bytes())
+        }
+        CheckFormat::Gitlab => {
+            let doc = crate::ci::gitlab(&analysis, &sources, dir);
+            crate::output::write(format!("{}\n", serde_json::to_string_pretty(&doc)?).as_bytes())
+        }
+    }
     Ok(if analysis.summary.errors > 0 {
         exit::FAILED
     } else {
@@ -39,7 +75,7 @@ pub fn print_report(
     format: Format,
     color: ColorChoice,
 ) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     match format {
         Format::Json => {
             let report = JsonReport::new(&analysis.diagnostics, sources, analysis.summary);
@@ -66,7 +102,7 @@ pub fn print_report(
             )?;
         }
     }
-    out.flush()?;
+    crate::output::write(&out);
     Ok(())
 }
 

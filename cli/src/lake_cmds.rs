@@ -11,32 +11,50 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::lake_loc::{self, Access, ProjectSettings};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
-use sluice_lake::{
-    ImportMode, Lake, LakeConfig, LakeError, MergeOutcome, MergeRequest, RefKind, TableDiff,
-};
+use sluice_lake::{ImportMode, Lake, LakeError, MergeOutcome, MergeRequest, RefKind, TableDiff};
 use sluice_runtime::runs::RevertOutcome;
 
+/// How a lake command prints its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// Human-readable text (for `query`: an aligned table).
-    #[value(alias = "text")]
-    Table,
-    /// Comma-separated values (`query` only).
-    Csv,
-    /// JSON for programs and agents.
+    /// Human-readable text.
+    #[value(alias = "table")]
+    Text,
+    /// One JSON document on stdout, for programs and agents.
     Json,
 }
 
-/// Options every lake command takes.
+/// How `sluice query` prints its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// An aligned table.
+    #[value(alias = "text")]
+    Table,
+    /// Comma-separated values with a header line.
+    Csv,
+    /// A JSON array of row objects.
+    Json,
+}
+
+/// Where the lake is (the `--lake` option of every lake command).
 #[derive(Args, Clone, Debug)]
-pub struct Common {
-    /// The lake: a folder (default ./.sluice) or postgres://... [env: SLUICE_LAKE]
+pub struct LakeArg {
+    /// The lake: a folder or postgres://... (default: $SLUICE_LAKE, else `lake` in
+    /// sluice.toml, else ./.sluice).
     #[arg(long, value_name = "URI")]
     pub lake: Option<String>,
+}
+
+/// `--lake` and `--format` of a lake command.
+#[derive(Args, Clone, Debug)]
+pub struct Common {
+    #[command(flatten)]
+    pub lake: LakeArg,
     /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 }
 
@@ -48,11 +66,12 @@ pub enum LakeCommand {
     /// Create, list or delete tags (immutable refs).
     #[command(subcommand)]
     Tag(RefCommand),
-    /// Show the commit history of a ref.
+    /// Show the commit history of a ref, newest first.
     Log {
-        /// The ref to start from.
-        #[arg(default_value = "main")]
-        reference: String,
+        /// The ref to start from: a branch, tag or commit, optionally with `~N`
+        /// (default: `ref` in sluice.toml, else main).
+        #[arg(value_name = "REF")]
+        reference: Option<String>,
         /// Show at most N commits.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
@@ -61,11 +80,15 @@ pub enum LakeCommand {
     },
     /// Import a Parquet, CSV or JSON Lines file as a table, in one commit.
     Import {
+        /// The file to import (.parquet, .csv, .jsonl/.ndjson).
         file: PathBuf,
-        #[arg(long)]
+        /// The table to create, replace or append to.
+        #[arg(long, value_name = "TABLE")]
         table: String,
-        #[arg(long, default_value = "main")]
-        branch: String,
+        /// The branch to commit to (default: `ref` in sluice.toml, else main).
+        #[arg(long, value_name = "BRANCH")]
+        branch: Option<String>,
+        /// Create a new table, replace an existing one, or append rows to it.
         #[arg(long, value_enum, default_value = "create")]
         mode: ModeArg,
         /// Read the columns the project in DIR declares for this table (its
@@ -81,24 +104,36 @@ pub enum LakeCommand {
     Table(TableCommand),
     /// Run read-only SQL (DataFusion) over every table as of a ref.
     Query {
+        /// One SELECT statement; tables are named as in the lake.
         sql: String,
-        #[arg(long = "ref", default_value = "main")]
-        reference: String,
+        /// The ref to read: a branch, tag or commit, optionally with `~N` (default:
+        /// `ref` in sluice.toml, else main).
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
         #[command(flatten)]
-        common: Common,
+        lake: LakeArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: QueryFormat,
     },
     /// Tables added, removed and changed between two refs.
     Diff {
+        /// The ref to compare from.
         from: String,
+        /// The ref to compare to.
         to: String,
         #[command(flatten)]
         common: Common,
     },
     /// Merge a ref into a branch (fast-forward or three-way by table).
     Merge {
+        /// The ref to merge.
         source: String,
-        #[arg(long)]
+        /// The branch to merge into.
+        #[arg(long, value_name = "BRANCH")]
         into: String,
+        /// The commit message. With a message, a merge that could fast-forward makes a
+        /// merge commit instead (like `git merge --no-ff -m`).
         #[arg(long, short)]
         message: Option<String>,
         #[command(flatten)]
@@ -107,14 +142,17 @@ pub enum LakeCommand {
     /// Restore one table as of a ref, or every table a run published (`--run`), as
     /// one new commit on a branch.
     Revert {
+        /// The table to restore.
         #[arg(required_unless_present = "run", conflicts_with = "run")]
         table: Option<String>,
-        #[arg(long = "to", required_unless_present = "run")]
+        /// The ref whose state of TABLE to restore.
+        #[arg(long = "to", value_name = "REF", required_unless_present = "run")]
         to: Option<String>,
         /// Restore every table this run published to its state at the run's base.
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
-        #[arg(long)]
+        /// The branch to commit the restored tables to.
+        #[arg(long, value_name = "BRANCH")]
         into: String,
         #[command(flatten)]
         common: Common,
@@ -126,6 +164,7 @@ pub enum LakeCommand {
     /// Exits 1 on any fault.
     Fsck {
         /// Only the files reachable from this ref (default: every branch and tag).
+        #[arg(value_name = "REF")]
         reference: Option<String>,
         #[command(flatten)]
         common: Common,
@@ -145,8 +184,9 @@ pub struct TpchArgs {
     /// TPC-H scale factor (1 is about 8.7 million rows, 1 GB of CSV).
     #[arg(long, default_value_t = 0.01)]
     scale: f64,
-    #[arg(long, default_value = "main")]
-    branch: String,
+    /// The branch to commit to (default: `ref` in sluice.toml, else main).
+    #[arg(long, value_name = "BRANCH")]
+    branch: Option<String>,
     /// Only these tables (comma-separated; default all eight).
     #[arg(long, value_delimiter = ',', value_name = "TABLE,...")]
     tables: Vec<String>,
@@ -165,10 +205,10 @@ pub struct TpchArgs {
 
 impl TpchArgs {
     /// The validated options.
-    fn options(&self) -> Result<crate::tpch::TpchOptions, CmdError> {
+    fn options(&self, settings: &ProjectSettings) -> Result<crate::tpch::TpchOptions, CmdError> {
         let opts = crate::tpch::TpchOptions {
             scale: self.scale,
-            branch: self.branch.clone(),
+            branch: lake_loc::reference(self.branch.clone(), settings),
             tables: self.tables.clone(),
             jobs: self
                 .jobs
@@ -183,19 +223,25 @@ impl TpchArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum RefCommand {
-    /// Create a ref at the commit REF points to (default main).
+    /// Create a ref at the commit another ref points to.
     Create {
+        /// The name of the new ref.
         name: String,
-        #[arg(long, default_value = "main")]
-        from: String,
+        /// The ref whose commit the new one points to (default: `ref` in
+        /// sluice.toml, else main).
+        #[arg(long, value_name = "REF")]
+        from: Option<String>,
         #[command(flatten)]
         common: Common,
     },
+    /// List the refs of this kind with their commits.
     List {
         #[command(flatten)]
         common: Common,
     },
+    /// Delete a ref (its commits stay until `sluice gc` finds them unreferenced).
     Delete {
+        /// The ref to delete.
         name: String,
         #[command(flatten)]
         common: Common,
@@ -204,31 +250,64 @@ pub enum RefCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum TableCommand {
+    /// List the tables of a ref with rows, bytes, files and columns.
     List {
-        #[arg(long = "ref", default_value = "main")]
-        reference: String,
+        /// The ref to read: a branch, tag or commit, optionally with `~N` (default:
+        /// `ref` in sluice.toml, else main).
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
         #[command(flatten)]
         common: Common,
     },
+    /// Show one table: schema with null counts, data files and history.
     Show {
+        /// The table.
         name: String,
-        #[arg(long = "ref", default_value = "main")]
-        reference: String,
+        /// The ref to read: a branch, tag or commit, optionally with `~N` (default:
+        /// `ref` in sluice.toml, else main).
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
         #[command(flatten)]
         common: Common,
     },
 }
 
+/// What `sluice import` does with the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
+    /// Create the table; refused if it exists.
     Create,
+    /// Replace the table's rows (and schema).
     Replace,
+    /// Append rows to the table; the schemas must match.
     Append,
 }
 
 impl LakeCommand {
-    fn common(&self) -> &Common {
+    /// Whether the command writes (and so may create the lake).
+    fn access(&self) -> Access {
         match self {
+            LakeCommand::Branch(RefCommand::Create { .. })
+            | LakeCommand::Tag(RefCommand::Create { .. })
+            | LakeCommand::Import { .. }
+            | LakeCommand::Merge { .. }
+            | LakeCommand::Revert { .. }
+            | LakeCommand::Tpchgen(_) => Access::Write,
+            LakeCommand::Branch(_)
+            | LakeCommand::Tag(_)
+            | LakeCommand::Log { .. }
+            | LakeCommand::Table(_)
+            | LakeCommand::Query { .. }
+            | LakeCommand::Diff { .. }
+            | LakeCommand::Fsck { .. }
+            | LakeCommand::Gc { .. } => Access::Read,
+        }
+    }
+
+    /// Where the lake is and whether the result is printed as JSON.
+    fn target(&self) -> (&LakeArg, bool) {
+        let common = match self {
+            LakeCommand::Query { lake, format, .. } => return (lake, *format == QueryFormat::Json),
             LakeCommand::Branch(r) | LakeCommand::Tag(r) => match r {
                 RefCommand::Create { common, .. }
                 | RefCommand::List { common }
@@ -239,14 +318,14 @@ impl LakeCommand {
             },
             LakeCommand::Log { common, .. }
             | LakeCommand::Import { common, .. }
-            | LakeCommand::Query { common, .. }
             | LakeCommand::Diff { common, .. }
             | LakeCommand::Merge { common, .. }
             | LakeCommand::Revert { common, .. }
             | LakeCommand::Tpchgen(TpchArgs { common, .. })
             | LakeCommand::Fsck { common, .. }
             | LakeCommand::Gc { common, .. } => common,
-        }
+        };
+        (&common.lake, common.format == Format::Json)
     }
 }
 
@@ -345,12 +424,13 @@ pub(crate) fn classify(e: &LakeError) -> (u8, &'static str) {
         LakeError::Input { .. } | LakeError::Io { .. } => (2, "io"),
         LakeError::MalformedInput { .. } | LakeError::UnsupportedFormat(_) => (2, "bad_input"),
         LakeError::Config(_) => (2, "config"),
+        LakeError::NoLake { .. } => (2, "no_lake"),
     }
 }
 
 /// Runs one lake command and returns the process exit code.
 pub fn run(cmd: LakeCommand) -> ExitCode {
-    let format = cmd.common().format;
+    let json = cmd.target().1;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -365,17 +445,17 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
     match runtime.block_on(execute(cmd)) {
         Ok((output, code)) => {
             if !output.is_empty() {
-                println!("{output}");
+                crate::outln!("{output}");
             }
             ExitCode::from(code)
         }
         Err(e) => {
-            if format == Format::Json {
+            if json {
                 let mut err = json!({ "kind": e.kind, "message": e.message });
                 if !e.detail.is_null() {
                     err["detail"] = e.detail;
                 }
-                println!("{}", json!({ "error": err }));
+                crate::outln!("{}", json!({ "error": err }));
             }
             eprintln!("error: {}", e.message);
             ExitCode::from(e.code)
@@ -383,9 +463,12 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
     }
 }
 
-async fn open(common: &Common) -> Result<Lake, CmdError> {
-    let config = LakeConfig::from_env(common.lake.as_deref())?;
-    Ok(Lake::open(&config).await?)
+async fn open(
+    lake: &LakeArg,
+    settings: &ProjectSettings,
+    access: Access,
+) -> Result<Lake, CmdError> {
+    Ok(lake_loc::open(lake.lake.as_deref(), settings, access).await?)
 }
 
 /// The Arrow schema the project in `dir` declares for the source table `table`
@@ -456,20 +539,11 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn no_csv(format: Format) -> Result<(), CmdError> {
-    if format == Format::Csv {
-        return Err(usage(
-            "--format csv is only supported by `sluice query`".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Runs one lake command: its output and exit code (0, or 1 for `fsck` faults).
 async fn execute(cmd: LakeCommand) -> Result<(String, u8), CmdError> {
     if let LakeCommand::Fsck { reference, common } = &cmd {
-        no_csv(common.format)?;
-        let lake = open(common).await?;
+        let settings = lake_loc::project_settings(&lake_loc::current_dir()).map_err(usage)?;
+        let lake = open(&common.lake, &settings, Access::Read).await?;
         let report = lake.fsck(reference.as_deref()).await?;
         let code = if report.is_clean() { 0 } else { 1 };
         if common.format == Format::Json {
@@ -508,22 +582,22 @@ fn render_fsck(report: &sluice_lake::FsckReport) -> String {
 }
 
 async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
-    let common = cmd.common().clone();
-    let json = common.format == Format::Json;
-    if !matches!(cmd, LakeCommand::Query { .. }) {
-        no_csv(common.format)?;
-    }
+    let (lake_arg, json) = cmd.target();
+    let lake_arg = lake_arg.clone();
+    let settings = lake_loc::project_settings(&lake_loc::current_dir()).map_err(usage)?;
     if let LakeCommand::Tpchgen(args) = &cmd {
         // Bad options are refused before the lake is opened (or created).
-        args.options()?;
+        args.options(&settings)?;
     }
-    let lake = open(&common).await?;
+    let lake = open(&lake_arg, &settings, cmd.access()).await?;
+    let resolve = |given: Option<String>| lake_loc::reference(given, &settings);
     match cmd {
-        LakeCommand::Branch(r) => ref_command(&lake, RefKind::Branch, r, json).await,
-        LakeCommand::Tag(r) => ref_command(&lake, RefKind::Tag, r, json).await,
+        LakeCommand::Branch(r) => ref_command(&lake, RefKind::Branch, r, &settings, json).await,
+        LakeCommand::Tag(r) => ref_command(&lake, RefKind::Tag, r, &settings, json).await,
         LakeCommand::Log {
             reference, limit, ..
         } => {
+            let reference = resolve(reference);
             let log = lake.log(&reference, limit).await?;
             if json {
                 return Ok(pretty(to_json(&log)));
@@ -554,6 +628,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             contract,
             ..
         } => {
+            let branch = resolve(branch);
             let mode = match mode {
                 ModeArg::Create => ImportMode::Create,
                 ModeArg::Replace => ImportMode::Replace,
@@ -587,6 +662,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ))
         }
         LakeCommand::Table(TableCommand::List { reference, .. }) => {
+            let reference = resolve(reference);
             let tables = lake.list_tables(&reference).await?;
             if json {
                 return Ok(pretty(to_json(&tables)));
@@ -611,6 +687,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
         LakeCommand::Table(TableCommand::Show {
             name, reference, ..
         }) => {
+            let reference = resolve(reference);
             let t = lake.show_table(&reference, &name).await?;
             if json {
                 return Ok(pretty(to_json(&t)));
@@ -654,9 +731,15 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             }
             Ok(out.trim_end().to_string())
         }
-        LakeCommand::Query { sql, reference, .. } => {
+        LakeCommand::Query {
+            sql,
+            reference,
+            format,
+            ..
+        } => {
+            let reference = resolve(reference);
             let (schema, batches) = lake.query(&sql, &reference).await?;
-            render_batches(&schema, &batches, common.format)
+            render_batches(&schema, &batches, format)
         }
         LakeCommand::Diff { from, to, .. } => {
             let diff = lake.diff(&from, &to).await?;
@@ -700,6 +783,9 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ..
         } => {
             let mut req = MergeRequest::new(&source, &into);
+            // With a message, a merge that could fast-forward makes a merge commit
+            // that carries it (git's `merge --no-ff -m`), instead of dropping it.
+            req.no_fast_forward = message.is_some();
             req.message = message;
             let out = lake.merge(req).await?;
             if json {
@@ -805,7 +891,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ))
         }
         LakeCommand::Tpchgen(args) => {
-            let opts = args.options()?;
+            let opts = args.options(&settings)?;
             let report = crate::tpch::generate(&lake, &opts).await?;
             let rows: u64 = report.tables.iter().map(|t| t.rows).sum();
             let bytes: u64 = report.tables.iter().map(|t| t.bytes).sum();
@@ -864,7 +950,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
 fn render_batches(
     schema: &arrow::datatypes::SchemaRef,
     batches: &[arrow::array::RecordBatch],
-    format: Format,
+    format: QueryFormat,
 ) -> Result<String, CmdError> {
     let failed = |e: arrow::error::ArrowError| CmdError {
         code: 1,
@@ -873,7 +959,7 @@ fn render_batches(
         detail: Value::Null,
     };
     match format {
-        Format::Table => {
+        QueryFormat::Table => {
             if batches.iter().all(|b| b.num_rows() == 0) {
                 let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
                 return Ok(format!("{}\n(0 rows)", names.join(" | ")));
@@ -882,7 +968,7 @@ fn render_batches(
                 .map_err(failed)?
                 .to_string())
         }
-        Format::Csv => {
+        QueryFormat::Csv => {
             let mut buf = Vec::new();
             {
                 let mut w = arrow::csv::WriterBuilder::new()
@@ -898,7 +984,7 @@ fn render_batches(
             }
             Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
         }
-        Format::Json => {
+        QueryFormat::Json => {
             let mut buf = Vec::new();
             {
                 let mut w = arrow::json::WriterBuilder::new()
@@ -942,11 +1028,13 @@ async fn ref_command(
     lake: &Lake,
     kind: RefKind,
     cmd: RefCommand,
+    settings: &ProjectSettings,
     json: bool,
 ) -> Result<String, CmdError> {
     let what = kind.as_str();
     match cmd {
         RefCommand::Create { name, from, .. } => {
+            let from = lake_loc::reference(from, settings);
             let r = match kind {
                 RefKind::Branch => lake.create_branch(&name, &from).await?,
                 RefKind::Tag => lake.create_tag(&name, &from).await?,

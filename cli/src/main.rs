@@ -1,7 +1,12 @@
 //! `sluice`: the command-line front door. The only crate that prints.
 
+pub mod output;
+
 mod check;
+mod ci;
+mod init;
 mod lake_cmds;
+mod lake_loc;
 mod plan;
 mod run_cmds;
 mod tpch;
@@ -19,7 +24,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(
     name = "sluice",
     version,
-    about = "A code-first lakehouse: typed pipelines, Git for data, transactional runs"
+    about = "A code-first lakehouse: typed pipelines, Git for data, transactional runs",
+    after_help = "Exit codes: 0 success (warnings allowed), 1 errors found or an operation \
+                  refused, 2 usage or I/O error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,16 +35,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Scaffold a small project that checks clean and runs (schemas, a SQL node, a
+    /// Python node, sluice.toml); `--lake` also creates its embedded lake.
+    Init(init::InitArgs),
     /// Check a pipeline project: syntax, names, the DAG and every edge contract.
     Check(check::CheckArgs),
     /// Print the typed plan: nodes, schemas, edges, order, deferred obligations, lineage.
     Plan(plan::PlanArgs),
     /// Print a column's lineage back to the sources, or forward to what it reaches.
+    #[command(allow_missing_positional = true)]
     Lineage(plan::LineageArgs),
     /// Run a project: check it, execute it on a fresh branch, validate every output,
     /// publish all outputs to the target in one merge, or nothing.
     Run(run_cmds::RunArgs),
-    /// List recorded runs, or show one (`sluice runs show RUN_ID`).
+    /// List recorded runs, newest first (id, status, start, project -> target, nodes,
+    /// result commit), or show one (`sluice runs show RUN_ID`).
     Runs(run_cmds::RunsArgs),
     /// Run a recorded run's code again against its base commit and compare outputs.
     Rerun(run_cmds::RerunArgs),
@@ -46,12 +58,14 @@ enum Command {
     Lsp,
     #[command(flatten)]
     Lake(lake_cmds::LakeCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(init::CompletionsArgs),
 }
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// For people: rendered diagnostics with source snippets.
+    /// For people.
     #[default]
     Text,
     /// For agents and CI: one JSON document on stdout.
@@ -61,9 +75,12 @@ pub enum Format {
 /// When to color human output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is unset.
     #[default]
     Auto,
+    /// Always.
     Always,
+    /// Never.
     Never,
 }
 
@@ -91,22 +108,32 @@ pub mod exit {
 }
 
 fn main() -> ExitCode {
+    let code = dispatch();
+    if let Some(failure) = output::failure() {
+        eprintln!("error: cannot write to stdout: {failure}");
+        return ExitCode::from(exit::USAGE);
+    }
+    code
+}
+
+fn dispatch() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) if !err.use_stderr() => {
-            // --help and --version.
-            let _ = err.print();
-            return ExitCode::from(exit::OK);
-        }
         Err(err) => {
-            // One line, as every usage error of sluice: the first line of clap's message.
-            let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid usage");
-            eprintln!("{first} (see `sluice --help`)");
-            return ExitCode::from(exit::USAGE);
+            // clap's own rendering: --help and --version on stdout (exit 0); usage
+            // errors on stderr naming the missing argument, the valid values or the
+            // command meant (exit 2).
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     let result = match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Completions(args) => return ExitCode::from(init::completions(args)),
         Command::Check(args) => check::run(args),
         Command::Plan(args) => plan::run_plan(args),
         Command::Lineage(args) => plan::run_lineage(args),
@@ -135,5 +162,39 @@ fn lsp() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(exit::USAGE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument and subcommand of every command says what it is.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "sluice", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 }

@@ -29,15 +29,18 @@ pub struct PlanArgs {
     /// The project folder.
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: PlanFormat,
 }
 
 #[derive(clap::Args)]
 pub struct LineageArgs {
-    /// The project folder.
+    /// The project folder (default: the current folder).
+    #[arg(default_value = ".")]
     dir: PathBuf,
     /// The column, as `TABLE.COLUMN` (the table name may itself be dotted).
+    #[arg(value_name = "TABLE.COLUMN")]
     column: String,
     /// Follow the column back to the sources (the default).
     #[arg(long, conflicts_with = "downstream")]
@@ -45,6 +48,7 @@ pub struct LineageArgs {
     /// Follow the column forward to every column it reaches.
     #[arg(long)]
     downstream: bool,
+    /// Output format: an indented tree, or the edges reached as JSON.
     #[arg(long, value_enum, default_value_t)]
     format: crate::Format,
 }
@@ -79,8 +83,7 @@ pub fn run_plan(args: PlanArgs) -> anyhow::Result<u8> {
         PlanFormat::Dot => dot(&plan),
         PlanFormat::Mermaid => mermaid(&plan),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
+    crate::output::write(text.as_bytes());
     Ok(exit::OK)
 }
 
@@ -198,7 +201,7 @@ pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
     };
     let all = lineage::edges(&analysis);
     let reached = lineage::walk(&all, table, column, direction);
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     if json {
         let report = serde_json::json!({
             "column": args.column,
@@ -210,6 +213,7 @@ pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
     } else {
         write!(out, "{}", tree(&reached, table, column, direction))?;
     }
+    crate::output::write(&out);
     Ok(exit::OK)
 }
 

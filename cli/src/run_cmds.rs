@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use sluice_lake::{Lake, LakeConfig};
+use sluice_lake::Lake;
 use sluice_runtime::prune::{PrunedRun, Retention};
 use sluice_runtime::python::OutputStream;
 use sluice_runtime::record::short;
@@ -17,6 +17,7 @@ use sluice_runtime::{
     NodeStatus, Observer, RunEvent, RunOptions, RunOutcome, RunRecord, RunStatus, RuntimeError,
 };
 
+use crate::lake_loc::{self, Access, ProjectSettings};
 use crate::{ColorChoice, Format, exit};
 
 #[derive(clap::Args)]
@@ -24,9 +25,10 @@ pub struct RunArgs {
     /// The project folder.
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// The branch to read sources from and publish to.
-    #[arg(long = "ref", value_name = "BRANCH", default_value = "main")]
-    target: String,
+    /// The branch to read sources from and publish to (default: `ref` in the
+    /// project's sluice.toml, else main).
+    #[arg(long = "ref", value_name = "BRANCH")]
+    target: Option<String>,
     /// Execute and validate everything, publish nothing.
     #[arg(long)]
     dry_run: bool,
@@ -61,12 +63,13 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--lake`, `--format` and `--color` of `run` and `rerun`.
 #[derive(clap::Args)]
 pub struct RunCommon {
-    /// The lake: a folder (default ./.sluice) or postgres://... [env: SLUICE_LAKE]
-    #[arg(long, value_name = "URI")]
-    lake: Option<String>,
-    /// Output format.
+    #[command(flatten)]
+    lake: crate::lake_cmds::LakeArg,
+    /// Output format: text (a live display on stderr, a summary on stdout) or json
+    /// (one document on stdout).
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     /// Color human output.
@@ -74,24 +77,37 @@ pub struct RunCommon {
     color: ColorChoice,
 }
 
+/// `--lake` and `--format` of `runs`, `runs show` and `runs prune`.
 #[derive(clap::Args)]
+pub struct RecordsCommon {
+    #[command(flatten)]
+    lake: crate::lake_cmds::LakeArg,
+    /// Output format: text (one line per run; `show`: the run's nodes) or json.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RunsArgs {
     #[command(subcommand)]
     action: Option<RunsAction>,
     /// How many runs to list, newest first.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20)]
     limit: usize,
     #[command(flatten)]
-    common: RunCommon,
+    common: RecordsCommon,
 }
 
 #[derive(clap::Subcommand)]
 enum RunsAction {
-    /// One run: its nodes, timings, row counts, errors and resulting commit.
+    /// One run: its status, target and base, branch, code archive, nodes with rows
+    /// and durations, errors and resulting commit.
     Show {
+        /// The run's id or a unique prefix of it.
         run_id: String,
         #[command(flatten)]
-        common: RunCommon,
+        common: RecordsCommon,
     },
     /// Delete the `run/<id>` branches of failed runs outside the retention rule
     /// (their records and commits stay).
@@ -107,7 +123,7 @@ enum RunsAction {
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
-        common: RunCommon,
+        common: RecordsCommon,
     },
 }
 
@@ -123,7 +139,7 @@ async fn prune(lake: &Lake, retention: Retention, dry_run: bool, format: Format)
     };
     let pruned: Vec<&PrunedRun> = list.iter().filter(|p| p.pruned).collect();
     if format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "dry_run": dry_run,
@@ -136,12 +152,14 @@ async fn prune(lake: &Lake, retention: Retention, dry_run: bool, format: Format)
     }
     for p in &list {
         match &p.kept_because {
-            None if dry_run => println!("would delete {} (run {})", p.branch, short(&p.run_id)),
-            None => println!("deleted {} (run {})", p.branch, short(&p.run_id)),
-            Some(why) => println!("kept {} (run {}): {why}", p.branch, short(&p.run_id)),
+            None if dry_run => {
+                crate::outln!("would delete {} (run {})", p.branch, short(&p.run_id))
+            }
+            None => crate::outln!("deleted {} (run {})", p.branch, short(&p.run_id)),
+            Some(why) => crate::outln!("kept {} (run {}): {why}", p.branch, short(&p.run_id)),
         }
     }
-    println!(
+    crate::outln!(
         "{} {} failed run branch(es), kept {}",
         if dry_run { "would delete" } else { "deleted" },
         pruned.len(),
@@ -152,6 +170,7 @@ async fn prune(lake: &Lake, retention: Retention, dry_run: bool, format: Format)
 
 #[derive(clap::Args)]
 pub struct RerunArgs {
+    /// The run to reproduce: its id or a unique prefix of it.
     run_id: String,
     /// Publish the reproduced outputs to this branch (default: publish nothing).
     #[arg(long = "ref", value_name = "BRANCH")]
@@ -166,9 +185,20 @@ fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-async fn open(lake: Option<&str>) -> anyhow::Result<Lake> {
-    let config = LakeConfig::from_env(lake)?;
-    Ok(Lake::open(&config).await?)
+/// Opens the lake (`settings`: the project's sluice.toml, for its `lake`).
+async fn open(
+    lake: Option<&str>,
+    settings: &ProjectSettings,
+    access: Access,
+) -> Result<Lake, sluice_lake::LakeError> {
+    lake_loc::open(lake, settings, access).await
+}
+
+/// A lake that cannot be opened: exit 2 (usage, configuration or a missing lake)
+/// or as its lake error says.
+fn open_failed(format: Format, e: sluice_lake::LakeError) -> ExitCode {
+    let (code, kind) = crate::lake_cmds::classify(&e);
+    fail(format, code.max(exit::USAGE), kind, e.to_string())
 }
 
 /// Live per-node status on stderr (hidden when stderr is not a terminal), and
@@ -328,7 +358,7 @@ fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
 
 fn fail(format: Format, code: u8, kind: &str, message: String) -> ExitCode {
     if format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             json!({ "error": { "kind": kind, "message": message } })
         );
@@ -416,21 +446,21 @@ fn output_text(rec: &RunRecord) -> String {
 
 fn print_finished(rec: &RunRecord, format: Format) -> u8 {
     if format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&run_json(rec)).unwrap_or_default()
         );
     } else {
-        print!("{}", summary_table(rec));
+        crate::out!("{}", summary_table(rec));
         match rec.status {
-            RunStatus::Succeeded => println!(
+            RunStatus::Succeeded => crate::outln!(
                 "run {} succeeded: published {} table(s) to {} in commit {}",
                 rec.short_id(),
                 rec.outputs().count(),
                 rec.target,
                 rec.result_commit.as_deref().map(short_hash).unwrap_or("?")
             ),
-            RunStatus::Validated => println!(
+            RunStatus::Validated => crate::outln!(
                 "run {} validated {} table(s); nothing was published (dry run)",
                 rec.short_id(),
                 rec.outputs().count()
@@ -542,12 +572,17 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
     };
+    let settings = match lake_loc::project_settings(&args.dir) {
+        Ok(s) => s,
+        Err(m) => return fail(format, exit::USAGE, "project", m),
+    };
+    let target = lake_loc::reference(args.target.clone(), &settings);
     rt.block_on(async {
-        let lake = match open(args.common.lake.as_deref()).await {
+        let lake = match open(args.common.lake.lake.as_deref(), &settings, Access::Write).await {
             Ok(l) => l,
-            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+            Err(e) => return open_failed(format, e),
         };
-        let mut options = RunOptions::new(&args.dir, &args.target);
+        let mut options = RunOptions::new(&args.dir, &target);
         options.dry_run = args.dry_run;
         options.params = params;
         options.allow_network = args.allow_network;
@@ -589,10 +624,14 @@ pub fn runs(args: RunsArgs) -> ExitCode {
         None => (&args.common, None),
     };
     let format = common.format;
+    let settings = match lake_loc::project_settings(&lake_loc::current_dir()) {
+        Ok(s) => s,
+        Err(m) => return fail(format, exit::USAGE, "project", m),
+    };
     rt.block_on(async {
-        let lake = match open(common.lake.as_deref()).await {
+        let lake = match open(common.lake.lake.as_deref(), &settings, Access::Read).await {
             Ok(l) => l,
-            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+            Err(e) => return open_failed(format, e),
         };
         if let Some(RunsAction::Prune {
             older_than,
@@ -614,9 +653,9 @@ pub fn runs(args: RunsArgs) -> ExitCode {
             Some(id) => match sluice_runtime::record::load(&lake, &id).await {
                 Ok(rec) => {
                     if format == Format::Json {
-                        println!("{}", serde_json::to_string_pretty(&rec).unwrap_or_default());
+                        crate::outln!("{}", serde_json::to_string_pretty(&rec).unwrap_or_default());
                     } else {
-                        println!(
+                        crate::outln!(
                             "run {}  {}\n  project  {}\n  target   {} (base {})\n  branch   {}\n  started  {}\n  code     {} files, sha256 {}",
                             rec.id,
                             rec.status.as_str(),
@@ -629,21 +668,21 @@ pub fn runs(args: RunsArgs) -> ExitCode {
                             short_hash(&rec.code.sha256),
                         );
                         if let Some(c) = &rec.result_commit {
-                            println!("  result   {c}");
+                            crate::outln!("  result   {c}");
                         }
-                        print!("{}", summary_table(&rec));
+                        crate::out!("{}", summary_table(&rec));
                         for n in &rec.nodes {
                             if let Some(ms) = n.env_build_ms {
-                                println!(
+                                crate::outln!(
                                     "  {}: its Python environment was built first, in {} (not in its duration)",
                                     n.name,
                                     seconds(ms)
                                 );
                             }
                         }
-                        print!("{}", output_text(&rec));
+                        crate::out!("{}", output_text(&rec));
                         if rec.status == RunStatus::Failed {
-                            print!("{}", failure_text(&rec));
+                            crate::out!("{}", failure_text(&rec));
                         }
                     }
                     ExitCode::SUCCESS
@@ -666,12 +705,12 @@ pub fn runs(args: RunsArgs) -> ExitCode {
                                 v
                             })
                             .collect();
-                        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                     } else if list.is_empty() {
-                        println!("no runs yet");
+                        crate::outln!("no runs yet");
                     } else {
                         for r in &list {
-                            println!(
+                            crate::outln!(
                                 "{}  {:<9}  {}  {} -> {}  {} node(s)  {}",
                                 r.short_id(),
                                 r.status.as_str(),
@@ -697,10 +736,15 @@ pub fn rerun(args: RerunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
     };
+    let settings = match lake_loc::project_settings(&lake_loc::current_dir()) {
+        Ok(s) => s,
+        Err(m) => return fail(format, exit::USAGE, "project", m),
+    };
     rt.block_on(async {
-        let lake = match open(args.common.lake.as_deref()).await {
+        // A rerun needs a recorded run: the lake must exist.
+        let lake = match open(args.common.lake.lake.as_deref(), &settings, Access::Read).await {
             Ok(l) => l,
-            Err(e) => return fail(format, exit::USAGE, "lake", format!("{e:#}")),
+            Err(e) => return open_failed(format, e),
         };
         let (live, observer) = Live::observer(format != Format::Json);
         let result = sluice_runtime::runs::rerun(
@@ -732,11 +776,11 @@ fn report_rerun(rerun: &Rerun, format: Format, color: ColorChoice) -> ExitCode {
         v["rerun_of"] = json!(rerun.original.id);
         v["reproduced"] = json!(rerun.reproduced());
         v["comparisons"] = serde_json::to_value(&rerun.comparisons).unwrap_or(Value::Null);
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        print!("{}", summary_table(rec));
+        crate::out!("{}", summary_table(rec));
         for c in &rerun.comparisons {
-            println!(
+            crate::outln!(
                 "  {:<28} {}",
                 c.table,
                 if c.identical {
@@ -758,7 +802,7 @@ fn report_rerun(rerun: &Rerun, format: Format, color: ColorChoice) -> ExitCode {
     }
     if rerun.reproduced() {
         if format != Format::Json {
-            println!(
+            crate::outln!(
                 "rerun {} of run {} reproduced all {} output table(s)",
                 rec.short_id(),
                 rerun.original.short_id(),

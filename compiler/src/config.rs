@@ -8,6 +8,13 @@ use crate::source::FileId;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The lake the CLI uses for this project (`lake = "..."`, before any section):
+    /// a folder relative to `sluice.toml`, or a `postgres://` URL. `--lake` and
+    /// `SLUICE_LAKE` override it.
+    pub lake: Option<String>,
+    /// The default ref of commands that read or write one (`ref = "dev"`), else `main`.
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
     #[serde(default)]
     pub project: ProjectSection,
     #[serde(default)]
@@ -52,7 +59,8 @@ pub fn parse(file: FileId, text: &str) -> (Config, Option<Diagnostic>) {
                         format!("invalid sluice.toml: {message}"),
                     )
                     .with_help(
-                        "sluice.toml accepts `[project]` with `name = \"...\"` and `[python]` with \
+                        "sluice.toml accepts `lake = \"...\"` and `ref = \"...\"` (before any \
+                         section), `[project]` with `name = \"...\"` and `[python]` with \
                          `node_timeout = \"10m\"`, `node_memory = \"4GiB\"`, \
                          `allow_weaker_isolation = true`",
                     ),

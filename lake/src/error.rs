@@ -140,6 +140,9 @@ pub enum LakeError {
     Corrupt(String),
     #[error("lake configuration: {0}")]
     Config(String),
+    /// A read was asked of a lake that was never created (reads never create one).
+    #[error("no lake at {location} (set --lake or SLUICE_LAKE, or run `sluice init`)")]
+    NoLake { location: String },
     #[error("I/O error on `{}`: {source}", path.display())]
     Io {
         path: PathBuf,

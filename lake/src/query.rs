@@ -160,14 +160,26 @@ impl Lake {
     /// Runs a read-only SQL query over every table as of `reference`. The
     /// files of every table the query scans are checked first: a missing or
     /// altered file is an error naming the table, the ref and the file,
-    /// never an empty or short result.
+    /// never an empty or short result. A query naming a table the ref does not
+    /// have fails with [`LakeError::TableNotFound`] naming it as the query spells it.
     pub async fn query(&self, sql: &str, reference: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let (ctx, tables) = self.session_unchecked(reference).await?;
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let df = ctx.sql_with_options(sql, options).await.map_err(df_err)?;
+        let df = match ctx.sql_with_options(sql, options).await {
+            Ok(df) => df,
+            Err(e) => {
+                return Err(match unknown_table(&ctx, sql) {
+                    Some(table) => LakeError::TableNotFound {
+                        table,
+                        reference: reference.to_string(),
+                    },
+                    None => df_err(e),
+                });
+            }
+        };
         let mut scanned = BTreeSet::new();
         df.logical_plan()
             .apply_with_subqueries(|node| {
@@ -186,4 +198,28 @@ impl Lake {
         let batches = df.collect().await.map_err(df_err)?;
         Ok((schema, batches))
     }
+}
+
+/// The first table `sql` reads that `ctx` does not have, as the query spells it
+/// (CTE names are not tables). `None` when the SQL does not parse, is not a query,
+/// or every table exists: the planner's own error then stands.
+fn unknown_table(ctx: &SessionContext, sql: &str) -> Option<String> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state.sql_to_statement(sql, &dialect).ok()?;
+    // Only a query reads tables; DDL and DML keep their refusal.
+    let datafusion::sql::parser::Statement::Statement(inner) = &statement else {
+        return None;
+    };
+    if !matches!(
+        **inner,
+        datafusion::sql::sqlparser::ast::Statement::Query(_)
+    ) {
+        return None;
+    }
+    let references = state.resolve_table_references(&statement).ok()?;
+    references
+        .into_iter()
+        .find(|r| !matches!(ctx.table_exist(r.clone()), Ok(true)))
+        .map(|r| r.to_string())
 }

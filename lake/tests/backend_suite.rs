@@ -1246,7 +1246,10 @@ async fn query_sees_every_table_as_of_the_ref(t: &TestLake) {
         .query("SELECT * FROM nowhere", "main")
         .await
         .unwrap_err();
-    assert!(matches!(err, LakeError::Query(_)), "{err}");
+    assert!(
+        matches!(&err, LakeError::TableNotFound { table, reference } if table == "nowhere" && reference == "main"),
+        "{err}"
+    );
     let err = lake
         .query("CREATE TABLE z AS SELECT 1", "main")
         .await

@@ -18,6 +18,7 @@ mod project;
 mod server;
 mod workspace;
 
+pub use convert::CODES_ANCHOR;
 pub use server::run;
 
 /// Failures that end the server: the transport broke. Nothing a client sends is one.

@@ -155,7 +155,8 @@ fn merge_conflict_exits_1_and_names_the_table() {
 fn bad_input_exits_2_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
-    ok_json(&lake, &["branch", "list"]);
+    // A write creates the lake (reads never do).
+    ok_json(&lake, &["branch", "create", "scratch"]);
     let bad = write(tmp.path(), "bad.csv", "a,b\n1,2\n3\n");
     let out = sluice(&lake, &["import", &bad, "--table", "t", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2));
@@ -261,7 +262,10 @@ fn query_formats() {
             &format!("@{root}"),
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
+    // An unknown table is a usage error naming it (issue 14, item 15).
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("table `people` does not exist"), "{err}");
     let out = sluice(&lake, &["branch", "list", "--format", "csv"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -48,12 +48,27 @@ pub fn format_time(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// The author of this process' commits: `$SLUICE_AUTHOR`, else git's `user.name`
+/// (`git config user.name`, when git is installed and it is set), else `$USER`,
+/// else `unknown`.
 fn default_author() -> String {
-    std::env::var("SLUICE_AUTHOR")
-        .or_else(|_| std::env::var("USER"))
-        .ok()
-        .filter(|s| !s.is_empty())
+    let env = |name: &str| std::env::var(name).ok().filter(|s| !s.trim().is_empty());
+    env("SLUICE_AUTHOR")
+        .or_else(git_user_name)
+        .or_else(|| env("USER"))
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `git config user.name`, if git runs and the name is set.
+fn git_user_name() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["config", "user.name"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let name = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !name.is_empty()).then_some(name)
 }
 
 /// The versioned lake.
@@ -91,6 +106,33 @@ impl Lake {
                 Arc::new(SqliteCatalog::open(path)?)
             }
             CatalogConfig::Postgres(url) => Arc::new(PostgresCatalog::connect(url).await?),
+        };
+        Lake::open_with_catalog(catalog, config).await
+    }
+
+    /// Opens the lake described by `config` if it exists, and never creates one: a
+    /// missing SQLite catalog file, or a PostgreSQL catalog that holds no lake, is
+    /// [`LakeError::NoLake`] naming `location` (how the user spelled the lake).
+    pub async fn open_existing(config: &LakeConfig, location: &str) -> Result<Lake> {
+        let no_lake = || LakeError::NoLake {
+            location: location.to_string(),
+        };
+        let catalog: Arc<dyn Catalog> = match &config.catalog {
+            CatalogConfig::Sqlite(path) => {
+                if !path.is_file() {
+                    return Err(no_lake());
+                }
+                Arc::new(SqliteCatalog::open(path)?)
+            }
+            CatalogConfig::Postgres(url) => {
+                let catalog = PostgresCatalog::connect(url).await?;
+                // A database without sluice's tables (the query fails) or without a
+                // recorded data location holds no lake.
+                if !matches!(catalog.setting("data_uri").await, Ok(Some(_))) {
+                    return Err(no_lake());
+                }
+                Arc::new(catalog)
+            }
         };
         Lake::open_with_catalog(catalog, config).await
     }

@@ -26,6 +26,37 @@ pub struct Resolved {
     pub commit: Commit,
 }
 
+/// The number of first-parent steps of the suffix `steps` (`~`, `~3`, `~2~1`, ...)
+/// of `reference`, whose part before the first `~` is `base`.
+pub(crate) fn ancestor_steps(reference: &str, base: &str, steps: &str) -> Result<u64> {
+    let invalid = |reason: String| LakeError::InvalidRef {
+        reference: reference.to_string(),
+        reason,
+    };
+    if base.is_empty() {
+        return Err(invalid(
+            "`~N` needs a ref before it, e.g. `main~1` (there is no HEAD)".into(),
+        ));
+    }
+    let mut total: u64 = 0;
+    for step in steps.split('~').skip(1) {
+        let n = if step.is_empty() {
+            1
+        } else if step.chars().all(|c| c.is_ascii_digit()) {
+            step.parse::<u64>()
+                .map_err(|_| invalid(format!("`~{step}` is too large")))?
+        } else {
+            return Err(invalid(format!(
+                "`~{step}`: expected `~` followed by a number of commits, e.g. `{base}~2`"
+            )));
+        };
+        total = total
+            .checked_add(n)
+            .ok_or_else(|| invalid("too many ancestor steps".into()))?;
+    }
+    Ok(total)
+}
+
 impl Lake {
     // ----- reading commits and refs -------------------------------------
 
@@ -67,9 +98,37 @@ impl Lake {
     }
 
     /// Resolves `main`, `main@<hash prefix>`, `@<hash prefix>`, a tag name,
-    /// or a bare hash prefix.
+    /// or a bare hash prefix, each optionally followed by ancestor steps: `REF~N`
+    /// is the N-th first-parent ancestor of what REF names (`REF~` is `REF~1`, and
+    /// steps add up: `main~2~1` is `main~3`), as in git.
     pub async fn resolve(&self, reference: &str) -> Result<Resolved> {
         let reference = reference.trim();
+        let Some(tilde) = reference.find('~') else {
+            return self.resolve_named(reference).await;
+        };
+        let (base, steps) = reference.split_at(tilde);
+        let steps = ancestor_steps(reference, base, steps)?;
+        let mut commit = self.resolve_named(base).await?.commit;
+        for walked in 0..steps {
+            let Some(parent) = commit.content.parents.first().cloned() else {
+                return Err(LakeError::InvalidRef {
+                    reference: reference.to_string(),
+                    reason: format!(
+                        "`{base}` has only {walked} ancestor(s) along its first parents"
+                    ),
+                });
+            };
+            commit = self.commit_by_id(&parent).await?;
+        }
+        Ok(Resolved {
+            reference: reference.to_string(),
+            target: RefTarget::Commit,
+            commit,
+        })
+    }
+
+    /// [`Lake::resolve`] without ancestor steps.
+    async fn resolve_named(&self, reference: &str) -> Result<Resolved> {
         if reference.is_empty() {
             return Err(LakeError::InvalidRef {
                 reference: String::new(),
@@ -229,5 +288,43 @@ impl Lake {
 
     pub async fn commit_marks(&self, id: &CommitId) -> Result<BTreeMap<String, String>> {
         self.catalog.commit_marks(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::ancestor_steps;
+
+    proptest! {
+        /// Any spelling of the steps (`~`, `~N`, chained) adds up to their sum.
+        #[test]
+        fn chained_steps_add_up(steps in proptest::collection::vec(proptest::option::of(0u64..50), 1..6)) {
+            let text: String = steps
+                .iter()
+                .map(|s| s.map_or_else(|| "~".to_string(), |n| format!("~{n}")))
+                .collect();
+            let expected: u64 = steps.iter().map(|s| s.unwrap_or(1)).sum();
+            let reference = format!("main{text}");
+            prop_assert_eq!(ancestor_steps(&reference, "main", &text).ok(), Some(expected));
+        }
+    }
+
+    #[test]
+    fn malformed_steps_are_invalid_refs() {
+        for (reference, base, steps) in [
+            ("~1", "", "~1"),
+            ("main~x", "main", "~x"),
+            ("main~-1", "main", "~-1"),
+            ("main~1.5", "main", "~1.5"),
+            ("main~99999999999999999999", "main", "~99999999999999999999"),
+        ] {
+            let err = ancestor_steps(reference, base, steps).unwrap_err();
+            assert!(
+                matches!(err, crate::LakeError::InvalidRef { .. }),
+                "{reference}: {err}"
+            );
+        }
     }
 }
