@@ -1,4 +1,4 @@
-//! Standard output. Everything sluice prints on stdout goes through [`write`] (the
+//! Standard output. Everything sluice prints on stdout goes through [`write()`] (the
 //! [`outln!`](crate::outln) and [`out!`](crate::out) macros), never `println!`, which
 //! panics ("failed printing to stdout") when the reader has gone.
 //!
@@ -42,7 +42,7 @@ pub fn failure() -> Option<&'static str> {
     FAILURE.get().map(String::as_str)
 }
 
-/// `print!` through [`write`].
+/// `print!` through [`write()`].
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
@@ -50,7 +50,7 @@ macro_rules! out {
     };
 }
 
-/// `println!` through [`write`].
+/// `println!` through [`write()`].
 #[macro_export]
 macro_rules! outln {
     () => {
