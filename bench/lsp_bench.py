@@ -236,6 +236,8 @@ async def navigation(b: "Bench", path: Path, line: int, col: int, src_path: Path
             lsp.HoverParams(text_document=doc, position=pos))),
         ("definition", lambda: c.text_document_definition_async(
             lsp.DefinitionParams(text_document=doc, position=pos))),
+        ("completion", lambda: c.text_document_completion_async(
+            lsp.CompletionParams(text_document=doc, position=pos))),
     ):
         ms = []
         for _ in range(samples):
