@@ -11,7 +11,8 @@
 //!   codes its blocks list in `expect=CODE,...` (none by default).
 //! - `sh` / `bash`: run with bash (`set -euo pipefail`) with the built `sluice` first on
 //!   PATH, in the document's scratch folder (or its project's folder with `project=NAME`),
-//!   on a lake of its own; it must exit 0. `no-run="reason"` skips running it, but every
+//!   on a lake of its own (`own-lake`: without SLUICE_LAKE, for a block that makes the
+//!   lake its project's sluice.toml names); it must exit 0. `no-run="reason"` skips running it, but every
 //!   `sluice ...` command in it must still parse (subcommands and flags exist).
 //! - `python` parses (Python's `ast`), `sql` parses (sqlparser, generic dialect), `json`
 //!   parses (`json fragment`: as the members of an object), `toml` and `yaml` parse.
@@ -281,7 +282,13 @@ fn check_shell(block: &Block, scratch: &Path, failures: &mut Vec<String>) {
         ));
         return;
     }
-    let out = command("bash", &lake)
+    let mut bash = command("bash", &lake);
+    if block.attr("own-lake").is_some() {
+        // The block makes its own lake (`sluice init --lake`), which its sluice.toml
+        // names: as for a user, no SLUICE_LAKE overrides it.
+        bash.env_remove("SLUICE_LAKE");
+    }
+    let out = bash
         .arg("-c")
         .arg(format!("set -euo pipefail\n{}", block.text))
         .current_dir(&cwd)
