@@ -1,6 +1,8 @@
 //! Schema classes resolved to ordered, typed columns.
 
-use std::collections::HashMap;
+// Name tables keyed by identifiers the project itself wrote: rustc's fast hash, not
+// SipHash (a third of schema resolution's time went to hashing names).
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -82,7 +84,7 @@ impl Schemas {
     pub fn build(modules: &Modules, diagnostics: &mut Vec<Diagnostic>) -> Schemas {
         let is_schema = schema_classes(modules);
         let mut defs = Vec::new();
-        let mut by_class = HashMap::new();
+        let mut by_class = HashMap::default();
         for (c, schema) in is_schema.iter().enumerate() {
             if *schema {
                 let class = modules.class(ClassId(c));
@@ -390,7 +392,7 @@ impl Resolver<'_> {
                 }
             }
         }
-        let mut own: HashMap<String, Span> = HashMap::new();
+        let mut own: HashMap<String, Span> = HashMap::default();
         for item in &def.items {
             let (name, column) = match item {
                 ClassItem::Annotated { name, annotation } => {

@@ -475,7 +475,7 @@ impl Database {
         let mut checked = vec![false; ctx.tables.len()];
         // Wave by wave: a table's step reads only its inputs' outputs, so the steps of
         // one wave are independent and the memo misses among them run in parallel.
-        for wave in waves(order, &graph.edges, ctx.tables.len()) {
+        for wave in waves(order, ctx.tables) {
             let mut misses = Vec::new();
             let mut keyed = Vec::with_capacity(wave.len());
             for id in wave {
@@ -496,14 +496,17 @@ impl Database {
             let planner = self.planner.as_ref();
             let keys = &self.keys;
             let reads = &out;
-            let fresh: Vec<_> = misses
-                .into_par_iter()
-                .map(|(id, key)| {
-                    let step = contracts::check_table(ctx, planner, reads, id);
-                    let output = step.output.as_ref().map(|o| keys.output(o));
-                    (id, key, Arc::new(step), output)
-                })
-                .collect();
+            let check = |(id, key): (analysis::TableId, Fingerprint)| {
+                let step = contracts::check_table(ctx, planner, reads, id);
+                let output = step.output.as_ref().map(|o| keys.output(o));
+                (id, key, Arc::new(step), output)
+            };
+            // An edit's waves mostly have no miss or one: no threads for those.
+            let fresh: Vec<_> = if misses.len() > 1 {
+                misses.into_par_iter().map(check).collect()
+            } else {
+                misses.into_iter().map(check).collect()
+            };
             for &(id, ..) in &fresh {
                 checked[id.0] = true;
             }
@@ -526,24 +529,17 @@ impl Database {
 }
 
 /// `order` (topological) cut into waves: a table's wave is one past the latest wave of
-/// its parents, so no table reads another of its own wave. Each wave keeps `order`'s order.
-fn waves(
-    order: &[analysis::TableId],
-    edges: &[(analysis::TableId, analysis::TableId)],
-    tables: usize,
-) -> Vec<Vec<analysis::TableId>> {
-    let mut parents: Vec<Vec<usize>> = vec![Vec::new(); tables];
-    for &(parent, child) in edges {
-        if let Some(p) = parents.get_mut(child.0) {
-            p.push(parent.0);
-        }
-    }
-    let mut wave_of = vec![0usize; tables];
+/// the inputs it resolved to (its parents), so no table reads another of its own wave.
+/// Each wave keeps `order`'s order.
+fn waves(order: &[analysis::TableId], tables: &[analysis::Table]) -> Vec<Vec<analysis::TableId>> {
+    let mut wave_of = vec![0usize; tables.len()];
     let mut waves: Vec<Vec<analysis::TableId>> = Vec::new();
     for &id in order {
-        let wave = parents[id.0]
+        let wave = tables[id.0]
+            .inputs
             .iter()
-            .map(|&p| wave_of[p] + 1)
+            .filter_map(|input| input.resolved)
+            .map(|parent| wave_of[parent.0] + 1)
             .max()
             .unwrap_or(0);
         wave_of[id.0] = wave;
