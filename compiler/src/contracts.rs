@@ -430,18 +430,6 @@ impl Contracts {
             }
         }
     }
-
-    /// Records the step of table `id`; its diagnostics go to `diagnostics`.
-    pub(crate) fn record(
-        &mut self,
-        id: TableId,
-        step: Arc<TableContract>,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) {
-        diagnostics.extend(step.diagnostics.iter().cloned());
-        self.steps[id.0] = Some(step);
-        self.checked.push(id);
-    }
 }
 
 /// A graph with a cycle: no inference, only declared contracts and the edges between
@@ -462,23 +450,25 @@ pub(crate) fn run_cyclic(
         })
         .collect();
     let mut out = Contracts::with_tables(ctx.tables.len());
-    for (i, output) in outputs.iter().enumerate() {
-        if !live[i] {
-            continue;
-        }
+    let checked: Vec<TableId> = (0..ctx.tables.len())
+        .filter(|&i| live[i])
+        .map(TableId)
+        .collect();
+    for &id in &checked {
         let mut step = TableContract {
-            output: output.clone(),
+            output: outputs[id.0].clone(),
             ..TableContract::default()
         };
         check_edges(
             ctx,
-            TableId(i),
+            id,
             &outputs,
             &mut step.obligations,
             &mut step.diagnostics,
         );
-        out.record(TableId(i), Arc::new(step), diagnostics);
+        out.set(id, Arc::new(step));
     }
+    out.enter(&checked, diagnostics);
     out
 }
 
