@@ -298,9 +298,14 @@ impl Live {
                     if *ok { "built" } else { "failed to build" },
                     seconds(*duration_ms)
                 ));
+                // Environments are built before any node runs: the node waits.
                 if let Some(bar) = bars.get(node) {
-                    bar.set_style(style("  {prefix:<28} {spinner} running {elapsed}"));
-                    bar.reset_elapsed();
+                    bar.set_style(style("  {prefix:<28} {msg}"));
+                    bar.set_message(if *ok {
+                        "environment ready, waiting"
+                    } else {
+                        "environment failed"
+                    });
                 }
             }
             RunEvent::NodeOutput { node, line, .. } => self.line(format!("[{node}] {line}")),

@@ -1200,6 +1200,57 @@ fn an_environment_build_is_its_own_step() {
     );
 }
 
+/// Issue 14 (9): every Python environment is resolved before any node executes, so
+/// a requirement no index can satisfy fails the run while nothing has run, naming
+/// the node, its file and the requirement, and the target stays as it was.
+#[test]
+fn an_unresolvable_requirement_fails_the_run_before_any_node_executes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = copy_project("orders_py", tmp.path());
+    let shares = std::fs::read_to_string(project.join("shares.py")).unwrap();
+    let shares = shares
+        .replace("from sluice import col", "from sluice import col, python")
+        .replace(
+            "def shares(",
+            "@python(pip={\"polars\": \"0.0.0.1\"})\ndef shares(",
+        );
+    std::fs::write(project.join("shares.py"), shares).unwrap();
+    let before_head = head(&lake, "main");
+    let before_tables = tables(&lake, "main");
+
+    let (out, run) = run_json(&lake, &project, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(run["status"], "failed");
+    // The SQL node upstream of `shares` never ran: it comes first in the order.
+    assert_eq!(run["nodes"][0]["name"], "customer_totals");
+    assert_eq!(run["nodes"][0]["status"], "skipped", "{}", run["nodes"][0]);
+    assert!(run["nodes"][0]["commit"].is_null(), "{}", run["nodes"][0]);
+    assert_eq!(run["nodes"][1]["status"], "failed");
+    let message = run["error"]["message"].as_str().unwrap();
+    assert_eq!(run["error"]["node"], "shares");
+    assert!(
+        message.contains("the Python environment of `shares` (shares.py:")
+            && message.contains("so no node ran")
+            && message.contains("polars==0.0.0.1"),
+        "{message}"
+    );
+    assert_eq!(run["nodes"][1]["error"]["location"]["file"], "shares.py");
+    // Its own progress step, which failed.
+    assert!(
+        stderr.contains("building Python environment for shares (")
+            && stderr.contains("polars==0.0.0.1")
+            && stderr.contains("failed to build Python environment for shares"),
+        "{stderr}"
+    );
+    // Nothing was committed anywhere: not on main, not on the run's branch.
+    assert_eq!(head(&lake, "main"), before_head);
+    assert_eq!(tables(&lake, "main"), before_tables);
+    let branch = run["branch"].as_str().unwrap();
+    assert_eq!(head(&lake, branch), before_head);
+}
+
 fn branch_names(lake: &Path) -> Vec<String> {
     ok_json(lake, &["branch", "list"])
         .as_array()
