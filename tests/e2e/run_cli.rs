@@ -1266,6 +1266,107 @@ fn files_of(lake: &Path, table: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The data files of `table` (paths relative to the lake's data folder), sorted.
+fn file_paths(lake: &Path, table: &str) -> Vec<String> {
+    let mut paths: Vec<String> = std::fs::read_dir(lake.join("data/tables").join(table))
+        .map(|d| {
+            d.map(|e| {
+                format!(
+                    "tables/{table}/{}",
+                    e.unwrap().file_name().to_string_lossy()
+                )
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+}
+
+/// Issue 14 (13): once `runs prune` deleted a failed run's branch, nothing can read
+/// what the run wrote (the write guard keeps it off every other ref), and `gc`
+/// reclaims it; while the branch exists, and for everything main reads, gc keeps it.
+#[test]
+fn gc_reclaims_the_data_of_pruned_failed_runs_and_keeps_mains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (out, published) = run_json(&lake, &fixture("orders"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(published["status"], "succeeded");
+    let tables = ["orders", "customer_totals", "country_totals"];
+    let mains: Vec<Vec<String>> = tables.iter().map(|t| file_paths(&lake, t)).collect();
+    let (_, failed) = run_json(&lake, &fixture("orders_fail_last"), &[]);
+    assert_eq!(failed["status"], "failed");
+    let branch = failed["branch"].as_str().unwrap().to_string();
+    // The failed run wrote its first output and the rejected rows of its last.
+    let written: Vec<String> = ["customer_totals", "country_totals"]
+        .iter()
+        .flat_map(|t| file_paths(&lake, t))
+        .filter(|p| !mains.iter().flatten().any(|m| m == p))
+        .collect();
+    assert_eq!(written.len(), 2, "{written:?}");
+    let main_rows = ok_json(
+        &lake,
+        &["query", "SELECT count(*) AS n FROM country_totals"],
+    );
+
+    // Its branch still exists: gc keeps what the branch reads.
+    let kept = ok_json(&lake, &["gc", "--older-than", "0s"]);
+    assert_eq!(kept["deleted"], serde_json::json!([]), "{kept}");
+    let rejected = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM country_totals",
+            "--ref",
+            &branch,
+        ],
+    );
+    assert_eq!(rejected[0]["n"], 3, "{rejected}");
+
+    // Pruned: gc reclaims exactly the run's files.
+    let pruned = ok_json(
+        &lake,
+        &["runs", "prune", "--older-than", "0s", "--keep", "0"],
+    );
+    assert_eq!(pruned["pruned"], serde_json::json!([branch]));
+    let gc = ok_json(&lake, &["gc", "--older-than", "0s"]);
+    let mut deleted: Vec<String> = gc["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    deleted.sort();
+    let mut expected = written.clone();
+    expected.sort();
+    assert_eq!(deleted, expected, "{gc}");
+    for path in &written {
+        assert!(!lake.join("data").join(path).exists(), "{path}");
+    }
+    // main's files all stay, and main reads as before.
+    let now: Vec<Vec<String>> = tables.iter().map(|t| file_paths(&lake, t)).collect();
+    assert_eq!(now, mains);
+    let after = ok_json(
+        &lake,
+        &["query", "SELECT count(*) AS n FROM country_totals"],
+    );
+    assert_eq!(after, main_rows);
+    let fsck = sluice(&lake, &["fsck"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    // Nothing more to reclaim.
+    let again = ok_json(&lake, &["gc", "--older-than", "0s"]);
+    assert_eq!(again["deleted"], serde_json::json!([]), "{again}");
+}
+
 /// Issue 14 (13): `runs prune` deletes failed runs' branches by a retention rule,
 /// never a live run's, and keeps the records.
 #[test]
