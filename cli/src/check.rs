@@ -10,9 +10,10 @@ use crate::{ColorChoice, Format, exit};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// The project folder.
-    #[arg(default_value = ".")]
-    dir: PathBuf,
+    /// The project folder (default: the nearest folder from the current one upward
+    /// that holds sluice.toml or bauplan_project.yml, else the current folder).
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: CheckFormat,
@@ -40,9 +41,10 @@ pub enum CheckFormat {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
-    let sources = sluice_compiler::load_project(&args.dir)?;
+    let project = crate::lake_loc::project_dir(args.dir.clone());
+    let sources = sluice_compiler::load_project(&project)?;
     let analysis = sluice_compiler::check(&sources);
-    let dir = args.dir.as_path();
+    let dir = project.as_path();
     match args.format {
         CheckFormat::Text => print_report(&sources, &analysis, Format::Text, args.color)?,
         CheckFormat::Json => print_report(&sources, &analysis, Format::Json, args.color)?,

@@ -103,6 +103,9 @@ pub fn run(args: InitArgs) -> anyhow::Result<u8> {
             lake_dir.display()
         );
     }
+    if let Some(warning) = env_lake_warning(&lake_dir, args.lake) {
+        eprintln!("{warning}");
+    }
     let cd = if dir == Path::new(".") {
         String::new()
     } else {
@@ -115,6 +118,39 @@ pub fn run(args: InitArgs) -> anyhow::Result<u8> {
     };
     crate::out!("next:\n{cd}  sluice check\n{import}  sluice run\n");
     Ok(exit::OK)
+}
+
+/// The warning `init` gives when `$SLUICE_LAKE` names another lake than the one the
+/// new `sluice.toml` names (`lake_dir`): the environment takes precedence over
+/// `sluice.toml` (flag > `SLUICE_LAKE` > `sluice.toml` > `./.sluice`), so the project's
+/// commands would use `$SLUICE_LAKE`'s lake. `None` when it is unset, empty or the
+/// same folder.
+fn env_lake_warning(lake_dir: &Path, created: bool) -> Option<String> {
+    let env = std::env::var("SLUICE_LAKE")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let same = |a: &Path, b: &Path| match (std::path::absolute(a), std::path::absolute(b)) {
+        (Ok(a), Ok(b)) => a.components().eq(b.components()),
+        _ => false,
+    };
+    let env_path = env.strip_prefix("file://").unwrap_or(&env);
+    let local = !env.contains("://") || env.starts_with("file://");
+    if local && same(Path::new(env_path), lake_dir) {
+        return None;
+    }
+    let shown = sluice_lake::config::redact(&env);
+    let project_lake = if created {
+        format!(
+            "the lake just created at {} (with `orders`)",
+            lake_dir.display()
+        )
+    } else {
+        format!("{}, the lake sluice.toml names", lake_dir.display())
+    };
+    Some(format!(
+        "warning: SLUICE_LAKE is set ({shown}), and it takes precedence over sluice.toml: \
+         sluice commands will use {shown}, not {project_lake}; unset SLUICE_LAKE to use the project's lake."
+    ))
 }
 
 /// Creates the embedded lake at `lake_dir` and imports the sample orders.

@@ -589,11 +589,28 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
         // Bad options are refused before the lake is opened (or created).
         args.options(&settings)?;
     }
-    let lake = open(&lake_arg, &settings, cmd.access()).await?;
-    let resolve = |given: Option<String>| lake_loc::reference(given, &settings);
+    if cmd.access() == Access::Read {
+        let lake = open(&lake_arg, &settings, Access::Read).await?;
+        return execute_on(&lake, cmd, &settings, json).await;
+    }
+    // A write may create the lake; if it fails, the lake it created goes again.
+    let opened = lake_loc::open_for_write(lake_arg.lake.as_deref(), &settings).await?;
+    let result = execute_on(&opened.lake, cmd, &settings, json).await;
+    opened.finish(result.is_ok()).await;
+    result
+}
+
+/// Runs one lake command on its opened lake.
+async fn execute_on(
+    lake: &Lake,
+    cmd: LakeCommand,
+    settings: &ProjectSettings,
+    json: bool,
+) -> Result<String, CmdError> {
+    let resolve = |given: Option<String>| lake_loc::reference(given, settings);
     match cmd {
-        LakeCommand::Branch(r) => ref_command(&lake, RefKind::Branch, r, &settings, json).await,
-        LakeCommand::Tag(r) => ref_command(&lake, RefKind::Tag, r, &settings, json).await,
+        LakeCommand::Branch(r) => ref_command(lake, RefKind::Branch, r, settings, json).await,
+        LakeCommand::Tag(r) => ref_command(lake, RefKind::Tag, r, settings, json).await,
         LakeCommand::Log {
             reference, limit, ..
         } => {
@@ -824,7 +841,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ..
         } => {
             if let Some(run) = run {
-                let (rec, outcome) = sluice_runtime::runs::revert_run(&lake, &run, &into)
+                let (rec, outcome) = sluice_runtime::runs::revert_run(lake, &run, &into)
                     .await
                     .map_err(runtime_error)?;
                 let tables: Vec<&str> = rec.outputs().map(|n| n.name.as_str()).collect();
@@ -862,7 +879,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             let (Some(table), Some(to)) = (table, to) else {
                 return Err(usage("revert needs TABLE --to REF, or --run RUN_ID".into()));
             };
-            let warning = sluice_runtime::runs::published_with(&lake, &table, &into)
+            let warning = sluice_runtime::runs::published_with(lake, &table, &into)
                 .await
                 .ok()
                 .flatten();
@@ -891,8 +908,8 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
             ))
         }
         LakeCommand::Tpchgen(args) => {
-            let opts = args.options(&settings)?;
-            let report = crate::tpch::generate(&lake, &opts).await?;
+            let opts = args.options(settings)?;
+            let report = crate::tpch::generate(lake, &opts).await?;
             let rows: u64 = report.tables.iter().map(|t| t.rows).sum();
             let bytes: u64 = report.tables.iter().map(|t| t.bytes).sum();
             if json {

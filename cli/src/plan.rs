@@ -26,9 +26,10 @@ pub enum PlanFormat {
 
 #[derive(clap::Args)]
 pub struct PlanArgs {
-    /// The project folder.
-    #[arg(default_value = ".")]
-    dir: PathBuf,
+    /// The project folder (default: the nearest folder from the current one upward
+    /// that holds sluice.toml or bauplan_project.yml, else the current folder).
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: PlanFormat,
@@ -36,9 +37,10 @@ pub struct PlanArgs {
 
 #[derive(clap::Args)]
 pub struct LineageArgs {
-    /// The project folder (default: the current folder).
-    #[arg(default_value = ".")]
-    dir: PathBuf,
+    /// The project folder (default: the nearest folder from the current one upward
+    /// that holds sluice.toml or bauplan_project.yml, else the current folder).
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
     /// The column, as `TABLE.COLUMN` (the table name may itself be dotted).
     #[arg(value_name = "TABLE.COLUMN")]
     column: String,
@@ -71,7 +73,11 @@ fn checked(dir: &std::path::Path, json: bool) -> anyhow::Result<Option<(SourceSe
 }
 
 pub fn run_plan(args: PlanArgs) -> anyhow::Result<u8> {
-    let Some((sources, analysis)) = checked(&args.dir, args.format == PlanFormat::Json)? else {
+    let Some((sources, analysis)) = checked(
+        &crate::lake_loc::project_dir(args.dir.clone()),
+        args.format == PlanFormat::Json,
+    )?
+    else {
         return Ok(exit::FAILED);
     };
     let plan = plan::build(&analysis, &sources);
@@ -173,7 +179,8 @@ fn mermaid(plan: &Plan) -> String {
 
 pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
     let json = args.format == crate::Format::Json;
-    let Some((_, analysis)) = checked(&args.dir, json)? else {
+    let Some((_, analysis)) = checked(&crate::lake_loc::project_dir(args.dir.clone()), json)?
+    else {
         return Ok(exit::FAILED);
     };
     let Some((table, column)) = args.column.rsplit_once('.') else {

@@ -22,9 +22,10 @@ use crate::{ColorChoice, Format, exit};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The project folder.
-    #[arg(default_value = ".")]
-    dir: PathBuf,
+    /// The project folder (default: the nearest folder from the current one upward
+    /// that holds sluice.toml or bauplan_project.yml, else the current folder).
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
     /// The branch to read sources from and publish to (default: `ref` in the
     /// project's sluice.toml, else main).
     #[arg(long = "ref", value_name = "BRANCH")]
@@ -298,9 +299,14 @@ impl Live {
                     if *ok { "built" } else { "failed to build" },
                     seconds(*duration_ms)
                 ));
+                // Environments are built before any node runs: the node waits.
                 if let Some(bar) = bars.get(node) {
-                    bar.set_style(style("  {prefix:<28} {spinner} running {elapsed}"));
-                    bar.reset_elapsed();
+                    bar.set_style(style("  {prefix:<28} {msg}"));
+                    bar.set_message(if *ok {
+                        "environment ready, waiting"
+                    } else {
+                        "environment failed"
+                    });
                 }
             }
             RunEvent::NodeOutput { node, line, .. } => self.line(format!("[{node}] {line}")),
@@ -572,17 +578,21 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
     };
-    let settings = match lake_loc::project_settings(&args.dir) {
+    let dir = lake_loc::project_dir(args.dir.clone());
+    let settings = match lake_loc::project_settings(&dir) {
         Ok(s) => s,
         Err(m) => return fail(format, exit::USAGE, "project", m),
     };
     let target = lake_loc::reference(args.target.clone(), &settings);
     rt.block_on(async {
-        let lake = match open(args.common.lake.lake.as_deref(), &settings, Access::Write).await {
-            Ok(l) => l,
-            Err(e) => return open_failed(format, e),
-        };
-        let mut options = RunOptions::new(&args.dir, &target);
+        // A run may create the lake; one that does not run removes it again.
+        let opened =
+            match lake_loc::open_for_write(args.common.lake.lake.as_deref(), &settings).await {
+                Ok(o) => o,
+                Err(e) => return open_failed(format, e),
+            };
+        let lake = &opened.lake;
+        let mut options = RunOptions::new(&dir, &target);
         options.dry_run = args.dry_run;
         options.params = params;
         options.allow_network = args.allow_network;
@@ -593,8 +603,11 @@ pub fn run(args: RunArgs) -> ExitCode {
             eprintln!("note: --allow-network: Python nodes of this run may use the network");
         }
         let (live, observer) = Live::observer(format != Format::Json);
-        let outcome = sluice_runtime::run(&lake, options, observer).await;
+        let outcome = sluice_runtime::run(lake, options, observer).await;
         live.clear();
+        opened
+            .finish(matches!(outcome, Ok(RunOutcome::Finished(_))))
+            .await;
         match outcome {
             Ok(RunOutcome::Rejected { sources, analysis }) => {
                 if let Err(e) =

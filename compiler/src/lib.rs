@@ -2,8 +2,9 @@
 //! graph (the typed plan) and diagnostics out.
 //!
 //! Architecture invariant: this crate does no data I/O and never prints. The only file
-//! system access is [`load_project`], which reads sources into a [`SourceSet`]; everything
-//! else is a pure function of that set, so the CLI, the LSP and tests share it.
+//! system access is [`load_project`], which reads sources into a [`SourceSet`] (and
+//! [`find_project_root`], which only looks for marker files); everything else is a pure
+//! function of that set, so the CLI, the LSP and tests share it.
 
 pub mod analysis;
 pub mod bauplan_project;
@@ -51,6 +52,26 @@ pub enum LoadError {
     },
     #[error("`{}` is not valid UTF-8", .0.display())]
     NotUtf8(PathBuf),
+}
+
+/// File names that make a folder a project root.
+pub const PROJECT_MARKERS: [&str; 3] =
+    ["sluice.toml", "bauplan_project.yml", "bauplan_project.yaml"];
+
+/// Whether the folder `dir` holds a project marker ([`PROJECT_MARKERS`]).
+pub fn is_project_root(dir: &Path) -> bool {
+    PROJECT_MARKERS.iter().any(|m| dir.join(m).is_file())
+}
+
+/// The project a path belongs to: the nearest folder from `start` upward (itself
+/// first) that holds a project marker, as git and cargo find theirs; `None` when no
+/// ancestor does. The one rule of the CLI (a defaulted project folder, the
+/// `sluice.toml` of lake commands) and the language server.
+pub fn find_project_root(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|d| is_project_root(d))
+        .map(Path::to_path_buf)
 }
 
 /// Reads every `*.py` and `*.sql` file below `root` (hidden folders and `__pycache__`

@@ -92,6 +92,7 @@ suite!(
     no_door_lets_an_unpublished_runs_snapshot_out,
     a_run_branch_is_sealed_by_its_lease,
     tables_that_collide_in_sql_are_refused,
+    gc_reclaims_unreachable_runs_and_keeps_what_refs_read,
 );
 
 async fn new_lake_has_main_and_root_commit(t: &TestLake) {
@@ -1391,6 +1392,68 @@ async fn no_door_lets_an_unpublished_runs_snapshot_out(t: &TestLake) {
     ended_run(lake, "bbbb0002", "succeeded").await;
     lake.revert("t", "run/bbbb0002", "main").await.unwrap();
     lake.create_branch("copy", "run/bbbb0002").await.unwrap();
+}
+
+/// Issue 14 (13): a run that did not succeed, whose branch is gone, can never be
+/// read through a ref again (the write guard), so gc reclaims its files; while its
+/// branch exists, while a tag points into its history, and for whatever another
+/// snapshot shares, they stay.
+async fn gc_reclaims_unreachable_runs_and_keeps_what_refs_read(t: &TestLake) {
+    let lake = &t.lake;
+    let s = stage(lake, "m", &[1], "main").await;
+    lake.commit(CommitRequest::new("main", "m").change("m", TableChange::Create(s)))
+        .await
+        .unwrap();
+    let file_of = |c: &Commit, table: &str| {
+        let lake = lake.clone();
+        let snapshot = c.tables()[table].clone();
+        async move {
+            lake.snapshot(&snapshot).await.unwrap().content.files[0]
+                .path
+                .clone()
+        }
+    };
+    let main_file = file_of(&lake.branch_head("main").await.unwrap(), "m").await;
+    let failed = ended_run(lake, "dddd0004", "failed").await;
+    let failed_file = file_of(&failed, "t").await;
+    let tagged = ended_run(lake, "eeee0005", "failed").await;
+    let tagged_file = file_of(&tagged, "t").await;
+    let dry = ended_run(lake, "ffff0006", "validated").await;
+    let dry_file = file_of(&dry, "t").await;
+    lake.create_tag("inspect", "run/eeee0005").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Every run branch still exists: nothing goes.
+    let r = lake.gc(Duration::ZERO).await.unwrap();
+    assert!(r.deleted.is_empty(), "{r:?}");
+
+    for id in ["dddd0004", "eeee0005", "ffff0006"] {
+        lake.delete_branch(&format!("run/{id}")).await.unwrap();
+    }
+    let r = lake.gc(Duration::ZERO).await.unwrap();
+    let mut expected = vec![failed_file.clone(), dry_file.clone()];
+    expected.sort();
+    assert_eq!(r.deleted, expected, "{r:?}");
+    for gone in &expected {
+        assert!(!lake.data().exists(gone).await.unwrap(), "{gone}");
+    }
+    // What refs read stays: main's table, and the failed run the tag points at.
+    assert!(lake.data().exists(&main_file).await.unwrap());
+    assert!(lake.data().exists(&tagged_file).await.unwrap());
+    assert_eq!(rows(lake, "main", "m").await.len(), 1);
+    assert_eq!(rows(lake, "inspect", "t").await.len(), 1);
+    assert!(lake.fsck(None).await.unwrap().is_clean());
+    // The reclaimed run's commit is still recorded; reading it names the file.
+    let err = lake
+        .read_table(&format!("@{}", failed.id), "t")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&failed_file), "{err}");
+    // Without the tag, the tagged run goes too.
+    lake.delete_tag("inspect").await.unwrap();
+    let r = lake.gc(Duration::ZERO).await.unwrap();
+    assert_eq!(r.deleted, vec![tagged_file], "{r:?}");
+    assert_eq!(rows(lake, "main", "m").await.len(), 1);
 }
 
 async fn a_run_branch_is_sealed_by_its_lease(t: &TestLake) {

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sluice_compiler::source::skipped_name;
 
-/// File names that make a folder a project root.
-pub const MARKERS: [&str; 3] = ["sluice.toml", "bauplan_project.yml", "bauplan_project.yaml"];
+/// File names that make a folder a project root (the compiler's, which the CLI shares).
+pub const MARKERS: [&str; 3] = sluice_compiler::PROJECT_MARKERS;
 
 pub fn is_marker(path: &Path) -> bool {
     path.file_name()
@@ -20,7 +20,7 @@ pub fn is_marker(path: &Path) -> bool {
 
 /// Whether a folder on disk holds a marker.
 pub fn has_marker(dir: &Path) -> bool {
-    MARKERS.iter().any(|m| dir.join(m).is_file())
+    sluice_compiler::is_project_root(dir)
 }
 
 /// The workspace folders the client opened.
@@ -49,8 +49,8 @@ impl Workspace {
 
     /// The project root of the files directly inside `dir`.
     fn project_of_dir(&self, dir: &Path) -> Option<PathBuf> {
-        if let Some(root) = dir.ancestors().find(|d| has_marker(d)) {
-            return Some(root.to_owned());
+        if let Some(root) = sluice_compiler::find_project_root(dir) {
+            return Some(root);
         }
         self.folders
             .iter()

@@ -201,6 +201,8 @@ pub async fn run_node(
     trace: &Arc<NodeTrace>,
 ) -> Result<NodeDone, NodeError> {
     let start = Instant::now();
+    // Builds before this call (the run's environment step) are not in `start`'s span.
+    let built_before = trace.env_build().unwrap_or_default();
     let staged = match node.kind {
         TableKind::Sql => run_sql(ctx, node, &inputs).await?,
         TableKind::Python => run_python(ctx, node, &inputs, trace).await?,
@@ -249,7 +251,12 @@ pub async fn run_node(
         snapshot,
         duration_ms: start
             .elapsed()
-            .saturating_sub(trace.env_build().unwrap_or_default())
+            .saturating_sub(
+                trace
+                    .env_build()
+                    .unwrap_or_default()
+                    .saturating_sub(built_before),
+            )
             .as_millis() as u64,
         expectations: results,
     })
@@ -574,6 +581,11 @@ fn scalar(value: &serde_json::Value) -> ScalarValue {
     }
 }
 
+/// An environment that could not be prepared, as the error of the node at `file:line`.
+pub(crate) fn env_error(file: &str, line: u32, e: PythonError) -> NodeError {
+    python_error(file, line, "preparing its Python environment", e)
+}
+
 /// A Python error as a node error, pointing into the user's code when it can.
 fn python_error(file: &str, line: u32, what: &str, e: PythonError) -> NodeError {
     let (loc, detail) = match &e {
@@ -601,6 +613,35 @@ fn python_error(file: &str, line: u32, what: &str, e: PythonError) -> NodeError 
     }
 }
 
+/// The environment of a Python function, built (as its own step: announced, timed
+/// into `trace`, not part of a node's duration) or found in the cache. A run builds every environment before its first node
+/// ([`crate::run`]), so at a node this is normally the two `stat`s of a cached one.
+pub(crate) async fn ensure_env(
+    ctx: &NodeContext,
+    node: &str,
+    env: &EnvSpec,
+    trace: &NodeTrace,
+) -> Result<PythonEnv, PythonError> {
+    if ctx.envs.is_built(env)? {
+        return ctx.envs.ensure(env).await;
+    }
+    (ctx.observer)(&RunEvent::EnvBuilding {
+        node: node.to_string(),
+        python: env.python_version.clone(),
+        packages: env.requirements()?,
+    });
+    let started = Instant::now();
+    let built = ctx.envs.ensure(env).await;
+    let took = started.elapsed();
+    trace.add_env_build(took);
+    (ctx.observer)(&RunEvent::EnvBuilt {
+        node: node.to_string(),
+        ok: built.is_ok(),
+        duration_ms: took.as_millis() as u64,
+    });
+    built
+}
+
 /// A Python function's environment (built or cached) and its worker job over
 /// `tables`; errors point at `file:line`.
 async fn python_job<'a>(
@@ -612,28 +653,9 @@ async fn python_job<'a>(
     tables: &[(String, TableData)],
     trace: &Arc<NodeTrace>,
 ) -> Result<(PythonEnv, NodeJob<'a>), NodeError> {
-    let env_error = |e| python_error(file, line, "preparing its Python environment", e);
-    let env = if ctx.envs.is_built(&spec.env).map_err(env_error)? {
-        ctx.envs.ensure(&spec.env).await.map_err(env_error)?
-    } else {
-        // Its own progress step, not part of the node's duration.
-        let packages = spec.env.requirements().map_err(env_error)?;
-        (ctx.observer)(&RunEvent::EnvBuilding {
-            node: node.to_string(),
-            python: spec.env.python_version.clone(),
-            packages,
-        });
-        let started = Instant::now();
-        let env = ctx.envs.ensure(&spec.env).await;
-        let took = started.elapsed();
-        trace.add_env_build(took);
-        (ctx.observer)(&RunEvent::EnvBuilt {
-            node: node.to_string(),
-            ok: env.is_ok(),
-            duration_ms: took.as_millis() as u64,
-        });
-        env.map_err(env_error)?
-    };
+    let env = ensure_env(ctx, node, &spec.env, trace)
+        .await
+        .map_err(|e| env_error(file, line, e))?;
     let on_output: crate::python::OutputSink = {
         let (observer, trace, node) = (ctx.observer.clone(), trace.clone(), node.to_string());
         crate::python::OutputSink(Arc::new(move |stream, text: &str| {

@@ -2,8 +2,9 @@
 //! retention rule. A failed run keeps its `run/<id>` branch (with the output that
 //! broke its contract, marked aborted) for inspection; pruning deletes the branch
 //! and records that in the run's record. The record itself stays, and so do the
-//! commits (the lake never forgets a commit): `sluice gc` keeps every recorded
-//! commit's files, so pruning tidies the branch list but frees no storage.
+//! commits (the lake never forgets a commit); with the branch gone, no ref can
+//! reach what the run wrote (the lake's write guard), so `sluice gc` reclaims
+//! its data files.
 
 use std::time::Duration;
 

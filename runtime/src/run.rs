@@ -616,6 +616,11 @@ async fn execute(
         .iter()
         .map(|n| (n.name.clone(), Arc::default()))
         .collect();
+    // Every Python environment before the first node: one that cannot be built
+    // fails the run while nothing has executed.
+    let mut failure: Option<RunError> = prepare_environments(&ctx, plan, rec, &traces, observer)
+        .await
+        .err();
     let parallelism = options.parallelism.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -641,7 +646,6 @@ async fn execute(
         .filter(|n| waiting[n.name.as_str()] == 0)
         .collect();
     let mut running: JoinSet<(String, Result<exec::NodeDone, NodeError>)> = JoinSet::new();
-    let mut failure: Option<RunError> = None;
     let mut checked: Vec<bool> = vec![false; plan.expectations.len()];
 
     loop {
@@ -768,6 +772,109 @@ async fn execute(
     for r in &mut rec.nodes {
         if matches!(r.status, NodeStatus::Pending | NodeStatus::Running) {
             r.status = NodeStatus::Skipped;
+        }
+    }
+    match failure {
+        Some(f) => Err(f),
+        None => Ok(()),
+    }
+}
+
+/// Builds (or finds cached) the Python environment of every Python node and
+/// expectation of the plan, each distinct environment once and the distinct ones
+/// concurrently, announced for the first node that needs it. The first failure, in
+/// the plan's order, is the run's: that node is marked failed with the error
+/// (naming its file, line and the requirements), and nothing has executed.
+async fn prepare_environments(
+    ctx: &Arc<NodeContext>,
+    plan: &Plan,
+    rec: &mut RunRecord,
+    traces: &HashMap<String, Arc<exec::NodeTrace>>,
+    observer: &Observer,
+) -> Result<(), RunError> {
+    struct Need {
+        /// The node it is announced and recorded for (an expectation: its own name).
+        node: String,
+        file: String,
+        line: u32,
+        env: crate::python::EnvSpec,
+    }
+    let mut needs: Vec<Need> = Vec::new();
+    for r in &rec.nodes {
+        let Some(python) = plan
+            .nodes
+            .iter()
+            .find(|n| n.name == r.name)
+            .and_then(|n| n.python.as_ref())
+        else {
+            continue;
+        };
+        needs.push(Need {
+            node: r.name.clone(),
+            file: r.file.clone(),
+            line: r.line,
+            env: exec::PythonSpec::from_plan(python).env,
+        });
+    }
+    for e in &plan.expectations {
+        needs.push(Need {
+            node: e.name.clone(),
+            file: e.file.clone(),
+            line: e.line,
+            env: exec::PythonSpec::from_plan(&e.python).env,
+        });
+    }
+    // One build per distinct environment (an invalid spec has no hash: its own entry).
+    let mut seen = std::collections::HashSet::new();
+    needs.retain(|n| n.env.hash().map_or(true, |h| seen.insert(h)));
+    let builds = needs.iter().map(|need| {
+        let ctx = ctx.clone();
+        let trace = traces.get(&need.node).cloned().unwrap_or_default();
+        async move {
+            let result = exec::ensure_env(&ctx, &need.node, &need.env, &trace).await;
+            (trace.env_build(), result)
+        }
+    });
+    let results = futures::future::join_all(builds).await;
+    let mut failure = None;
+    for (need, (took, result)) in needs.iter().zip(results) {
+        let record = rec.node_mut(&need.node);
+        // An expectation is not a node: the run's error names no node then.
+        let node = record.as_ref().map(|_| need.node.clone());
+        match result {
+            Ok(_) => {
+                if let Some(record) = record {
+                    record.env_build_ms = took.map(|d| d.as_millis() as u64);
+                }
+            }
+            Err(e) if failure.is_none() => {
+                // The tool's output goes to the node error's detail, once.
+                let what = e.to_string();
+                let message = format!(
+                    "the Python environment of `{}` ({}:{}) could not be built, so no node ran: {}",
+                    need.node,
+                    need.file,
+                    need.line,
+                    what.lines().next().unwrap_or_default()
+                );
+                let error = exec::env_error(&need.file, need.line, e);
+                if let Some(record) = record {
+                    record.status = NodeStatus::Failed;
+                    record.env_build_ms = took.map(|d| d.as_millis() as u64);
+                    record.error = Some(NodeError {
+                        message: message.clone(),
+                        ..error
+                    });
+                    observer(&RunEvent::NodeFinished {
+                        node: need.node.clone(),
+                        status: NodeStatus::Failed,
+                        rows: None,
+                        duration_ms: 0,
+                    });
+                }
+                failure = Some(RunError { node, message });
+            }
+            Err(_) => {}
         }
     }
     match failure {

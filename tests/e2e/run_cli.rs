@@ -1209,6 +1209,57 @@ fn an_environment_build_is_its_own_step() {
     );
 }
 
+/// Issue 14 (9): every Python environment is resolved before any node executes, so
+/// a requirement no index can satisfy fails the run while nothing has run, naming
+/// the node, its file and the requirement, and the target stays as it was.
+#[test]
+fn an_unresolvable_requirement_fails_the_run_before_any_node_executes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = copy_project("orders_py", tmp.path());
+    let shares = std::fs::read_to_string(project.join("shares.py")).unwrap();
+    let shares = shares
+        .replace("from sluice import col", "from sluice import col, python")
+        .replace(
+            "def shares(",
+            "@python(pip={\"polars\": \"0.0.0.1\"})\ndef shares(",
+        );
+    std::fs::write(project.join("shares.py"), shares).unwrap();
+    let before_head = head(&lake, "main");
+    let before_tables = tables(&lake, "main");
+
+    let (out, run) = run_json(&lake, &project, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(run["status"], "failed");
+    // The SQL node upstream of `shares` never ran: it comes first in the order.
+    assert_eq!(run["nodes"][0]["name"], "customer_totals");
+    assert_eq!(run["nodes"][0]["status"], "skipped", "{}", run["nodes"][0]);
+    assert!(run["nodes"][0]["commit"].is_null(), "{}", run["nodes"][0]);
+    assert_eq!(run["nodes"][1]["status"], "failed");
+    let message = run["error"]["message"].as_str().unwrap();
+    assert_eq!(run["error"]["node"], "shares");
+    assert!(
+        message.contains("the Python environment of `shares` (shares.py:")
+            && message.contains("so no node ran")
+            && message.contains("polars==0.0.0.1"),
+        "{message}"
+    );
+    assert_eq!(run["nodes"][1]["error"]["location"]["file"], "shares.py");
+    // Its own progress step, which failed.
+    assert!(
+        stderr.contains("building Python environment for shares (")
+            && stderr.contains("polars==0.0.0.1")
+            && stderr.contains("failed to build Python environment for shares"),
+        "{stderr}"
+    );
+    // Nothing was committed anywhere: not on main, not on the run's branch.
+    assert_eq!(head(&lake, "main"), before_head);
+    assert_eq!(tables(&lake, "main"), before_tables);
+    let branch = run["branch"].as_str().unwrap();
+    assert_eq!(head(&lake, branch), before_head);
+}
+
 fn branch_names(lake: &Path) -> Vec<String> {
     ok_json(lake, &["branch", "list"])
         .as_array()
@@ -1222,6 +1273,107 @@ fn files_of(lake: &Path, table: &str) -> usize {
     std::fs::read_dir(lake.join("data/tables").join(table))
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+/// The data files of `table` (paths relative to the lake's data folder), sorted.
+fn file_paths(lake: &Path, table: &str) -> Vec<String> {
+    let mut paths: Vec<String> = std::fs::read_dir(lake.join("data/tables").join(table))
+        .map(|d| {
+            d.map(|e| {
+                format!(
+                    "tables/{table}/{}",
+                    e.unwrap().file_name().to_string_lossy()
+                )
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+}
+
+/// Issue 14 (13): once `runs prune` deleted a failed run's branch, nothing can read
+/// what the run wrote (the write guard keeps it off every other ref), and `gc`
+/// reclaims it; while the branch exists, and for everything main reads, gc keeps it.
+#[test]
+fn gc_reclaims_the_data_of_pruned_failed_runs_and_keeps_mains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let (out, published) = run_json(&lake, &fixture("orders"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(published["status"], "succeeded");
+    let tables = ["orders", "customer_totals", "country_totals"];
+    let mains: Vec<Vec<String>> = tables.iter().map(|t| file_paths(&lake, t)).collect();
+    let (_, failed) = run_json(&lake, &fixture("orders_fail_last"), &[]);
+    assert_eq!(failed["status"], "failed");
+    let branch = failed["branch"].as_str().unwrap().to_string();
+    // The failed run wrote its first output and the rejected rows of its last.
+    let written: Vec<String> = ["customer_totals", "country_totals"]
+        .iter()
+        .flat_map(|t| file_paths(&lake, t))
+        .filter(|p| !mains.iter().flatten().any(|m| m == p))
+        .collect();
+    assert_eq!(written.len(), 2, "{written:?}");
+    let main_rows = ok_json(
+        &lake,
+        &["query", "SELECT count(*) AS n FROM country_totals"],
+    );
+
+    // Its branch still exists: gc keeps what the branch reads.
+    let kept = ok_json(&lake, &["gc", "--older-than", "0s"]);
+    assert_eq!(kept["deleted"], serde_json::json!([]), "{kept}");
+    let rejected = ok_json(
+        &lake,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM country_totals",
+            "--ref",
+            &branch,
+        ],
+    );
+    assert_eq!(rejected[0]["n"], 3, "{rejected}");
+
+    // Pruned: gc reclaims exactly the run's files.
+    let pruned = ok_json(
+        &lake,
+        &["runs", "prune", "--older-than", "0s", "--keep", "0"],
+    );
+    assert_eq!(pruned["pruned"], serde_json::json!([branch]));
+    let gc = ok_json(&lake, &["gc", "--older-than", "0s"]);
+    let mut deleted: Vec<String> = gc["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    deleted.sort();
+    let mut expected = written.clone();
+    expected.sort();
+    assert_eq!(deleted, expected, "{gc}");
+    for path in &written {
+        assert!(!lake.join("data").join(path).exists(), "{path}");
+    }
+    // main's files all stay, and main reads as before.
+    let now: Vec<Vec<String>> = tables.iter().map(|t| file_paths(&lake, t)).collect();
+    assert_eq!(now, mains);
+    let after = ok_json(
+        &lake,
+        &["query", "SELECT count(*) AS n FROM country_totals"],
+    );
+    assert_eq!(after, main_rows);
+    let fsck = sluice(&lake, &["fsck"]);
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    // Nothing more to reclaim.
+    let again = ok_json(&lake, &["gc", "--older-than", "0s"]);
+    assert_eq!(again["deleted"], serde_json::json!([]), "{again}");
 }
 
 /// Issue 14 (13): `runs prune` deletes failed runs' branches by a retention rule,

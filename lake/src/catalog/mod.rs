@@ -18,6 +18,7 @@ mod guard;
 pub mod postgres;
 mod postgres_files;
 mod postgres_guard;
+mod release;
 pub mod sqlite;
 mod sqlite_files;
 mod sqlite_guard;

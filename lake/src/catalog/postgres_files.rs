@@ -7,8 +7,11 @@
 //! commit takes the lock first, before any row lock, so it cannot deadlock
 //! with a waiting gc.
 
+use std::collections::{BTreeSet, HashSet};
+
 use tokio_postgres::Transaction;
 
+use super::release::{FORGOTTEN_SNAPSHOTS, REF_HEADS, Release, files_of};
 use super::{Condemned, lost_reason, snapshot_files};
 use crate::error::{LakeError, Result};
 use crate::model::Snapshot;
@@ -83,6 +86,7 @@ pub(super) async fn condemn(
 ) -> Result<Condemned> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&GC_LOCK])
         .await?;
+    release_forgotten(tx).await?;
     let mut out = Condemned::default();
     for (path, modified_ms) in files {
         if row_exists(tx, "SELECT 1 FROM data_files WHERE path = $1", path).await? {
@@ -125,4 +129,52 @@ pub(super) async fn condemn(
         .map(|r| r.try_get(0))
         .collect::<std::result::Result<_, _>>()?;
     Ok(out)
+}
+
+/// In gc's transaction (holding [`GC_LOCK`] exclusive): the files only unreachable
+/// runs' snapshots reference stop being referenced (`catalog/release.rs`).
+pub(super) async fn release_forgotten(tx: &Transaction<'_>) -> Result<()> {
+    let forgotten: Vec<(String, String)> = tx
+        .query(FORGOTTEN_SNAPSHOTS, &[])
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    let mut paths: Vec<String> = Vec::new();
+    for (id, body) in &forgotten {
+        paths.extend(files_of(id, body)?);
+    }
+    let referenced: HashSet<String> = tx
+        .query(
+            "SELECT path FROM data_files WHERE path = ANY($1)",
+            &[&paths],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    let Some(mut release) = Release::new(forgotten, |p| Ok(referenced.contains(p)))? else {
+        return Ok(());
+    };
+    for r in tx.query("SELECT id, body FROM commits", &[]).await? {
+        release.see_commit(&r.try_get::<_, String>(0)?, &r.try_get::<_, String>(1)?)?;
+    }
+    let heads: Vec<String> = tx
+        .query(REF_HEADS, &[])
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?;
+    release.reachable_from(heads);
+    let mut kept = BTreeSet::new();
+    for r in tx.query("SELECT id, body FROM snapshots", &[]).await? {
+        let id: String = r.try_get(0)?;
+        if !release.releases(&id) {
+            kept.extend(files_of(&id, &r.try_get::<_, String>(1)?)?);
+        }
+    }
+    let released = release.files(&kept);
+    tx.execute("DELETE FROM data_files WHERE path = ANY($1)", &[&released])
+        .await?;
+    Ok(())
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::sqlite_files::{adopt_files, fill_data_files, row_exists};
+use super::sqlite_files::{adopt_files, fill_data_files, release_forgotten, row_exists};
 use super::sqlite_guard as g;
 use super::{
     Catalog, Condemned, FILES_VERSION, SCHEMA_VERSION, guard, props_from_json, props_to_json,
@@ -747,6 +747,7 @@ impl Catalog for SqliteCatalog {
             let files = files.as_slice();
             // IMMEDIATE: the write lock, so no commit interleaves with the decision.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            release_forgotten(&tx)?;
             let mut out = Condemned::default();
             for (path, modified_ms) in files {
                 if row_exists(&tx, "SELECT 1 FROM data_files WHERE path = ?1", path)? {

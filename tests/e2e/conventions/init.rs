@@ -117,3 +117,46 @@ fn completions_for_bash_zsh_and_fish() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("possible values"), "{}", stderr(&out));
 }
+
+/// Issue 14 leftover: `SLUICE_LAKE` takes precedence over the lake `sluice.toml` names
+/// (flag > env > sluice.toml), so `init` says on stderr which lake commands will use.
+#[test]
+fn init_warns_when_sluice_lake_overrides_the_projects_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let init = |args: &[&str], env: &str| {
+        crate::command(tmp.path(), args)
+            .env("SLUICE_LAKE", env)
+            .output()
+            .unwrap()
+    };
+    let out = init(&["init", "shop", "--lake"], "elsewhere");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "warning: SLUICE_LAKE is set (elsewhere), and it takes precedence over sluice.toml: \
+             sluice commands will use elsewhere, not the lake just created at shop/.sluice"
+        ) && err.contains("unset SLUICE_LAKE"),
+        "{err}"
+    );
+    // Which is true: from the project, commands use SLUICE_LAKE's lake.
+    let out = crate::command(&tmp.path().join("shop"), &["table", "list"])
+        .env("SLUICE_LAKE", tmp.path().join("elsewhere"))
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("no lake at"), "{}", stderr(&out));
+    // Without --lake: sluice.toml still names a lake that SLUICE_LAKE overrides.
+    let out = init(&["init", "plain"], "postgres://u:secret@db/lake");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("sluice commands will use postgres://u:***@db/lake, not plain/.sluice"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
+    // SLUICE_LAKE naming the project's own lake: nothing to warn about; nor when unset.
+    let out = init(&["init", "same", "--lake"], "same/.sluice");
+    assert_eq!(stderr(&out), "");
+    let out = crate::sluice_in(tmp.path(), &["init", "unset"]);
+    assert_eq!(stderr(&out), "");
+}

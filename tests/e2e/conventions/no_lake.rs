@@ -155,3 +155,113 @@ fn a_malformed_sluice_toml_is_named() {
     let err = stderr(&out);
     assert!(err.contains("sluice.toml:3:"), "{err}");
 }
+
+/// Issue 14 leftover: a write that fails creates no lake (only a successful write or
+/// `sluice init` may), whether the lake's folder is missing or exists empty.
+#[test]
+fn a_failing_write_creates_no_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.py"), "def f(:\n").unwrap();
+    std::fs::create_dir(dir.path().join("clean")).unwrap();
+    let failing: &[&[&str]] = &[
+        &["import", "missing.csv", "--table", "t"],
+        &["merge", "nope", "--into", "main"],
+        &["revert", "t", "--to", "nope", "--into", "main"],
+        &["branch", "create", "dev", "--from", "nope"],
+        &["tag", "create", "v1", "--from", "nope"],
+        &["run", "."],
+        &["run", "--ref", "nope", "clean"],
+    ];
+    for args in failing {
+        for lake in ["new/lake", "empty"] {
+            if lake == "empty" {
+                std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+            }
+            let mut all = args.to_vec();
+            all.extend(["--lake", lake]);
+            let out = sluice_in(dir.path(), &all);
+            assert_ne!(
+                out.status.code(),
+                Some(0),
+                "sluice {all:?}: {}",
+                stderr(&out)
+            );
+            assert!(
+                !dir.path().join("new").exists(),
+                "sluice {all:?} created a lake: {:?}",
+                tree(dir.path())
+            );
+            if lake == "empty" {
+                assert_eq!(
+                    tree(&dir.path().join("empty")),
+                    Vec::<String>::new(),
+                    "sluice {all:?}"
+                );
+            }
+        }
+    }
+    // The same import, once it can succeed, creates the lake.
+    std::fs::write(dir.path().join("t.csv"), "id\n1\n").unwrap();
+    let out = sluice_in(
+        dir.path(),
+        &["import", "t.csv", "--table", "t", "--lake", "new/lake"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(dir.path().join("new/lake/catalog.db").is_file());
+}
+
+/// Issue 14 leftover: from a subfolder of a project, a defaulted DIR and the lake
+/// commands find the nearest `sluice.toml` upward (as git and cargo do), for the
+/// project and its `lake`/`ref`; an explicit DIR is taken as given.
+#[test]
+fn commands_in_a_subfolder_find_the_project_upward() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("proj");
+    let fixture =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/run/orders");
+    std::fs::create_dir_all(project.join("sub/deeper")).unwrap();
+    for f in ["schemas.py", "customer_totals.sql", "country_totals.sql"] {
+        std::fs::copy(fixture.join(f), project.join(f)).unwrap();
+    }
+    std::fs::write(
+        project.join("sluice.toml"),
+        "lake = \"lakes/main\"\nref = \"dev\"\n\n[project]\nname = \"p\"\n",
+    )
+    .unwrap();
+    let csv = fixture.join("../data/orders.csv");
+    let deeper = project.join("sub/deeper");
+
+    // The lake commands use the project's lake and ref.
+    let out = sluice_in(&deeper, &["branch", "create", "dev", "--from", "main"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = sluice_in(
+        &deeper,
+        &["import", csv.to_str().unwrap(), "--table", "orders"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("on dev"), "{}", stdout(&out));
+    assert!(project.join("lakes/main/catalog.db").is_file());
+    assert!(!deeper.join(".sluice").exists());
+    assert!(!deeper.join("lakes").exists());
+
+    // check and run without DIR: the whole project.
+    let out = sluice_in(&deeper, &["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["summary"]["nodes"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    let out = sluice_in(&deeper, &["run", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["target"], "dev", "{run}");
+    assert_eq!(run["nodes"].as_array().unwrap().len(), 2, "{run}");
+    let out = sluice_in(&deeper, &["table", "list", "--format", "json"]);
+    assert!(stdout(&out).contains("country_totals"), "{}", stdout(&out));
+
+    // An explicit DIR is the project, as given: this one has no tables.
+    let out = sluice_in(&deeper, &["check", ".", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["nodes"], 0, "{report}");
+}
