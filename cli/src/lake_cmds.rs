@@ -463,12 +463,9 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
     }
 }
 
-async fn open(
-    lake: &LakeArg,
-    settings: &ProjectSettings,
-    access: Access,
-) -> Result<Lake, CmdError> {
-    Ok(lake_loc::open(lake.lake.as_deref(), settings, access).await?)
+/// Opens the existing lake of a command that reads.
+async fn open(lake: &LakeArg, settings: &ProjectSettings) -> Result<Lake, CmdError> {
+    Ok(lake_loc::open(lake.lake.as_deref(), settings).await?)
 }
 
 /// The Arrow schema the project in `dir` declares for the source table `table`
@@ -543,7 +540,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 async fn execute(cmd: LakeCommand) -> Result<(String, u8), CmdError> {
     if let LakeCommand::Fsck { reference, common } = &cmd {
         let settings = lake_loc::project_settings(&lake_loc::current_dir()).map_err(usage)?;
-        let lake = open(&common.lake, &settings, Access::Read).await?;
+        let lake = open(&common.lake, &settings).await?;
         let report = lake.fsck(reference.as_deref()).await?;
         let code = if report.is_clean() { 0 } else { 1 };
         if common.format == Format::Json {
@@ -590,7 +587,7 @@ async fn execute_command(cmd: LakeCommand) -> Result<String, CmdError> {
         args.options(&settings)?;
     }
     if cmd.access() == Access::Read {
-        let lake = open(&lake_arg, &settings, Access::Read).await?;
+        let lake = open(&lake_arg, &settings).await?;
         return execute_on(&lake, cmd, &settings, json).await;
     }
     // A write may create the lake; if it fails, the lake it created goes again.

@@ -85,18 +85,13 @@ fn choose(flag: Option<&str>, settings: &ProjectSettings) -> (Option<String>, St
     (None, sluice_lake::config::DEFAULT_LAKE.to_string())
 }
 
-/// Opens the lake for a command whose project settings are `settings`.
-pub async fn open(
-    flag: Option<&str>,
-    settings: &ProjectSettings,
-    access: Access,
-) -> Result<Lake, LakeError> {
+/// Opens the existing lake for a command that reads, whose project settings are
+/// `settings`: a missing lake is an error. (A command that writes uses
+/// [`open_for_write`].)
+pub async fn open(flag: Option<&str>, settings: &ProjectSettings) -> Result<Lake, LakeError> {
     let (uri, shown) = choose(flag, settings);
     let config = LakeConfig::from_env(uri.as_deref())?;
-    match access {
-        Access::Write => Lake::open(&config).await,
-        Access::Read => Lake::open_existing(&config, &redacted(&shown)).await,
-    }
+    Lake::open_existing(&config, &redacted(&shown)).await
 }
 
 /// A lake a write command opened, creating it if it did not exist: such a lake is

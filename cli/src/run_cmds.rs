@@ -17,7 +17,7 @@ use sluice_runtime::{
     NodeStatus, Observer, RunEvent, RunOptions, RunOutcome, RunRecord, RunStatus, RuntimeError,
 };
 
-use crate::lake_loc::{self, Access, ProjectSettings};
+use crate::lake_loc::{self, ProjectSettings};
 use crate::{ColorChoice, Format, exit};
 
 #[derive(clap::Args)]
@@ -186,13 +186,13 @@ fn tokio() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Opens the lake (`settings`: the project's sluice.toml, for its `lake`).
+/// Opens the existing lake of a command that reads (`settings`: the project's
+/// sluice.toml, for its `lake`).
 async fn open(
     lake: Option<&str>,
     settings: &ProjectSettings,
-    access: Access,
 ) -> Result<Lake, sluice_lake::LakeError> {
-    lake_loc::open(lake, settings, access).await
+    lake_loc::open(lake, settings).await
 }
 
 /// A lake that cannot be opened: exit 2 (usage, configuration or a missing lake)
@@ -642,7 +642,7 @@ pub fn runs(args: RunsArgs) -> ExitCode {
         Err(m) => return fail(format, exit::USAGE, "project", m),
     };
     rt.block_on(async {
-        let lake = match open(common.lake.lake.as_deref(), &settings, Access::Read).await {
+        let lake = match open(common.lake.lake.as_deref(), &settings).await {
             Ok(l) => l,
             Err(e) => return open_failed(format, e),
         };
@@ -755,7 +755,7 @@ pub fn rerun(args: RerunArgs) -> ExitCode {
     };
     rt.block_on(async {
         // A rerun needs a recorded run: the lake must exist.
-        let lake = match open(args.common.lake.lake.as_deref(), &settings, Access::Read).await {
+        let lake = match open(args.common.lake.lake.as_deref(), &settings).await {
             Ok(l) => l,
             Err(e) => return open_failed(format, e),
         };
