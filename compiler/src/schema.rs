@@ -10,7 +10,7 @@ use crate::diagnostic::{Code, Diagnostic, Fix};
 use crate::resolve::{self, ClassId, ModuleId, Modules, Resolution};
 use crate::source::{FileId, Span};
 use crate::suggest::did_you_mean;
-use crate::syntax::python::{ClassItem, Expr};
+use crate::syntax::python::{ClassAppend, ClassItem, Expr};
 use crate::types::ColumnType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -43,6 +43,9 @@ pub struct SchemaDef {
     pub columns: Vec<Column>,
     /// A column declaration is broken (reported): the column list is incomplete.
     pub incomplete: bool,
+    /// Where "add the missing column to the contract" inserts a column (the class
+    /// body's last line, see [`ClassAppend`]).
+    pub append: Option<ClassAppend>,
 }
 
 impl SchemaDef {
@@ -97,6 +100,7 @@ impl Schemas {
                     span: class.name.span.clone(),
                     columns: Vec::new(),
                     incomplete: false,
+                    append: class.append.clone(),
                 });
             }
         }
