@@ -1192,11 +1192,14 @@ fn compare(
                     schema.span.clone(),
                     format!("`{}` is declared here", schema.name),
                 )
-                .with_fix_opt(
-                    got.ty
-                        .as_ref()
-                        .and_then(|ty| quickfix::column::add_column(schema, &got.name, ty)),
-                )
+                .with_fix_opt(got.ty.as_ref().and_then(|ty| {
+                    quickfix::column::add_column(
+                        schema,
+                        &ctx.sources.file(schema.file).text,
+                        &got.name,
+                        ty,
+                    )
+                }))
                 .with_help(
                     match did_you_mean(&got.name, missing.iter().copied()) {
                         Some(s) => format!("`{}` declares `{s}`: rename it to `{s}`", schema.name),

@@ -10,24 +10,104 @@ use crate::types::ColumnType;
 
 use super::is_python_identifier;
 
-/// The fix declaring `column` of type `ty` in `schema`. `None` when the type has no
+/// The fix declaring `column` of type `ty` in `schema` (its module's text is `text`),
+/// importing the type's name where the module does not yet. `None` when the type has no
 /// annotation sluice reads back as the same type, the name is no Python identifier, or
-/// the class body's last line is not its own (no safe place to insert).
-pub(crate) fn add_column(schema: &SchemaDef, column: &str, ty: &ColumnType) -> Option<Fix> {
+/// there is no safe place to insert (the class body's last line is not its own; the
+/// import would have to go before a `from __future__` import or inside a bracket).
+pub(crate) fn add_column(
+    schema: &SchemaDef,
+    text: &str,
+    column: &str,
+    ty: &ColumnType,
+) -> Option<Fix> {
     if !is_python_identifier(column) {
         return None;
     }
     let annotation = python_annotation(ty)?;
     let append = schema.append.as_ref()?;
+    let name_end = annotation
+        .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+        .unwrap_or(annotation.len());
+    let mut edits = Vec::new();
+    match import_edit(schema, text, &annotation[..name_end]) {
+        Import::Bound => {}
+        Import::Add(edit) => edits.push(edit),
+        Import::Nowhere => return None,
+    }
+    edits.push(Edit {
+        file: schema.file,
+        span: append.at..append.at,
+        replacement: format!("\n{}{column}: {annotation}", append.indent),
+    });
     Some(Fix {
         title: format!("Declare `{column}: {annotation}` in `{}`", schema.name),
         preferred: false,
-        edits: vec![Edit {
-            file: schema.file,
-            span: append.at..append.at,
-            replacement: format!("\n{}{column}: {annotation}", append.indent),
-        }],
+        edits,
     })
+}
+
+/// Whether a type name is usable in the schema's module.
+enum Import {
+    /// A builtin, or imported already.
+    Bound,
+    /// Imported by this edit.
+    Add(Edit),
+    /// Not imported, and no safe place for the import.
+    Nowhere,
+}
+
+/// Makes type `name` importable in the module of `schema` (whose text is `text`):
+/// `date`, `datetime`, `time`, `timedelta` from `datetime`, Arrow names from `sluice`;
+/// `, name` after an existing `from <module> import ...`, else a new import line before
+/// the module's first import.
+fn import_edit(schema: &SchemaDef, text: &str, name: &str) -> Import {
+    let module = match name {
+        "int" | "float" | "str" | "bool" | "bytes" => return Import::Bound,
+        "date" | "datetime" | "time" | "timedelta" => "datetime",
+        _ => "sluice",
+    };
+    let imports = &schema.imports;
+    let star = format!("from {module} import *");
+    if imports.iter().any(|i| i.local.text == name) || text.lines().any(|l| l.trim() == star) {
+        return Import::Bound;
+    }
+    let edit = |at: usize, replacement: String| {
+        Import::Add(Edit {
+            file: schema.file,
+            span: at..at,
+            replacement,
+        })
+    };
+    if let Some(last) = imports
+        .iter()
+        .filter(|i| i.level == 0 && i.module == module && i.item.is_some())
+        .max_by_key(|i| i.local.span.end)
+    {
+        return edit(last.local.span.end, format!(", {name}"));
+    }
+    let first = imports
+        .iter()
+        .filter(|i| i.module != "__future__")
+        .map(|i| i.local.span.start)
+        .min();
+    let Some(first) = first else {
+        // No import to stand before: the top, unless `from __future__` must come first.
+        return if imports.is_empty() {
+            edit(0, format!("from {module} import {name}\n"))
+        } else {
+            Import::Nowhere
+        };
+    };
+    let line_start = text
+        .get(..first)
+        .map_or(0, |t| t.rfind('\n').map_or(0, |i| i + 1));
+    let line = text.get(line_start..).unwrap_or("");
+    if line.starts_with("from ") || line.starts_with("import ") {
+        edit(line_start, format!("from {module} import {name}\n"))
+    } else {
+        Import::Nowhere
+    }
 }
 
 /// How a schema class declares a column of type `ty`: Python's own names where sluice

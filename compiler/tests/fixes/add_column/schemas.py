@@ -1,4 +1,6 @@
-from sluice import Schema, Source
+from datetime import datetime
+
+from sluice import Int32, Schema, Source
 
 
 class OrderSchema(Schema):
@@ -6,6 +8,7 @@ class OrderSchema(Schema):
     customer_id: Int32
     amount: float
     note: str | None
+    ordered_at: datetime
 
 
 class CustomerTotalSchema(Schema):
