@@ -10,6 +10,7 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use crate::analysis::{Table, TableId, TableKind};
 use crate::diagnostic::{Code, Diagnostic, Edit, Fix};
 use crate::py_infer::NullableOrigin;
+use crate::quickfix;
 use crate::schema::{SchemaDef, SchemaId, Schemas};
 use crate::source::{FileId, SourceSet, Span};
 use crate::sql_plan::{
@@ -1141,7 +1142,12 @@ fn compare(
         )
         .with_label("may be null")
         .with_help(help)
-        .with_fix_opt(nullable_fix(schema, &want.name));
+        .with_fix_opt(nullable_fix(schema, &want.name))
+        .with_fix_opt(
+            origin
+                .as_ref()
+                .and_then(|o| filter_fix(ctx, table, what, o, index, inferred)),
+        );
         if let Some(o) = origin {
             d = d.with_secondary(
                 o.file,
@@ -1186,6 +1192,14 @@ fn compare(
                     schema.span.clone(),
                     format!("`{}` is declared here", schema.name),
                 )
+                .with_fix_opt(got.ty.as_ref().and_then(|ty| {
+                    quickfix::column::add_column(
+                        schema,
+                        &ctx.sources.file(schema.file).text,
+                        &got.name,
+                        ty,
+                    )
+                }))
                 .with_help(
                     match did_you_mean(&got.name, missing.iter().copied()) {
                         Some(s) => format!("`{}` declares `{s}`: rename it to `{s}`", schema.name),
@@ -1198,6 +1212,41 @@ fn compare(
             );
         }
     }
+}
+
+/// "Filter out nulls" for output column `index` of `table`, which passes nullable
+/// `origin` through unchanged.
+fn filter_fix(
+    ctx: &Context,
+    table: &Table,
+    what: &str,
+    origin: &NullableOrigin,
+    index: usize,
+    inferred: &Output,
+) -> Option<Fix> {
+    let file = ctx.sources.file(table.file);
+    if what == "query" {
+        let node = ctx.sql.get(&table.file)?;
+        return quickfix::nulls::filter_nulls(
+            table.file,
+            file,
+            node,
+            index,
+            inferred.columns.len(),
+        );
+    }
+    let (module, function) = table.function?;
+    let module = &ctx.modules.modules.get(module)?.ast;
+    let function = module.functions.get(function)?;
+    let input = table.inputs.iter().find(|i| i.table == origin.table)?;
+    quickfix::nulls::filter_nulls_polars(
+        table.file,
+        &file.text,
+        module,
+        function,
+        &input.param.as_ref()?.text,
+        &origin.column,
+    )
 }
 
 /// Utf8 and its large and view forms are the same strings to a contract.

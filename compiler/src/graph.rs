@@ -10,6 +10,8 @@ use petgraph::visit::EdgeRef;
 
 use crate::analysis::{Table, TableId, TableKind};
 use crate::diagnostic::{Code, Diagnostic, Fix, Summary};
+use crate::quickfix::source::declare_source;
+use crate::schema::Schemas;
 use crate::source::{SourceSet, Span};
 use crate::suggest::did_you_mean;
 
@@ -54,6 +56,7 @@ pub(crate) fn build(
     expectations: &mut [Table],
     sources: &SourceSet,
     aliases: &[HashMap<String, String>],
+    schemas: &Schemas,
     bauplan: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Graph {
@@ -114,6 +117,7 @@ pub(crate) fn build(
     if bauplan {
         let names = names.get_or_insert_with(|| sorted_names(&by_name));
         implicit_lake_tables(
+            (sources, schemas),
             tables,
             &mut live,
             &mut by_name,
@@ -157,6 +161,7 @@ pub(crate) fn build(
                     table.name.clone(),
                     siblings.clone(),
                     input.bare_name,
+                    input.required,
                 )),
             }
         }
@@ -178,6 +183,7 @@ pub(crate) fn build(
                     format!("expectation {}", check.name),
                     Vec::new(),
                     input.bare_name,
+                    input.required,
                 )),
             }
         }
@@ -187,8 +193,12 @@ pub(crate) fn build(
         (None, true) => Vec::new(),
         (None, false) => sorted_names(&by_name),
     };
-    for (file, span, name, child, siblings, bare_name) in unknown {
-        let suggestion = did_you_mean(&name, names.iter().map(String::as_str));
+    for (file, span, name, child, siblings, bare_name, required) in unknown {
+        // Not the reading node itself: reading its own output would be a cycle.
+        let suggestion = did_you_mean(
+            &name,
+            names.iter().map(String::as_str).filter(|n| *n != child),
+        );
         // One mistake, one diagnostic: the header disagreements (E0401) a misspelt SQL
         // table causes are this error's consequences, not mistakes of their own — the
         // read missing from the header, and the listed table the typo was meant to be.
@@ -208,10 +218,13 @@ pub(crate) fn build(
         let fix = suggestion
             .filter(|s| !bare_name || !s.contains('.'))
             .map(|s| Fix::did_you_mean(file, &span, &name, s));
+        let declare =
+            required.and_then(|schema| declare_source(sources, tables, schemas, &name, schema));
         diagnostics.push(
             Diagnostic::new(Code::UnknownTable, file, span, format!("unknown table `{name}` (read by `{child}`)"))
                 .with_label("no source or node defines this table")
                 .with_fix_opt(fix)
+                .with_fix_opt(declare)
                 .with_help(match suggestion {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
@@ -252,6 +265,7 @@ pub(crate) fn build(
 /// close match among the defined tables becomes an implicit source, with a warning (a
 /// close match is more likely a typo: that stays an unknown-table error).
 fn implicit_lake_tables(
+    (sources, schemas): (&SourceSet, &Schemas),
     tables: &mut Vec<Table>,
     live: &mut Vec<bool>,
     by_name: &mut HashMap<String, TableId>,
@@ -282,6 +296,9 @@ fn implicit_lake_tables(
                     format!("`{}` reads `{}`, which the project does not define: assumed to be a lake table", table.name, input.table),
                 )
                 .with_label("assumed lake table")
+                .with_fix_opt(input.required.and_then(|schema| {
+                    declare_source(sources, tables, schemas, &input.table, schema)
+                }))
                 .with_help(format!(
                     "declare it with `{} = Source(SomeSchema)` to check its columns statically",
                     input.table.rsplit('.').next().unwrap_or(&input.table)

@@ -19,6 +19,7 @@ pub mod lineage;
 pub mod plan;
 pub mod py_infer;
 pub mod python_settings;
+mod quickfix;
 pub mod resolve;
 pub mod schema;
 pub mod source;

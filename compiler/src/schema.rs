@@ -10,7 +10,7 @@ use crate::diagnostic::{Code, Diagnostic, Fix};
 use crate::resolve::{self, ClassId, ModuleId, Modules, Resolution};
 use crate::source::{FileId, Span};
 use crate::suggest::did_you_mean;
-use crate::syntax::python::{ClassItem, Expr};
+use crate::syntax::python::{ClassAppend, ClassItem, Expr, Import};
 use crate::types::ColumnType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -43,6 +43,12 @@ pub struct SchemaDef {
     pub columns: Vec<Column>,
     /// A column declaration is broken (reported): the column list is incomplete.
     pub incomplete: bool,
+    /// Where "add the missing column to the contract" inserts a column (the class
+    /// body's last line, see [`ClassAppend`]).
+    pub append: Option<ClassAppend>,
+    /// The imports of the schema's module (shared by its schemas): whether a type name a
+    /// fix writes is imported there, and where to import it.
+    pub imports: Arc<[Import]>,
 }
 
 impl SchemaDef {
@@ -85,10 +91,14 @@ impl Schemas {
         let is_schema = schema_classes(modules);
         let mut defs = Vec::new();
         let mut by_class = HashMap::default();
+        let mut imports: HashMap<FileId, Arc<[Import]>> = HashMap::default();
         for (c, schema) in is_schema.iter().enumerate() {
             if *schema {
                 let class = modules.class(ClassId(c));
                 let module = modules.class_module(ClassId(c));
+                let module_imports = imports
+                    .entry(module.file)
+                    .or_insert_with(|| module.ast.imports.clone().into());
                 by_class.insert(ClassId(c), SchemaId(defs.len()));
                 defs.push(SchemaDef {
                     name: class.name.text.clone(),
@@ -97,6 +107,8 @@ impl Schemas {
                     span: class.name.span.clone(),
                     columns: Vec::new(),
                     incomplete: false,
+                    append: class.append.clone(),
+                    imports: Arc::clone(module_imports),
                 });
             }
         }

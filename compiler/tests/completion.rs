@@ -10,6 +10,11 @@ use sluice_compiler::{check, load_project};
 /// `label  detail` per item at the `|` of `needle` in `rel`, after replacing `from`
 /// with `to` in the text (an unsaved edit; the analysis stays that of the saved text).
 fn at(project: &str, rel: &str, edit: (&str, &str), needle: &str) -> String {
+    at_edits(project, rel, &[edit], needle)
+}
+
+/// [`at`] after several replacements, in order.
+fn at_edits(project: &str, rel: &str, edits: &[(&str, &str)], needle: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(project);
@@ -17,7 +22,11 @@ fn at(project: &str, rel: &str, edit: (&str, &str), needle: &str) -> String {
     let analysis = check(&sources);
     let file = sources.file_id(rel).expect("a project file");
     let kind = sources.file(file).kind;
-    let text = sources.file(file).text.replacen(edit.0, edit.1, 1);
+    let mut text = sources.file(file).text.clone();
+    for edit in edits {
+        assert!(text.contains(edit.0), "`{}` in {rel}", edit.0);
+        text = text.replacen(edit.0, edit.1, 1);
+    }
     let plain = needle.replace('|', "");
     let cursor = text.find(&plain).expect("needle in text") + needle.find('|').unwrap();
     let Some(context) = complete::context(kind, &text, cursor) else {
@@ -69,4 +78,59 @@ fn bauplan_forms_polars_and_sql_aliases() {
     .map(|(what, items)| format!("## {what}\n{items}"))
     .join("\n");
     insta::assert_snapshot!("completion", report);
+}
+
+/// The columns of a query's CTEs: after the CTE's name or alias (`t.`), and among the
+/// unqualified columns in scope of a query reading it; copied columns carry their
+/// type, computed ones say so.
+#[test]
+fn cte_columns() {
+    let ctes = "tests/fixtures/check/ok_sql_ctes_joins";
+    let file = "category_revenue.sql";
+    let report = [
+        (
+            "`t.` (alias of CTE line_totals) in SELECT",
+            at(ctes, file, ("SELECT t.category,", "SELECT t., t.category,"), "SELECT t.|"),
+        ),
+        (
+            "`paid_orders.` in a WHERE of the outer query",
+            at(
+                ctes,
+                file,
+                ("GROUP BY t.category,", "WHERE paid_orders. GROUP BY t.category,"),
+                "WHERE paid_orders.|",
+            ),
+        ),
+        (
+            "unqualified in the outer ORDER BY (tables read and CTEs read)",
+            at(ctes, file, (";", "\nORDER BY ;"), "ORDER BY |"),
+        ),
+        (
+            "`t.` of a CTE that names its columns: `line_totals (oid, cat, total) AS (...)`",
+            at(
+                ctes,
+                file,
+                ("line_totals AS (", "line_totals (oid, cat, total) AS ("),
+                "SELECT t.|category",
+            ),
+        ),
+        (
+            "`b.` of a CTE over another CTE (`SELECT *`, an alias, a computed column)",
+            at_edits(
+                ctes,
+                file,
+                &[
+                    (
+                        "),\nline_totals AS (",
+                        "),\nbig AS (SELECT o.*, o.order_id AS id, 1 AS one FROM paid_orders AS o),\nline_totals AS (",
+                    ),
+                    ("INNER JOIN paid_orders AS o", "INNER JOIN big AS b ON b. JOIN paid_orders AS o"),
+                ],
+                "ON b.|",
+            ),
+        ),
+    ]
+    .map(|(what, items)| format!("## {what}\n{items}"))
+    .join("\n");
+    insta::assert_snapshot!("cte_columns", report);
 }

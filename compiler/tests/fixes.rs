@@ -2,7 +2,7 @@
 //! tests/fixtures/check/ and compiler/tests/fixes/, each fix of each diagnostic is applied
 //! to the text, the project is checked again, and that diagnostic must be gone (and no
 //! new error may appear in its place). The edits must replace exactly the name the
-//! fix's title names. `fixes.snap` shows every fix as the line before and after.
+//! fix's title names. `fixes.snap` shows every fix as the lines it touches, before and after.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -51,11 +51,11 @@ fn same(a: &Diagnostic, b: &Diagnostic, before: &SourceSet, after: &SourceSet) -
         && before.file(a.file).path == after.file(b.file).path
 }
 
-/// The line of `span.start` in `text`.
-fn line_of(text: &str, at: usize) -> &str {
-    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    &text[start..end]
+/// The lines of `text` from the one holding `from` to the one holding `to`.
+fn lines_of(text: &str, from: usize, to: usize) -> std::str::Lines<'_> {
+    let start = text[..from].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[to..].find('\n').map_or(text.len(), |i| to + i);
+    text[start..end].lines()
 }
 
 #[test]
@@ -113,16 +113,17 @@ fn every_fix_repairs_its_diagnostic() {
                 for edit in &fix.edits {
                     let path = &sources.file(edit.file).path;
                     let old = sources.file(edit.file).text.as_str();
-                    let new = fixed
-                        .file(fixed.file_id(path).expect("same paths"))
-                        .text
-                        .as_str();
-                    let _ = writeln!(
-                        report,
-                        "  {path}\n  - {}",
-                        line_of(old, edit.span.start).trim_end()
-                    );
-                    let _ = writeln!(report, "  + {}", line_of(new, edit.span.start).trim_end());
+                    // The lines the edit touches, before and after (this edit alone).
+                    let mut new = old.to_owned();
+                    new.replace_range(edit.span.clone(), &edit.replacement);
+                    let _ = writeln!(report, "  {path}");
+                    for line in lines_of(old, edit.span.start, edit.span.end) {
+                        let _ = writeln!(report, "  - {}", line.trim_end());
+                    }
+                    let end = edit.span.start + edit.replacement.len();
+                    for line in lines_of(&new, edit.span.start, end) {
+                        let _ = writeln!(report, "  + {}", line.trim_end());
+                    }
                 }
             }
         }

@@ -119,6 +119,7 @@ impl Keys {
     pub(crate) fn schema(&self, def: &SchemaDef) -> Fingerprint {
         let mut h = self.hasher("schema");
         (&def.name, &def.module, def.file, &def.span, def.incomplete).hash(&mut h);
+        (&def.append, &def.imports).hash(&mut h);
         def.columns.len().hash(&mut h);
         for c in &def.columns {
             (&c.name, &c.ty, c.file, &c.span, &c.annotation_span).hash(&mut h);

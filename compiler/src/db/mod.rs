@@ -365,6 +365,7 @@ impl Database {
             &mut expectations,
             &sources,
             &py_front.definitions.aliases,
+            &py_front.schemas.schemas,
             bauplan,
             &mut diagnostics,
         );

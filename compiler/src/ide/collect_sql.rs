@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     Expr, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query, SelectItem,
-    SetExpr, TableFactor, Visit, Visitor,
+    SetExpr, Spanned, TableFactor, Visit, Visitor,
 };
 
 use super::index::{Builder, Edit, Occurrence, Role, Symbol};
@@ -96,12 +96,22 @@ struct Names {
     idents: Vec<Vec<Ident>>,
     /// The columns of `JOIN ... USING (...)`: both sides' columns at one span.
     using: Vec<Ident>,
+    /// `NATURAL JOIN`s: the relations on its left, the one it joins, and where that is.
+    natural: Vec<(Vec<String>, String, sqlparser::tokenizer::Span)>,
 }
 
 /// The column list of a `USING` join.
 fn using_columns(op: &JoinOperator) -> &[ObjectName] {
+    match join_constraint(op) {
+        Some(JoinConstraint::Using(names)) => names,
+        _ => &[],
+    }
+}
+
+/// The constraint of a join (`ON`, `USING`, `NATURAL`), for the joins that have one.
+fn join_constraint(op: &JoinOperator) -> Option<&JoinConstraint> {
     use JoinOperator as J;
-    let constraint = match op {
+    match op {
         J::Join(c)
         | J::Inner(c)
         | J::Left(c)
@@ -116,12 +126,8 @@ fn using_columns(op: &JoinOperator) -> &[ObjectName] {
         | J::Anti(c)
         | J::LeftAnti(c)
         | J::RightAnti(c)
-        | J::StraightJoin(c) => c,
-        _ => return &[],
-    };
-    match constraint {
-        JoinConstraint::Using(names) => names,
-        _ => &[],
+        | J::StraightJoin(c) => Some(c),
+        _ => None,
     }
 }
 
@@ -157,11 +163,30 @@ impl Visitor for Names {
     }
 
     fn pre_visit_select(&mut self, select: &sqlparser::ast::Select) -> ControlFlow<()> {
-        for join in select.from.iter().flat_map(|f| &f.joins) {
-            for name in using_columns(&join.join_operator) {
-                if let Some(ObjectNamePart::Identifier(ident)) = name.0.last() {
-                    self.using.push(ident.clone());
+        let table_name = |factor: &TableFactor| match factor {
+            TableFactor::Table { name, .. } => Some((object_name(name), name.span())),
+            _ => None,
+        };
+        for from in &select.from {
+            let mut left: Vec<String> = table_name(&from.relation)
+                .map(|(n, _)| n)
+                .into_iter()
+                .collect();
+            for join in &from.joins {
+                for name in using_columns(&join.join_operator) {
+                    if let Some(ObjectNamePart::Identifier(ident)) = name.0.last() {
+                        self.using.push(ident.clone());
+                    }
                 }
+                let right = table_name(&join.relation);
+                if matches!(
+                    join_constraint(&join.join_operator),
+                    Some(JoinConstraint::Natural)
+                ) && let Some((name, span)) = &right
+                {
+                    self.natural.push((left.clone(), name.clone(), *span));
+                }
+                left.extend(right.map(|(n, _)| n));
             }
         }
         ControlFlow::Continue(())
@@ -272,6 +297,7 @@ fn columns(b: &mut Builder, file: FileId, table: TableId, query: &Query) {
             }
         }
     }
+    natural_joins(b, file, table, &names.natural, &input);
     for (span, owner, name, quote) in found {
         let key = b.key_of(owner, &name);
         let edit = match quote {
@@ -293,6 +319,60 @@ fn columns(b: &mut Builder, file: FileId, table: TableId, query: &Query) {
         });
     }
     select_items(b, file, table, query, &names, &input);
+}
+
+/// A `NATURAL JOIN` matches the columns both sides have by name, without naming them:
+/// a rename of one of them would change the join, so each is a blocked occurrence at
+/// the `NATURAL` keyword (at the joined table's name when the keyword is not found).
+fn natural_joins(
+    b: &mut Builder,
+    file: FileId,
+    table: TableId,
+    natural: &[(Vec<String>, String, sqlparser::tokenizer::Span)],
+    input: &dyn Fn(&str) -> Option<TableId>,
+) {
+    let sources = b.sources;
+    let source = sources.file(file);
+    let (text, index) = (&source.text, &source.line_index);
+    for (left, right, at) in natural {
+        let Some(right) = input(right) else { continue };
+        let left: Vec<TableId> = left.iter().filter_map(|n| input(n)).collect();
+        let Some(columns) = b.analysis.contracts.output(right) else {
+            continue;
+        };
+        let relation = to_span(text, index, *at);
+        let before = &text[..relation.start];
+        let span = before
+            .to_ascii_lowercase()
+            .rfind("natural")
+            .filter(|k| before[k + 7..].trim_start().len() <= "full outer join ".len() + 1)
+            .map_or(relation.clone(), |k| k..k + 7);
+        for column in &columns.columns {
+            let sides: Vec<TableId> = left
+                .iter()
+                .copied()
+                .filter(|t| b.has_column(*t, &column.name))
+                .collect();
+            if sides.is_empty() {
+                continue;
+            }
+            for t in sides.into_iter().chain([right]) {
+                let key = b.key_of(t, &column.name);
+                b.push(Occurrence {
+                    file,
+                    span: span.clone(),
+                    symbol: Symbol::Column(key),
+                    role: Role::Reference,
+                    edit: Edit::Blocked(format!(
+                        "a column its `NATURAL JOIN` matches by name (`{}`)",
+                        column.name
+                    )),
+                    node: Some(table),
+                    table: Some(t),
+                });
+            }
+        }
+    }
 }
 
 /// The names the top-level select items define, and the wildcards.

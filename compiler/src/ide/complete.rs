@@ -217,12 +217,19 @@ fn sql_context(before: &str) -> Option<Expected> {
 
 /// The tables an SQL text reads with their aliases: `(alias or name, table name)`.
 fn sql_aliases(text: &str) -> Vec<(String, String)> {
-    let mut tokens = sql_tokens(text).unwrap_or_default();
-    if tokens.is_empty() {
-        // Unterminated string or comment at the end: scan what precedes it.
+    aliases_in(&sql_tokens_lenient(text))
+}
+
+/// The tokens of `text`; when it ends inside a string or comment, of what precedes it.
+fn sql_tokens_lenient(text: &str) -> Vec<Token> {
+    sql_tokens(text).unwrap_or_else(|| {
         let cut = text.rfind(['\'', '"']).unwrap_or(0);
-        tokens = sql_tokens(&text[..cut]).unwrap_or_default();
-    }
+        sql_tokens(&text[..cut]).unwrap_or_default()
+    })
+}
+
+/// The tables `tokens` read with their aliases: `(alias or name, table name)`.
+fn aliases_in(tokens: &[Token]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
@@ -475,10 +482,7 @@ pub fn items(
                 None => Vec::new(),
             }
         }
-        Expected::Column { qualifier } => {
-            let scope = scope(analysis, file, text, qualifier.as_deref());
-            columns_of(analysis, &scope)
-        }
+        Expected::Column { qualifier } => sql_columns(analysis, file, text, qualifier.as_deref()),
     }
 }
 
@@ -605,6 +609,40 @@ fn enclosing_node<'a>(
         .find(|t| t.name == function || text.get(t.span.clone()) == Some(function))
 }
 
+/// The columns in scope at a SQL cursor: of the tables read (see [`scope`]) and of the
+/// CTEs read, each name once (a qualifier naming a CTE or its alias: that CTE's only).
+fn sql_columns(
+    analysis: &Analysis,
+    file: FileId,
+    text: &str,
+    qualifier: Option<&str>,
+) -> Vec<Item> {
+    let tokens = sql_tokens_lenient(text);
+    let ctes = cte::ctes(&tokens);
+    let aliases = aliases_in(&tokens);
+    if let Some(q) = qualifier {
+        let name = aliases
+            .iter()
+            .find(|(a, _)| a.eq_ignore_ascii_case(q))
+            .map_or(q, |(_, name)| name.as_str());
+        if let Some(items) = cte::named(analysis, file, &ctes, name) {
+            return items;
+        }
+        return columns_of(analysis, &scope(analysis, file, text, Some(q)));
+    }
+    let mut items = columns_of(analysis, &scope(analysis, file, text, None));
+    let mut seen: std::collections::HashSet<String> =
+        items.iter().map(|i| i.label.clone()).collect();
+    for (_, name) in &aliases {
+        for item in cte::named(analysis, file, &ctes, name).unwrap_or_default() {
+            if seen.insert(item.label.clone()) {
+                items.push(item);
+            }
+        }
+    }
+    items
+}
+
 /// The tables whose columns are in scope at a SQL cursor: the tables the text reads
 /// (narrowed to one by a qualifier) and the node's resolved inputs.
 fn scope(analysis: &Analysis, file: FileId, text: &str, qualifier: Option<&str>) -> Vec<TableId> {
@@ -662,5 +700,6 @@ fn enclosing_function(before: &str) -> Option<&str> {
     }
 }
 
+mod cte;
 #[cfg(test)]
 mod tests;

@@ -236,6 +236,13 @@ impl Builder<'_> {
         self.named(file, span, name, Symbol::Column(key), role, node, Some(t));
     }
 
+    /// Every schema named `name`.
+    pub fn schemas_with_name(&self, name: &str) -> &[SchemaId] {
+        self.schemas_by_name
+            .get(name)
+            .map_or(&[][..], Vec::as_slice)
+    }
+
     /// The schema a name written in `file` refers to: the only schema of that name, or
     /// the one defined in `file` when several share it.
     pub fn schema_named(&self, file: FileId, name: &str) -> Option<SchemaId> {
@@ -314,7 +321,11 @@ impl SymbolIndex {
                 continue;
             }
             match tree {
-                Syntax::Python(module) => super::collect_py::module(&mut b, *file, module),
+                Syntax::Python(module) => {
+                    let from = b.occurrences.len();
+                    super::collect_py::module(&mut b, *file, module);
+                    super::collect_py_text::schema_uses(&mut b, *file, module, from);
+                }
                 Syntax::Sql(node) => super::collect_sql::node(&mut b, *file, node),
             }
         }

@@ -20,6 +20,7 @@
 //! [`SourceSet`]: crate::SourceSet
 
 mod collect_py;
+mod collect_py_text;
 mod collect_sql;
 pub mod complete;
 mod hover;

@@ -158,6 +158,17 @@ pub struct ClassDef {
     pub name: Ident,
     pub bases: Vec<Expr>,
     pub items: Vec<ClassItem>,
+    /// Where a new `name: type` line goes: after the line of the last item.
+    pub append: Option<ClassAppend>,
+}
+
+/// The end of the line holding a class body's last item, and that item's indentation:
+/// `None` when the item does not start its own line (`class S(Schema): a: int`) or
+/// shares its last line with a statement after it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct ClassAppend {
+    pub at: usize,
+    pub indent: String,
 }
 
 #[derive(Clone, Debug)]
@@ -616,6 +627,7 @@ impl<'a> Lower<'a> {
             }
         }
         let mut items = Vec::new();
+        let mut append = None;
         if let Some(body) = node.child_by_field_name("body") {
             let mut cursor = body.walk();
             for stmt in body.named_children(&mut cursor) {
@@ -632,6 +644,7 @@ impl<'a> Lower<'a> {
                     continue;
                 };
                 let name = self.ident(left);
+                append = self.append_after(stmt);
                 if let Some(annotation) = assign.child_by_field_name("type") {
                     let annotation = annotation.named_child(0).unwrap_or(annotation);
                     items.push(ClassItem::Annotated {
@@ -646,7 +659,34 @@ impl<'a> Lower<'a> {
                 }
             }
         }
-        Some(ClassDef { name, bases, items })
+        Some(ClassDef {
+            name,
+            bases,
+            items,
+            append,
+        })
+    }
+
+    /// Where a line after `stmt` goes, with `stmt`'s indentation.
+    fn append_after(&self, stmt: Node) -> Option<ClassAppend> {
+        let text = self.text;
+        let (start, end) = (stmt.start_byte(), stmt.end_byte());
+        let line_start = text.get(..start)?.rfind('\n').map_or(0, |i| i + 1);
+        let indent = text.get(line_start..start)?;
+        let line_end = text.get(end..)?.find('\n').map_or(text.len(), |i| end + i);
+        let line_end = if text.get(..line_end)?.ends_with('\r') {
+            line_end - 1
+        } else {
+            line_end
+        };
+        let rest = text.get(end..line_end)?.trim_start();
+        let clean = !indent.is_empty()
+            && indent.chars().all(|c| c == ' ' || c == '\t')
+            && (rest.is_empty() || rest.starts_with('#'));
+        clean.then(|| ClassAppend {
+            at: line_end,
+            indent: indent.to_owned(),
+        })
     }
 
     fn function(&self, node: Node, decorators: Vec<Expr>) -> Option<FnDef> {

@@ -13,10 +13,12 @@ use lsp_types::{
 };
 use sluice_compiler::contracts::count;
 use sluice_compiler::ide::complete::{self, ItemKind};
+use sluice_compiler::source::FileId;
 use sluice_compiler::{TableId, TableKind};
 
 use super::requests::DocumentContext;
 use crate::convert;
+use crate::documents::Documents;
 
 impl DocumentContext {
     /// Completion at the cursor. The context is read from `buffer` (the editor's text,
@@ -86,10 +88,16 @@ impl DocumentContext {
     pub(super) fn code_actions(
         &self,
         params: &CodeActionParams,
-        buffer: Option<&str>,
+        documents: &Documents,
     ) -> Vec<CodeActionOrCommand> {
-        let file = self.source();
-        if buffer.is_some_and(|b| b != file.text) {
+        let sources = &self.snapshot.sources;
+        // Whether the editor's buffer of `file` moved on since the snapshot.
+        let stale = |file: FileId| {
+            self.url(file)
+                .and_then(|uri| documents.get(&uri))
+                .is_some_and(|d| d.text != sources.file(file).text)
+        };
+        if stale(self.file) {
             return Vec::new();
         }
         if let Some(only) = &params.context.only
@@ -99,7 +107,6 @@ impl DocumentContext {
         }
         let start = self.offset(params.range.start);
         let end = self.offset(params.range.end);
-        let sources = &self.snapshot.sources;
         let mut actions = Vec::new();
         for d in &self.snapshot.analysis.diagnostics {
             if d.file != self.file || d.fixes.is_empty() {
@@ -110,7 +117,13 @@ impl DocumentContext {
                 continue;
             }
             let diagnostic = convert::diagnostic(d, sources, self.unit);
-            for fix in &d.fixes {
+            // A fix that edits another file (a schema, the sources) is stale when that
+            // file's buffer moved on.
+            for fix in d
+                .fixes
+                .iter()
+                .filter(|f| !f.edits.iter().any(|e| stale(e.file)))
+            {
                 let mut changes: HashMap<Url, Vec<TextEdit>> = HashMap::new();
                 for edit in &fix.edits {
                     let Some(uri) = self.url(edit.file) else {

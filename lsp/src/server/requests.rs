@@ -67,8 +67,7 @@ impl Server<'_> {
             }),
             CodeActionRequest::METHOD => self.answer::<CodeActionRequest>(request, |server, p| {
                 let uri = &p.text_document.uri;
-                let buffer = server.documents.get(uri).map(|d| d.text.as_str());
-                Some(server.document(uri)?.code_actions(&p, buffer))
+                Some(server.document(uri)?.code_actions(&p, &server.documents))
             }),
             InlayHintRequest::METHOD => self.answer::<InlayHintRequest>(request, |server, p| {
                 if !server.settings.inlay_hints {

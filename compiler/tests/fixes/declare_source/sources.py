@@ -1,0 +1,5 @@
+from sluice import Source
+
+from schemas import OrderSchema
+
+orders = Source(OrderSchema)

@@ -1,0 +1,6 @@
+from sluice import Schema
+
+
+class EventSchema(Schema):
+    event_id: int
+    kind: str

@@ -1,0 +1,3 @@
+-- phones: PhoneSchema <- customers
+SELECT customer_id, phone
+FROM customers
