@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rayon::prelude::*;
-
 use crate::diagnostic::{Code, Diagnostic, Summary};
 use crate::resolve::{ModuleId, Modules, Resolution};
 use crate::schema::{SchemaId, Schemas};
@@ -151,108 +149,115 @@ pub(crate) struct Definitions {
     pub aliases: Vec<HashMap<String, String>>,
 }
 
-/// Finds the table definitions of the Python modules: `Source(...)` declarations and
-/// Python node functions (and `@expectation()` functions); resolves their declared and
-/// required schemas. Reads the modules and schemas only.
-pub(crate) fn python_definitions(
-    modules: &Modules,
-    schemas: &Schemas,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Definitions {
-    let mut tables: Vec<Table> = Vec::new();
-    // Python: sources first (module order), then nodes.
-    let mut aliases: Vec<HashMap<String, String>> = vec![HashMap::new(); modules.modules.len()];
-    for (mid, module) in modules.modules.iter().enumerate() {
-        for assign in &module.ast.assigns {
-            let Some(name) = assign.value.call_name() else {
-                continue;
-            };
-            match name {
-                "Source" if !is_project_class(modules, mid, &assign.value) => {
-                    let (table, span) = match assign.value.kwarg("name") {
-                        Some(Expr::Str(n, span)) => (n.clone(), span.clone()),
-                        _ => (assign.target.text.clone(), assign.target.span.clone()),
-                    };
-                    let schema_expr = match &assign.value {
-                        Expr::Call { args, .. } => {
-                            args.first().or_else(|| assign.value.kwarg("schema"))
-                        }
-                        _ => None,
-                    };
-                    let mut output_invalid = false;
-                    let output =
-                        schema_expr.and_then(|e| match schemas.resolve_ref(modules, mid, e) {
-                            Ok(s) => s,
-                            Err(d) => {
-                                diagnostics.push(d);
-                                output_invalid = true;
-                                None
-                            }
-                        });
-                    aliases[mid].insert(assign.target.text.clone(), table.clone());
-                    tables.push(Table::source(
-                        table,
-                        module.file,
-                        span,
-                        output,
-                        output_invalid,
-                    ));
-                }
-                "Table" => {
-                    if let Some(Expr::Str(n, _)) = first_arg(&assign.value) {
-                        aliases[mid].insert(assign.target.text.clone(), n.clone());
+/// What one module's `Source(...)` and `Table(...)` assignments define.
+#[derive(Default)]
+pub(crate) struct ModuleSources {
+    /// Its sources, in assignment order.
+    pub tables: Vec<Table>,
+    /// Its `Source`/`Table` variables, variable -> table name.
+    pub aliases: HashMap<String, String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What one module's functions define.
+#[derive(Default)]
+pub(crate) struct ModuleNodes {
+    /// Its Python nodes, in function order.
+    pub tables: Vec<Table>,
+    /// Its `@expectation()` functions.
+    pub expectations: Vec<Table>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The table definitions the Python modules make come from two steps per module (the
+/// database memoises each): this one, then [`module_nodes`]. Sources come first
+/// (module order), then Python nodes (module order).
+///
+/// The sources and table variables of module `mid`. Reads the module, and of the
+/// other modules and the schemas only names, imports, classes and bases (module and
+/// schema resolution).
+pub(crate) fn module_sources(modules: &Modules, schemas: &Schemas, mid: ModuleId) -> ModuleSources {
+    let module = &modules.modules[mid];
+    let mut out = ModuleSources::default();
+    for assign in &module.ast.assigns {
+        let Some(name) = assign.value.call_name() else {
+            continue;
+        };
+        match name {
+            "Source" if !is_project_class(modules, mid, &assign.value) => {
+                let (table, span) = match assign.value.kwarg("name") {
+                    Some(Expr::Str(n, span)) => (n.clone(), span.clone()),
+                    _ => (assign.target.text.clone(), assign.target.span.clone()),
+                };
+                let schema_expr = match &assign.value {
+                    Expr::Call { args, .. } => {
+                        args.first().or_else(|| assign.value.kwarg("schema"))
                     }
-                }
-                _ => {}
+                    _ => None,
+                };
+                let mut output_invalid = false;
+                let output = schema_expr.and_then(|e| match schemas.resolve_ref(modules, mid, e) {
+                    Ok(s) => s,
+                    Err(d) => {
+                        out.diagnostics.push(d);
+                        output_invalid = true;
+                        None
+                    }
+                });
+                out.aliases
+                    .insert(assign.target.text.clone(), table.clone());
+                out.tables.push(Table::source(
+                    table,
+                    module.file,
+                    span,
+                    output,
+                    output_invalid,
+                ));
             }
+            "Table" => {
+                if let Some(Expr::Str(n, _)) = first_arg(&assign.value) {
+                    out.aliases.insert(assign.target.text.clone(), n.clone());
+                }
+            }
+            _ => {}
         }
     }
-    // Each module's functions read only the modules, the schemas and the aliases: the
-    // modules are done in parallel, their results joined in module order.
-    let per_module: Vec<(Vec<Table>, Vec<Table>, Vec<Diagnostic>)> = modules
-        .modules
-        .par_iter()
-        .enumerate()
-        .map(|(mid, module)| {
-            let (mut tables, mut expectations, mut diagnostics) =
-                (Vec::new(), Vec::new(), Vec::new());
-            for (index, function) in module.ast.functions.iter().enumerate() {
-                let input = PyInput {
-                    module: mid,
-                    function,
-                };
-                // `@expectation()` functions check tables; they are not tables.
-                let expectation = function
-                    .decorator_exprs
-                    .iter()
-                    .any(|d| decorator_name(d) == Some("expectation"));
-                let Some(mut table) =
-                    python_node(modules, schemas, &aliases, input, &mut diagnostics)
-                else {
-                    continue;
-                };
-                table.function = Some((mid, index));
-                if expectation {
-                    table.name = function.name.text.clone();
-                    expectations.push(table);
-                } else {
-                    tables.push(table);
-                }
-            }
-            (tables, expectations, diagnostics)
-        })
-        .collect();
-    let mut expectations = Vec::new();
-    for (module_tables, module_expectations, module_diagnostics) in per_module {
-        tables.extend(module_tables);
-        expectations.extend(module_expectations);
-        diagnostics.extend(module_diagnostics);
+    out
+}
+
+/// The Python nodes and expectations of module `mid`'s functions. Reads the module,
+/// every module's table variables (`aliases`) and function names, and what
+/// [`module_sources`] reads.
+pub(crate) fn module_nodes(
+    modules: &Modules,
+    schemas: &Schemas,
+    aliases: &[HashMap<String, String>],
+    mid: ModuleId,
+) -> ModuleNodes {
+    let mut out = ModuleNodes::default();
+    for (index, function) in modules.modules[mid].ast.functions.iter().enumerate() {
+        let input = PyInput {
+            module: mid,
+            function,
+        };
+        // `@expectation()` functions check tables; they are not tables.
+        let expectation = function
+            .decorator_exprs
+            .iter()
+            .any(|d| decorator_name(d) == Some("expectation"));
+        let Some(mut table) = python_node(modules, schemas, aliases, input, &mut out.diagnostics)
+        else {
+            continue;
+        };
+        table.function = Some((mid, index));
+        if expectation {
+            table.name = function.name.text.clone();
+            out.expectations.push(table);
+        } else {
+            out.tables.push(table);
+        }
     }
-    Definitions {
-        tables,
-        expectations,
-        aliases,
-    }
+    out
 }
 
 fn first_arg(call: &Expr) -> Option<&Expr> {

@@ -1309,7 +1309,7 @@ fn check_edges(
             let parent = &ctx.tables[parent_id.0];
             let req = ctx.schemas.get(required);
             let Some(prov) = outputs.output(parent_id).cloned() else {
-                for column in &req.columns {
+                for column in req.columns.iter() {
                     let c = OutColumn {
                         name: column.name.clone(),
                         ty: column.ty.clone(),
@@ -1332,7 +1332,7 @@ fn check_edges(
                 .as_ref()
                 .map_or("input".to_owned(), |p| format!("`{}`", p.text));
             let edge = format!("input `{}` of `{}`", parent.name, child.name);
-            for column in &req.columns {
+            for column in req.columns.iter() {
                 let Some(req_ty) = &column.ty else { continue };
                 let Some(found) = prov.column(&column.name) else {
                     push(

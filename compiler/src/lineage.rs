@@ -42,7 +42,7 @@ pub fn edges(analysis: &Analysis) -> Vec<LineageEdge> {
         }
         // Not inferred: explicit inheritance from a schema one of the inputs provides.
         let Some(schema) = table.output else { continue };
-        for column in &analysis.schemas[schema.0].columns {
+        for column in analysis.schemas[schema.0].columns.iter() {
             let Some((from_schema, from_column)) = &column.inherited_from else {
                 continue;
             };

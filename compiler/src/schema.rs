@@ -40,7 +40,9 @@ pub struct SchemaDef {
     pub module: String,
     pub file: FileId,
     pub span: Span,
-    pub columns: Vec<Column>,
+    /// Shared: an incremental update copies the definitions of the schemas it did not
+    /// re-resolve, not their columns.
+    pub columns: Arc<Vec<Column>>,
     /// A column declaration is broken (reported): the column list is incomplete.
     pub incomplete: bool,
     /// Where "add the missing column to the contract" inserts a column (the class
@@ -71,7 +73,7 @@ enum State {
 pub struct Schemas {
     /// By `SchemaId`; shared with the analyses made from them (not copied per analysis).
     pub defs: Arc<Vec<SchemaDef>>,
-    by_class: HashMap<ClassId, SchemaId>,
+    by_class: Arc<HashMap<ClassId, SchemaId>>,
 }
 
 impl Schemas {
@@ -87,48 +89,154 @@ impl Schemas {
         self.defs.iter().map(|d| d.name.as_str())
     }
 
-    pub fn build(modules: &Modules, diagnostics: &mut Vec<Diagnostic>) -> Schemas {
+    /// The schema classes of `modules` with empty column lists, by class id order.
+    fn skeleton(modules: &Modules) -> Schemas {
         let is_schema = schema_classes(modules);
         let mut defs = Vec::new();
         let mut by_class = HashMap::default();
         let mut imports: HashMap<FileId, Arc<[Import]>> = HashMap::default();
         for (c, schema) in is_schema.iter().enumerate() {
             if *schema {
-                let class = modules.class(ClassId(c));
-                let module = modules.class_module(ClassId(c));
-                let module_imports = imports
-                    .entry(module.file)
-                    .or_insert_with(|| module.ast.imports.clone().into());
                 by_class.insert(ClassId(c), SchemaId(defs.len()));
-                defs.push(SchemaDef {
-                    name: class.name.text.clone(),
-                    module: module.name.clone(),
-                    file: module.file,
-                    span: class.name.span.clone(),
-                    columns: Vec::new(),
-                    incomplete: false,
-                    append: class.append.clone(),
-                    imports: Arc::clone(module_imports),
-                });
+                defs.push(Self::header(modules, ClassId(c), &mut imports));
             }
         }
-        let count = defs.len();
-        let mut schemas = Schemas {
+        Schemas {
             defs: Arc::new(defs),
-            by_class,
+            by_class: Arc::new(by_class),
+        }
+    }
+
+    /// A schema class's definition before its columns are resolved. `imports` holds
+    /// the imports of the modules seen so far, shared by their schemas.
+    fn header(
+        modules: &Modules,
+        class: ClassId,
+        imports: &mut HashMap<FileId, Arc<[Import]>>,
+    ) -> SchemaDef {
+        let def = modules.class(class);
+        let module = modules.class_module(class);
+        let module_imports = imports
+            .entry(module.file)
+            .or_insert_with(|| module.ast.imports.clone().into());
+        SchemaDef {
+            name: def.name.text.clone(),
+            module: module.name.clone(),
+            file: module.file,
+            span: def.name.span.clone(),
+            columns: Arc::default(),
+            incomplete: false,
+            append: def.append.clone(),
+            imports: Arc::clone(module_imports),
+        }
+    }
+}
+
+/// Resolved schemas, with what an incremental update needs: what resolving each one
+/// reported, and which schemas read each one's columns (its subclasses and the
+/// schemas that inherit a column from it).
+pub(crate) struct SchemaSet {
+    pub schemas: Schemas,
+    /// By `SchemaId`: the diagnostics reported while resolving the schema itself.
+    pub diagnostics: Vec<Vec<Diagnostic>>,
+    /// By `SchemaId`: the schemas whose resolution read this one's columns.
+    dependents: Vec<Vec<SchemaId>>,
+}
+
+impl SchemaSet {
+    /// Resolves every schema class of `modules`.
+    pub(crate) fn build(modules: &Modules) -> SchemaSet {
+        let schemas = Schemas::skeleton(modules);
+        let count = schemas.defs.len();
+        Self::resolve(modules, schemas, vec![true; count], None)
+    }
+
+    /// `previous` brought up to date with `modules`, which differ from the modules it
+    /// was resolved from only inside the class bodies of the files in `changed`: the
+    /// same modules, imports, class names and bases ([`structure`] is equal), so class
+    /// and schema ids are the same. Re-resolves the schemas of those files and every
+    /// schema that read one of them, transitively; the rest are kept as they are.
+    /// Returns the update and the ids of the re-resolved schemas.
+    pub(crate) fn update(
+        previous: &SchemaSet,
+        modules: &Modules,
+        changed: &dyn Fn(FileId) -> bool,
+    ) -> (SchemaSet, Vec<SchemaId>) {
+        let defs = &previous.schemas.defs;
+        let mut dirty = vec![false; defs.len()];
+        let mut work: Vec<SchemaId> = (0..defs.len())
+            .map(SchemaId)
+            .filter(|id| changed(defs[id.0].file))
+            .collect();
+        while let Some(id) = work.pop() {
+            if !std::mem::replace(&mut dirty[id.0], true) {
+                work.extend(&previous.dependents[id.0]);
+            }
+        }
+        let mut fresh: Vec<SchemaDef> = defs.as_ref().clone();
+        let mut imports = HashMap::default();
+        for (class, id) in previous.schemas.by_class.iter() {
+            if dirty[id.0] {
+                fresh[id.0] = Schemas::header(modules, *class, &mut imports);
+            }
+        }
+        let schemas = Schemas {
+            defs: Arc::new(fresh),
+            by_class: Arc::clone(&previous.schemas.by_class),
         };
+        let redone = (0..dirty.len())
+            .filter(|&i| dirty[i])
+            .map(SchemaId)
+            .collect();
+        (
+            Self::resolve(modules, schemas, dirty, Some(previous)),
+            redone,
+        )
+    }
+
+    /// Resolves the columns of the schemas marked in `todo`; the others' are those of
+    /// `skeleton` already (and their diagnostics and dependents those of `previous`).
+    fn resolve(
+        modules: &Modules,
+        skeleton: Schemas,
+        todo: Vec<bool>,
+        previous: Option<&SchemaSet>,
+    ) -> SchemaSet {
+        let count = skeleton.defs.len();
+        let mut schemas = skeleton;
+        let (mut diagnostics, mut dependents) = match previous {
+            Some(previous) => (previous.diagnostics.clone(), previous.dependents.clone()),
+            None => (vec![Vec::new(); count], vec![Vec::new(); count]),
+        };
+        for (i, todo) in todo.iter().enumerate() {
+            if *todo {
+                diagnostics[i].clear();
+            }
+        }
+        // A schema re-resolved is read by whoever reads it now: its dependents lists
+        // are rebuilt from the re-resolved schemas' reads.
+        for list in &mut dependents {
+            list.retain(|d| !todo[d.0]);
+        }
         let mut resolver = Resolver {
             modules,
-            state: vec![State::NotStarted; count],
+            state: todo
+                .iter()
+                .map(|&t| if t { State::NotStarted } else { State::Done })
+                .collect(),
             incomplete: vec![false; count],
             stack: Vec::new(),
-            columns: vec![Rc::default(); count],
+            columns: vec![None; count],
             schemas: &schemas,
-            diagnostics,
+            diagnostics: &mut diagnostics,
+            dependents: &mut dependents,
         };
-        let ids: Vec<(ClassId, SchemaId)> =
-            schemas.by_class.iter().map(|(c, s)| (*c, *s)).collect();
-        let mut ids = ids;
+        let mut ids: Vec<(ClassId, SchemaId)> = schemas
+            .by_class
+            .iter()
+            .filter(|(_, s)| todo[s.0])
+            .map(|(c, s)| (*c, *s))
+            .collect();
         ids.sort();
         for (class, id) in ids {
             resolver.resolve(class, id);
@@ -137,15 +245,30 @@ impl Schemas {
         let incomplete = resolver.incomplete;
         // Not shared yet: the resolver, which held the only other reference, is gone.
         let defs = Arc::make_mut(&mut schemas.defs);
-        for ((def, cols), incomplete) in defs.iter_mut().zip(columns).zip(incomplete) {
+        for (i, def) in defs.iter_mut().enumerate() {
+            if !todo[i] {
+                continue;
+            }
+            let cols = columns[i].clone().unwrap_or_default();
             let cols =
                 Rc::try_unwrap(cols).map_or_else(|shared| shared.columns.clone(), |r| r.columns);
-            def.incomplete = incomplete || cols.iter().any(|c| c.ty.is_none());
-            def.columns = cols;
+            def.incomplete = incomplete[i] || cols.iter().any(|c| c.ty.is_none());
+            def.columns = Arc::new(cols);
         }
-        schemas
+        SchemaSet {
+            schemas,
+            diagnostics,
+            dependents,
+        }
     }
 
+    /// Every diagnostic of schema resolution, in schema order.
+    pub(crate) fn all_diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().flatten()
+    }
+}
+
+impl Schemas {
     /// Resolves a schema reference written in Python (an annotation or `Source(X)`).
     /// `Ok(None)` means "not a sluice schema" (e.g. `pl.DataFrame`): unchecked, no error.
     // A diagnostic (with its fixes) is the rare path of a schema lookup: not boxed.
@@ -334,8 +457,13 @@ struct Resolver<'a> {
     incomplete: Vec<bool>,
     /// Schemas being resolved, outermost first: the path of an inheritance cycle.
     stack: Vec<SchemaId>,
-    columns: Vec<Rc<Resolved>>,
-    diagnostics: &'a mut Vec<Diagnostic>,
+    /// By `SchemaId`, once resolved (or, for a schema kept from an earlier resolution,
+    /// once read).
+    columns: Vec<Option<Rc<Resolved>>>,
+    /// By `SchemaId`: what resolving it reported.
+    diagnostics: &'a mut Vec<Vec<Diagnostic>>,
+    /// By `SchemaId`: the schemas that read its columns.
+    dependents: &'a mut Vec<Vec<SchemaId>>,
 }
 
 /// A schema's resolved columns, shared (not copied) with every schema that inherits from
@@ -364,11 +492,44 @@ impl Resolved {
 }
 
 impl Resolver<'_> {
+    /// Reports `diagnostic` as part of the schema being resolved.
+    fn report(&mut self, diagnostic: Diagnostic) {
+        let id = *self
+            .stack
+            .last()
+            .expect("reported while resolving a schema");
+        self.diagnostics[id.0].push(diagnostic);
+    }
+
+    /// How many diagnostics the schema `id` has reported.
+    fn reported(&self, id: SchemaId) -> usize {
+        self.diagnostics[id.0].len()
+    }
+
+    /// The schema being resolved reads the columns of `read`.
+    fn reads(&mut self, read: SchemaId) {
+        if let Some(&id) = self.stack.last()
+            && !self.dependents[read.0].contains(&id)
+        {
+            self.dependents[read.0].push(id);
+        }
+    }
+
     /// Columns of a schema, resolving what it depends on first. Returns `None` if the
     /// schema is part of an inheritance cycle that is being resolved.
     fn resolve(&mut self, class: ClassId, id: SchemaId) -> Option<Rc<Resolved>> {
         match self.state[id.0] {
-            State::Done => return Some(Rc::clone(&self.columns[id.0])),
+            State::Done => {
+                let columns = self.columns[id.0].get_or_insert_with(|| {
+                    // Kept from an earlier resolution: indexed on first read.
+                    let mut resolved = Resolved::default();
+                    for column in self.schemas.defs[id.0].columns.iter() {
+                        resolved.put(column.clone());
+                    }
+                    Rc::new(resolved)
+                });
+                return Some(Rc::clone(columns));
+            }
             State::InProgress => return None,
             State::NotStarted => {}
         }
@@ -385,13 +546,14 @@ impl Resolver<'_> {
                 && let Some(base_id) = self.schemas.of_class(base_class)
             {
                 let cycle = self.cycle_to(base_id);
+                self.reads(base_id);
                 match self.resolve(base_class, base_id) {
                     Some(cols) => {
                         for col in &cols.columns {
                             columns.put(col.clone());
                         }
                     }
-                    None => self.diagnostics.push(
+                    None => self.report(
                         Diagnostic::new(
                             Code::SchemaCycle,
                             file,
@@ -414,7 +576,7 @@ impl Resolver<'_> {
                     let ty = match resolve::column_type(annotation) {
                         Ok(ty) => Some(ty),
                         Err(err) => {
-                            self.diagnostics.push(
+                            self.report(
                                 Diagnostic::new(
                                     Code::UnknownType,
                                     file,
@@ -446,18 +608,18 @@ impl Resolver<'_> {
                     )
                 }
                 ClassItem::Assigned { name, value } => {
-                    let before = self.diagnostics.len();
+                    let before = self.reported(id);
                     match self.inherited(module, file, &def.name.text, name, value) {
                         Some(column) => (name, column),
                         None => {
-                            self.incomplete[id.0] |= self.diagnostics.len() > before;
+                            self.incomplete[id.0] |= self.reported(id) > before;
                             continue;
                         }
                     }
                 }
             };
             if let Some(first) = own.get(&name.text) {
-                self.diagnostics.push(
+                self.report(
                     Diagnostic::new(
                         Code::DuplicateColumn,
                         file,
@@ -477,7 +639,7 @@ impl Resolver<'_> {
             columns.put(column);
         }
         let columns = Rc::new(columns);
-        self.columns[id.0] = Rc::clone(&columns);
+        self.columns[id.0] = Some(Rc::clone(&columns));
         self.state[id.0] = State::Done;
         self.stack.pop();
         Some(columns)
@@ -532,7 +694,7 @@ impl Resolver<'_> {
                 let d = self
                     .schemas
                     .unknown(file, schema_span, &schema_path.join("."));
-                self.diagnostics.push(d.with_label(format!(
+                self.report(d.with_label(format!(
                     "column `{}` inherits from an unknown schema",
                     name.text
                 )));
@@ -542,14 +704,15 @@ impl Resolver<'_> {
                 let d = self
                     .schemas
                     .ambiguous(modules, file, schema_span, schema_path, &classes);
-                self.diagnostics.push(d);
+                self.report(d);
                 return None;
             }
             Resolution::External { .. } | Resolution::Module(_) => return None,
         };
         let source_id = self.schemas.of_class(class)?;
+        self.reads(source_id);
         let Some(source_columns) = self.resolve(class, source_id) else {
-            self.diagnostics.push(
+            self.report(
                 Diagnostic::new(
                     Code::SchemaCycle,
                     file,
@@ -571,7 +734,7 @@ impl Resolver<'_> {
                 source_columns.columns.iter().map(|c| c.name.as_str()),
             );
             let fix = suggestion.map(|s| Fix::did_you_mean(file, &column_span, column, s));
-            self.diagnostics.push(
+            self.report(
                 Diagnostic::new(
                     Code::UnknownInheritedColumn,
                     file,

@@ -405,6 +405,92 @@ fn python_edit_without_schema_change_keeps_sql_definitions() {
     assert_eq!(checked(&db), ["orders"]);
 }
 
+/// An edit inside a schema class body keeps every class and schema id: only the
+/// schemas of the edited file, and those that read them (a subclass, a schema
+/// inheriting a column) are resolved again; the other modules' definitions are
+/// reused; and the result is exactly a cold check's, errors included.
+#[test]
+fn class_body_edit_re_resolves_that_file_and_its_dependents_only() {
+    let base = "from sluice import Schema\n\nclass Base(Schema):\n    id: int\n    amount: float\n";
+    let files = [
+        ("base.py", base.to_owned()),
+        (
+            "child.py",
+            "from sluice import Schema\nfrom base import Base\n\n\
+             class Child(Base):\n    note: str\n\n\
+             class Grandchild(Child):\n    extra: int\n\n\
+             class Borrow(Schema):\n    total = Base.amount\n"
+                .to_owned(),
+        ),
+        (
+            "other.py",
+            "from sluice import Schema, Source\n\nclass Lone(Schema):\n    x: int\n\n\
+             lone = Source(Lone)\n\n\
+             def keep(l: Lone = lone) -> Lone:\n    return l\n"
+                .to_owned(),
+        ),
+        (
+            "nodes.py",
+            "from sluice import Source\nfrom base import Base\n\nbase = Source(Base)\n".to_owned(),
+        ),
+        (
+            "use.sql",
+            "-- use: Borrow <- base\nSELECT amount AS total FROM base\n".to_owned(),
+        ),
+    ];
+    let mut db = Database::new(PathBuf::from("/project"));
+    for (path, text) in &files {
+        db.set_file(path, text.clone());
+    }
+    let (analysis, _) = db.analysis();
+    assert_eq!(analysis.summary.errors, 0, "{:#?}", analysis.diagnostics);
+    assert_eq!(db.stats().schemas_resolved, 5);
+    // `amount` becomes text, and a column is renamed: Base, and Child, Grandchild and
+    // Borrow, which read it, are resolved again; Lone is not.
+    let edited = base
+        .replace("amount: float", "amount: str")
+        .replace("id: int", "ident: int");
+    db.set_file("base.py", edited.clone());
+    let (analysis, sources) = db.analysis();
+    assert_eq!(db.stats().schemas_resolved, 4);
+    // Only the edited module's nodes are made again.
+    assert_eq!(db.stats().py_modules_defined, 1);
+    // Borrow's inherited column follows Base's new type; Grandchild has Base's new
+    // column through Child.
+    let schema = |name: &str| analysis.schemas.iter().find(|s| s.name == name).unwrap();
+    let total = &schema("Borrow").columns[0];
+    assert_eq!(
+        total.ty.as_ref().map(|t| t.data_type.clone()),
+        Some(arrow_schema::DataType::Utf8)
+    );
+    assert!(schema("Grandchild").column("ident").is_some());
+    let mut now: Vec<(String, String)> = files
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.clone()))
+        .collect();
+    now[0].1 = edited;
+    assert_eq!(
+        outputs(&analysis, &sources),
+        cold(Path::new("/project"), &now)
+    );
+    // A broken inherited column is reported by the schema that inherits it, and goes
+    // away with the fix, without a cold start.
+    db.set_file("base.py", base.replace("amount", "amont"));
+    let (analysis, _) = db.analysis();
+    assert!(
+        analysis
+            .diagnostics
+            .iter()
+            .any(|d| d.file == db.file_id("child.py").unwrap()),
+        "{:#?}",
+        analysis.diagnostics
+    );
+    db.set_file("base.py", base.to_owned());
+    let (analysis, _) = db.analysis();
+    assert_eq!(analysis.summary.errors, 0, "{:#?}", analysis.diagnostics);
+    assert_eq!(db.stats().schemas_resolved, 4);
+}
+
 /// Adding an unrelated file re-checks nothing, even one that sorts first and declares
 /// a schema (shifting every schema's and table's position).
 #[test]

@@ -3,11 +3,21 @@
 //! - **The Python front** (modules, schemas, the Python modules' table definitions and
 //!   their diagnostics, and every schema's and definition's fingerprint) is one unit
 //!   keyed by the Python files: each one's id, path and text fingerprint, in path order.
-//!   Those are everything the three steps read (a parse is a function of the file's id
-//!   and text), so an edit to a SQL file (or to no Python file) reuses the unit as it is.
-//! - **Resolved schemas**, inside it, are keyed by each Python file's id, path and
-//!   signature (its imports and classes, [`Keys::py_signature`]): schema resolution
-//!   reads nothing else of the modules, so an edit inside a function body reuses them.
+//!   Those are everything its steps read (a parse is a function of the file's id and
+//!   text), so an edit to a SQL file (or to no Python file) reuses the unit as it is.
+//!   Inside it, each step is memoised again, so a Python edit redoes little:
+//! - **Resolved schemas** are keyed by each Python file's id, path and signature (its
+//!   imports and classes, [`Keys::py_signature`]): schema resolution reads nothing else
+//!   of the modules, so an edit inside a function body reuses them. When only class
+//!   bodies changed (every file's structure, [`Keys::py_structure`], is the same, so
+//!   class and schema ids are too), only the schemas of the edited files and the
+//!   schemas that read them are resolved again ([`SchemaSet::update`]).
+//! - **A module's table definitions** are memoised per module in two steps, its
+//!   sources ([`analysis::module_sources`]: keyed by its text and the project's
+//!   structure) and its nodes ([`analysis::module_nodes`]: also keyed by every module's
+//!   table variables and function names, which a node's defaults may name), with the
+//!   fingerprints of its tables' definitions, which are made again only when a schema
+//!   they name changed content.
 //! - **A SQL node's table definition** is memoised per file: made from the file's id,
 //!   path and text, and of the modules and schemas only what its header's schema
 //!   resolves to (project-wide). It is reused when the file is unchanged and the Python
@@ -22,10 +32,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::analysis::{self, Table};
+use crate::analysis::{self, ModuleNodes, ModuleSources, Table};
 use crate::diagnostic::Diagnostic;
 use crate::resolve::Modules;
-use crate::schema::{SchemaId, Schemas};
+use crate::schema::{SchemaId, SchemaSet, Schemas};
 use crate::source::{FileId, SourceFile};
 use crate::syntax::python::PyModule;
 use crate::syntax::sql::SqlNode;
@@ -40,22 +50,44 @@ pub(super) struct Parsed<'a, T> {
     pub hash: Fingerprint,
 }
 
-/// A parsed Python file, with the fingerprint of what schema resolution reads of it
-/// ([`Keys::py_signature`]).
+/// A parsed Python file, with the fingerprints of what schema resolution reads of it
+/// ([`Keys::py_signature`]) and of its structure ([`Keys::py_structure`]).
 pub(super) struct PyParsed<'a> {
     pub parsed: Parsed<'a, PyModule>,
     pub signature: Fingerprint,
+    pub structure: Fingerprint,
 }
 
 /// Resolved schemas, their content fingerprints ([`Keys::schema`]) and what resolution
-/// reported, with the key they were made under: every Python file's id, path and
-/// signature, in path order. (Schema resolution reads of the modules only their names,
-/// imports and classes; class ids are positions in that same order.)
+/// reported, with the keys they were made under: every Python file's id, path and
+/// signature, in path order (`key`), and their id, path and structure (`structure`).
 pub(super) struct ResolvedSchemas {
     key: Fingerprint,
-    pub schemas: Schemas,
+    structure: Fingerprint,
+    /// Each Python file's signature.
+    signatures: HashMap<FileId, Fingerprint>,
+    pub set: SchemaSet,
     pub keys: Vec<Fingerprint>,
-    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ResolvedSchemas {
+    pub fn schemas(&self) -> &Schemas {
+        &self.set.schemas
+    }
+}
+
+/// The memoised definitions of one Python module.
+struct ModuleMemo {
+    /// Its text, and the project structure its steps were made under.
+    text: Fingerprint,
+    structure: Fingerprint,
+    sources: Arc<ModuleSources>,
+    /// The exports (every module's table variables and function names) its nodes were
+    /// made under.
+    exports: Fingerprint,
+    nodes: Arc<ModuleNodes>,
+    /// The definition fingerprints of `sources.tables` then `nodes.tables`.
+    keys: Arc<Vec<Fingerprint>>,
 }
 
 /// What the Python modules define, resolved: see the [module documentation](self).
@@ -70,6 +102,12 @@ pub(super) struct PyFront {
     pub definition_keys: Vec<Fingerprint>,
     /// What schema resolution and the Python definitions reported, in that order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Per module, by file id: the steps of its definitions.
+    memo: HashMap<FileId, ModuleMemo>,
+    /// Schemas resolved (not reused) by this front.
+    pub schemas_resolved: usize,
+    /// Modules whose node definitions this front made (not reused).
+    pub modules_defined: usize,
 }
 
 /// The key of the Python front over `python` (in path order).
@@ -82,60 +120,199 @@ pub(super) fn py_front_key(keys: &Keys, python: &[PyParsed]) -> Fingerprint {
     h.fingerprint()
 }
 
+/// Which schemas changed content between two resolutions of one structure.
+enum Changed {
+    All,
+    Some(Vec<bool>),
+}
+
+impl Changed {
+    fn any(&self, ids: impl IntoIterator<Item = SchemaId>) -> bool {
+        match self {
+            Changed::All => true,
+            Changed::Some(changed) => ids.into_iter().any(|id| changed[id.0]),
+        }
+    }
+}
+
 impl PyFront {
     /// Resolves the modules and schemas of `python` (in path order) and finds their
-    /// table definitions. The schemas of `previous` are reused when their key matches.
+    /// table definitions, reusing what `previous` made where its keys match.
     pub(super) fn build(
         keys: &Keys,
         key: Fingerprint,
         python: Vec<PyParsed>,
         previous: Option<&PyFront>,
     ) -> PyFront {
-        let mut h = keys.hasher("schemas");
-        python.len().hash(&mut h);
-        for p in &python {
-            (p.parsed.id, &p.parsed.file.path, p.signature).hash(&mut h);
-        }
-        let schemas_key = h.fingerprint();
-        let texts: HashMap<FileId, Fingerprint> = python
-            .iter()
-            .map(|p| (p.parsed.id, p.parsed.hash))
-            .collect();
+        let (schemas_key, structure) = {
+            let mut h = keys.hasher("schemas");
+            let mut s = keys.hasher("structure");
+            python.len().hash(&mut h);
+            python.len().hash(&mut s);
+            for p in &python {
+                (p.parsed.id, &p.parsed.file.path, p.signature).hash(&mut h);
+                (p.parsed.id, &p.parsed.file.path, p.structure).hash(&mut s);
+            }
+            (h.fingerprint(), s.fingerprint())
+        };
+        let signatures: HashMap<FileId, Fingerprint> =
+            python.iter().map(|p| (p.parsed.id, p.signature)).collect();
+        let texts: Vec<Fingerprint> = python.iter().map(|p| p.parsed.hash).collect();
         let modules = Modules::new(
             python
                 .into_iter()
                 .map(|p| (p.parsed.id, p.parsed.file, p.parsed.tree))
                 .collect(),
         );
-        let schemas = match previous {
-            Some(previous) if previous.schemas.key == schemas_key => Arc::clone(&previous.schemas),
-            _ => {
-                let mut diagnostics = Vec::new();
-                let schemas = Schemas::build(&modules, &mut diagnostics);
-                let schema_keys = schemas.defs.par_iter().map(|d| keys.schema(d)).collect();
-                Arc::new(ResolvedSchemas {
+        let mut schemas_resolved = 0;
+        let (schemas, changed) = match previous.map(|p| &p.schemas) {
+            Some(old) if old.key == schemas_key => {
+                (Arc::clone(old), Changed::Some(vec![false; old.keys.len()]))
+            }
+            Some(old) if old.structure == structure => {
+                let edited = |file: FileId| old.signatures.get(&file) != signatures.get(&file);
+                let (set, redone) = SchemaSet::update(&old.set, &modules, &edited);
+                schemas_resolved = redone.len();
+                let mut schema_keys = old.keys.clone();
+                let fresh: Vec<(SchemaId, Fingerprint)> = redone
+                    .par_iter()
+                    .map(|&id| (id, keys.schema(set.schemas.get(id))))
+                    .collect();
+                let mut changed = vec![false; schema_keys.len()];
+                for (id, fingerprint) in fresh {
+                    changed[id.0] = schema_keys[id.0] != fingerprint;
+                    schema_keys[id.0] = fingerprint;
+                }
+                let resolved = ResolvedSchemas {
                     key: schemas_key,
-                    schemas,
+                    structure,
+                    signatures,
+                    set,
                     keys: schema_keys,
-                    diagnostics,
-                })
+                };
+                (Arc::new(resolved), Changed::Some(changed))
+            }
+            _ => {
+                let set = SchemaSet::build(&modules);
+                schemas_resolved = set.schemas.defs.len();
+                let schema_keys = set
+                    .schemas
+                    .defs
+                    .par_iter()
+                    .map(|d| keys.schema(d))
+                    .collect();
+                let resolved = ResolvedSchemas {
+                    key: schemas_key,
+                    structure,
+                    signatures,
+                    set,
+                    keys: schema_keys,
+                };
+                (Arc::new(resolved), Changed::All)
             }
         };
-        let mut diagnostics = schemas.diagnostics.clone();
-        let definitions =
-            analysis::python_definitions(&modules, &schemas.schemas, &mut diagnostics);
-        let definition_keys = definitions
-            .tables
-            .par_iter()
-            .map(|t| keys.definition(t, texts.get(&t.file).copied(), &schemas.keys))
+        let old_memo = previous.map(|p| &p.memo);
+        let memo_of = |mid: usize| {
+            old_memo
+                .and_then(|m| m.get(&modules.modules[mid].file))
+                .filter(|m| m.text == texts[mid] && m.structure == structure)
+        };
+        let schemas_now = schemas.schemas();
+        // Per module, in parallel: its sources (memoised by its text and the structure).
+        let sources: Vec<Arc<ModuleSources>> = (0..modules.modules.len())
+            .into_par_iter()
+            .map(|mid| match memo_of(mid) {
+                Some(m) => Arc::clone(&m.sources),
+                None => Arc::new(analysis::module_sources(&modules, schemas_now, mid)),
+            })
+            .collect();
+        let aliases: Vec<HashMap<String, String>> =
+            sources.iter().map(|s| s.aliases.clone()).collect();
+        let exports = {
+            let mut h = keys.hasher("exports");
+            for (mid, module) in modules.modules.iter().enumerate() {
+                let mut variables: Vec<(&String, &String)> = aliases[mid].iter().collect();
+                variables.sort_unstable();
+                variables.hash(&mut h);
+                module.ast.functions.len().hash(&mut h);
+                for function in &module.ast.functions {
+                    function.name.text.hash(&mut h);
+                }
+            }
+            h.fingerprint()
+        };
+        // Then its nodes (memoised by the exports too) and its definitions' keys.
+        let memo: Vec<(ModuleMemo, bool)> = (0..modules.modules.len())
+            .into_par_iter()
+            .map(|mid| {
+                let old = memo_of(mid);
+                let reused =
+                    old.filter(|m| m.exports == exports && Arc::ptr_eq(&m.sources, &sources[mid]));
+                let nodes = match reused {
+                    Some(m) => Arc::clone(&m.nodes),
+                    None => Arc::new(analysis::module_nodes(&modules, schemas_now, &aliases, mid)),
+                };
+                let tables = || sources[mid].tables.iter().chain(&nodes.tables);
+                let named = tables().flat_map(|t| {
+                    t.output
+                        .into_iter()
+                        .chain(t.inputs.iter().filter_map(|i| i.required))
+                });
+                let definition_keys = match reused {
+                    Some(m) if !changed.any(named) => Arc::clone(&m.keys),
+                    _ => Arc::new(
+                        tables()
+                            .map(|t| keys.definition(t, Some(texts[mid]), &schemas.keys))
+                            .collect(),
+                    ),
+                };
+                let memo = ModuleMemo {
+                    text: texts[mid],
+                    structure,
+                    sources: Arc::clone(&sources[mid]),
+                    exports,
+                    nodes,
+                    keys: definition_keys,
+                };
+                (memo, reused.is_none())
+            })
+            .collect();
+        let modules_defined = memo.iter().filter(|(_, made)| *made).count();
+        let memo: Vec<ModuleMemo> = memo.into_iter().map(|(m, _)| m).collect();
+        let mut diagnostics: Vec<Diagnostic> = schemas.set.all_diagnostics().cloned().collect();
+        let mut tables = Vec::new();
+        let mut definition_keys = Vec::new();
+        let mut expectations = Vec::new();
+        for m in &memo {
+            tables.extend(m.sources.tables.iter().cloned());
+            definition_keys.extend(&m.keys[..m.sources.tables.len()]);
+            diagnostics.extend(m.sources.diagnostics.iter().cloned());
+        }
+        for m in &memo {
+            tables.extend(m.nodes.tables.iter().cloned());
+            definition_keys.extend(&m.keys[m.sources.tables.len()..]);
+            expectations.extend(m.nodes.expectations.iter().cloned());
+            diagnostics.extend(m.nodes.diagnostics.iter().cloned());
+        }
+        let memo = memo
+            .into_iter()
+            .enumerate()
+            .map(|(mid, m)| (modules.modules[mid].file, m))
             .collect();
         PyFront {
             key,
             modules,
             schemas,
-            definitions,
+            definitions: analysis::Definitions {
+                tables,
+                expectations,
+                aliases,
+            },
             definition_keys,
             diagnostics,
+            memo,
+            schemas_resolved,
+            modules_defined,
         }
     }
 }
@@ -156,7 +333,7 @@ fn header(front: &PyFront, p: &Parsed<SqlNode>) -> Header {
     let Some(schema) = p.tree.header.as_ref().and_then(|h| h.schema.as_ref()) else {
         return Header::NoSchema;
     };
-    let resolved = front.schemas.schemas.resolve_global(
+    let resolved = front.schemas.schemas().resolve_global(
         &front.modules,
         p.id,
         &schema.text,
@@ -223,7 +400,7 @@ pub(super) fn sql_definitions(
                     let mut reported = Vec::new();
                     let table = analysis::sql_definition(
                         &front.modules,
-                        &front.schemas.schemas,
+                        front.schemas.schemas(),
                         p.id,
                         p.file.stem(),
                         &p.tree,

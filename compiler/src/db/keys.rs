@@ -114,6 +114,25 @@ impl Keys {
         h.fingerprint()
     }
 
+    /// What module and schema resolution, and other modules' table definitions, read
+    /// of a Python module besides its functions, assignments and class bodies: its
+    /// imports, and its classes' names and bases (without positions, which an edit
+    /// above them shifts). Projects whose files all keep their structure keep their
+    /// class and schema ids.
+    pub(crate) fn py_structure(&self, module: &PyModule) -> Fingerprint {
+        let mut h = self.hasher("py-structure");
+        module.imports.hash(&mut h);
+        module.classes.len().hash(&mut h);
+        for class in &module.classes {
+            class.name.text.hash(&mut h);
+            class.bases.len().hash(&mut h);
+            for base in &class.bases {
+                base.as_path().hash(&mut h);
+            }
+        }
+        h.fingerprint()
+    }
+
     /// A schema's content: everything of a [`SchemaDef`] but the positional id of the
     /// schema an inherited column comes from (the contract step never reads it).
     pub(crate) fn schema(&self, def: &SchemaDef) -> Fingerprint {
@@ -121,7 +140,7 @@ impl Keys {
         (&def.name, &def.module, def.file, &def.span, def.incomplete).hash(&mut h);
         (&def.append, &def.imports).hash(&mut h);
         def.columns.len().hash(&mut h);
-        for c in &def.columns {
+        for c in def.columns.iter() {
             (&c.name, &c.ty, c.file, &c.span, &c.annotation_span).hash(&mut h);
             c.inherited_from.as_ref().map(|(_, col)| col).hash(&mut h);
             c.annotation.hash(&mut h);

@@ -60,9 +60,9 @@ struct FileInput {
 
 /// A file's syntax tree, as its front end produced it.
 enum Tree {
-    /// The module, and the fingerprint of what schema resolution reads of it
-    /// ([`Keys::py_signature`]).
-    Python(Arc<PyModule>, Fingerprint),
+    /// The module, and the fingerprints of what schema resolution reads of it
+    /// ([`Keys::py_signature`]) and of its structure ([`Keys::py_structure`]).
+    Python(Arc<PyModule>, Fingerprint, Fingerprint),
     Sql(Arc<SqlNode>),
     Config,
     BauplanProject(BTreeMap<String, ProjectParameter>),
@@ -107,6 +107,11 @@ pub struct Stats {
     /// Whether schema resolution was recomputed: some Python file's imports or classes
     /// changed (or a Python file was added or removed).
     pub schemas_rebuilt: bool,
+    /// Schemas resolved (not reused): all on a cold analysis; after an edit inside
+    /// class bodies, those of the edited files and the schemas that read them.
+    pub schemas_resolved: usize,
+    /// Python modules whose node definitions were made (not reused).
+    pub py_modules_defined: usize,
     /// SQL table definitions recomputed (memo misses).
     pub sql_definitions_made: usize,
     /// Tables whose contract step ran (memo misses), by name, in topological order.
@@ -257,7 +262,7 @@ impl Database {
             .filter_map(|f| {
                 let parse = self.parses.get(&f.id).filter(|p| p.hash == f.hash)?;
                 let tree = match &parse.tree {
-                    Tree::Python(module, _) => Syntax::Python(Arc::clone(module)),
+                    Tree::Python(module, ..) => Syntax::Python(Arc::clone(module)),
                     Tree::Sql(node) => Syntax::Sql(Arc::clone(node)),
                     Tree::Config | Tree::BauplanProject(_) => return None,
                 };
@@ -297,7 +302,7 @@ impl Database {
             };
             diagnostics.extend(parse.diagnostics.iter().cloned());
             match &parse.tree {
-                Tree::Python(module, signature) => {
+                Tree::Python(module, signature, structure) => {
                     // A project written for Bauplan's SDK: tables it reads but does not
                     // define are lake tables (the SDK has no source declarations).
                     bauplan |= module
@@ -312,6 +317,7 @@ impl Database {
                             hash: parse.hash,
                         },
                         signature: *signature,
+                        structure: *structure,
                     });
                 }
                 Tree::Sql(node) => sql.push(Parsed {
@@ -339,6 +345,8 @@ impl Database {
                     python,
                     self.py_front.as_deref(),
                 ));
+                stats.schemas_resolved = built.schemas_resolved;
+                stats.py_modules_defined = built.modules_defined;
                 stats.schemas_rebuilt = !self
                     .py_front
                     .as_ref()
@@ -365,7 +373,7 @@ impl Database {
             &mut expectations,
             &sources,
             &py_front.definitions.aliases,
-            &py_front.schemas.schemas,
+            py_front.schemas.schemas(),
             bauplan,
             &mut diagnostics,
         );
@@ -386,7 +394,7 @@ impl Database {
             sources: &sources,
             modules: &py_front.modules,
             tables: &tables,
-            schemas: &py_front.schemas.schemas,
+            schemas: py_front.schemas.schemas(),
             sql: &sql_by_file,
         };
         let contracts =
@@ -396,7 +404,7 @@ impl Database {
         let started = Instant::now();
         warnings::warnings(
             &tables,
-            &py_front.schemas.schemas,
+            py_front.schemas.schemas(),
             &graph.live,
             &graph.edges,
             &contracts,
@@ -405,7 +413,7 @@ impl Database {
         let summary = graph.summary(&tables, &diagnostics);
         diagnostic::sort(&mut diagnostics, &sources);
         let analysis = Analysis {
-            schemas: Arc::clone(&py_front.schemas.schemas.defs),
+            schemas: Arc::clone(&py_front.schemas.schemas().defs),
             tables,
             edges: graph.edges,
             order: graph.order,
@@ -574,7 +582,8 @@ fn parse(keys: &Keys, f: &FileInput) -> Parse {
         FileKind::Python => {
             let (module, diags) = syntax::python::parse(id, &file.text);
             let signature = keys.py_signature(&module);
-            (Tree::Python(Arc::new(module), signature), diags)
+            let structure = keys.py_structure(&module);
+            (Tree::Python(Arc::new(module), signature, structure), diags)
         }
         FileKind::Sql => {
             let (node, diags) = syntax::sql::parse(id, &file.text, &file.line_index);

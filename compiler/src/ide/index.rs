@@ -476,7 +476,7 @@ fn flows(b: &mut Builder, edges: &[LineageEdge]) {
     }
     let schemas = Arc::clone(&b.analysis.schemas);
     for (s, def) in schemas.iter().enumerate() {
-        for column in &def.columns {
+        for column in def.columns.iter() {
             if let Some((from, from_column)) = &column.inherited_from
                 && *from_column == column.name
             {
@@ -498,7 +498,7 @@ fn flows(b: &mut Builder, edges: &[LineageEdge]) {
             let (Some(required), Some(parent)) = (input.required, input.resolved) else {
                 continue;
             };
-            for column in &analysis.schemas[required.0].columns {
+            for column in analysis.schemas[required.0].columns.iter() {
                 if b.has_column(parent, &column.name) {
                     let required = ColumnKey {
                         owner: Owner::Schema(required),
