@@ -1,5 +1,8 @@
 //! The analysis worker: one thread that owns every [`Project`], applies the changes the
-//! main loop sends, and analyses. A burst of changes is one analysis (debounce); a
+//! main loop sends, and analyses. A change that finds the worker idle is analysed at
+//! once (no quiet period to wait out: a keystroke's diagnostics are not delayed); the
+//! changes that arrive while an analysis runs are applied together and are one
+//! analysis (a burst is coalesced, as a debounce would, without its latency); a
 //! result is dropped when a newer change to its project arrived while it ran, and the
 //! main loop drops any result whose revision is not the project's latest, so nothing
 //! stale is published. Loading, reading and analysing run under `catch_unwind`: a
@@ -9,18 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use crate::project::{Project, Snapshot};
 use crate::workspace::NestedProjects;
 use sluice_compiler::source::project_file;
-
-/// A change is quiet after this long without another one; then it is analysed.
-const DEBOUNCE: Duration = Duration::from_millis(5);
-/// A burst that never goes quiet is analysed after this long anyway.
-const DEBOUNCE_MAX: Duration = Duration::from_millis(250);
 
 /// What the main loop asks of the worker. Every change to a project carries the
 /// project's new revision.
@@ -117,12 +114,13 @@ impl State {
                     Err(_) => return,
                 }
             }
-            let start = Instant::now();
-            while start.elapsed() < DEBOUNCE_MAX {
-                match changes.recv_timeout(DEBOUNCE) {
+            // Whatever is queued already (a burst that arrived during the last
+            // analysis) is applied before analysing: one analysis for all of it.
+            loop {
+                match changes.try_recv() {
                     Ok(change) => self.apply(change, events),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
                 }
             }
             let Some(root) = self.dirty.pop_first() else {
@@ -297,6 +295,7 @@ pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn guarded_turns_panics_into_messages() {
