@@ -153,8 +153,9 @@ impl SchemaSet {
 
     /// `previous` brought up to date with `modules`, which differ from the modules it
     /// was resolved from only inside the class bodies of the files in `changed`: the
-    /// same modules, imports, class names and bases ([`structure`] is equal), so class
-    /// and schema ids are the same. Re-resolves the schemas of those files and every
+    /// same modules, imports, class names and bases (the database's
+    /// `Keys::py_structure` of every file is equal), so class and schema ids are the
+    /// same. Re-resolves the schemas of those files and every
     /// schema that read one of them, transitively; the rest are kept as they are.
     /// Returns the update and the ids of the re-resolved schemas.
     pub(crate) fn update(

@@ -614,8 +614,9 @@ fn python_error(file: &str, line: u32, what: &str, e: PythonError) -> NodeError 
 }
 
 /// The environment of a Python function, built (as its own step: announced, timed
-/// into `trace`, not part of a node's duration) or found in the cache. A run builds every environment before its first node
-/// ([`crate::run`]), so at a node this is normally the two `stat`s of a cached one.
+/// into `trace`, not part of a node's duration) or found in the cache. A run builds
+/// every environment before its first node ([`crate::run()`]), so at a node this is
+/// normally the two `stat`s of a cached one.
 pub(crate) async fn ensure_env(
     ctx: &NodeContext,
     node: &str,

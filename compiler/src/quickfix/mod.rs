@@ -1,6 +1,6 @@
 //! Quick fixes that add text rather than rename a name: declare a `Source` for an
 //! unknown lake table ([`source`]), add a produced column to the contract that lacks it
-//! ([`column`]), and filter a nullable column's nulls in a SQL node ([`nulls`]). Each is
+//! ([`mod@column`]), and filter a nullable column's nulls in a SQL node ([`nulls`]). Each is
 //! made where its diagnostic is, and each leaves the project without that diagnostic
 //! (`compiler/tests/fixes.rs` applies every fix and checks again).
 
