@@ -251,10 +251,13 @@ impl DataStore {
                     source,
                 })?;
                 let path = entry.path();
-                let meta = entry.metadata().map_err(|source| LakeError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    // Renamed into place (or removed) by a concurrent write since the
+                    // folder was read: not a temporary file any more.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(source) => return Err(LakeError::Io { path, source }),
+                };
                 if meta.is_dir() {
                     dirs.push(path);
                     continue;
