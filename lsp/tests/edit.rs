@@ -6,9 +6,9 @@ mod support;
 
 use std::path::PathBuf;
 
-use lsp_types::{CodeActionOrCommand, CompletionResponse, TextEdit, Url};
+use lsp_types::{CodeActionOrCommand, CompletionResponse, Url};
 use serde_json::{Value, json};
-use support::{Client, copy_dir, repo, url};
+use support::{Client, apply, copy_dir, repo, url};
 
 fn project(from: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -126,31 +126,6 @@ fn completion_after_non_ascii_text_in_utf16() {
     let items = complete(&mut client, "labels.sql", text, "d.am");
     insta::assert_snapshot!("completion_utf16", items);
     assert_eq!(client.shutdown(), sluice_lsp::Ending::Exited);
-}
-
-/// Applies LSP text edits to `text` (one file), last first.
-fn apply(text: &str, edits: &[TextEdit]) -> String {
-    let index = sluice_compiler::source::LineIndex::new(text);
-    let offset = |p: lsp_types::Position| {
-        index.editor_offset(
-            text,
-            sluice_compiler::source::EditorPosition {
-                line: p.line,
-                column: p.character,
-            },
-            sluice_compiler::source::ColumnUnit::Utf16,
-        )
-    };
-    let mut edits: Vec<_> = edits
-        .iter()
-        .map(|e| (offset(e.range.start), offset(e.range.end), &e.new_text))
-        .collect();
-    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
-    let mut out = text.to_owned();
-    for (start, end, new) in edits {
-        out.replace_range(start..end, new);
-    }
-    out
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use lsp_types::{CodeAction, CodeActionOrCommand, TextEdit, Url};
 use serde_json::json;
-use support::{Client, copy_dir, repo, url};
+use support::{Client, apply, copy_dir, repo, url};
 
 const FILES: &[&str] = &["schemas.py", "contacts.sql", "regions.sql", "refunds.py"];
 
@@ -30,31 +30,6 @@ fn start_of(text: &str, needle: &str) -> (u32, u32) {
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     let line = text[..at].matches('\n').count() as u32;
     (line, text[line_start..at].encode_utf16().count() as u32)
-}
-
-/// Applies LSP text edits to `text`, last first.
-fn apply(text: &str, edits: &[TextEdit]) -> String {
-    let index = sluice_compiler::source::LineIndex::new(text);
-    let offset = |p: lsp_types::Position| {
-        index.editor_offset(
-            text,
-            sluice_compiler::source::EditorPosition {
-                line: p.line,
-                column: p.character,
-            },
-            sluice_compiler::source::ColumnUnit::Utf16,
-        )
-    };
-    let mut edits: Vec<_> = edits
-        .iter()
-        .map(|e| (offset(e.range.start), offset(e.range.end), &e.new_text))
-        .collect();
-    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
-    let mut out = text.to_owned();
-    for (start, end, new) in edits {
-        out.replace_range(start..end, new);
-    }
-    out
 }
 
 /// The code actions at the start of `needle` in `rel`.

@@ -56,6 +56,31 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Applies LSP text edits (UTF-16 positions) to `text` (one file), last first.
+pub fn apply(text: &str, edits: &[lsp_types::TextEdit]) -> String {
+    let index = sluice_compiler::source::LineIndex::new(text);
+    let offset = |p: lsp_types::Position| {
+        index.editor_offset(
+            text,
+            sluice_compiler::source::EditorPosition {
+                line: p.line,
+                column: p.character,
+            },
+            sluice_compiler::source::ColumnUnit::Utf16,
+        )
+    };
+    let mut edits: Vec<_> = edits
+        .iter()
+        .map(|e| (offset(e.range.start), offset(e.range.end), &e.new_text))
+        .collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_owned();
+    for (start, end, new) in edits {
+        out.replace_range(start..end, new);
+    }
+    out
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
