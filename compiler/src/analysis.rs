@@ -45,6 +45,9 @@ pub struct Input {
     pub projection: Option<Vec<(String, Span)>>,
     /// Bauplan's `Model("t", filter="...")`: a SQL predicate on the rows the node reads.
     pub filter: Option<String>,
+    /// Bauplan's `Model("t", projection_schema=S)`: the node reads only the columns of
+    /// `S` (its [`Input::required`] schema), each checked like an annotation's.
+    pub projection_schema: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +73,8 @@ pub struct Table {
     pub model_columns: Option<Vec<(String, Span)>>,
     /// For Python functions: the run parameters they read, `p=bauplan.Parameter("key")`.
     pub run_params: Vec<RunParam>,
+    /// How the output reaches the lake (Bauplan's `materialization_strategy`).
+    pub materialization: crate::bauplan::Materialization,
 }
 
 impl Table {
@@ -94,17 +99,25 @@ impl Table {
             python: None,
             model_columns: None,
             run_params: Vec::new(),
+            materialization: crate::bauplan::Materialization::Replace,
         }
     }
 }
 
-/// A function parameter that receives a run parameter: `min_miles=bauplan.Parameter("min_miles")`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A function parameter that receives a run parameter: `min_miles=bauplan.Parameter("min_miles")`
+/// or `min_miles: Annotated[float, Parameter("min_miles")]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RunParam {
     /// The function's parameter.
     pub param: String,
-    /// The run parameter (`sluice run --param key=...`, `bauplan_project.yml`).
+    /// The run parameter (`sluice run --param key=...`, `bauplan_project.yml`); empty
+    /// when the call names none (reported).
     pub key: String,
+    /// Where the key is written (the string literal).
+    pub key_span: Span,
+    /// The Python type the typed form annotates (`float` in `Annotated[float,
+    /// Parameter("k")]`).
+    pub ty: Option<Ident>,
 }
 
 /// Everything the compiler knows about a project after checking it.
@@ -332,75 +345,93 @@ fn python_node(
     input: PyInput,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Table> {
+    use crate::bauplan;
     let PyInput { module, function } = input;
-    if function.params.is_empty() || function.has_variadic {
+    let file = modules.modules[module].file;
+    // A Bauplan model (or expectation) is a node whatever its signature; any other
+    // function is one when every parameter is a table.
+    let declared = bauplan::is_model(&function.decorator_exprs)
+        || function
+            .decorator_exprs
+            .iter()
+            .any(|d| decorator_name(d) == Some("expectation"));
+    if !declared && (function.params.is_empty() || function.has_variadic) {
         return None;
     }
-    // Run-time parameters (`bauplan.Parameter("name")`) are not inputs.
-    let is_run_param = |p: &crate::syntax::python::Param| {
-        p.default.as_ref().and_then(Expr::call_name) == Some("Parameter")
-    };
     let run_params: Vec<RunParam> = function
         .params
         .iter()
-        .filter(|p| is_run_param(p))
-        .filter_map(|p| {
-            let call = p.default.as_ref()?;
-            match first_arg(call).or_else(|| call.kwarg("param_name")) {
-                Some(Expr::Str(key, _)) => Some(RunParam {
-                    param: p.name.text.clone(),
-                    key: key.clone(),
-                }),
-                _ => None,
-            }
-        })
+        .filter_map(bauplan::run_param)
         .collect();
     let params: Vec<&crate::syntax::python::Param> = function
         .params
         .iter()
-        .filter(|p| !is_run_param(p))
+        .filter(|p| !run_params.iter().any(|r| r.param == p.name.text))
         .collect();
-    if params.is_empty() {
+    if params.is_empty() && !declared {
         return None;
     }
-    let file = modules.modules[module].file;
-    let defaults: Vec<Option<(String, Span, bool)>> = params
+    // Per parameter: the table it reads, and the `Model(...)` call of a typed input.
+    let refs: Vec<Option<(String, Span, bool, Option<&Expr>)>> = params
         .iter()
         .map(|p| {
+            if let Some(call) = p
+                .annotation
+                .as_ref()
+                .and_then(|a| bauplan::annotated_call(a, "Model"))
+            {
+                return match bauplan::arg(call, "name") {
+                    Some(Expr::Str(name, span)) => Some((name.clone(), span.clone(), false, Some(call))),
+                    _ => None,
+                };
+            }
             p.default
                 .as_ref()
                 .and_then(|d| table_default(modules, aliases, module, d))
+                .map(|(name, span, bare)| (name, span, bare, None))
         })
         .collect();
-    if defaults.iter().any(Option::is_none) {
-        // Not a node. Beside table inputs, that is a likely surprise: say why.
-        if defaults.iter().any(Option::is_some) {
-            for (param, _) in params.iter().zip(&defaults).filter(|(_, d)| d.is_none()) {
-                let (span, what) = match &param.default {
-                    Some(d) => (d.span(), "has a default that is not a table"),
-                    None => (param.name.span.clone(), "has no table default"),
-                };
-                diagnostics.push(
-                    Diagnostic::new(
-                        Code::NotANode,
-                        file,
-                        span,
-                        format!(
-                            "`{}` is not a node: its parameter `{}` {what}",
-                            function.name.text, param.name.text
-                        ),
-                    )
-                    .with_label("not a table")
-                    .with_help(format!(
-                        "every parameter of a node is a table (`= orders`, `= Table(\"orders\")`); a value a run sets is a run parameter, `{}=bauplan.Parameter(\"{}\")` with `{}` under `parameters:` in bauplan_project.yml; or compute the value in the body",
-                        param.name.text, param.name.text, param.name.text
-                    )),
-                );
+    if refs.iter().any(Option::is_none) {
+        if declared {
+            // Still a node: say which parameter sluice does not read, never skip silently.
+            for (param, _) in params.iter().zip(&refs).filter(|(_, r)| r.is_none()) {
+                diagnostics.push(bauplan_unsupported(
+                    file,
+                    param.annotation.as_ref().or(param.default.as_ref()).map_or(param.name.span.clone(), Expr::span),
+                    &function.name.text,
+                    format!("its parameter `{}` is neither a table input nor a run parameter", param.name.text),
+                    "read a table with `name: Annotated[pyarrow.Table, bauplan.Model(\"table\")]` and a run parameter with `name: Annotated[float, bauplan.Parameter(\"key\")]`; sluice passes this parameter nothing",
+                ));
             }
+        } else {
+            // Not a node. Beside table inputs, that is a likely surprise: say why.
+            if refs.iter().any(Option::is_some) {
+                for (param, _) in params.iter().zip(&refs).filter(|(_, r)| r.is_none()) {
+                    let (span, what) = match &param.default {
+                        Some(d) => (d.span(), "has a default that is not a table"),
+                        None => (param.name.span.clone(), "has no table default"),
+                    };
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::NotANode,
+                            file,
+                            span,
+                            format!(
+                                "`{}` is not a node: its parameter `{}` {what}",
+                                function.name.text, param.name.text
+                            ),
+                        )
+                        .with_label("not a table")
+                        .with_help(format!(
+                            "every parameter of a node is a table (`= orders`, `= Table(\"orders\")`); a value a run sets is a run parameter, `{}=bauplan.Parameter(\"{}\")` with `{}` under `parameters:` in bauplan_project.yml; or compute the value in the body",
+                            param.name.text, param.name.text, param.name.text
+                        )),
+                    );
+                }
+            }
+            return None;
         }
-        return None;
     }
-    let refs: Vec<(String, Span, bool)> = defaults.into_iter().flatten().collect();
     // `(schema, invalid)`: invalid annotations are reported here.
     let mut resolve =
         |expr: Option<&Expr>| match expr.map(|e| schemas.resolve_ref(modules, module, e)) {
@@ -411,33 +442,98 @@ fn python_node(
                 (None, true)
             }
         };
+    let mut unsupported = Vec::new();
     let inputs = params
         .iter()
         .zip(refs)
-        .map(|(param, (table, span, bare_name))| {
-            let (required, annotation_invalid) = resolve(param.annotation.as_ref());
-            Input {
-                table,
-                span,
-                param: Some(param.name.clone()),
-                required,
-                annotation_span: param.annotation.as_ref().map(Expr::span),
-                annotation_invalid,
-                bare_name,
-                resolved: None,
-                projection: param
-                    .default_body
-                    .as_ref()
-                    .and_then(|d| string_list_kwarg(d, "columns"))
-                    .filter(|columns| !is_wildcard(columns)),
-                filter: param
-                    .default_body
-                    .as_ref()
-                    .and_then(|d| string_kwarg(d, "filter")),
+        .filter_map(|(param, r)| Some((param, r?)))
+        .map(|(param, (table, span, bare_name, model_call))| match model_call {
+            // `data: Annotated[pa.Table, Model("t", projection_schema=S, filter="...")]`
+            Some(call) => {
+                if let Expr::Call { kwargs, .. } = call {
+                    for (key, value) in kwargs {
+                        if !matches!(key.text.as_str(), "name" | "projection_schema" | "filter") {
+                            unsupported.push((value.span(), format!("`Model(..., {}=...)` of its parameter `{}`", key.text, param.name.text)));
+                        }
+                    }
+                }
+                let schema = call.kwarg("projection_schema");
+                let (required, annotation_invalid) = resolve(schema);
+                let filter = match call.kwarg("filter") {
+                    Some(Expr::Str(f, _)) => Some(f.clone()),
+                    Some(other) => {
+                        unsupported.push((other.span(), format!("the filter of its parameter `{}` (not a string literal)", param.name.text)));
+                        None
+                    }
+                    None => None,
+                };
+                Input {
+                    table,
+                    span,
+                    param: Some(param.name.clone()),
+                    required,
+                    annotation_span: schema.map(Expr::span),
+                    annotation_invalid,
+                    bare_name,
+                    resolved: None,
+                    projection: None,
+                    filter,
+                    projection_schema: schema.is_some(),
+                }
+            }
+            None => {
+                let annotation = param.annotation.as_ref().filter(|a| !is_plain_type(a));
+                let (required, annotation_invalid) = resolve(annotation);
+                Input {
+                    table,
+                    span,
+                    param: Some(param.name.clone()),
+                    required,
+                    annotation_span: annotation.map(Expr::span),
+                    annotation_invalid,
+                    bare_name,
+                    resolved: None,
+                    projection: param
+                        .default_body
+                        .as_ref()
+                        .and_then(|d| string_list_kwarg(d, "columns"))
+                        .filter(|columns| !is_wildcard(columns)),
+                    filter: param
+                        .default_body
+                        .as_ref()
+                        .and_then(|d| string_kwarg(d, "filter")),
+                    projection_schema: false,
+                }
             }
         })
         .collect();
-    let (output, output_invalid) = resolve(function.returns.as_ref());
+    // `-> Annotated[pa.Table, S]` declares `S`; `-> S` too; `-> bool`, `-> pa.Table`
+    // declare nothing.
+    let returns = function.returns.as_ref().and_then(|r| match bauplan::annotated(r) {
+        Some((_, metas)) => metas.iter().find(|m| !matches!(m, Expr::Call { .. })),
+        None => (!is_plain_type(r)).then_some(r),
+    });
+    let (output, output_invalid) = resolve(returns);
+    for d in &function.decorator_exprs {
+        if let Some(name) = decorator_name(d)
+            && is_bauplan_call(d)
+            && !matches!(name, "model" | "python" | "expectation" | "resources" | "extras")
+        {
+            unsupported.push((
+                d.span(),
+                format!("its decorator `@bauplan.{name}` (the node runs as a plain Python function)"),
+            ));
+        }
+    }
+    for (span, what) in unsupported {
+        diagnostics.push(bauplan_unsupported(
+            file,
+            span,
+            &function.name.text,
+            format!("sluice does not understand {what}"),
+            "sluice checks and runs the rest of the node; see docs/bauplan.md for what is supported",
+        ));
+    }
     // `@bauplan.model(name="...")` names the output table.
     let name = function
         .decorators
@@ -449,6 +545,8 @@ fn python_node(
             _ => None,
         })
         .unwrap_or_else(|| function.name.text.clone());
+    let materialization =
+        bauplan::model_materialization(file, &name, &function.decorator_exprs, diagnostics);
     Some(Table {
         name,
         kind: TableKind::Python,
@@ -458,7 +556,7 @@ fn python_node(
         output_invalid,
         inputs,
         function: None,
-        returns_span: function.returns.as_ref().map(Expr::span),
+        returns_span: returns.map(Expr::span),
         python: Some({
             crate::python_settings::check_decorators(file, &function.decorator_exprs, diagnostics);
             python_settings(&function.name.text, &function.decorator_exprs)
@@ -470,7 +568,52 @@ fn python_node(
             .find_map(|d| string_list_kwarg(d, "columns"))
             .filter(|columns| !is_wildcard(columns)),
         run_params,
+        materialization,
     })
+}
+
+/// `W0007`: a part of a Bauplan function sluice does not understand.
+fn bauplan_unsupported(
+    file: FileId,
+    span: Span,
+    function: &str,
+    what: String,
+    help: &str,
+) -> Diagnostic {
+    Diagnostic::new(
+        Code::BauplanUnsupported,
+        file,
+        span,
+        format!("`{function}`: {what}"),
+    )
+    .with_label("not understood")
+    .with_help(help.to_owned())
+}
+
+/// An annotation that names a plain Python or library type, not a schema:
+/// `bool`, `pa.Table`, `pyarrow.Table`, `pl.DataFrame`, `None`.
+fn is_plain_type(expr: &Expr) -> bool {
+    match expr {
+        Expr::None(_) => true,
+        Expr::Name { path, .. } => match path.as_slice() {
+            [one] => matches!(
+                one.as_str(),
+                "bool" | "int" | "float" | "str" | "bytes" | "dict" | "list" | "tuple" | "object" | "Any"
+            ),
+            [.., last] => matches!(last.as_str(), "Table" | "DataFrame" | "LazyFrame" | "RecordBatch")
+                && !path.iter().any(|p| p == "sluice"),
+            [] => false,
+        },
+        _ => false,
+    }
+}
+
+/// `@bauplan.something(...)` (not a bare `@something(...)`).
+fn is_bauplan_call(d: &BodyExpr) -> bool {
+    let BodyExpr::Call { func, .. } = d else {
+        return false;
+    };
+    matches!(func.as_ref(), BodyExpr::Attr { object, .. } if matches!(object.as_ref(), BodyExpr::Name(m) if m.text == "bauplan"))
 }
 
 /// The name of a decorator call: `model` for `@bauplan.model(...)`.
@@ -547,7 +690,14 @@ pub(crate) fn sql_definition(
         (None, None) => (stem.to_owned(), node.first_token.clone()),
     };
     let mut output_invalid = node.broken;
-    let output = header.and_then(|h| h.schema.as_ref()).and_then(|s| {
+    // The header's schema, else Bauplan's `-- bauplan: output_schema = S`.
+    let bauplan_schema = node
+        .bauplan
+        .iter()
+        .find(|(k, _)| k == "output_schema")
+        .map(|(_, v)| v);
+    let schema = header.and_then(|h| h.schema.as_ref()).or(bauplan_schema);
+    let output = schema.and_then(|s| {
         match schemas.resolve_global(modules, file, &s.text, s.span.clone()) {
             Ok(id) => Some(id),
             Err(d) => {
@@ -618,6 +768,8 @@ pub(crate) fn sql_definition(
                 .collect()
         }
     };
+    let materialization =
+        crate::bauplan::sql_materialization(file, &name, &node.bauplan, diagnostics);
     Table {
         name,
         kind: TableKind::Sql,
@@ -631,6 +783,7 @@ pub(crate) fn sql_definition(
         python: None,
         model_columns: None,
         run_params: Vec::new(),
+        materialization,
     }
 }
 
@@ -646,6 +799,7 @@ fn sql_input(table: &str, span: Span) -> Input {
         resolved: None,
         projection: None,
         filter: None,
+        projection_schema: false,
     }
 }
 

@@ -295,14 +295,23 @@ fn infer_python(
             (None, None) => return None,
         };
         // Bauplan delivers only the projected columns.
-        let columns: Vec<OutColumn> = match &input.projection {
-            Some(projection) => {
-                let projected: HashSet<&str> = projection.iter().map(|(p, _)| p.as_str()).collect();
-                columns
-                    .into_iter()
-                    .filter(|c| projected.contains(c.name.as_str()))
-                    .collect()
-            }
+        let projected: Option<HashSet<&str>> = match (&input.projection, input.required) {
+            (Some(projection), _) => Some(projection.iter().map(|(p, _)| p.as_str()).collect()),
+            (None, Some(req)) if input.projection_schema => Some(
+                ctx.schemas
+                    .get(req)
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let columns: Vec<OutColumn> = match projected {
+            Some(projected) => columns
+                .into_iter()
+                .filter(|c| projected.contains(c.name.as_str()))
+                .collect(),
             None => columns,
         };
         let mut cols = Vec::new();

@@ -71,12 +71,17 @@ codes! {
     PyUnknownColumn = "E0701", Error, "Python body reads a column its input does not have";
     PipRequirement = "E0801", Error, "invalid pip requirement in a Python node's settings";
     UnknownDataframe = "E0802", Error, "unknown dataframe library in a Python node's settings";
+    Materialization = "E0803", Error, "unknown materialization strategy";
+    RunParameter = "E0804", Error, "run parameter not declared in bauplan_project.yml";
+    RunParameterType = "E0805", Error, "run parameter annotated with another type than declared";
     UncheckedInput = "W0001", Warning, "node input has no schema annotation";
     UnknownOutput = "W0002", Warning, "node output schema is undeclared";
     UnusedSource = "W0003", Warning, "declared source is never read";
     ImplicitLakeTable = "W0004", Warning, "Bauplan project reads a table it does not define";
     SqlTooWide = "W0005", Warning, "SQL query too wide to check: validated at run time";
     NotANode = "W0006", Warning, "function with table inputs is not a node";
+    BauplanUnsupported = "W0007", Warning, "part of a Bauplan node sluice does not understand";
+    RunParameterNoDefault = "W0008", Warning, "run parameter without a default";
 }
 
 impl fmt::Display for Code {

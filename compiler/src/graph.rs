@@ -119,6 +119,7 @@ pub(crate) fn build(
         implicit_lake_tables(
             (sources, schemas),
             tables,
+            expectations,
             &mut live,
             &mut by_name,
             names,
@@ -261,12 +262,14 @@ pub(crate) fn build(
     }
 }
 
-/// Bauplan projects read lake tables they never declare: an undefined input with no
-/// close match among the defined tables becomes an implicit source, with a warning (a
-/// close match is more likely a typo: that stays an unknown-table error).
+/// Bauplan projects read lake tables they never declare: an input of a node or an
+/// expectation that no table defines becomes an implicit source, with a warning (which
+/// suggests a defined table with a close name: a typo there is likely, but a valid lake
+/// table such as `telemetry.signal_bronze` beside a node `telemetry.signal` is common).
 fn implicit_lake_tables(
     (sources, schemas): (&SourceSet, &Schemas),
     tables: &mut Vec<Table>,
+    expectations: &[Table],
     live: &mut Vec<bool>,
     by_name: &mut HashMap<String, TableId>,
     names: &[String],
@@ -274,20 +277,31 @@ fn implicit_lake_tables(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let mut implicit: Vec<Table> = Vec::new();
-    for (i, table) in tables.iter().enumerate() {
-        if !live[i] {
-            continue;
-        }
+    let readers = tables
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| live[*i])
+        .map(|(_, t)| t)
+        .chain(expectations);
+    for table in readers {
         for input in &table.inputs {
             let defined = by_name.contains_key(&input.table)
                 || input.bare_name
                     && matches!(source_vars.get(input.table.as_str()), Some(Some(_)));
-            if defined
-                || implicit.iter().any(|t| t.name == input.table)
-                || did_you_mean(&input.table, names.iter().map(String::as_str)).is_some()
-            {
+            if defined || implicit.iter().any(|t| t.name == input.table) {
                 continue;
             }
+            let suggestion = did_you_mean(
+                &input.table,
+                names.iter().map(String::as_str).filter(|n| *n != table.name),
+            );
+            let help = match suggestion {
+                Some(s) => format!("if you meant the table `{s}` that the project defines, fix the name; else declare it with `{} = Source(SomeSchema)` to check its columns statically", input.table.rsplit('.').next().unwrap_or(&input.table)),
+                None => format!(
+                    "declare it with `{} = Source(SomeSchema)` to check its columns statically",
+                    input.table.rsplit('.').next().unwrap_or(&input.table)
+                ),
+            };
             diagnostics.push(
                 Diagnostic::new(
                     Code::ImplicitLakeTable,
@@ -296,13 +310,15 @@ fn implicit_lake_tables(
                     format!("`{}` reads `{}`, which the project does not define: assumed to be a lake table", table.name, input.table),
                 )
                 .with_label("assumed lake table")
+                .with_fix_opt(
+                    suggestion
+                        .filter(|s| !input.bare_name || !s.contains('.'))
+                        .map(|s| Fix::did_you_mean(table.file, &input.span, &input.table, s)),
+                )
                 .with_fix_opt(input.required.and_then(|schema| {
                     declare_source(sources, tables, schemas, &input.table, schema)
                 }))
-                .with_help(format!(
-                    "declare it with `{} = Source(SomeSchema)` to check its columns statically",
-                    input.table.rsplit('.').next().unwrap_or(&input.table)
-                )),
+                .with_help(help),
             );
             implicit.push(Table::source(
                 input.table.clone(),

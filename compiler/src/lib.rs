@@ -7,6 +7,7 @@
 //! function of that set, so the CLI, the LSP and tests share it.
 
 pub mod analysis;
+pub mod bauplan;
 pub mod bauplan_project;
 pub mod config;
 pub mod contracts;

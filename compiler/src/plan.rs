@@ -52,6 +52,10 @@ pub struct PlanNode {
     pub output_schema: Option<Vec<PlanColumn>>,
     /// Python nodes: the function and the packages its decorators ask for.
     pub python: Option<PythonNode>,
+    /// How the output reaches the lake: `{"strategy": "replace"}` (the default),
+    /// `append`, `none` (computed and validated, never published) or
+    /// `overwrite_partitions` (with `partitioned_by` and `overwrite_filter`).
+    pub materialization: crate::bauplan::Materialization,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +67,9 @@ pub struct PlanColumn {
     pub data_type: Option<String>,
     /// `null` with an unknown type.
     pub nullable: Option<bool>,
+    /// The column's documentation (Bauplan's `TableField(doc=...)`); omitted when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -93,6 +100,10 @@ pub struct PlanParam {
 pub struct PlanRunParam {
     pub param: String,
     pub key: String,
+    /// The Python type the function annotates it with (`Annotated[float,
+    /// Parameter("k")]`); omitted for the untyped form.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub ty: Option<String>,
 }
 
 /// An `@expectation()` function: a check over tables that must return true.
@@ -161,6 +172,10 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
                     name: c.name.clone(),
                     data_type: c.ty.as_ref().map(|t| t.data_type.to_string()),
                     nullable: c.ty.as_ref().map(|t| t.nullable),
+                    doc: table
+                        .output
+                        .and_then(|s| analysis.schemas[s.0].column(&c.name))
+                        .and_then(|col| col.doc.clone()),
                 })
                 .collect()
         });
@@ -174,11 +189,15 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
                         name: name.clone(),
                         data_type: None,
                         nullable: None,
+                        doc: None,
                     })
                     .collect()
             })
         });
-        let python = table.python.as_ref().map(|p| python_node(p, table));
+        let python = table
+            .python
+            .as_ref()
+            .map(|p| python_node(p, table, &analysis.schemas));
         nodes.push(PlanNode {
             name: table.name.clone(),
             kind: table.kind,
@@ -190,6 +209,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
             inferred: table.output.is_none() && contracts.inferred(TableId(i)).is_some(),
             output_schema,
             python,
+            materialization: table.materialization.clone(),
         });
     }
     let edges = analysis
@@ -240,7 +260,7 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
                     line: file.line_index.line_col(&file.text, check.span.start).line,
                     code_hash: sha256(&file.text),
                     inputs: check.inputs.iter().map(|i| i.table.clone()).collect(),
-                    python: python_node(check.python.as_ref()?, check),
+                    python: python_node(check.python.as_ref()?, check, &analysis.schemas),
                 })
             })
             .collect(),
@@ -249,7 +269,11 @@ pub fn build(analysis: &Analysis, sources: &SourceSet) -> Plan {
     }
 }
 
-fn python_node(settings: &PythonSettings, table: &crate::analysis::Table) -> PythonNode {
+fn python_node(
+    settings: &PythonSettings,
+    table: &crate::analysis::Table,
+    schemas: &[crate::schema::SchemaDef],
+) -> PythonNode {
     PythonNode {
         function: settings.function.clone(),
         packages: settings.packages.clone(),
@@ -262,10 +286,14 @@ fn python_node(settings: &PythonSettings, table: &crate::analysis::Table) -> Pyt
                 Some(PlanParam {
                     param: i.param.as_ref()?.text.clone(),
                     table: i.table.clone(),
-                    columns: i
-                        .projection
-                        .as_ref()
-                        .map(|p| p.iter().map(|(c, _)| c.clone()).collect()),
+                    // `columns=[...]`, or the columns of a `projection_schema`.
+                    columns: match (&i.projection, i.required) {
+                        (Some(p), _) => Some(p.iter().map(|(c, _)| c.clone()).collect()),
+                        (None, Some(s)) if i.projection_schema => {
+                            Some(schemas[s.0].columns.iter().map(|c| c.name.clone()).collect())
+                        }
+                        _ => None,
+                    },
                     filter: i.filter.clone(),
                 })
             })
@@ -276,6 +304,7 @@ fn python_node(settings: &PythonSettings, table: &crate::analysis::Table) -> Pyt
             .map(|r| PlanRunParam {
                 param: r.param.clone(),
                 key: r.key.clone(),
+                ty: r.ty.as_ref().map(|t| t.text.clone()),
             })
             .collect(),
     }

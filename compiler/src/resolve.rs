@@ -326,10 +326,17 @@ pub const TYPE_NAMES: &[&str] = &[
     "Timestamp",
     "Decimal128",
     "Duration",
+    "String",
+    "TimestampMicro",
+    "TimestampNano",
+    "TimestampMicroUTC",
+    "TimestampNanoUTC",
     "Time64",
     "UNION",
     "Optional",
     "Union",
+    "Annotated",
+    "Any",
 ];
 
 pub struct TypeError {
@@ -343,7 +350,7 @@ pub struct TypeError {
 pub(crate) fn plain_type(name: &str) -> Option<DataType> {
     use DataType::*;
     Some(match name {
-        "str" | "Utf8" => Utf8,
+        "str" | "Utf8" | "String" => Utf8,
         "int" | "Int64" => Int64,
         "float" | "Float64" => Float64,
         "bool" | "Bool" | "Boolean" => Boolean,
@@ -367,9 +374,32 @@ pub(crate) fn plain_type(name: &str) -> Option<DataType> {
         "LargeBinary" => LargeBinary,
         "BinaryView" => BinaryView,
         "Date64" => Date64,
-        "Timestamp" => Timestamp(TimeUnit::Microsecond, None),
+        "Timestamp" | "TimestampMicro" => Timestamp(TimeUnit::Microsecond, None),
+        // Bauplan's field types (`bauplan.TimestampMicroUTC`, ...).
+        "TimestampNano" => Timestamp(TimeUnit::Nanosecond, None),
+        "TimestampMicroUTC" => Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        "TimestampNanoUTC" => Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
         _ => return None,
     })
+}
+
+/// `typing.Any` (also `Any | None`, `Optional[Any]`, `Annotated[Any, ...]`): a column
+/// whose type the contract does not pin (Bauplan's spelling for decimals and nested
+/// types), checked for presence only.
+pub fn is_any(expr: &Expr) -> bool {
+    match expr {
+        Expr::Name { path, .. } => path.last().is_some_and(|n| n == "Any"),
+        Expr::Str(text, _) => text == "Any" || text == "typing.Any",
+        Expr::BitOr { left, right, .. } => {
+            (is_any(left) && matches!(right.as_ref(), Expr::None(_)))
+                || (is_any(right) && matches!(left.as_ref(), Expr::None(_)))
+        }
+        Expr::Subscript { value, index, .. } => match value.last_name() {
+            Some("Optional" | "Annotated") => index.first().is_some_and(is_any),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// Resolves a column annotation (`int`, `UNION(str, None)`, `Timestamp("ns", "UTC")`,
@@ -426,6 +456,33 @@ fn type_inner(expr: &Expr) -> Result<(Option<DataType>, bool), TypeError> {
                 }),
             },
             Some("Union") => union(index, span.clone()),
+            // `Annotated[T, TableField(doc=...)]`: the type is `T`.
+            Some("Annotated") => match index.first() {
+                Some(inner) => type_inner(inner),
+                None => Err(not_a_type(span.clone())),
+            },
+            // Bauplan's `Decimal128[Literal[38], Literal[10]]`.
+            Some("Decimal128") => {
+                let literal = |e: Option<&Expr>| match e {
+                    Some(Expr::Subscript { value, index, .. })
+                        if value.last_name() == Some("Literal") && index.len() == 1 =>
+                    {
+                        index.first().cloned()
+                    }
+                    Some(other) => Some(other.clone()),
+                    None => None,
+                };
+                let call = Expr::Call {
+                    func: value.clone(),
+                    args: [literal(index.first()), literal(index.get(1))]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                    kwargs: Vec::new(),
+                    span: span.clone(),
+                };
+                type_inner(&call)
+            }
             Some(other) => Err(unknown_type(other, value.span())),
             None => Err(not_a_type(span.clone())),
         },

@@ -32,6 +32,8 @@ pub struct Column {
     /// The type annotation as the user wrote it (`str`, `Optional[int]`), for help texts;
     /// `None` for inherited columns.
     pub annotation: Option<String>,
+    /// Its documentation: Bauplan's `Annotated[T, TableField(doc="...")]`.
+    pub doc: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -59,7 +61,9 @@ impl SchemaDef {
     }
 }
 
-pub const SCHEMA_BASES: &[&str] = &["Schema", "BauplanSchema"];
+/// Base classes that make a class a schema: sluice's `Schema`, Bauplan's `TableSchema`
+/// (and its older `BauplanSchema`).
+pub const SCHEMA_BASES: &[&str] = &["Schema", "TableSchema", "BauplanSchema"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -404,6 +408,25 @@ fn is_dotted_name(text: &str) -> bool {
         })
 }
 
+/// `Annotated[T, TableField(doc="...")]`: the column's documentation.
+fn table_field_doc(annotation: &Expr) -> Option<String> {
+    let Expr::Subscript { value, index, .. } = annotation else {
+        return None;
+    };
+    if value.last_name() != Some("Annotated") {
+        return None;
+    }
+    index.iter().skip(1).find_map(|meta| {
+        if meta.call_name() != Some("TableField") {
+            return None;
+        }
+        match meta.kwarg("doc") {
+            Some(Expr::Str(doc, _)) => Some(doc.clone()),
+            _ => None,
+        }
+    })
+}
+
 /// Which classes are schema classes: one of their bases is `Schema`/`BauplanSchema` or
 /// a schema class. A fixpoint over the base relation, so inheritance cycles terminate
 /// (they are reported while resolving columns).
@@ -575,6 +598,8 @@ impl Resolver<'_> {
                         continue;
                     }
                     let ty = match resolve::column_type(annotation) {
+                        // `Any`: a column of any type (checked for presence only).
+                        _ if resolve::is_any(annotation) => None,
                         Ok(ty) => Some(ty),
                         Err(err) => {
                             self.report(
@@ -605,6 +630,7 @@ impl Resolver<'_> {
                             annotation_span: Some(annotation.span()),
                             inherited_from: None,
                             annotation: annotation.source_text(),
+                            doc: table_field_doc(annotation),
                         },
                     )
                 }
@@ -776,6 +802,7 @@ impl Resolver<'_> {
             annotation_span: None,
             inherited_from: Some((source_id, column.clone())),
             annotation: None,
+            doc: source.doc.clone(),
         })
     }
 }

@@ -143,7 +143,7 @@ impl Keys {
         for c in def.columns.iter() {
             (&c.name, &c.ty, c.file, &c.span, &c.annotation_span).hash(&mut h);
             c.inherited_from.as_ref().map(|(_, col)| col).hash(&mut h);
-            c.annotation.hash(&mut h);
+            (&c.annotation, &c.doc).hash(&mut h);
         }
         h.fingerprint()
     }
@@ -189,7 +189,7 @@ impl Keys {
                 .hash(&mut h);
             input.required.map(|s| schemas[s.0]).hash(&mut h);
             (input.annotation_invalid, input.bare_name).hash(&mut h);
-            (&input.projection, &input.filter).hash(&mut h);
+            (&input.projection, &input.filter, input.projection_schema).hash(&mut h);
         }
         h.fingerprint()
     }

@@ -377,6 +377,16 @@ impl Database {
             bauplan,
             &mut diagnostics,
         );
+        if bauplan {
+            let functions: Vec<&crate::analysis::Table> = tables
+                .iter()
+                .zip(&graph.live)
+                .filter(|(_, live)| **live)
+                .map(|(t, _)| t)
+                .chain(&expectations)
+                .collect();
+            crate::bauplan::check_run_params(&functions, parameters.as_ref(), &mut diagnostics);
+        }
         // Bauplan's implicit lake tables, which the graph added.
         if tables.len() > definition_keys.len() {
             let texts = self.files_by_id();

@@ -57,12 +57,14 @@ impl SymbolIndex {
         node: Option<TableId>,
         role: Role,
     ) -> String {
-        let (ty, contract) = match key.owner {
+        let (ty, contract, doc) = match key.owner {
             Owner::Schema(s) => {
                 let def = &self.analysis.schemas[s.0];
+                let column = def.column(&key.name);
                 (
-                    def.column(&key.name).and_then(|c| c.ty.clone()),
+                    column.and_then(|c| c.ty.clone()),
                     format!("contract `{}`", def.name),
+                    column.and_then(|c| c.doc.clone()),
                 )
             }
             Owner::Table(t) => (
@@ -72,9 +74,13 @@ impl SymbolIndex {
                     .and_then(|o| o.column(&key.name))
                     .and_then(|c| c.ty.clone()),
                 "its inferred schema (no contract declares it)".to_owned(),
+                None,
             ),
         };
         let mut text = format!("**column** `{}`: {}", key.name, ty_long(ty.as_ref()));
+        if let Some(doc) = doc {
+            let _ = write!(text, "\n\n{doc}");
+        }
         let of = match table {
             Some(t) => format!(
                 "\n\nof table `{}` ({}), through {contract}",
@@ -226,7 +232,7 @@ fn push_lines(text: &mut String, lines: &[String]) {
 
 /// `Int64` or `Utf8 (nullable)`.
 fn ty(t: Option<&ColumnType>) -> String {
-    t.map_or_else(|| "invalid type".to_owned(), ToString::to_string)
+    t.map_or_else(|| "type not checked".to_owned(), ToString::to_string)
 }
 
 /// `` `Int64`, not null `` or `` `Utf8`, nullable ``.
@@ -234,6 +240,6 @@ fn ty_long(t: Option<&ColumnType>) -> String {
     match t {
         Some(t) if t.nullable => format!("`{}`, nullable", display_type(&t.data_type)),
         Some(t) => format!("`{}`, not null", display_type(&t.data_type)),
-        None => "invalid type".to_owned(),
+        None => "type not checked (`Any`, or an invalid annotation)".to_owned(),
     }
 }
