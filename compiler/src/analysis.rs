@@ -75,6 +75,9 @@ pub struct Table {
     pub run_params: Vec<RunParam>,
     /// How the output reaches the lake (Bauplan's `materialization_strategy`).
     pub materialization: crate::bauplan::Materialization,
+    /// A lake table a Bauplan project reads without defining it (`W0004`): its schema
+    /// is unknown by design, so no other warning repeats that.
+    pub implicit: bool,
 }
 
 impl Table {
@@ -100,6 +103,7 @@ impl Table {
             model_columns: None,
             run_params: Vec::new(),
             materialization: crate::bauplan::Materialization::Replace,
+            implicit: false,
         }
     }
 }
@@ -371,8 +375,10 @@ fn python_node(
     if params.is_empty() && !declared {
         return None;
     }
-    // Per parameter: the table it reads, and the `Model(...)` call of a typed input.
-    let refs: Vec<Option<(String, Span, bool, Option<&Expr>)>> = params
+    // Per parameter: the table it reads (name, span, bare name), and the `Model(...)`
+    // call of a typed input.
+    type TableRef<'a> = ((String, Span, bool), Option<&'a Expr>);
+    let refs: Vec<Option<TableRef>> = params
         .iter()
         .map(|p| {
             if let Some(call) = p
@@ -381,14 +387,16 @@ fn python_node(
                 .and_then(|a| bauplan::annotated_call(a, "Model"))
             {
                 return match bauplan::arg(call, "name") {
-                    Some(Expr::Str(name, span)) => Some((name.clone(), span.clone(), false, Some(call))),
+                    Some(Expr::Str(name, span)) => {
+                        Some(((name.clone(), span.clone(), false), Some(call)))
+                    }
                     _ => None,
                 };
             }
             p.default
                 .as_ref()
                 .and_then(|d| table_default(modules, aliases, module, d))
-                .map(|(name, span, bare)| (name, span, bare, None))
+                .map(|r| (r, None))
         })
         .collect();
     if refs.iter().any(Option::is_none) {
@@ -447,81 +455,104 @@ fn python_node(
         .iter()
         .zip(refs)
         .filter_map(|(param, r)| Some((param, r?)))
-        .map(|(param, (table, span, bare_name, model_call))| match model_call {
-            // `data: Annotated[pa.Table, Model("t", projection_schema=S, filter="...")]`
-            Some(call) => {
-                if let Expr::Call { kwargs, .. } = call {
-                    for (key, value) in kwargs {
-                        if !matches!(key.text.as_str(), "name" | "projection_schema" | "filter") {
-                            unsupported.push((value.span(), format!("`Model(..., {}=...)` of its parameter `{}`", key.text, param.name.text)));
+        .map(
+            |(param, ((table, span, bare_name), model_call))| match model_call {
+                // `data: Annotated[pa.Table, Model("t", projection_schema=S, filter="...")]`
+                Some(call) => {
+                    if let Expr::Call { kwargs, .. } = call {
+                        for (key, value) in kwargs {
+                            if !matches!(key.text.as_str(), "name" | "projection_schema" | "filter")
+                            {
+                                unsupported.push((
+                                    value.span(),
+                                    format!(
+                                        "`Model(..., {}=...)` of its parameter `{}`",
+                                        key.text, param.name.text
+                                    ),
+                                ));
+                            }
                         }
                     }
-                }
-                let schema = call.kwarg("projection_schema");
-                let (required, annotation_invalid) = resolve(schema);
-                let filter = match call.kwarg("filter") {
-                    Some(Expr::Str(f, _)) => Some(f.clone()),
-                    Some(other) => {
-                        unsupported.push((other.span(), format!("the filter of its parameter `{}` (not a string literal)", param.name.text)));
-                        None
+                    let schema = call.kwarg("projection_schema");
+                    let (required, annotation_invalid) = resolve(schema);
+                    let filter = match call.kwarg("filter") {
+                        Some(Expr::Str(f, _)) => Some(f.clone()),
+                        Some(other) => {
+                            unsupported.push((
+                                other.span(),
+                                format!(
+                                    "the filter of its parameter `{}` (not a string literal)",
+                                    param.name.text
+                                ),
+                            ));
+                            None
+                        }
+                        None => None,
+                    };
+                    Input {
+                        table,
+                        span,
+                        param: Some(param.name.clone()),
+                        required,
+                        annotation_span: schema.map(Expr::span),
+                        annotation_invalid,
+                        bare_name,
+                        resolved: None,
+                        projection: None,
+                        filter,
+                        projection_schema: schema.is_some(),
                     }
-                    None => None,
-                };
-                Input {
-                    table,
-                    span,
-                    param: Some(param.name.clone()),
-                    required,
-                    annotation_span: schema.map(Expr::span),
-                    annotation_invalid,
-                    bare_name,
-                    resolved: None,
-                    projection: None,
-                    filter,
-                    projection_schema: schema.is_some(),
                 }
-            }
-            None => {
-                let annotation = param.annotation.as_ref().filter(|a| !is_plain_type(a));
-                let (required, annotation_invalid) = resolve(annotation);
-                Input {
-                    table,
-                    span,
-                    param: Some(param.name.clone()),
-                    required,
-                    annotation_span: annotation.map(Expr::span),
-                    annotation_invalid,
-                    bare_name,
-                    resolved: None,
-                    projection: param
-                        .default_body
-                        .as_ref()
-                        .and_then(|d| string_list_kwarg(d, "columns"))
-                        .filter(|columns| !is_wildcard(columns)),
-                    filter: param
-                        .default_body
-                        .as_ref()
-                        .and_then(|d| string_kwarg(d, "filter")),
-                    projection_schema: false,
+                None => {
+                    let annotation = param.annotation.as_ref().filter(|a| !is_plain_type(a));
+                    let (required, annotation_invalid) = resolve(annotation);
+                    Input {
+                        table,
+                        span,
+                        param: Some(param.name.clone()),
+                        required,
+                        annotation_span: annotation.map(Expr::span),
+                        annotation_invalid,
+                        bare_name,
+                        resolved: None,
+                        projection: param
+                            .default_body
+                            .as_ref()
+                            .and_then(|d| string_list_kwarg(d, "columns"))
+                            .filter(|columns| !is_wildcard(columns)),
+                        filter: param
+                            .default_body
+                            .as_ref()
+                            .and_then(|d| string_kwarg(d, "filter")),
+                        projection_schema: false,
+                    }
                 }
-            }
-        })
+            },
+        )
         .collect();
     // `-> Annotated[pa.Table, S]` declares `S`; `-> S` too; `-> bool`, `-> pa.Table`
     // declare nothing.
-    let returns = function.returns.as_ref().and_then(|r| match bauplan::annotated(r) {
-        Some((_, metas)) => metas.iter().find(|m| !matches!(m, Expr::Call { .. })),
-        None => (!is_plain_type(r)).then_some(r),
-    });
+    let returns = function
+        .returns
+        .as_ref()
+        .and_then(|r| match bauplan::annotated(r) {
+            Some((_, metas)) => metas.iter().find(|m| !matches!(m, Expr::Call { .. })),
+            None => (!is_plain_type(r)).then_some(r),
+        });
     let (output, output_invalid) = resolve(returns);
     for d in &function.decorator_exprs {
         if let Some(name) = decorator_name(d)
             && is_bauplan_call(d)
-            && !matches!(name, "model" | "python" | "expectation" | "resources" | "extras")
+            && !matches!(
+                name,
+                "model" | "python" | "expectation" | "resources" | "extras"
+            )
         {
             unsupported.push((
                 d.span(),
-                format!("its decorator `@bauplan.{name}` (the node runs as a plain Python function)"),
+                format!(
+                    "its decorator `@bauplan.{name}` (the node runs as a plain Python function)"
+                ),
             ));
         }
     }
@@ -569,6 +600,7 @@ fn python_node(
             .filter(|columns| !is_wildcard(columns)),
         run_params,
         materialization,
+        implicit: false,
     })
 }
 
@@ -598,10 +630,23 @@ fn is_plain_type(expr: &Expr) -> bool {
         Expr::Name { path, .. } => match path.as_slice() {
             [one] => matches!(
                 one.as_str(),
-                "bool" | "int" | "float" | "str" | "bytes" | "dict" | "list" | "tuple" | "object" | "Any"
+                "bool"
+                    | "int"
+                    | "float"
+                    | "str"
+                    | "bytes"
+                    | "dict"
+                    | "list"
+                    | "tuple"
+                    | "object"
+                    | "Any"
             ),
-            [.., last] => matches!(last.as_str(), "Table" | "DataFrame" | "LazyFrame" | "RecordBatch")
-                && !path.iter().any(|p| p == "sluice"),
+            [.., last] => {
+                matches!(
+                    last.as_str(),
+                    "Table" | "DataFrame" | "LazyFrame" | "RecordBatch"
+                ) && !path.iter().any(|p| p == "sluice")
+            }
             [] => false,
         },
         _ => false,
@@ -690,14 +735,7 @@ pub(crate) fn sql_definition(
         (None, None) => (stem.to_owned(), node.first_token.clone()),
     };
     let mut output_invalid = node.broken;
-    // The header's schema, else Bauplan's `-- bauplan: output_schema = S`.
-    let bauplan_schema = node
-        .bauplan
-        .iter()
-        .find(|(k, _)| k == "output_schema")
-        .map(|(_, v)| v);
-    let schema = header.and_then(|h| h.schema.as_ref()).or(bauplan_schema);
-    let output = schema.and_then(|s| {
+    let output = node.output_schema().and_then(|s| {
         match schemas.resolve_global(modules, file, &s.text, s.span.clone()) {
             Ok(id) => Some(id),
             Err(d) => {
@@ -784,6 +822,7 @@ pub(crate) fn sql_definition(
         model_columns: None,
         run_params: Vec::new(),
         materialization,
+        implicit: false,
     }
 }
 

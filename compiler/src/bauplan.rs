@@ -270,8 +270,10 @@ fn strategy(
             overwrite_filter,
         },
         _ => {
-            let suggestion =
-                crate::suggest::did_you_mean(&value.to_ascii_uppercase(), STRATEGIES.iter().copied());
+            let suggestion = crate::suggest::did_you_mean(
+                &value.to_ascii_uppercase(),
+                STRATEGIES.iter().copied(),
+            );
             diagnostics.push(
                 Diagnostic::new(
                     Code::Materialization,

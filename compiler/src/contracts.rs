@@ -516,9 +516,7 @@ pub(crate) fn check_table(
                         .map(|t| nullable_copy(outputs, table, t))
                         .collect();
                     let missing_at = node
-                        .header
-                        .as_ref()
-                        .and_then(|h| h.schema.as_ref())
+                        .output_schema()
                         .map_or(table.span.clone(), |s| s.span.clone());
                     (
                         output,

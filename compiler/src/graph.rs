@@ -118,8 +118,7 @@ pub(crate) fn build(
         let names = names.get_or_insert_with(|| sorted_names(&by_name));
         implicit_lake_tables(
             (sources, schemas),
-            tables,
-            expectations,
+            (tables, expectations),
             &mut live,
             &mut by_name,
             names,
@@ -268,8 +267,7 @@ pub(crate) fn build(
 /// table such as `telemetry.signal_bronze` beside a node `telemetry.signal` is common).
 fn implicit_lake_tables(
     (sources, schemas): (&SourceSet, &Schemas),
-    tables: &mut Vec<Table>,
-    expectations: &[Table],
+    (tables, expectations): (&mut Vec<Table>, &[Table]),
     live: &mut Vec<bool>,
     by_name: &mut HashMap<String, TableId>,
     names: &[String],
@@ -293,10 +291,16 @@ fn implicit_lake_tables(
             }
             let suggestion = did_you_mean(
                 &input.table,
-                names.iter().map(String::as_str).filter(|n| *n != table.name),
+                names
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| *n != table.name),
             );
             let help = match suggestion {
-                Some(s) => format!("if you meant the table `{s}` that the project defines, fix the name; else declare it with `{} = Source(SomeSchema)` to check its columns statically", input.table.rsplit('.').next().unwrap_or(&input.table)),
+                Some(s) => format!(
+                    "if you meant the table `{s}` that the project defines, fix the name; else declare it with `{} = Source(SomeSchema)` to check its columns statically",
+                    input.table.rsplit('.').next().unwrap_or(&input.table)
+                ),
                 None => format!(
                     "declare it with `{} = Source(SomeSchema)` to check its columns statically",
                     input.table.rsplit('.').next().unwrap_or(&input.table)
@@ -320,13 +324,16 @@ fn implicit_lake_tables(
                 }))
                 .with_help(help),
             );
-            implicit.push(Table::source(
-                input.table.clone(),
-                table.file,
-                input.span.clone(),
-                None,
-                false,
-            ));
+            implicit.push(Table {
+                implicit: true,
+                ..Table::source(
+                    input.table.clone(),
+                    table.file,
+                    input.span.clone(),
+                    None,
+                    false,
+                )
+            });
         }
     }
     for table in implicit {

@@ -289,9 +289,13 @@ fn python_node(
                     // `columns=[...]`, or the columns of a `projection_schema`.
                     columns: match (&i.projection, i.required) {
                         (Some(p), _) => Some(p.iter().map(|(c, _)| c.clone()).collect()),
-                        (None, Some(s)) if i.projection_schema => {
-                            Some(schemas[s.0].columns.iter().map(|c| c.name.clone()).collect())
-                        }
+                        (None, Some(s)) if i.projection_schema => Some(
+                            schemas[s.0]
+                                .columns
+                                .iter()
+                                .map(|c| c.name.clone())
+                                .collect(),
+                        ),
                         _ => None,
                     },
                     filter: i.filter.clone(),
@@ -340,7 +344,7 @@ def long_trips(
 ):
     return data
 "#;
-        let yml = "parameters:\n  min_miles:\n    type: float\n    default: 2\n";
+        let yml = "parameters:\n  min_miles:\n    type: float\n    default: 2\n  interest_rate:\n    default: 1.5\n";
         let sources = SourceSet::new(
             "/p",
             vec![
@@ -365,7 +369,10 @@ def long_trips(
         );
         assert_eq!(
             serde_json::to_value(&plan.parameters).unwrap(),
-            serde_json::json!({"min_miles": {"type": "float", "default": 2.0}})
+            serde_json::json!({
+                "interest_rate": {"type": "float", "default": 1.5},
+                "min_miles": {"type": "float", "default": 2.0}
+            })
         );
     }
 

@@ -667,6 +667,80 @@ mod tests {
         column_type(annotation).map_err(|e| e.message)
     }
 
+    /// Every field type Bauplan's SDK exports, and its ways of writing one.
+    #[test]
+    fn bauplan_field_types() {
+        use DataType::*;
+        let us = TimeUnit::Microsecond;
+        let ns = TimeUnit::Nanosecond;
+        let cases = [
+            ("bauplan.Bool", Boolean),
+            ("bauplan.Int32", Int32),
+            ("bauplan.Int64", Int64),
+            ("bauplan.Float64", Float64),
+            ("bauplan.String", Utf8),
+            ("bauplan.Binary", Binary),
+            ("bauplan.Date32", Date32),
+            ("bauplan.Date64", Date64),
+            ("bauplan.TimestampMicro", Timestamp(us, None)),
+            ("bauplan.TimestampNano", Timestamp(ns, None)),
+            (
+                "bauplan.TimestampMicroUTC",
+                Timestamp(us, Some("UTC".into())),
+            ),
+            (
+                "bauplan.TimestampNanoUTC",
+                Timestamp(ns, Some("UTC".into())),
+            ),
+            ("Decimal128[Literal[38], Literal[10]]", Decimal128(38, 10)),
+        ];
+        for (written, expected) in cases {
+            assert_eq!(
+                ann(written).unwrap(),
+                ColumnType::new(expected, false),
+                "{written}"
+            );
+        }
+        assert_eq!(
+            ann("Annotated[Float64 | None, TableField(doc=\"km\")]").unwrap(),
+            ColumnType::new(Float64, true)
+        );
+        assert_eq!(
+            ann("Annotated[TimestampMicroUTC, bauplan.TableField(doc=\"t\")]").unwrap(),
+            ColumnType::new(Timestamp(us, Some("UTC".into())), false)
+        );
+        assert!(
+            ann("Decimal128[Literal[40], Literal[2]]")
+                .unwrap_err()
+                .contains("invalid decimal")
+        );
+    }
+
+    #[test]
+    fn any_is_an_unchecked_type() {
+        let parse = |src: &str| {
+            let m = parse(FileId(0), &format!("class S(Schema):\n    a: {src}\n")).0;
+            let crate::syntax::python::ClassItem::Annotated { annotation, .. } =
+                &m.classes[0].items[0]
+            else {
+                panic!("not an annotation")
+            };
+            is_any(annotation)
+        };
+        for yes in [
+            "Any",
+            "typing.Any",
+            "Any | None",
+            "Optional[Any]",
+            "Annotated[Any, TableField(doc=\"x\")]",
+        ] {
+            assert!(parse(yes), "{yes}");
+        }
+        for no in ["int", "Anything", "list[Any]", "Any | int"] {
+            assert!(!parse(no), "{no}");
+        }
+    }
+
     #[test]
     fn annotation_forms() {
         use DataType::*;

@@ -24,7 +24,9 @@ pub(crate) fn warnings(
             continue;
         }
         let consumers: Vec<&Table> = consumers_of[i].iter().map(|c| &tables[c.0]).collect();
-        if table.kind == TableKind::Source && consumers.is_empty() {
+        // An implicit lake table exists because something reads it (an expectation,
+        // maybe: those are no edges); its unknown schema is its `W0004`.
+        if table.kind == TableKind::Source && consumers.is_empty() && !table.implicit {
             diagnostics.push(
                 Diagnostic::new(
                     Code::UnusedSource,
@@ -38,12 +40,16 @@ pub(crate) fn warnings(
         }
         // An undeclared output matters when a consumer declares a contract for it.
         let unknown = contracts.output(TableId(i)).is_none() && !contracts.broken(TableId(i));
-        if unknown && !table.output_invalid {
+        if unknown && !table.output_invalid && !table.implicit {
             undeclared_output(tables, schemas, TableId(i), &consumers, diagnostics);
         }
         for input in &table.inputs {
             let Some(param) = &input.param else { continue };
-            if input.required.is_some() || input.annotation_invalid || input.projection.is_some() {
+            if input.required.is_some()
+                || input.annotation_invalid
+                || input.projection.is_some()
+                || input.resolved.is_some_and(|p| tables[p.0].implicit)
+            {
                 continue;
             }
             let suggestion = input

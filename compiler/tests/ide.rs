@@ -130,6 +130,40 @@ fn an_unqualified_column_two_inputs_have_is_not_guessed() {
     assert!(index.hover(file(&index, "both.sql"), amount).is_none());
 }
 
+/// Bauplan's `TableField(doc=...)` documents a column: hover shows it, on the
+/// declaration and where a SQL model reads the column; and the schema a SQL model names
+/// in `-- bauplan: output_schema = S` is a reference of `S`.
+#[test]
+fn a_table_field_doc_is_in_the_hover_and_output_schema_is_a_reference() {
+    let models = "from typing import Annotated\nimport bauplan\n\n\
+        class Rides(bauplan.TableSchema):\n    \
+        zone: Annotated[bauplan.Int64, bauplan.TableField(doc=\"Pickup zone, as in the city's map.\")]\n\n\
+        class Totals(bauplan.TableSchema):\n    zone: bauplan.Int64\n\n\
+        @bauplan.model()\n\
+        def rides(raw: Annotated[object, bauplan.Model(\"raw\")]) -> Annotated[object, Rides]:\n    return raw\n";
+    let index = index_of(&[
+        ("models.py", models),
+        (
+            "totals.sql",
+            "-- bauplan: output_schema = Totals\nSELECT zone FROM rides\n",
+        ),
+    ]);
+    let decl = at(&index, "models.py", "zone", 0, 1);
+    let (_, text) = index.hover(file(&index, "models.py"), decl).unwrap();
+    assert!(
+        text.contains("Pickup zone, as in the city's map."),
+        "{text}"
+    );
+    let read = at(&index, "totals.sql", "zone", 0, 1);
+    let (_, text) = index.hover(file(&index, "totals.sql"), read).unwrap();
+    assert!(text.contains("Pickup zone"), "{text}");
+    let totals = at(&index, "models.py", "Totals", 0, 1);
+    assert_eq!(
+        references(&index, "models.py", totals),
+        ["models.py:183-189 «Totals»", "totals.sql:28-34 «Totals»"]
+    );
+}
+
 #[test]
 fn a_using_join_column_refuses_a_rename_of_one_side() {
     let index = index_of(&[

@@ -582,3 +582,35 @@ fn memo_does_not_grow_per_edit() {
     assert_eq!(db.stats().memo_tables, 8);
     assert_eq!(db.stats().memo_sql_definitions, 7);
 }
+
+/// A SQL model's contract named by Bauplan's `-- bauplan: output_schema = S` (not by a
+/// header) follows an edit of `S`: the memoised SQL definition is not reused with the
+/// old schema (it was, before the definition's memo read the directive).
+#[test]
+fn bauplan_output_schema_follows_its_schema() {
+    let schemas = |column: &str| {
+        format!(
+            "import bauplan\n\nclass Totals(bauplan.TableSchema):\n    zone: bauplan.Int64\n    {column}: bauplan.Int64\n"
+        )
+    };
+    let mut db = Database::new(PathBuf::from("/project"));
+    db.set_file("models.py", schemas("rides"));
+    db.set_file(
+        "totals.sql",
+        "-- bauplan: output_schema = Totals\nSELECT 1 AS zone, COUNT(*) AS rides\n".to_owned(),
+    );
+    let (analysis, _) = db.analysis();
+    assert_eq!(analysis.summary.errors, 0, "{:#?}", analysis.diagnostics);
+    db.set_file("models.py", schemas("trips"));
+    let (analysis, sources) = db.analysis();
+    let cold = sluice_compiler::check(&sources);
+    assert_eq!(outputs(&analysis, &sources), outputs(&cold, &sources));
+    let missing: Vec<&str> = analysis
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == sluice_compiler::Code::ContractMissingColumn)
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(missing.len(), 1, "{:#?}", analysis.diagnostics);
+    assert!(missing[0].contains("`trips`"), "{missing:?}");
+}

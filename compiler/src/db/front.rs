@@ -330,7 +330,7 @@ enum Header {
 }
 
 fn header(front: &PyFront, p: &Parsed<SqlNode>) -> Header {
-    let Some(schema) = p.tree.header.as_ref().and_then(|h| h.schema.as_ref()) else {
+    let Some(schema) = p.tree.output_schema() else {
         return Header::NoSchema;
     };
     let resolved = front.schemas.schemas().resolve_global(

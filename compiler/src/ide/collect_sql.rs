@@ -17,6 +17,22 @@ use crate::syntax::sql::{SqlNode, object_name, to_span};
 
 pub(super) fn node(b: &mut Builder, file: FileId, node: &SqlNode) {
     let table = b.tables_in(file, |t| t.kind == TableKind::Sql);
+    // The output schema: the header's, or Bauplan's `-- bauplan: output_schema = S`.
+    if let Some(schema) = node.output_schema()
+        && let Some(s) = b.schema_named(file, &schema.text)
+    {
+        let last = schema.text.rsplit('.').next().unwrap_or(&schema.text);
+        let span = schema.span.end - last.len()..schema.span.end;
+        b.named(
+            file,
+            &span,
+            last,
+            Symbol::Schema(s),
+            Role::Reference,
+            table,
+            None,
+        );
+    }
     if let Some(header) = &node.header {
         b.named(
             file,
@@ -27,21 +43,6 @@ pub(super) fn node(b: &mut Builder, file: FileId, node: &SqlNode) {
             table,
             None,
         );
-        if let Some(schema) = &header.schema
-            && let Some(s) = b.schema_named(file, &schema.text)
-        {
-            let last = schema.text.rsplit('.').next().unwrap_or(&schema.text);
-            let span = schema.span.end - last.len()..schema.span.end;
-            b.named(
-                file,
-                &span,
-                last,
-                Symbol::Schema(s),
-                Role::Reference,
-                table,
-                None,
-            );
-        }
         for input in header.inputs.iter().flatten() {
             let symbol = Symbol::Table(input.text.clone());
             b.named(

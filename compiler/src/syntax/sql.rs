@@ -58,6 +58,22 @@ pub struct SqlNode {
     pub bauplan: Vec<(String, Ident)>,
 }
 
+impl SqlNode {
+    /// The output schema the node names: its header's, else Bauplan's
+    /// `-- bauplan: output_schema = S`.
+    pub fn output_schema(&self) -> Option<&Ident> {
+        self.header
+            .as_ref()
+            .and_then(|h| h.schema.as_ref())
+            .or_else(|| {
+                self.bauplan
+                    .iter()
+                    .find(|(k, _)| k == "output_schema")
+                    .map(|(_, v)| v)
+            })
+    }
+}
+
 /// The recursion limit of sqlparser's parser (its `DEFAULT_REMAINING_DEPTH`), which
 /// DataFusion's parser shares: deeper bracket nesting is `E0007`.
 pub const SQL_PARSER_DEPTH: usize = 50;
