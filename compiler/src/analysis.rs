@@ -78,6 +78,9 @@ pub struct Table {
     /// A lake table a Bauplan project reads without defining it (`W0004`): its schema
     /// is unknown by design, so no other warning repeats that.
     pub implicit: bool,
+    /// The run parameters its SQL query, or its inputs' `filter=` strings, name as
+    /// `$key` (key and span; in a filter, the string's span), first occurrence each.
+    pub placeholders: Vec<Ident>,
 }
 
 impl Table {
@@ -104,6 +107,7 @@ impl Table {
             run_params: Vec::new(),
             materialization: crate::bauplan::Materialization::Replace,
             implicit: false,
+            placeholders: Vec::new(),
         }
     }
 }
@@ -576,8 +580,13 @@ fn python_node(
             _ => None,
         })
         .unwrap_or_else(|| function.name.text.clone());
-    let materialization =
-        bauplan::model_materialization(file, &name, &function.decorator_exprs, diagnostics);
+    let materialization = bauplan::model_materialization(
+        file,
+        &name,
+        &function.decorator_exprs,
+        &modules.modules[module].ast.assigns,
+        diagnostics,
+    );
     Some(Table {
         name,
         kind: TableKind::Python,
@@ -598,10 +607,33 @@ fn python_node(
             .filter(|d| decorator_name(d) == Some("model"))
             .find_map(|d| string_list_kwarg(d, "columns"))
             .filter(|columns| !is_wildcard(columns)),
+        placeholders: crate::bauplan::filter_placeholders(&inputs_filters(&function.params)),
         run_params,
         materialization,
         implicit: false,
     })
+}
+
+/// The `filter="..."` strings of a function's table inputs (typed or not), with their
+/// spans.
+fn inputs_filters(params: &[crate::syntax::python::Param]) -> Vec<(String, Span)> {
+    params
+        .iter()
+        .filter_map(|p| {
+            let call = p
+                .annotation
+                .as_ref()
+                .and_then(|a| crate::bauplan::annotated_call(a, "Model"))
+                .or(p
+                    .default
+                    .as_ref()
+                    .filter(|d| d.call_name() == Some("Model")))?;
+            match call.kwarg("filter") {
+                Some(Expr::Str(f, span)) => Some((f.clone(), span.clone())),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// `W0007`: a part of a Bauplan function sluice does not understand.
@@ -823,6 +855,7 @@ pub(crate) fn sql_definition(
         run_params: Vec::new(),
         materialization,
         implicit: false,
+        placeholders: crate::bauplan::first_of_each(node.placeholders.iter().cloned()),
     }
 }
 
@@ -851,6 +884,8 @@ pub struct PythonSettings {
     pub version: Option<String>,
     /// `polars` (default), `pyarrow` (default under Bauplan's decorators) or `pandas`.
     pub dataframe: String,
+    /// Written for Bauplan's SDK: a `@bauplan.…` decorator, or `@model(...)`.
+    pub bauplan: bool,
 }
 
 pub(crate) fn python_settings(function: &str, decorators: &[BodyExpr]) -> PythonSettings {
@@ -874,9 +909,10 @@ pub(crate) fn python_settings(function: &str, decorators: &[BodyExpr]) -> Python
             ),
             _ => continue,
         };
-        if bauplan {
+        if bauplan || name == "model" {
             // Bauplan hands its models pyarrow tables.
             settings.dataframe = "pyarrow".to_owned();
+            settings.bauplan = true;
         }
         if name != "python" {
             continue;

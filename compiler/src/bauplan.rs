@@ -56,6 +56,18 @@ pub(crate) fn is_model(decorators: &[BodyExpr]) -> bool {
 /// A run parameter read through `Annotated[T, Parameter("key")]` or
 /// `=bauplan.Parameter("key")`. `None` when the parameter is neither.
 pub(crate) fn run_param(param: &crate::syntax::python::Param) -> Option<RunParam> {
+    // `p=Parameter.key` (Bauplan's attribute form): the run parameter `key`.
+    if let Some(Expr::Name { path, span }) = param.default.as_ref()
+        && let [.., class, key] = path.as_slice()
+        && class == "Parameter"
+    {
+        return Some(RunParam {
+            param: param.name.text.clone(),
+            key: key.clone(),
+            key_span: span.end.saturating_sub(key.len())..span.end,
+            ty: None,
+        });
+    }
     let (call, ty) = match param.annotation.as_ref().and_then(|a| {
         let (ty, _) = annotated(a)?;
         Some((annotated_call(a, "Parameter")?, ty))
@@ -93,6 +105,50 @@ pub(crate) fn run_param(param: &crate::syntax::python::Param) -> Option<RunParam
     })
 }
 
+/// The first occurrence of each key.
+pub(crate) fn first_of_each(idents: impl Iterator<Item = Ident>) -> Vec<Ident> {
+    let mut seen = std::collections::HashSet::new();
+    idents.filter(|i| seen.insert(i.text.clone())).collect()
+}
+
+/// The `$key` run parameters of `filter=` strings (not `$1`: positions name nothing),
+/// each at its string's span. A filter that does not tokenize names none here.
+pub(crate) fn filter_placeholders(filters: &[(String, Span)]) -> Vec<Ident> {
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    first_of_each(filters.iter().flat_map(|(filter, span)| {
+        Tokenizer::new(&GenericDialect {}, filter)
+            .tokenize()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(move |t| match t {
+                Token::Placeholder(p)
+                    if p.len() > 1
+                        && p.starts_with('$')
+                        && !p[1..].chars().all(|c| c.is_ascii_digit()) =>
+                {
+                    Some(Ident {
+                        text: p[1..].to_owned(),
+                        span: span.clone(),
+                    })
+                }
+                _ => None,
+            })
+    }))
+}
+
+/// The Arrow type a run parameter of a project-file type is planned with.
+pub fn parameter_data_type(project_type: &str) -> Option<arrow_schema::DataType> {
+    use arrow_schema::DataType;
+    Some(match project_type {
+        "int" => DataType::Int64,
+        "float" => DataType::Float64,
+        "bool" => DataType::Boolean,
+        "str" | "secret" | "vault" => DataType::Utf8,
+        _ => return None,
+    })
+}
+
 /// The Python type a run parameter of a project-file type arrives as.
 fn python_type(project_type: &str) -> Option<&'static str> {
     Some(match project_type {
@@ -121,7 +177,20 @@ pub(crate) fn check_run_params(
             .python
             .as_ref()
             .map_or(table.name.as_str(), |p| p.function.as_str());
-        for rp in &table.run_params {
+        // `$key` in its SQL or filters: a run parameter too, untyped.
+        let placeholders = table.placeholders.iter().map(|p| RunParam {
+            param: format!("${}", p.text),
+            key: p.text.clone(),
+            key_span: p.span.clone(),
+            ty: None,
+        });
+        let params: Vec<RunParam> = table
+            .run_params
+            .iter()
+            .cloned()
+            .chain(placeholders)
+            .collect();
+        for rp in &params {
             if rp.key.is_empty() {
                 diagnostics.push(
                     Diagnostic::new(
@@ -157,13 +226,21 @@ pub(crate) fn check_run_params(
                         ),
                     )
                     .with_label("undeclared run parameter")
-                    .with_fix_opt(suggestion.map(|s| {
-                        crate::diagnostic::Fix::did_you_mean(
+                    .with_fix_opt(suggestion.and_then(|s| {
+                        // The key as written: `"key"`, `$key` or `Parameter.key` (a
+                        // filter's key has its whole string's span: no fix).
+                        let (written, replacement) = match rp.key_span.len().checked_sub(rp.key.len()) {
+                            Some(2) => (format!("\"{}\"", rp.key), format!("\"{s}\"")),
+                            Some(1) => (format!("${}", rp.key), format!("${s}")),
+                            Some(0) => (rp.key.clone(), s.to_owned()),
+                            _ => return None,
+                        };
+                        Some(crate::diagnostic::Fix::did_you_mean(
                             table.file,
                             &rp.key_span,
-                            &format!("\"{}\"", rp.key),
-                            &format!("\"{s}\""),
-                        )
+                            &written,
+                            &replacement,
+                        ))
                     }))
                     .with_help(match suggestion {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -298,6 +375,7 @@ pub(crate) fn model_materialization(
     file: FileId,
     table: &str,
     decorators: &[BodyExpr],
+    constants: &[crate::syntax::python::Assign],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Materialization {
     let Some(BodyExpr::Call { kwargs, .. }) = decorators
@@ -322,18 +400,51 @@ pub(crate) fn model_materialization(
         Some(BodyExpr::Str(s, _)) => Some(s.clone()),
         _ => None,
     };
-    match kwarg("materialization_strategy") {
-        Some(BodyExpr::Str(value, span)) => strategy(
+    let (value, span) = match kwarg("materialization_strategy") {
+        None => return Materialization::Replace,
+        Some(BodyExpr::Str(value, span)) => (value.clone(), span.clone()),
+        // A module-level constant: `STRATEGY = "APPEND"`.
+        Some(BodyExpr::Name(name)) => match constants
+            .iter()
+            .rev()
+            .find(|a| a.target.text == name.text)
+            .map(|a| &a.value)
+        {
+            Some(Expr::Str(value, _)) => (value.clone(), name.span.clone()),
+            _ => return unreadable_strategy(file, table, name.span.clone(), diagnostics),
+        },
+        Some(other) => return unreadable_strategy(file, table, other.span(), diagnostics),
+    };
+    strategy(
+        file,
+        table,
+        &value,
+        span,
+        partitioned_by,
+        overwrite_filter,
+        diagnostics,
+    )
+}
+
+/// A strategy sluice cannot read is an error, not a silent REPLACE: replacing a table
+/// that was meant to be appended to loses its rows.
+fn unreadable_strategy(
+    file: FileId,
+    table: &str,
+    span: Span,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Materialization {
+    diagnostics.push(
+        Diagnostic::new(
+            Code::Materialization,
             file,
-            table,
-            value,
-            span.clone(),
-            partitioned_by,
-            overwrite_filter,
-            diagnostics,
-        ),
-        _ => Materialization::Replace,
-    }
+            span,
+            format!("sluice cannot read the materialization strategy of `{table}`"),
+        )
+        .with_label("not a string literal or a module-level string constant")
+        .with_help("write the strategy as a string: `materialization_strategy=\"APPEND\"`"),
+    );
+    Materialization::Replace
 }
 
 /// `-- bauplan: materialization_strategy = NONE` (and `partitioned_by`,

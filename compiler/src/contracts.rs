@@ -246,6 +246,10 @@ pub(crate) struct Context<'a> {
     pub tables: &'a [Table],
     pub schemas: &'a Schemas,
     pub sql: &'a HashMap<FileId, &'a SqlNode>,
+    /// The run parameters `bauplan_project.yml` declares: a SQL query's `$key` is
+    /// planned with its declared type.
+    pub parameters:
+        &'a std::collections::BTreeMap<String, crate::bauplan_project::ProjectParameter>,
 }
 
 /// Infers a Python node's output from its body. `None` when the body is not inspectable
@@ -630,7 +634,21 @@ fn infer_sql(
     }
     let file = ctx.sources.file(table.file);
     let statement = sqlparser::ast::Statement::Query(query.clone());
-    let plan = match planner.plan(&statement, &inputs) {
+    // `$key`: a value of the declared type (undeclared: `NULL`, and `E0804`).
+    let params: HashMap<String, datafusion::common::ScalarValue> = node
+        .placeholders
+        .iter()
+        .map(|p| {
+            let value = ctx
+                .parameters
+                .get(&p.text)
+                .and_then(|d| crate::bauplan::parameter_data_type(&d.ty))
+                .and_then(|t| datafusion::common::ScalarValue::new_default(&t).ok())
+                .unwrap_or(datafusion::common::ScalarValue::Null);
+            (p.text.clone(), value)
+        })
+        .collect();
+    let plan = match planner.plan_with_params(&statement, &inputs, &params) {
         Ok(plan) => plan,
         Err(PlanFailure::Error(err)) => {
             diagnostics.push(plan_diagnostic(ctx, planner, table, file, &err, &inputs));

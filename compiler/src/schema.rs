@@ -408,8 +408,9 @@ fn is_dotted_name(text: &str) -> bool {
         })
 }
 
-/// `Annotated[T, TableField(doc="...")]`: the column's documentation.
-fn table_field_doc(annotation: &Expr) -> Option<String> {
+/// `Annotated[T, TableField(key="...")]`: the column's documentation (`doc`) or name
+/// (`name`).
+fn table_field_str(annotation: &Expr, key: &str) -> Option<String> {
     let Expr::Subscript { value, index, .. } = annotation else {
         return None;
     };
@@ -420,8 +421,8 @@ fn table_field_doc(annotation: &Expr) -> Option<String> {
         if meta.call_name() != Some("TableField") {
             return None;
         }
-        match meta.kwarg("doc") {
-            Some(Expr::Str(doc, _)) => Some(doc.clone()),
+        match meta.kwarg(key) {
+            Some(Expr::Str(value, _)) => Some(value.clone()),
             _ => None,
         }
     })
@@ -623,14 +624,16 @@ impl Resolver<'_> {
                     (
                         name,
                         Column {
-                            name: name.text.clone(),
+                            // Bauplan's `TableField(name="...")` names the column.
+                            name: table_field_str(annotation, "name")
+                                .unwrap_or_else(|| name.text.clone()),
                             ty,
                             file,
                             span: name.span.clone(),
                             annotation_span: Some(annotation.span()),
                             inherited_from: None,
                             annotation: annotation.source_text(),
-                            doc: table_field_doc(annotation),
+                            doc: table_field_str(annotation, "doc"),
                         },
                     )
                 }
@@ -645,7 +648,7 @@ impl Resolver<'_> {
                     }
                 }
             };
-            if let Some(first) = own.get(&name.text) {
+            if let Some(first) = own.get(&column.name) {
                 self.report(
                     Diagnostic::new(
                         Code::DuplicateColumn,
@@ -662,7 +665,7 @@ impl Resolver<'_> {
                 );
                 continue;
             }
-            own.insert(name.text.clone(), name.span.clone());
+            own.insert(column.name.clone(), name.span.clone());
             columns.put(column);
         }
         let columns = Rc::new(columns);

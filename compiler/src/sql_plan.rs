@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::{Column, DFSchema, DFSchemaRef, DataFusionError, TableReference};
+use datafusion::common::{
+    Column, DFSchema, DFSchemaRef, DataFusionError, ParamValues, ScalarValue, TableReference,
+};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::logical_plan::builder::LogicalTableSource;
@@ -111,11 +113,23 @@ impl SqlPlanner {
         statement: &Statement,
         inputs: &HashMap<String, SchemaRef>,
     ) -> Result<LogicalPlan, PlanFailure> {
+        self.plan_with_params(statement, inputs, &HashMap::new())
+    }
+
+    /// [`SqlPlanner::plan`] of a query naming run parameters (`$key`): each is bound to
+    /// its value in `params` (a value of the parameter's declared type, so that the
+    /// plan's types are the ones a run gets) before the analyzer runs.
+    pub fn plan_with_params(
+        &self,
+        statement: &Statement,
+        inputs: &HashMap<String, SchemaRef>,
+        params: &HashMap<String, ScalarValue>,
+    ) -> Result<LogicalPlan, PlanFailure> {
         let cost = PlanningCost::of(statement, inputs);
         if cost.over_budget() {
             return Err(PlanFailure::TooWide(cost));
         }
-        self.plan_unbounded(statement, inputs)
+        self.plan_inner(statement, inputs, params)
             .map_err(PlanFailure::Error)
     }
 
@@ -124,6 +138,15 @@ impl SqlPlanner {
         &self,
         statement: &Statement,
         inputs: &HashMap<String, SchemaRef>,
+    ) -> Result<LogicalPlan, PlanError> {
+        self.plan_inner(statement, inputs, &HashMap::new())
+    }
+
+    fn plan_inner(
+        &self,
+        statement: &Statement,
+        inputs: &HashMap<String, SchemaRef>,
+        params: &HashMap<String, ScalarValue>,
     ) -> Result<LogicalPlan, PlanError> {
         let provider = Provider {
             state: &self.state,
@@ -134,9 +157,14 @@ impl SqlPlanner {
             .with_collect_spans(true)
             .with_map_string_types_to_utf8view(false);
         let planner = SqlToRel::new_with_options(&provider, options);
-        let plan = planner
+        let mut plan = planner
             .sql_statement_to_plan(statement.clone())
             .map_err(|e| plan_error(&e))?;
+        if !params.is_empty() {
+            plan = plan
+                .with_param_values(ParamValues::from(params.clone()))
+                .map_err(|e| plan_error(&e))?;
+        }
         self.state
             .analyzer()
             .execute_and_check(plan, self.state.config_options(), |_, _| {})

@@ -52,19 +52,24 @@ pub(crate) fn warnings(
             {
                 continue;
             }
-            let suggestion = input
+            let parent_schema = input
                 .resolved
                 .and_then(|p| tables[p.0].output)
-                .map(|s| {
-                    format!(
-                        "annotate it: `{}: {} = ...`",
-                        param.text,
-                        schemas.get(s).name
-                    )
-                })
-                .unwrap_or_else(|| {
+                .map(|s| schemas.get(s).name.as_str());
+            // Bauplan's way to require columns of an input is a projection schema.
+            let bauplan = table.python.as_ref().is_some_and(|p| p.bauplan);
+            let suggestion = match (bauplan, parent_schema) {
+                (true, schema) => format!(
+                    "read it through a projection schema: `{}: Annotated[pa.Table, bauplan.Model(\"{}\", projection_schema={})]`",
+                    param.text,
+                    input.table,
+                    schema.unwrap_or("SomeSchema")
+                ),
+                (false, Some(schema)) => format!("annotate it: `{}: {schema} = ...`", param.text),
+                (false, None) => {
                     "annotate it with the schema this node requires of its input".into()
-                });
+                }
+            };
             diagnostics.push(
                 Diagnostic::new(
                     Code::UncheckedInput,

@@ -614,3 +614,33 @@ fn bauplan_output_schema_follows_its_schema() {
     assert_eq!(missing.len(), 1, "{:#?}", analysis.diagnostics);
     assert!(missing[0].contains("`trips`"), "{missing:?}");
 }
+
+/// A SQL query's `$key` is planned with the type `bauplan_project.yml` declares for
+/// `key` (a non-null value of it), and an edit of that declaration re-plans the query:
+/// the declared types are part of the contract step's key.
+#[test]
+fn sql_run_parameters_follow_their_declared_type() {
+    let project = |ty: &str| format!("parameters:\n  label:\n    type: {ty}\n");
+    let mut db = Database::new(PathBuf::from("/project"));
+    db.set_file("bauplan_project.yml", project("str"));
+    db.set_file(
+        "models.py",
+        "import bauplan\nfrom sluice import Schema, Source\n\nclass R(Schema):\n    zone: int\n\nrides = Source(R)\n"
+            .to_owned(),
+    );
+    db.set_file(
+        "tagged.sql",
+        "SELECT zone, $label AS tag FROM rides\n".to_owned(),
+    );
+    let tag = |db: &mut Database| {
+        let (analysis, sources) = db.analysis();
+        assert_eq!(analysis.summary.errors, 0, "{:#?}", analysis.diagnostics);
+        let plan = sluice_compiler::plan::build(&analysis, &sources);
+        let node = plan.nodes.iter().find(|n| n.name == "tagged").unwrap();
+        let column = &node.output_schema.as_ref().unwrap()[1];
+        (column.data_type.clone().unwrap(), column.nullable.unwrap())
+    };
+    assert_eq!(tag(&mut db), ("Utf8".to_owned(), false));
+    db.set_file("bauplan_project.yml", project("int"));
+    assert_eq!(tag(&mut db), ("Int64".to_owned(), false));
+}

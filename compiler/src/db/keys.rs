@@ -61,6 +61,9 @@ pub(crate) struct TableKeyInputs<'a> {
     pub tables: &'a [Table],
     /// Fingerprint of every checked table's effective output, by `TableId`.
     pub outputs: &'a [Option<Fingerprint>],
+    /// The declared run parameters: a SQL query's `$key` is planned with its type.
+    pub parameters:
+        &'a std::collections::BTreeMap<String, crate::bauplan_project::ProjectParameter>,
 }
 
 /// A pass-through hasher for maps keyed by [`Fingerprint`]s, which are already uniformly
@@ -205,6 +208,10 @@ impl Keys {
     ) -> Fingerprint {
         let mut h = self.hasher("table");
         definition.hash(&mut h);
+        // The declared type of each run parameter the query names (`$key`).
+        for p in &table.placeholders {
+            at.parameters.get(&p.text).map(|d| &d.ty).hash(&mut h);
+        }
         table.inputs.len().hash(&mut h);
         for input in &table.inputs {
             input.table.hash(&mut h);

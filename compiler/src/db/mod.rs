@@ -398,6 +398,7 @@ impl Database {
         stats.timings.front = started.elapsed();
 
         let started = Instant::now();
+        let no_parameters = std::collections::BTreeMap::new();
         let sql_by_file: HashMap<FileId, &SqlNode> =
             sql.iter().map(|p| (p.id, p.tree.as_ref())).collect();
         let ctx = contracts::Context {
@@ -406,6 +407,7 @@ impl Database {
             tables: &tables,
             schemas: py_front.schemas.schemas(),
             sql: &sql_by_file,
+            parameters: parameters.as_ref().unwrap_or(&no_parameters),
         };
         let contracts =
             self.contracts(&ctx, &definition_keys, &graph, &mut diagnostics, &mut stats);
@@ -502,6 +504,7 @@ impl Database {
                 let at = TableKeyInputs {
                     tables: ctx.tables,
                     outputs: &outputs,
+                    parameters: ctx.parameters,
                 };
                 let key = self.keys.table(definitions[id.0], &at, table);
                 match self.steps.remove(&key) {

@@ -407,6 +407,23 @@ fn shorten(s: &str) -> String {
     }
 }
 
+/// Where the text of a plain string literal (one `string_content`, no escapes or
+/// interpolations) starts.
+fn string_content_start(node: Node) -> Option<usize> {
+    if node.kind() != "string" {
+        return None;
+    }
+    let mut cursor = node.walk();
+    let parts: Vec<Node> = node
+        .named_children(&mut cursor)
+        .filter(|c| !matches!(c.kind(), "string_start" | "string_end"))
+        .collect();
+    match parts.as_slice() {
+        [content] if content.kind() == "string_content" => Some(content.start_byte()),
+        _ => None,
+    }
+}
+
 struct Lower<'a> {
     text: &'a str,
     file: FileId,
@@ -939,14 +956,46 @@ impl<'a> Lower<'a> {
         }
     }
 
-    /// A `type` node wraps the annotation expression.
+    /// A `type` node wraps the annotation expression. An annotation written as a
+    /// string (`-> "Annotated[pa.Table, S]"`) is the expression it holds, with the
+    /// positions it has in the file; a dotted name stays a string (`"int"`, `"S"`).
     fn type_expr(&self, node: Node) -> Expr {
-        if node.kind() == "type"
-            && let Some(inner) = node.named_child(0)
+        let node = match node.named_child(0) {
+            Some(inner) if node.kind() == "type" => inner,
+            _ => node,
+        };
+        let expr = self.expr(node);
+        if let Expr::Str(content, _) = &expr
+            && !content
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'))
+            && let Some(start) = string_content_start(node)
+            && let Some(parsed) = self.string_annotation(content, start)
         {
-            return self.expr(inner);
+            return parsed;
         }
-        self.expr(node)
+        expr
+    }
+
+    /// Parses `content` (the text of a string literal starting at byte `start` of the
+    /// file, without escapes) as an expression whose spans are those of the file: the
+    /// expression is parsed inside brackets padded to `start`.
+    fn string_annotation(&self, content: &str, start: usize) -> Option<Expr> {
+        let padded = format!("({}{content})", " ".repeat(start.checked_sub(1)?));
+        let tree = parse_tree(&padded)?;
+        let root = tree.root_node();
+        if root.has_error() || root.named_child_count() != 1 {
+            return None;
+        }
+        let inner = root.named_child(0)?.named_child(0)?.named_child(0)?;
+        let lower = Lower {
+            text: &padded,
+            file: self.file,
+            depth: Cell::new(self.depth.get()),
+            too_deep: RefCell::new(None),
+        };
+        let expr = lower.expr(inner);
+        lower.too_deep.into_inner().is_none().then_some(expr)
     }
 
     fn expr(&self, node: Node) -> Expr {

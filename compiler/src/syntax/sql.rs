@@ -56,6 +56,9 @@ pub struct SqlNode {
     pub broken: bool,
     /// Bauplan's `-- bauplan: key=value` comment lines before the query.
     pub bauplan: Vec<(String, Ident)>,
+    /// The run parameters the query names, `$key` (not `$1`), in source order, each
+    /// with its span (the `$` included).
+    pub placeholders: Vec<Ident>,
 }
 
 impl SqlNode {
@@ -97,6 +100,22 @@ pub fn parse(file: FileId, text: &str, index: &LineIndex) -> (SqlNode, Vec<Diagn
             return (node, diagnostics);
         }
     };
+    node.placeholders = tokens
+        .iter()
+        .filter_map(|t| match &t.token {
+            sqlparser::tokenizer::Token::Placeholder(p)
+                if p.len() > 1
+                    && p.starts_with('$')
+                    && !p[1..].chars().all(|c| c.is_ascii_digit()) =>
+            {
+                Some(Ident {
+                    text: p[1..].to_owned(),
+                    span: to_span(text, index, t.span),
+                })
+            }
+            _ => None,
+        })
+        .collect();
     // Refused before parsing: the parser, DataFusion and `Drop` all recurse on depth.
     let depth = limits::sql_too_deep(&tokens);
     if let Some((span, construct)) = depth.too_deep {
