@@ -260,10 +260,74 @@ fn infer_python(
     id: TableId,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Output, Vec<ColumnTrace>, Body<'static>)> {
-    use crate::py_infer::{ColVal, InputFrame};
     let table = &ctx.tables[id.0];
     let (module, index) = table.function?;
     let function = &ctx.modules.modules[module].ast.functions[index];
+    // A PyArrow body that writes its output schema needs no input frames.
+    let inferred = match crate::py_infer::literal_schema(&function.statements) {
+        Some(inferred) => inferred,
+        None => crate::py_infer::infer(
+            table.file,
+            &table.name,
+            &function.statements,
+            input_frames(ctx, outputs, table)?,
+            diagnostics,
+        )
+        .ok()?,
+    };
+    let mut columns = Vec::new();
+    let mut traces = Vec::new();
+    let mut origins = Vec::new();
+    for c in inferred.columns {
+        columns.push(OutColumn {
+            name: c.name.clone(),
+            ty: (!c.unknown_type)
+                .then(|| ColumnType::new(c.ty.clone().unwrap_or(DataType::Null), c.nullable)),
+            file: table.file,
+            span: c.span.clone(),
+            // Only a plain copy of a column its contract declares nullable is "really"
+            // nullable; anything computed is the engine's conservative typing.
+            conservative_null: c.nullable
+                && (c.conservative || !c.copy || c.nullable_origin.is_none()),
+        });
+        traces.push(ColumnTrace {
+            sources: c.sources.clone(),
+            copy: c.copy,
+            nulls_removed: false,
+            outer_join: c.conservative,
+        });
+        origins.push(if c.copy {
+            c.nullable_origin.clone()
+        } else {
+            None
+        });
+    }
+    let missing_at = table.returns_span.clone().unwrap_or(table.span.clone());
+    Some((
+        Output::new(
+            columns,
+            None,
+            "the schema inferred from its body".to_owned(),
+        ),
+        traces,
+        Body {
+            what: "body",
+            missing_at,
+            origins,
+            uses: inferred.uses,
+        },
+    ))
+}
+
+/// The node's inputs as its body sees them: each input's columns (as the node's contract
+/// for it types them; only the projected ones for a Bauplan projection). `None` when an
+/// input's columns are unknown.
+fn input_frames(
+    ctx: &Context,
+    outputs: &dyn Outputs,
+    table: &Table,
+) -> Option<Vec<crate::py_infer::InputFrame>> {
+    use crate::py_infer::{ColVal, InputFrame};
     let mut frames = Vec::new();
     for input in &table.inputs {
         let param = input.param.as_ref()?;
@@ -349,56 +413,7 @@ fn infer_python(
             columns: cols,
         });
     }
-    let inferred = crate::py_infer::infer(
-        table.file,
-        &table.name,
-        &function.statements,
-        frames,
-        diagnostics,
-    )
-    .ok()?;
-    let mut columns = Vec::new();
-    let mut traces = Vec::new();
-    let mut origins = Vec::new();
-    for c in inferred.columns {
-        columns.push(OutColumn {
-            name: c.name.clone(),
-            ty: (!c.unknown_type)
-                .then(|| ColumnType::new(c.ty.clone().unwrap_or(DataType::Null), c.nullable)),
-            file: table.file,
-            span: c.span.clone(),
-            // Only a plain copy of a column its contract declares nullable is "really"
-            // nullable; anything computed is the engine's conservative typing.
-            conservative_null: c.nullable
-                && (c.conservative || !c.copy || c.nullable_origin.is_none()),
-        });
-        traces.push(ColumnTrace {
-            sources: c.sources.clone(),
-            copy: c.copy,
-            nulls_removed: false,
-            outer_join: c.conservative,
-        });
-        origins.push(if c.copy {
-            c.nullable_origin.clone()
-        } else {
-            None
-        });
-    }
-    let missing_at = table.returns_span.clone().unwrap_or(table.span.clone());
-    Some((
-        Output::new(
-            columns,
-            None,
-            "the schema inferred from its body".to_owned(),
-        ),
-        traces,
-        Body {
-            what: "body",
-            missing_at,
-            origins,
-            uses: inferred.uses,
-        },
-    ))
+    Some(frames)
 }
 
 /// What the contract step finds for one table: a pure function of the table, its own

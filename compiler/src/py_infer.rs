@@ -5,6 +5,8 @@
 //! A body outside the subset is not an error: inference stops and the declared output
 //! is validated at run time instead (deferred).
 
+mod pyarrow;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -118,6 +120,15 @@ pub struct ColumnUse {
     /// The input table (as the node names it) and its column.
     pub table: String,
     pub column: String,
+}
+
+/// The output of a PyArrow body that writes its schema
+/// (`pa.Table.from_pydict(..., schema=pa.schema([...]))`), whatever its inputs.
+pub fn literal_schema(statements: &[Stmt]) -> Option<Inferred> {
+    Some(Inferred {
+        columns: pyarrow::literal_schema_output(statements)?,
+        uses: Vec::new(),
+    })
 }
 
 /// Infers the output of a Python node body.
