@@ -246,6 +246,8 @@ pub(crate) struct Context<'a> {
     pub tables: &'a [Table],
     pub schemas: &'a Schemas,
     pub sql: &'a HashMap<FileId, &'a SqlNode>,
+    /// The declared run parameters' types: what SQL `$key` placeholders plan as.
+    pub params: &'a crate::sql_plan::ParamTypes,
 }
 
 /// Infers a Python node's output from its body. `None` when the body is not inspectable
@@ -632,7 +634,7 @@ fn infer_sql(
     }
     let file = ctx.sources.file(table.file);
     let statement = sqlparser::ast::Statement::Query(query.clone());
-    let plan = match planner.plan(&statement, &inputs) {
+    let plan = match planner.plan_with_parameters(&statement, &inputs, ctx.params) {
         Ok(plan) => plan,
         Err(PlanFailure::Error(err)) => {
             diagnostics.push(plan_diagnostic(ctx, planner, table, file, &err, &inputs));

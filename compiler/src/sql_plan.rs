@@ -4,7 +4,7 @@
 //! No data is touched: tables are registered as schemas only. The runtime executes with
 //! the same [`session_config`], so inference and execution agree on every type.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -19,6 +19,8 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use sqlparser::ast::Statement;
+
+use crate::bauplan_project::ProjectParameter;
 
 mod budget;
 
@@ -111,11 +113,22 @@ impl SqlPlanner {
         statement: &Statement,
         inputs: &HashMap<String, SchemaRef>,
     ) -> Result<LogicalPlan, PlanFailure> {
+        self.plan_with_parameters(statement, inputs, &ParamTypes::new())
+    }
+
+    /// [`SqlPlanner::plan`] with run parameters: each `$key` placeholder of a declared
+    /// parameter is planned as a value of its declared type ([`bind_placeholders`]).
+    pub fn plan_with_parameters(
+        &self,
+        statement: &Statement,
+        inputs: &HashMap<String, SchemaRef>,
+        params: &ParamTypes,
+    ) -> Result<LogicalPlan, PlanFailure> {
         let cost = PlanningCost::of(statement, inputs);
         if cost.over_budget() {
             return Err(PlanFailure::TooWide(cost));
         }
-        self.plan_unbounded(statement, inputs)
+        self.plan_unbounded_with_parameters(statement, inputs, params)
             .map_err(PlanFailure::Error)
     }
 
@@ -124,6 +137,16 @@ impl SqlPlanner {
         &self,
         statement: &Statement,
         inputs: &HashMap<String, SchemaRef>,
+    ) -> Result<LogicalPlan, PlanError> {
+        self.plan_unbounded_with_parameters(statement, inputs, &ParamTypes::new())
+    }
+
+    /// [`SqlPlanner::plan_with_parameters`] without the budget.
+    pub fn plan_unbounded_with_parameters(
+        &self,
+        statement: &Statement,
+        inputs: &HashMap<String, SchemaRef>,
+        params: &ParamTypes,
     ) -> Result<LogicalPlan, PlanError> {
         let provider = Provider {
             state: &self.state,
@@ -137,11 +160,87 @@ impl SqlPlanner {
         let plan = planner
             .sql_statement_to_plan(statement.clone())
             .map_err(|e| plan_error(&e))?;
+        let plan = bind_placeholders(plan, params).map_err(|e| plan_error(&e))?;
         self.state
             .analyzer()
             .execute_and_check(plan, self.state.config_options(), |_, _| {})
             .map_err(|e| plan_error(&e))
     }
+}
+
+/// Run parameters' declared types by key (`bauplan_project.yml`): what a SQL node's
+/// `$key` placeholders are planned as.
+pub type ParamTypes = BTreeMap<String, DataType>;
+
+/// The types of the declared run parameters a query can bind: `int` → `Int64`,
+/// `float` → `Float64`, `bool` → `Boolean`, `str` (and `secret`, `vault`) → `Utf8`,
+/// the types the runtime binds their values as. Other types are left out.
+pub fn param_types(declared: &BTreeMap<String, ProjectParameter>) -> ParamTypes {
+    declared
+        .iter()
+        .filter_map(|(key, p)| {
+            let ty = match p.ty.as_str() {
+                "int" => DataType::Int64,
+                "float" => DataType::Float64,
+                "bool" => DataType::Boolean,
+                "str" | "secret" | "vault" => DataType::Utf8,
+                _ => return None,
+            };
+            Some((key.clone(), ty))
+        })
+        .collect()
+}
+
+/// Replaces every `$key` placeholder of a declared run parameter by a non-null value
+/// of its declared type, before the analyzer: the query is planned with the types
+/// (and the non-nullness) it runs with, as the runtime binds the parameter's value
+/// the same way (DataFusion's `with_param_values`). Without this, a placeholder that
+/// its context does not type (`SELECT $country AS c`) is planned as an always-null
+/// `Null` column. Output names stay as written (`$country`), as at run time. An
+/// undeclared placeholder is left as DataFusion planned it.
+fn bind_placeholders(
+    plan: LogicalPlan,
+    params: &ParamTypes,
+) -> Result<LogicalPlan, DataFusionError> {
+    use datafusion::common::ScalarValue;
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::expr::Placeholder;
+    use datafusion::logical_expr::expr_rewriter::NamePreserver;
+    if params.is_empty() {
+        return Ok(plan);
+    }
+    let value = |id: &str| -> Option<ScalarValue> {
+        Some(match params.get(id.strip_prefix('$')?)? {
+            DataType::Int64 => ScalarValue::Int64(Some(1)),
+            DataType::Float64 => ScalarValue::Float64(Some(1.0)),
+            DataType::Boolean => ScalarValue::Boolean(Some(true)),
+            _ => ScalarValue::Utf8(Some(String::new())),
+        })
+    };
+    plan.transform_up_with_subqueries(|plan| {
+        let names = NamePreserver::new(&plan);
+        let plan = plan.map_expressions(|e| {
+            let name = names.save(&e);
+            let bound = e.transform_up(|e| match &e {
+                Expr::Placeholder(Placeholder { id, .. }) => match value(id) {
+                    Some(v) => Ok(Transformed::yes(Expr::Literal(v, None))),
+                    None => Ok(Transformed::no(e)),
+                },
+                _ => Ok(Transformed::no(e)),
+            })?;
+            Ok(if bound.transformed {
+                bound.update_data(|e| name.restore(e))
+            } else {
+                bound
+            })
+        })?;
+        if plan.transformed {
+            plan.map_data(|p| p.recompute_schema())
+        } else {
+            Ok(plan)
+        }
+    })
+    .map(|t| t.data)
 }
 
 fn plan_error(err: &DataFusionError) -> PlanError {
@@ -614,6 +713,53 @@ mod tests {
             ("raw_table".to_owned(), Arc::new(schema.clone())),
             ("ns.other".to_owned(), Arc::new(schema)),
         ])
+    }
+
+    #[test]
+    fn declared_run_parameters_plan_with_their_declared_types() {
+        let planner = SqlPlanner::new();
+        let query = statement(
+            "SELECT col1, $country AS c, $n + 1 AS m, $country FROM raw_table \
+             WHERE col3 >= $n AND col1 = $undeclared AND col1 IN (SELECT col1 FROM ns.other WHERE col3 < $n)",
+        );
+        let declared = BTreeMap::from([
+            (
+                "country".to_owned(),
+                ProjectParameter {
+                    ty: "str".to_owned(),
+                    default: None,
+                },
+            ),
+            (
+                "n".to_owned(),
+                ProjectParameter {
+                    ty: "int".to_owned(),
+                    default: None,
+                },
+            ),
+        ]);
+        let fields = |params: &ParamTypes| {
+            let plan = planner
+                .plan_with_parameters(&query, &raw(), params)
+                .unwrap();
+            output_schema(&plan)
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
+                .collect::<Vec<_>>()
+        };
+        // Bound: the declared types, non-null (the runtime binds a value), names as written.
+        assert_eq!(
+            fields(&param_types(&declared)),
+            [
+                ("col1".to_owned(), DataType::Utf8, false),
+                ("c".to_owned(), DataType::Utf8, false),
+                ("m".to_owned(), DataType::Int64, false),
+                ("$country".to_owned(), DataType::Utf8, false),
+            ]
+        );
+        // Unbound, a placeholder its context does not type is an always-null column.
+        assert_eq!(fields(&ParamTypes::new())[1].1, DataType::Null);
     }
 
     #[test]

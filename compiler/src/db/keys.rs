@@ -61,6 +61,9 @@ pub(crate) struct TableKeyInputs<'a> {
     pub tables: &'a [Table],
     /// Fingerprint of every checked table's effective output, by `TableId`.
     pub outputs: &'a [Option<Fingerprint>],
+    /// Fingerprint of the declared run parameters' types ([`Keys::param_types`]),
+    /// which SQL nodes plan their `$key` placeholders with.
+    pub params: Fingerprint,
 }
 
 /// A pass-through hasher for maps keyed by [`Fingerprint`]s, which are already uniformly
@@ -194,6 +197,16 @@ impl Keys {
         h.fingerprint()
     }
 
+    /// The declared run parameters' types (`bauplan_project.yml`), by key.
+    pub(crate) fn param_types(&self, params: &crate::sql_plan::ParamTypes) -> Fingerprint {
+        let mut h = self.hasher("param-types");
+        params.len().hash(&mut h);
+        for (key, ty) in params {
+            (key, ty).hash(&mut h);
+        }
+        h.fingerprint()
+    }
+
     /// The key of a table's contract step ([`crate::contracts::check_table`]): its
     /// definition's fingerprint ([`Keys::definition`]) and, per input, the table name the
     /// graph resolved it by, and the parent's name and effective output.
@@ -205,6 +218,10 @@ impl Keys {
     ) -> Fingerprint {
         let mut h = self.hasher("table");
         definition.hash(&mut h);
+        // A SQL node plans its `$key` placeholders with the parameters' declared types.
+        if table.kind == crate::analysis::TableKind::Sql {
+            at.params.hash(&mut h);
+        }
         table.inputs.len().hash(&mut h);
         for input in &table.inputs {
             input.table.hash(&mut h);

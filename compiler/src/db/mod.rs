@@ -400,12 +400,17 @@ impl Database {
         let started = Instant::now();
         let sql_by_file: HashMap<FileId, &SqlNode> =
             sql.iter().map(|p| (p.id, p.tree.as_ref())).collect();
+        let params = parameters
+            .as_ref()
+            .map(crate::sql_plan::param_types)
+            .unwrap_or_default();
         let ctx = contracts::Context {
             sources: &sources,
             modules: &py_front.modules,
             tables: &tables,
             schemas: py_front.schemas.schemas(),
             sql: &sql_by_file,
+            params: &params,
         };
         let contracts =
             self.contracts(&ctx, &definition_keys, &graph, &mut diagnostics, &mut stats);
@@ -492,6 +497,7 @@ impl Database {
         let mut used = FingerprintMap::default();
         used.reserve(order.len());
         let mut checked = vec![false; ctx.tables.len()];
+        let params = self.keys.param_types(ctx.params);
         // Wave by wave: a table's step reads only its inputs' outputs, so the steps of
         // one wave are independent and the memo misses among them run in parallel.
         for wave in waves(order, ctx.tables) {
@@ -502,6 +508,7 @@ impl Database {
                 let at = TableKeyInputs {
                     tables: ctx.tables,
                     outputs: &outputs,
+                    params,
                 };
                 let key = self.keys.table(definitions[id.0], &at, table);
                 match self.steps.remove(&key) {
