@@ -217,8 +217,14 @@ pub async fn run_node(
         TableKind::Python => run_python(ctx, node, &inputs, trace).await?,
         TableKind::Source => return Err(node_error(node, "a source is not executed".into())),
     };
+    let mut staged = staged;
     let (change, data) = match (&node.materialization, &node.existing) {
         (Materialization::Append, Some(existing)) => {
+            // Non-null output columns go into nullable table columns as they are: the
+            // rows are the table's rows too.
+            if only_nullability_widened(&existing.schema, &staged.schema) {
+                staged.schema = existing.schema.as_ref().clone();
+            }
             if let Some(differences) = schema_differences(&existing.schema, &staged.schema) {
                 return Err(node_error(
                     node,
@@ -287,6 +293,17 @@ pub async fn run_node(
             .as_millis() as u64,
         expectations: results,
     })
+}
+
+/// Whether `output` is `table` but for columns the table has nullable and the output
+/// non-null (same names, order and types).
+fn only_nullability_widened(table: &arrow_schema::Schema, output: &arrow_schema::Schema) -> bool {
+    table.fields().len() == output.fields().len()
+        && table.fields().iter().zip(output.fields()).all(|(t, o)| {
+            t.name() == o.name()
+                && t.data_type() == o.data_type()
+                && (t.is_nullable() || !o.is_nullable())
+        })
 }
 
 /// How an APPEND output's schema differs from its table's (`None`: it does not):

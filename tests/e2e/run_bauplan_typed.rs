@@ -135,10 +135,11 @@ fn a_typed_bauplan_project_publishes_replace_and_append_outputs_and_withholds_no
             ("doubled", "Float64", true)
         ]
     );
-    // The SQL model's `$country` and `$min_id`: the yml defaults (FR, 1).
+    // The SQL model's `$country` and `$min_id`: the yml defaults (FR, 1); in the select
+    // list, `$country` is the non-null string the checker planned it as.
     assert_eq!(
-        query(&lake, "SELECT id FROM country_orders ORDER BY id"),
-        json!([{"id": 1}, {"id": 3}])
+        query(&lake, "SELECT id, country FROM country_orders ORDER BY id"),
+        json!([{"id": 1, "country": "FR"}, {"id": 3, "country": "FR"}])
     );
     // APPEND into a table the run creates: its rows.
     assert_eq!(
@@ -286,11 +287,34 @@ fn overwrite_partitions_is_refused_before_anything_executes() {
 }
 
 #[test]
+fn an_append_adds_non_null_rows_to_a_tables_nullable_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_raw_orders(tmp.path());
+    // main's `order_log`: the five orders, every column nullable (a CSV import).
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/run/data/orders.csv");
+    ok_json(
+        &lake,
+        &["import", csv.to_str().unwrap(), "--table", "order_log"],
+    );
+    let before = ok_json(&lake, &["table", "show", "order_log"])["schema"].clone();
+    ok_run(&lake, &fixture(), &[]);
+    assert_eq!(
+        query(&lake, "SELECT entries, ids FROM log_summary"),
+        json!([{"entries": 7, "ids": 5}])
+    );
+    assert_eq!(
+        ok_json(&lake, &["table", "show", "order_log"])["schema"],
+        before
+    );
+}
+
+#[test]
 fn an_append_to_a_table_of_another_schema_fails_naming_node_file_and_columns() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = lake_with_raw_orders(tmp.path());
-    // main's `order_log` has a `country` column the node's output lacks.
-    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/run/data/orders.csv");
+    // main's `order_log` has other columns than the node's output.
+    let csv = tmp.path().join("log.csv");
+    std::fs::write(&csv, "id,customer,note\n1,ann,first\n").unwrap();
     ok_json(
         &lake,
         &["import", csv.to_str().unwrap(), "--table", "order_log"],
@@ -306,7 +330,8 @@ fn an_append_to_a_table_of_another_schema_fails_naming_node_file_and_columns() {
         message.starts_with(
             "`order_log` (models/order_log.sql:3) has materialization_strategy APPEND, but its \
              output's schema differs from table `order_log` at the run's base: "
-        ) && message.contains("the output lacks the table's column `country`")
+        ) && message.contains("the output lacks the table's column `note`")
+            && message.contains("the output has column `amount` (Float64), the table has not")
             && message.contains("column `id` is non-null in the output, nullable in the table"),
         "{message}"
     );
