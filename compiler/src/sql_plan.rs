@@ -117,7 +117,7 @@ impl SqlPlanner {
     }
 
     /// [`SqlPlanner::plan`] with run parameters: each `$key` placeholder of a declared
-    /// parameter is planned as a value of its declared type ([`bind_placeholders`]).
+    /// parameter is planned as a value of its declared type (`bind_placeholders`).
     pub fn plan_with_parameters(
         &self,
         statement: &Statement,
