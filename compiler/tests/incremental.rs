@@ -582,3 +582,36 @@ fn memo_does_not_grow_per_edit() {
     assert_eq!(db.stats().memo_tables, 8);
     assert_eq!(db.stats().memo_sql_definitions, 7);
 }
+
+/// A SQL node plans its `$key` placeholders with the declared run parameters' types
+/// (`bauplan_project.yml`): changing a type re-checks the SQL nodes, and the result is
+/// the cold analysis' (their memo keys include the types).
+#[test]
+fn a_run_parameters_declared_type_is_part_of_a_sql_nodes_key() {
+    let mut db = dag();
+    let yml = |ty: &str| {
+        format!("project:\n  name: p\nparameters:\n  n:\n    type: {ty}\n    default: 1\n")
+    };
+    db.set_file("bauplan_project.yml", yml("int"));
+    db.set_file(
+        "tagged.sql",
+        "SELECT id, $n AS tag FROM orders\n".to_owned(),
+    );
+    let tag = |db: &mut Database| {
+        let (analysis, sources) = db.analysis();
+        let plan = sluice_compiler::plan::build(&analysis, &sources);
+        let node = plan.nodes.iter().find(|n| n.name == "tagged").unwrap();
+        let column = &node.output_schema.as_ref().unwrap()[1];
+        (column.data_type.clone(), column.nullable)
+    };
+    assert_eq!(tag(&mut db), (Some("Int64".to_owned()), Some(false)));
+    db.set_file("bauplan_project.yml", yml("float"));
+    assert_eq!(tag(&mut db), (Some("Float64".to_owned()), Some(false)));
+    // Every SQL node's key has the types (a type edit is rare: no finer key).
+    assert_eq!(checked(&db), ["big", "clean", "other", "tagged", "top"]);
+    let (analysis, sources) = db.analysis();
+    assert_eq!(
+        outputs(&analysis, &sources),
+        cold(Path::new("/project"), &texts(&sources))
+    );
+}
