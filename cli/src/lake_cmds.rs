@@ -841,7 +841,7 @@ async fn execute_on(
                 let (rec, outcome) = sluice_runtime::runs::revert_run(lake, &run, &into)
                     .await
                     .map_err(runtime_error)?;
-                let tables: Vec<&str> = rec.outputs().map(|n| n.name.as_str()).collect();
+                let tables: Vec<&str> = rec.published_outputs().map(|n| n.name.as_str()).collect();
                 let base = &rec.base_commit[..12.min(rec.base_commit.len())];
                 let (commit, reverted) = match &outcome {
                     RevertOutcome::Reverted(c) => (&c.id, true),

@@ -381,6 +381,7 @@ fn runtime_error(format: Format, e: RuntimeError) -> ExitCode {
         RuntimeError::Project(_) | RuntimeError::Io { .. } => (exit::USAGE, "project"),
         RuntimeError::Parameter(_) => (exit::USAGE, "parameter"),
         RuntimeError::Refused(_) => (exit::FAILED, "refused"),
+        RuntimeError::Unsupported(_) => (exit::FAILED, "unsupported"),
         RuntimeError::Lake(l) => crate::lake_cmds::classify(l),
         _ => (exit::FAILED, "runtime"),
     };
@@ -419,10 +420,20 @@ fn summary_table(rec: &RunRecord) -> String {
                 .map(sluice_runtime::validate::thousands)
                 .unwrap_or_default(),
             n.duration_ms.map(seconds).unwrap_or_default(),
-            n.status.as_str()
+            node_status(n)
         ));
     }
     out
+}
+
+/// A node's status in the summary, with how its output reaches the target when that
+/// is not by replacing the table.
+fn node_status(n: &sluice_runtime::record::NodeRecord) -> String {
+    match (n.status, n.materialization.as_str()) {
+        (NodeStatus::Succeeded, "none") => format!("{} (not published: NONE)", n.status.as_str()),
+        (NodeStatus::Succeeded, "append") => format!("{} (appended)", n.status.as_str()),
+        (status, _) => status.as_str().to_string(),
+    }
 }
 
 /// What the nodes printed, as kept in the record: `[node] line` per line.
@@ -460,11 +471,12 @@ fn print_finished(rec: &RunRecord, format: Format) -> u8 {
         crate::out!("{}", summary_table(rec));
         match rec.status {
             RunStatus::Succeeded => crate::outln!(
-                "run {} succeeded: published {} table(s) to {} in commit {}",
+                "run {} succeeded: published {} table(s) to {} in commit {}{}",
                 rec.short_id(),
-                rec.outputs().count(),
+                rec.published_outputs().count(),
                 rec.target,
-                rec.result_commit.as_deref().map(short_hash).unwrap_or("?")
+                rec.result_commit.as_deref().map(short_hash).unwrap_or("?"),
+                withheld_note(rec)
             ),
             RunStatus::Validated => crate::outln!(
                 "run {} validated {} table(s); nothing was published (dry run)",
@@ -479,6 +491,20 @@ fn print_finished(rec: &RunRecord, format: Format) -> u8 {
         return exit::FAILED;
     }
     exit::OK
+}
+
+/// `; not published (materialization_strategy NONE): a, b` when the run withheld
+/// outputs, else nothing.
+fn withheld_note(rec: &RunRecord) -> String {
+    let withheld: Vec<&str> = rec.withheld_outputs().map(|n| n.name.as_str()).collect();
+    if withheld.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not published (materialization_strategy NONE): {}",
+            withheld.join(", ")
+        )
+    }
 }
 
 fn short_hash(h: &str) -> &str {

@@ -26,6 +26,10 @@ pub enum RuntimeError {
     /// into a branch it never reached, pruning a branch a live run uses).
     #[error("{0}")]
     Refused(String),
+    /// The project asks for something sluice does not implement (a materialization
+    /// strategy): nothing was recorded or executed.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("run `{0}` not found (see `sluice runs`)")]
     RunNotFound(String),
     #[error("run id prefix `{prefix}` is ambiguous: {matches}")]

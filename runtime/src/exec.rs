@@ -11,11 +11,12 @@ use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 use sluice_compiler::analysis::TableKind;
+use sluice_compiler::bauplan::Materialization;
 use sluice_compiler::plan::{PlanExpectation, PythonNode};
-use sluice_lake::{CommitId, DataFile, Lake, StagedTable};
+use sluice_lake::{CommitId, DataFile, Lake, StagedTable, TableChange};
 
 use crate::python::{
     DataFrameKind, EnvManager, EnvSpec, NodeJob, OutputStream, PythonEnv, PythonError, WorkerInput,
@@ -168,12 +169,20 @@ pub struct NodeSpec {
     pub line: u32,
     pub contract: Contract,
     pub python: Option<PythonSpec>,
+    /// How the output reaches the table (Bauplan's `materialization_strategy`).
+    pub materialization: Materialization,
+    /// An APPEND node's table as it is at the run's base (`None`: the run creates it).
+    pub existing: Option<TableData>,
 }
 
 /// A node's validated, committed output.
 #[derive(Clone, Debug)]
 pub struct NodeDone {
+    /// The rows the node produced.
     pub staged: StagedTable,
+    /// The table the run's other nodes read: the output, or for an APPEND node the
+    /// base's rows and the output's.
+    pub data: TableData,
     pub commit: CommitId,
     pub snapshot: String,
     pub duration_ms: u64,
@@ -208,16 +217,45 @@ pub async fn run_node(
         TableKind::Python => run_python(ctx, node, &inputs, trace).await?,
         TableKind::Source => return Err(node_error(node, "a source is not executed".into())),
     };
+    let mut staged = staged;
+    let (change, data) = match (&node.materialization, &node.existing) {
+        (Materialization::Append, Some(existing)) => {
+            // Non-null output columns go into nullable table columns as they are: the
+            // rows are the table's rows too.
+            if only_nullability_widened(&existing.schema, &staged.schema) {
+                staged.schema = existing.schema.as_ref().clone();
+            }
+            if let Some(differences) = schema_differences(&existing.schema, &staged.schema) {
+                return Err(node_error(
+                    node,
+                    format!(
+                        "`{}` ({}:{}) has materialization_strategy APPEND, but its output's schema differs \
+                         from table `{}` at the run's base: {differences}; APPEND adds rows to a table of \
+                         the same schema (use REPLACE to replace the table)",
+                        node.name, node.file, node.line, node.name
+                    ),
+                ));
+            }
+            let mut files = existing.files.clone();
+            files.extend(staged.files.iter().cloned());
+            let data = TableData {
+                schema: existing.schema.clone(),
+                files,
+            };
+            (TableChange::Append(staged.clone()), data)
+        }
+        _ => {
+            let data = TableData {
+                schema: Arc::new(staged.schema.clone()),
+                files: staged.files.clone(),
+            };
+            (TableChange::Replace(staged.clone()), data)
+        }
+    };
     let mut results = Vec::new();
     for check in &checks {
         let mut tables: Vec<(String, TableData)> = check_inputs.clone();
-        tables.push((
-            node.name.clone(),
-            TableData {
-                schema: Arc::new(staged.schema.clone()),
-                files: staged.files.clone(),
-            },
-        ));
+        tables.push((node.name.clone(), data.clone()));
         let passed = run_expectation(ctx, node, check, &tables, trace).await?;
         results.push(expectation_result(&check.name, passed));
         if !passed {
@@ -236,17 +274,12 @@ pub async fn run_node(
             });
         }
     }
-    let (commit, snapshot) = commit_output(
-        &ctx.lake,
-        &ctx.branch,
-        &ctx.run_id,
-        &node.name,
-        staged.clone(),
-    )
-    .await
-    .map_err(|e| node_error(node, format!("committing `{}` failed: {e}", node.name)))?;
+    let (commit, snapshot) = commit_output(&ctx.lake, &ctx.branch, &ctx.run_id, &node.name, change)
+        .await
+        .map_err(|e| node_error(node, format!("committing `{}` failed: {e}", node.name)))?;
     Ok(NodeDone {
         staged,
+        data,
         commit,
         snapshot,
         duration_ms: start
@@ -260,6 +293,58 @@ pub async fn run_node(
             .as_millis() as u64,
         expectations: results,
     })
+}
+
+/// Whether `output` is `table` but for columns the table has nullable and the output
+/// non-null (same names, order and types).
+fn only_nullability_widened(table: &arrow_schema::Schema, output: &arrow_schema::Schema) -> bool {
+    table.fields().len() == output.fields().len()
+        && table.fields().iter().zip(output.fields()).all(|(t, o)| {
+            t.name() == o.name()
+                && t.data_type() == o.data_type()
+                && (t.is_nullable() || !o.is_nullable())
+        })
+}
+
+/// How an APPEND output's schema differs from its table's (`None`: it does not):
+/// each column that is missing, extra, of another type or nullability, or the order.
+fn schema_differences(
+    table: &arrow_schema::Schema,
+    output: &arrow_schema::Schema,
+) -> Option<String> {
+    use sluice_lake::ColumnChange;
+    let changes = sluice_lake::schema_changes(table, output);
+    if changes.is_empty() {
+        let same_order = table
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .eq(output.fields().iter().map(|f| f.name()));
+        return (!same_order).then(|| "the columns are in another order".to_string());
+    }
+    let nullability = |nullable: bool| if nullable { "nullable" } else { "non-null" };
+    Some(
+        changes
+            .iter()
+            .map(|c| match c {
+                ColumnChange::Added {
+                    name, data_type, ..
+                } => format!("the output has column `{name}` ({data_type}), the table has not"),
+                ColumnChange::Removed { name } => {
+                    format!("the output lacks the table's column `{name}`")
+                }
+                ColumnChange::TypeChanged { name, from, to } => {
+                    format!("column `{name}` is {to} in the output, {from} in the table")
+                }
+                ColumnChange::NullabilityChanged { name, from, to } => format!(
+                    "column `{name}` is {} in the output, {} in the table",
+                    nullability(*to),
+                    nullability(*from)
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }
 
 /// The failure of an output that broke its contract.
@@ -375,6 +460,20 @@ async fn sql_stream(
         .sql_with_options(text, options)
         .await
         .map_err(df_error)?;
+    // `$key` in the query: the run parameter `key`, bound as a typed literal.
+    let df = bind_parameters(&ctx.params, df).map_err(|e| match e {
+        BindError::DataFusion(e) => df_error(e),
+        BindError::Missing(key) => node_error(
+            node,
+            format!(
+                "`{}` ({}:{}) uses `${key}`, the run parameter `{key}`, which has no value: {}",
+                node.name,
+                node.file,
+                node.line,
+                how_to_give(&key)
+            ),
+        ),
+    })?;
     let stream = df.execute_stream().await.map_err(df_error)?;
     let schema = stream.schema();
     Ok((schema, stream.map(|b| b.map_err(|e| e.to_string()))))
@@ -399,9 +498,15 @@ where
     }
     let staged = writer.finish().await.ok()?;
     let rows = staged.rows;
-    let (commit, snapshot) = commit_output(&ctx.lake, &ctx.branch, &ctx.run_id, &node.name, staged)
-        .await
-        .ok()?;
+    let (commit, snapshot) = commit_output(
+        &ctx.lake,
+        &ctx.branch,
+        &ctx.run_id,
+        &node.name,
+        TableChange::Replace(staged),
+    )
+    .await
+    .ok()?;
     Some(crate::record::RejectedOutput {
         commit: commit.0,
         snapshot,
@@ -515,26 +620,15 @@ async fn read_projected(
         .await
         .map_err(|e| failed(&e))?;
     let predicate = df.parse_sql_expr(filter).map_err(|e| failed(&e))?;
-    let mut df = df.filter(predicate).map_err(|e| failed(&e))?;
+    let df = df.filter(predicate).map_err(|e| failed(&e))?;
     // `$key`: the run parameter `key`, bound as a typed literal (never spliced as text).
-    let placeholders = df
-        .logical_plan()
-        .get_parameter_names()
-        .map_err(|e| failed(&e))?;
-    if !placeholders.is_empty() {
-        let mut values = Vec::new();
-        for placeholder in placeholders {
-            let key = placeholder.trim_start_matches('$');
-            let value = ctx.params.get(key).ok_or_else(|| {
-                failed(&format!(
-                    "`{placeholder}` is not a run parameter: pass `--param {key}=VALUE`, or declare it \
-                     with a default in bauplan_project.yml"
-                ))
-            })?;
-            values.push((key.to_string(), scalar(value)));
-        }
-        df = df.with_param_values(values).map_err(|e| failed(&e))?;
-    }
+    let df = bind_parameters(&ctx.params, df).map_err(|e| match e {
+        BindError::DataFusion(e) => failed(&e),
+        BindError::Missing(key) => failed(&format!(
+            "`${key}` is not a run parameter: {}",
+            how_to_give(&key)
+        )),
+    })?;
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let batches = df
         .select_columns(&names)
@@ -566,6 +660,48 @@ fn without_views(
         .map(|b| sluice_lake::cast_batch(b, &target))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((target, batches))
+}
+
+/// Why a query's `$key` placeholders could not be bound.
+enum BindError {
+    /// No run parameter `key` has a value.
+    Missing(String),
+    DataFusion(datafusion::error::DataFusionError),
+}
+
+/// What to do about a run parameter without a value.
+fn how_to_give(key: &str) -> String {
+    format!(
+        "pass `--param {key}=VALUE`, or declare it with a default under `parameters:` in bauplan_project.yml"
+    )
+}
+
+/// Binds every `$key` placeholder of `df`'s plan to the run parameter `key`, as a
+/// typed literal (DataFusion's `ParamValues::Map`; values are never spliced into the
+/// text). A query without placeholders is returned as it is.
+fn bind_parameters(
+    params: &BTreeMap<String, serde_json::Value>,
+    df: DataFrame,
+) -> Result<DataFrame, BindError> {
+    let mut placeholders: Vec<String> = df
+        .logical_plan()
+        .get_parameter_names()
+        .map_err(BindError::DataFusion)?
+        .into_iter()
+        .collect();
+    if placeholders.is_empty() {
+        return Ok(df);
+    }
+    placeholders.sort();
+    let mut values = Vec::new();
+    for placeholder in placeholders {
+        let key = placeholder.trim_start_matches('$');
+        let value = params
+            .get(key)
+            .ok_or_else(|| BindError::Missing(key.to_string()))?;
+        values.push((key.to_string(), scalar(value)));
+    }
+    df.with_param_values(values).map_err(BindError::DataFusion)
 }
 
 /// A run parameter's value as a SQL literal's value.

@@ -3,23 +3,26 @@
 //!
 //! Resolved once, before a run is recorded: a value that does not parse as its declared
 //! type, or a `bauplan.Parameter("key")` (or a `$key` in a `bauplan.Model(...,
-//! filter=...)`) that has neither a value nor a default, stops the run before anything
-//! executes.
+//! filter=...)` or in a SQL node's query) that has neither a value nor a default, stops
+//! the run before anything executes.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use sluice_compiler::analysis::TableKind;
 use sluice_compiler::bauplan_project::{ProjectParameter, float_value};
 use sluice_compiler::plan::{Plan, PythonNode};
+use sluice_compiler::source::SourceSet;
 
 /// Every run parameter's value, by key: `--param` values (converted to the declared
 /// type) and the defaults of declared parameters that were not given.
 ///
-/// Errors (one line each) name the parameter, and for a missing value the function,
-/// file and line that reads it.
+/// Errors (one line each) name the parameter, and for a missing value the function
+/// (or SQL node), file and line that reads it. `sources` holds the SQL nodes' queries.
 pub fn resolve(
     plan: &Plan,
     given: &BTreeMap<String, String>,
+    sources: &SourceSet,
 ) -> Result<BTreeMap<String, Value>, String> {
     let mut values = BTreeMap::new();
     let mut errors = Vec::new();
@@ -54,7 +57,21 @@ pub fn resolve(
                 .map(|e| (&e.python, e.file.as_str(), e.line)),
         );
     for (python, file, line) in functions {
-        errors.extend(missing(python, file, line, &values, &plan.parameters));
+        let reads = python_reads(python);
+        let who = format!("`{}` ({file}:{line})", python.function);
+        errors.extend(missing(&who, reads, &values, &plan.parameters));
+    }
+    // A SQL node's `$key` placeholders (`WHERE zone = $zone_id`).
+    for node in plan.nodes.iter().filter(|n| n.kind == TableKind::Sql) {
+        let Some((_, file)) = sources.files().find(|(_, f)| f.path == node.file) else {
+            continue;
+        };
+        let reads = filter_parameters(&file.text)
+            .into_iter()
+            .map(|key| (format!("the query uses `${key}`, the run parameter"), key))
+            .collect();
+        let who = format!("`{}` ({}:{})", node.name, node.file, node.line);
+        errors.extend(missing(&who, reads, &values, &plan.parameters));
     }
     if errors.is_empty() {
         Ok(values)
@@ -63,14 +80,9 @@ pub fn resolve(
     }
 }
 
-fn missing(
-    python: &PythonNode,
-    file: &str,
-    line: u32,
-    values: &BTreeMap<String, Value>,
-    declared: &BTreeMap<String, ProjectParameter>,
-) -> Vec<String> {
-    let function = &python.function;
+/// The run parameters a Python function reads, each with how it reads it: its
+/// `Parameter("key")` parameters and the `$key`s of its inputs' filters.
+fn python_reads(python: &PythonNode) -> Vec<(String, String)> {
     let read = python.run_params.iter().map(|r| {
         (
             format!("parameter `{}` reads the run parameter", r.param),
@@ -89,7 +101,18 @@ fn missing(
             )
         })
     });
-    read.chain(in_filters)
+    read.chain(in_filters).collect()
+}
+
+/// One error per run parameter `who` reads (`(how, key)`) that has no value.
+fn missing(
+    who: &str,
+    reads: Vec<(String, String)>,
+    values: &BTreeMap<String, Value>,
+    declared: &BTreeMap<String, ProjectParameter>,
+) -> Vec<String> {
+    reads
+        .into_iter()
         .filter(|(_, key)| !values.contains_key(key))
         .map(|(what, key)| {
             let why = match declared.get(&key) {
@@ -104,7 +127,7 @@ fn missing(
                     "pass `--param {key}=VALUE`, or declare it with a default under `parameters:` in bauplan_project.yml"
                 ),
             };
-            format!("`{function}` ({file}:{line}): {what} `{key}`, which has no value: {why}")
+            format!("{who}: {what} `{key}`, which has no value: {why}")
         })
         .collect()
 }
@@ -164,15 +187,39 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn plan(project: &[(&str, &str)]) -> Plan {
+    /// A checked project's plan and files.
+    struct Project {
+        plan: Plan,
+        sources: SourceSet,
+    }
+
+    fn plan(project: &[(&str, &str)]) -> Project {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in project {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
         let sources = sluice_compiler::load_project(dir.path()).unwrap();
         let analysis = sluice_compiler::check(&sources);
-        assert_eq!(analysis.summary.errors, 0, "{:?}", analysis.diagnostics);
-        sluice_compiler::plan::build(&analysis, &sources)
+        // The checker refuses an undeclared run parameter (E0804); the runtime's own
+        // check must still hold for a plan made anyway.
+        let errors: Vec<_> = analysis
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == sluice_compiler::Severity::Error)
+            .filter(|d| d.code != sluice_compiler::Code::RunParameter)
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        Project {
+            plan: sluice_compiler::plan::build(&analysis, &sources),
+            sources,
+        }
+    }
+
+    fn resolve_in(
+        p: &Project,
+        given: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, Value>, String> {
+        resolve(&p.plan, given, &p.sources)
     }
 
     const YML: &str = "project:\n  name: p\nparameters:\n  min_miles:\n    type: float\n    default: 1\n  \
@@ -190,7 +237,7 @@ mod tests {
     #[test]
     fn defaults_and_typed_overrides() {
         let plan = plan(&[("bauplan_project.yml", YML), ("trips.py", MODEL)]);
-        let values = resolve(
+        let values = resolve_in(
             &plan,
             &given(&[("limit", "5"), ("extra", "2.5"), ("s", "abc")]),
         )
@@ -201,7 +248,7 @@ mod tests {
         assert_eq!(values["extra"], json!(2.5));
         assert_eq!(values["s"], json!("abc"));
         assert!(!values.contains_key("token"));
-        let values = resolve(
+        let values = resolve_in(
             &plan,
             &given(&[("limit", "5"), ("min_miles", "2"), ("flag", "True")]),
         )
@@ -213,7 +260,7 @@ mod tests {
     #[test]
     fn a_missing_parameter_names_function_file_and_parameter() {
         let plan = plan(&[("bauplan_project.yml", YML), ("trips.py", MODEL)]);
-        let err = resolve(&plan, &BTreeMap::new()).unwrap_err();
+        let err = resolve_in(&plan, &BTreeMap::new()).unwrap_err();
         assert_eq!(
             err,
             "`trips` (trips.py:5): parameter `n` reads the run parameter `limit`, which has no value: \
@@ -224,7 +271,7 @@ mod tests {
     #[test]
     fn a_value_of_the_wrong_type_is_refused() {
         let plan = plan(&[("bauplan_project.yml", YML), ("trips.py", MODEL)]);
-        let err = resolve(&plan, &given(&[("limit", "many"), ("flag", "yes")])).unwrap_err();
+        let err = resolve_in(&plan, &given(&[("limit", "many"), ("flag", "yes")])).unwrap_err();
         assert!(
             err.contains("--param limit=many: `limit` is declared `int` in bauplan_project.yml, and `many` is not one")
                 && err.contains("--param flag=yes"),
@@ -240,23 +287,42 @@ mod tests {
         );
         let model = MODEL.replace("Model('raw')", "Model('raw', filter='x > $floor')");
         let plan = plan(&[("bauplan_project.yml", YML), ("trips.py", &model)]);
-        let err = resolve(&plan, &given(&[("limit", "1")])).unwrap_err();
+        let err = resolve_in(&plan, &given(&[("limit", "1")])).unwrap_err();
         assert_eq!(
             err,
             "`trips` (trips.py:5): the filter of parameter `data` (`x > $floor`) uses `$floor`, the run \
              parameter `floor`, which has no value: pass `--param floor=VALUE`, or declare it with a \
              default under `parameters:` in bauplan_project.yml"
         );
-        assert!(resolve(&plan, &given(&[("limit", "1"), ("floor", "0")])).is_ok());
+        assert!(resolve_in(&plan, &given(&[("limit", "1"), ("floor", "0")])).is_ok());
+    }
+
+    #[test]
+    fn sql_queries_name_their_parameters() {
+        let sql = "SELECT x FROM raw WHERE x > $floor AND y <> '$not_one' -- and $nor_this\n";
+        let project = plan(&[
+            ("bauplan_project.yml", YML),
+            ("trips.py", MODEL),
+            ("above.sql", sql),
+        ]);
+        let err = resolve_in(&project, &given(&[("limit", "1")])).unwrap_err();
+        assert_eq!(
+            err,
+            "`above` (above.sql:1): the query uses `$floor`, the run parameter `floor`, which has no \
+             value: pass `--param floor=VALUE`, or declare it with a default under `parameters:` in \
+             bauplan_project.yml"
+        );
+        let values = resolve_in(&project, &given(&[("limit", "1"), ("floor", "2")])).unwrap();
+        assert_eq!(values["floor"], json!(2));
     }
 
     #[test]
     fn secrets_must_be_given() {
         let model = MODEL.replace("'limit'", "'token'");
         let plan = plan(&[("bauplan_project.yml", YML), ("trips.py", &model)]);
-        let err = resolve(&plan, &BTreeMap::new()).unwrap_err();
+        let err = resolve_in(&plan, &BTreeMap::new()).unwrap_err();
         assert!(err.contains("`token` is a secret parameter"), "{err}");
-        let values = resolve(&plan, &given(&[("token", "s3cr3t")])).unwrap();
+        let values = resolve_in(&plan, &given(&[("token", "s3cr3t")])).unwrap();
         assert_eq!(values["token"], json!("s3cr3t"));
     }
 }

@@ -125,6 +125,28 @@ pub struct NodeRecord {
     /// What the node's Python code printed (and its expectations'), bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<NodeOutputLog>,
+    /// How the output reaches the target (Bauplan's `materialization_strategy`):
+    /// `replace` (the table becomes the output), `append` (the output's rows are added
+    /// to the table as it is at the run's base) or `none` (computed, validated and read
+    /// by the run's other nodes, never published).
+    #[serde(default = "replace")]
+    pub materialization: String,
+    /// Whether the output reached the target in the run's publishing merge (set when
+    /// the run ends; absent in records of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
+}
+
+fn replace() -> String {
+    "replace".to_string()
+}
+
+impl NodeRecord {
+    /// Whether the run publishes this node's output when it succeeds (every
+    /// materialization but `none`).
+    pub fn publishes(&self) -> bool {
+        self.materialization != "none"
+    }
 }
 
 /// The lines a node printed on stdout and stderr, in the order they arrived. A
@@ -199,6 +221,11 @@ pub struct RunRecord {
     /// commit, holding the base's tables and exactly the validated outputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_head: Option<String>,
+    /// The run's last commit on its branch when it has `materialization_strategy =
+    /// NONE` outputs: it sets those tables back to the base's before the publishing
+    /// merge, so the target's tables of that name stay exactly as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld_commit: Option<String>,
     pub error: Option<RunError>,
     /// A failed run's branch was deleted by `sluice runs prune`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -218,11 +245,23 @@ impl RunRecord {
         self.nodes.iter_mut().find(|n| n.name == name)
     }
 
-    /// Tables the run wrote (its nodes that succeeded).
+    /// Tables the run wrote (its nodes that succeeded), on its branch.
     pub fn outputs(&self) -> impl Iterator<Item = &NodeRecord> {
         self.nodes
             .iter()
             .filter(|n| n.status == NodeStatus::Succeeded)
+    }
+
+    /// The outputs the run publishes (or published): its succeeded nodes but those
+    /// with `materialization_strategy = NONE`.
+    pub fn published_outputs(&self) -> impl Iterator<Item = &NodeRecord> {
+        self.outputs().filter(|n| n.publishes())
+    }
+
+    /// The outputs the run computed and validated but never publishes
+    /// (`materialization_strategy = NONE`).
+    pub fn withheld_outputs(&self) -> impl Iterator<Item = &NodeRecord> {
+        self.outputs().filter(|n| !n.publishes())
     }
 }
 

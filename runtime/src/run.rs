@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sluice_compiler::analysis::{Analysis, TableKind};
+use sluice_compiler::bauplan::Materialization;
 use sluice_compiler::plan::{Plan, PlanExpectation, PlanNode};
 use sluice_compiler::source::SourceSet;
 use sluice_lake::{
-    Commit, CommitId, CommitRequest, Lake, LakeError, Lease, MergeRequest, SnapshotId, StagedTable,
-    TableChange,
+    Commit, CommitId, CommitRequest, Lake, LakeError, Lease, MergeRequest, SnapshotId, TableChange,
 };
 use tokio::task::JoinSet;
 
@@ -221,9 +221,11 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
         });
     }
     let plan = sluice_compiler::plan::build(&analysis, &sources);
+    // A materialization sluice cannot honour stops the run before anything runs.
+    unsupported_materializations(&plan)?;
     // Fail before recording anything when a parameter has no usable value...
-    let parameters =
-        crate::params::resolve(&plan, &options.params).map_err(RuntimeError::Parameter)?;
+    let parameters = crate::params::resolve(&plan, &options.params, &sources)
+        .map_err(RuntimeError::Parameter)?;
     // ... or when Python nodes cannot be isolated as asked ...
     let isolation = isolation(&options, &sources, lake)?;
     let has_python = plan.nodes.iter().any(|n| n.python.is_some()) || !plan.expectations.is_empty();
@@ -303,10 +305,13 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
                 error: None,
                 env_build_ms: None,
                 output: None,
+                materialization: materialization_name(&n.materialization).to_string(),
+                published: None,
             })
             .collect(),
         result_commit: None,
         published_head: None,
+        withheld_commit: None,
         error: None,
         branch_pruned: false,
     };
@@ -339,6 +344,11 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
         Err(e) => Err(e),
     };
     rec.finished_ms = Some(now_ms());
+    let published = matches!(result, Ok(Some(_)));
+    for node in &mut rec.nodes {
+        node.published =
+            Some(published && node.status == NodeStatus::Succeeded && node.publishes());
+    }
     match result {
         Ok(Some(commit)) => {
             rec.status = RunStatus::Succeeded;
@@ -361,6 +371,38 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
     Ok(RunOutcome::Finished(Box::new(rec)))
 }
 
+/// The record's name of a materialization (`replace`, `append`, `none`,
+/// `overwrite_partitions`).
+fn materialization_name(m: &Materialization) -> &'static str {
+    match m {
+        Materialization::Replace => "replace",
+        Materialization::Append => "append",
+        Materialization::None => "none",
+        Materialization::OverwritePartitions { .. } => "overwrite_partitions",
+    }
+}
+
+/// Refuses a plan with a materialization sluice does not implement
+/// (`OVERWRITE_PARTITIONS`), naming every such node, its file and line.
+fn unsupported_materializations(plan: &Plan) -> Result<()> {
+    let refused: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.materialization, Materialization::OverwritePartitions { .. }))
+        .map(|n| {
+            format!(
+                "`{}` ({}:{}): materialization_strategy OVERWRITE_PARTITIONS is not supported by sluice yet; use REPLACE or APPEND",
+                n.name, n.file, n.line
+            )
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Unsupported(refused.join("\n")))
+    }
+}
+
 fn kind_name(kind: TableKind) -> &'static str {
     match kind {
         TableKind::Source => "source",
@@ -372,11 +414,10 @@ fn kind_name(kind: TableKind) -> &'static str {
 /// Marks the commits of a failed run and its branch as aborted (for `log` and
 /// people; the merge guard refuses them by the run's status anyway).
 async fn abort(lake: &Lake, rec: &RunRecord) -> Result<()> {
-    for node in &rec.nodes {
-        if let Some(c) = &node.commit {
-            lake.mark_commit(&CommitId(c.clone()), "aborted", &rec.id)
-                .await?;
-        }
+    let commits = rec.nodes.iter().filter_map(|n| n.commit.as_ref());
+    for c in commits.chain(rec.withheld_commit.as_ref()) {
+        lake.mark_commit(&CommitId(c.clone()), "aborted", &rec.id)
+            .await?;
     }
     match lake
         .set_branch_property(&rec.branch, "aborted", Some(&rec.id))
@@ -410,12 +451,24 @@ async fn verified_head(lake: &Lake, rec: &RunRecord) -> Result<CommitId, RunErro
                 node.name
             )));
         };
-        expected.insert(node.name.clone(), SnapshotId(snapshot.clone()));
+        // A withheld output (`none`) must be back at the base's state.
+        if node.publishes() {
+            expected.insert(node.name.clone(), SnapshotId(snapshot.clone()));
+        }
         let commit = lake
             .commit_by_id(&CommitId(commit.clone()))
             .await
             .map_err(lake_err)?;
         // The run's commits form one chain, each strictly newer than its parent.
+        if commit.content.time_ms > last.content.time_ms {
+            last = commit;
+        }
+    }
+    if let Some(withheld) = &rec.withheld_commit {
+        let commit = lake
+            .commit_by_id(&CommitId(withheld.clone()))
+            .await
+            .map_err(lake_err)?;
         if commit.content.time_ms > last.content.time_ms {
             last = commit;
         }
@@ -442,8 +495,9 @@ async fn verified_head(lake: &Lake, rec: &RunRecord) -> Result<CommitId, RunErro
 /// head [`verified_head`] checked (the merge refuses if the branch moved), with
 /// the run's lease, which is what lets its snapshots leave its branch.
 async fn publish(lake: &Lake, rec: &mut RunRecord) -> Result<CommitId, RunError> {
+    withhold(lake, rec).await?;
     let head = verified_head(lake, rec).await?;
-    let tables: Vec<&str> = rec.outputs().map(|n| n.name.as_str()).collect();
+    let tables: Vec<&str> = rec.published_outputs().map(|n| n.name.as_str()).collect();
     let mut req = MergeRequest::new(&rec.branch, &rec.target);
     req.no_fast_forward = true;
     req.expected_source_head = Some(head.clone());
@@ -477,6 +531,46 @@ async fn publish(lake: &Lake, rec: &mut RunRecord) -> Result<CommitId, RunError>
             message: format!("publishing to `{}` failed: {e}", rec.target),
         }),
     }
+}
+
+/// Sets the tables of the run's `materialization_strategy = NONE` outputs back to
+/// the base's (absent stays absent) in one last commit on the run's branch, so the
+/// publishing merge leaves the target's tables of those names exactly as they are.
+/// The outputs stay in the run's earlier commits, which every later read of them
+/// (`sluice query --ref <commit>`) and gc's rule (a file any recorded commit
+/// references is never deleted) keep.
+async fn withhold(lake: &Lake, rec: &mut RunRecord) -> Result<(), RunError> {
+    let tables: Vec<String> = rec.withheld_outputs().map(|n| n.name.clone()).collect();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let refuse = |e: LakeError| RunError {
+        node: None,
+        message: format!(
+            "setting back the unpublished output(s) {} (materialization_strategy NONE) failed: {e}: nothing was published",
+            tables.join(", ")
+        ),
+    };
+    let base = lake
+        .commit_by_id(&CommitId(rec.base_commit.clone()))
+        .await
+        .map_err(refuse)?;
+    let mut req = CommitRequest::new(
+        &rec.branch,
+        &format!(
+            "run {}: withhold {} (materialization_strategy NONE)",
+            rec.short_id(),
+            tables.join(", ")
+        ),
+    );
+    for t in &tables {
+        req = req.change(t, TableChange::Restore(base.tables().get(t).cloned()));
+    }
+    req.properties.insert("run_id".into(), rec.id.clone());
+    req.properties.insert("withheld".into(), tables.join(","));
+    let commit = lake.commit(req).await.map_err(refuse)?;
+    rec.withheld_commit = Some(commit.id.0);
+    Ok(())
 }
 
 /// Runs whose process died (same host, pid gone) while `running`: published if
@@ -591,6 +685,32 @@ async fn execute(
         );
     }
 
+    // APPEND outputs: the table as it is at the base (what the rows are added to).
+    let mut existing: HashMap<String, TableData> = HashMap::new();
+    for node in plan
+        .nodes
+        .iter()
+        .filter(|n| n.materialization == Materialization::Append)
+    {
+        let Some(sid) = base.tables().get(&node.name) else {
+            continue; // created by this run
+        };
+        let snap = lake
+            .snapshot(sid)
+            .await
+            .map_err(|e| fail(None, e.to_string()))?;
+        lake.check_files(&node.name, &format!("@{}", base.id), &snap.content.files)
+            .await
+            .map_err(|e| fail(None, e.to_string()))?;
+        existing.insert(
+            node.name.clone(),
+            TableData {
+                schema: Arc::new(snap.content.schema.clone()),
+                files: snap.content.files.clone(),
+            },
+        );
+    }
+
     let ctx = Arc::new(NodeContext {
         lake: lake.clone(),
         project_root: sources.root.clone(),
@@ -681,7 +801,7 @@ async fn execute(
                 node: node.name.clone(),
             });
             let ctx = ctx.clone();
-            let node = clone_node(node);
+            let node = clone_node(node, existing.get(&node.name).cloned());
             let trace = traces.get(&node.name).cloned().unwrap_or_default();
             running.spawn(async move {
                 let name = node.name.clone();
@@ -727,13 +847,9 @@ async fn execute(
                     rows: Some(done.staged.rows),
                     duration_ms: done.duration_ms,
                 });
-                tables.insert(
-                    name.clone(),
-                    TableData {
-                        schema: Arc::new(done.staged.schema.clone()),
-                        files: done.staged.files.clone(),
-                    },
-                );
+                // What the run's other nodes read: the whole table (an APPEND
+                // output with the base's rows).
+                tables.insert(name.clone(), done.data.clone());
                 for n in &nodes {
                     if n.inputs.contains(&name)
                         && let Some(w) = waiting.get_mut(n.name.as_str())
@@ -883,7 +999,8 @@ async fn prepare_environments(
     }
 }
 
-fn clone_node(n: &PlanNode) -> exec::NodeSpec {
+/// The node to execute; `existing`: an APPEND node's table at the run's base.
+fn clone_node(n: &PlanNode, existing: Option<TableData>) -> exec::NodeSpec {
     exec::NodeSpec {
         name: n.name.clone(),
         kind: n.kind,
@@ -891,19 +1008,22 @@ fn clone_node(n: &PlanNode) -> exec::NodeSpec {
         line: n.line,
         contract: Contract::from_plan(&n.name, n.output_schema.as_deref()),
         python: n.python.as_ref().map(exec::PythonSpec::from_plan),
+        materialization: n.materialization.clone(),
+        existing,
     }
 }
 
-/// Commits one validated output to the run's branch.
+/// Commits one validated output to the run's branch: the table's new state
+/// (`Replace`), or its rows added to the table on the branch (`Append`).
 pub(crate) async fn commit_output(
     lake: &Lake,
     branch: &str,
     run_id: &str,
     table: &str,
-    staged: StagedTable,
+    change: TableChange,
 ) -> Result<(CommitId, String), LakeError> {
     let mut req = CommitRequest::new(branch, &format!("run {}: {table}", record::short(run_id)))
-        .change(table, TableChange::Replace(staged));
+        .change(table, change);
     req.properties.insert("run_id".into(), run_id.to_string());
     req.properties.insert("node".into(), table.to_string());
     let commit = lake.commit(req).await?;

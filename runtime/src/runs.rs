@@ -189,7 +189,8 @@ pub async fn revert_run(
     let base = lake
         .commit_by_id(&CommitId(rec.base_commit.clone()))
         .await?;
-    let tables: Vec<String> = rec.outputs().map(|n| n.name.clone()).collect();
+    // Withheld outputs (`materialization_strategy = NONE`) never changed `into`.
+    let tables: Vec<String> = rec.published_outputs().map(|n| n.name.clone()).collect();
     if tables
         .iter()
         .all(|t| head.tables().get(t) == base.tables().get(t))
@@ -240,7 +241,7 @@ pub async fn published_with(
     };
     let rec = record::load(lake, run_id).await?;
     let others: Vec<String> = rec
-        .outputs()
+        .published_outputs()
         .map(|n| n.name.clone())
         .filter(|n| n != table)
         .collect();

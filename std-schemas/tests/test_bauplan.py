@@ -117,6 +117,32 @@ class FallbackTest(unittest.TestCase):
         self.assertEqual(out.stdout.splitlines(), ["True False", "not served"])
 
 
+class TypedSchemaTest(unittest.TestCase):
+    def test_table_schemas_with_bauplans_field_types(self):
+        from typing import Annotated
+
+        class Orders(_bauplan.TableSchema):
+            id: _bauplan.Int64
+            amount: _bauplan.Float64 | None
+            customer: Annotated[_bauplan.String, _bauplan.TableField(doc="who ordered")]
+            at: _bauplan.TimestampMicroUTC | None
+            day: _bauplan.Date32
+
+        self.assertEqual(
+            [(c["name"], c["type"], c["nullable"]) for c in Orders.to_dict()["columns"]],
+            [
+                ("id", "Int64", False),
+                ("amount", "Float64", True),
+                ("customer", "Utf8", False),
+                ("at", 'Timestamp(Microsecond, Some("UTC"))', True),
+                ("day", "Date32", False),
+            ],
+        )
+        self.assertEqual(_bauplan.TimestampNano().arrow_name, "Timestamp(Nanosecond, None)")
+        model = _bauplan.Model("orders", projection_schema=Orders, filter="amount > $min")
+        self.assertEqual((model.name, model.filter, model.options), ("orders", "amount > $min", {"projection_schema": Orders}))
+
+
 class ArgumentsTest(unittest.TestCase):
     JOB = {"function": "node", "file": "models/node.py", "params": {"min_miles": 2.5, "limit": 3}}
 
@@ -175,6 +201,40 @@ class ArgumentsTest(unittest.TestCase):
         self.assertEqual(ctx.exception.phase, "input")
         for part in ("node (models/node.py)", "parameter 'rate'", "'interest_rate'", "--param interest_rate=VALUE"):
             self.assertIn(part, message)
+
+    def test_typed_parameters_get_their_keys_value(self):
+        # Bauplan's typed SDK: `Annotated[T, Parameter("key")]`, no default; with the
+        # annotation evaluated, and as text (`from __future__ import annotations`).
+        for future in ("", "from __future__ import annotations\n"):
+            mod = self.load(
+                future
+                + """
+from typing import Annotated
+from sluice import _bauplan as bauplan
+def node(
+    data: Annotated[object, bauplan.Model("t")],
+    m: Annotated[float, bauplan.Parameter("min_miles")],
+    *,
+    n: Annotated[int, bauplan.Parameter(param_name="limit")],
+    limit: int = 0,
+):
+    return data
+"""
+            )
+            kwargs = _worker._arguments(mod.node, self.JOB, {"data": "T"})
+            self.assertEqual(kwargs, {"data": "T", "m": 2.5, "n": 3, "limit": 3}, future)
+
+    def test_a_missing_typed_parameter_names_it(self):
+        mod = self.load(
+            """
+            from typing import Annotated
+            from sluice import _bauplan as bauplan
+            def node(data=bauplan.Model("t"), rate: Annotated[float, bauplan.Parameter("interest_rate")] = None):
+                return data
+            """
+        )
+        with self.assertRaisesRegex(_worker._Failure, "parameter 'rate' reads the run parameter 'interest_rate'"):
+            _worker._arguments(mod.node, self.JOB, {"data": "T"})
 
     def test_a_model_without_an_input_is_an_error(self):
         mod = self.load(

@@ -37,6 +37,28 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
+from dataclasses import dataclass
+
+from sluice.dtypes import (
+    Binary,
+    Bool,
+    Boolean,
+    Date32,
+    Date64,
+    Float32,
+    Float64,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    LargeUtf8,
+    Timestamp,
+    UInt8,
+    UInt16,
+    UInt32,
+    UInt64,
+)
+from sluice.dtypes import Utf8 as String
 from sluice.schema import BauplanSchema, Schema
 
 __all__ = [
@@ -44,6 +66,30 @@ __all__ = [
     "Parameter",
     "Schema",
     "BauplanSchema",
+    "TableSchema",
+    "TableField",
+    "Binary",
+    "Bool",
+    "Boolean",
+    "Date32",
+    "Date64",
+    "Float32",
+    "Float64",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "LargeUtf8",
+    "String",
+    "UInt8",
+    "UInt16",
+    "UInt32",
+    "UInt64",
+    "Timestamp",
+    "TimestampMicro",
+    "TimestampNano",
+    "TimestampMicroUTC",
+    "TimestampNanoUTC",
     "ModelMaterializationStrategy",
     "ModelCacheStrategy",
     "model",
@@ -62,6 +108,52 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ModelMaterializationStrategy = Literal["NONE", "REPLACE", "APPEND", "OVERWRITE_PARTITIONS"]
 ModelCacheStrategy = Literal["NONE", "DEFAULT"]
+
+
+class TableSchema(BauplanSchema):
+    """Bauplan's typed schemas: ``class Trips(bauplan.TableSchema)`` with columns
+    annotated ``bauplan.Int64``, ``bauplan.Float64 | None`` or ``Annotated[T,
+    bauplan.TableField(doc=...)]``; a sluice :class:`~sluice.Schema`."""
+
+
+class TableField:
+    """Column metadata in ``Annotated[T, TableField(doc="...")]``: recorded, not checked."""
+
+    __slots__ = ("doc", "options")
+
+    def __init__(self, doc: str | None = None, **options: Any) -> None:
+        self.doc = doc
+        self.options = dict(options)
+
+    def __repr__(self) -> str:
+        return f"bauplan.TableField(doc={self.doc!r})"
+
+
+@dataclass(frozen=True)
+class TimestampMicro(Timestamp):
+    """Bauplan's ``TimestampMicro``: microseconds, no time zone."""
+
+
+@dataclass(frozen=True)
+class TimestampNano(Timestamp):
+    """Bauplan's ``TimestampNano``: nanoseconds, no time zone."""
+
+    unit: Any = "ns"
+
+
+@dataclass(frozen=True)
+class TimestampMicroUTC(Timestamp):
+    """Bauplan's ``TimestampMicroUTC``: microseconds in UTC."""
+
+    tz: str | None = "UTC"
+
+
+@dataclass(frozen=True)
+class TimestampNanoUTC(Timestamp):
+    """Bauplan's ``TimestampNanoUTC``: nanoseconds in UTC."""
+
+    unit: Any = "ns"
+    tz: str | None = "UTC"
 
 
 class Model:

@@ -278,11 +278,43 @@ def _run_parameter_key(default: Any) -> str | None:
     return None
 
 
+def _annotated_run_parameter_key(annotation: Any) -> str | None:
+    """The run parameter an ``Annotated[T, bauplan.Parameter("key")]`` annotation names."""
+    import typing
+
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return None
+    for meta in typing.get_args(annotation)[1:]:
+        key = _run_parameter_key(meta)
+        if key is not None:
+            return key
+    return None
+
+
+def _parameter_call_key(call: Any) -> str | None:
+    """The key of a ``Parameter("key")`` (or ``Parameter(param_name="key")``) call node."""
+    import ast
+
+    if not isinstance(call, ast.Call):
+        return None
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name != "Parameter":
+        return None
+    key = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "param_name"), None)
+    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+        return key.value
+    return None
+
+
 def _source_run_parameters(fn: Any) -> dict[str, str]:
-    """``{parameter: key}`` for the ``p=bauplan.Parameter("key")`` defaults in ``fn``'s source.
+    """``{parameter: key}`` for the run parameters ``fn``'s source reads: the
+    ``p=bauplan.Parameter("key")`` defaults and the ``p: Annotated[T,
+    bauplan.Parameter("key")]`` annotations.
 
     Bauplan's own SDK evaluates ``bauplan.Parameter("key")`` to ``None``, so with the
-    real package installed the key is only in the source (as the compiler reads it).
+    real package installed the key is only in the source (as the compiler reads it);
+    an annotation under ``from __future__ import annotations`` is only text.
     """
     import ast
     import inspect
@@ -301,15 +333,22 @@ def _source_run_parameters(fn: Any) -> dict[str, str]:
     pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
     found = {}
     for arg, default in pairs:
-        if not isinstance(default, ast.Call):
+        key = _parameter_call_key(default)
+        if key is not None:
+            found[arg.arg] = key
+    for arg in positional + args.kwonlyargs:
+        annotation = arg.annotation
+        if arg.arg in found or not isinstance(annotation, ast.Subscript):
             continue
-        func = default.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-        if name != "Parameter":
+        value = annotation.value
+        name = value.attr if isinstance(value, ast.Attribute) else getattr(value, "id", None)
+        if name != "Annotated" or not isinstance(annotation.slice, ast.Tuple):
             continue
-        key = default.args[0] if default.args else next((k.value for k in default.keywords if k.arg == "param_name"), None)
-        if isinstance(key, ast.Constant) and isinstance(key.value, str):
-            found[arg.arg] = key.value
+        for meta in annotation.slice.elts[1:]:
+            key = _parameter_call_key(meta)
+            if key is not None:
+                found[arg.arg] = key
+                break
     return found
 
 
@@ -330,8 +369,9 @@ def _arguments(fn: Any, job: dict[str, Any], frames: dict[str, Any]) -> dict[str
 
     ``job["params"]`` maps run parameters' keys to their values (``--param`` values,
     else ``bauplan_project.yml`` defaults). A parameter whose default is
-    ``bauplan.Parameter("key")`` gets the value of ``key``; any other parameter named
-    like a run parameter gets that run parameter.
+    ``bauplan.Parameter("key")``, or annotated ``Annotated[T, bauplan.Parameter("key")]``,
+    gets the value of ``key``; any other parameter named like a run parameter gets that
+    run parameter.
     """
     import inspect
 
@@ -352,7 +392,9 @@ def _arguments(fn: Any, job: dict[str, Any], frames: dict[str, Any]) -> dict[str
         if name in kwargs:
             continue
         key = _run_parameter_key(parameter.default)
-        if key is None and parameter.default is None:
+        if key is None:
+            key = _annotated_run_parameter_key(parameter.annotation)
+        if key is None and (parameter.default is None or parameter.default is inspect.Parameter.empty):
             if from_source is None:
                 from_source = _source_run_parameters(fn)
             key = from_source.get(name)
