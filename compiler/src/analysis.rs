@@ -45,6 +45,8 @@ pub struct Input {
     pub projection: Option<Vec<(String, Span)>>,
     /// Bauplan's `Model("t", filter="...")`: a SQL predicate on the rows the node reads.
     pub filter: Option<String>,
+    /// Where the filter's string is.
+    pub filter_span: Option<Span>,
     /// Bauplan's `Model("t", projection_schema=S)`: the node reads only the columns of
     /// `S` (its [`Input::required`] schema), each checked like an annotation's.
     pub projection_schema: bool,
@@ -480,7 +482,7 @@ fn python_node(
                     let schema = call.kwarg("projection_schema");
                     let (required, annotation_invalid) = resolve(schema);
                     let filter = match call.kwarg("filter") {
-                        Some(Expr::Str(f, _)) => Some(f.clone()),
+                        Some(Expr::Str(f, at)) => Some((f.clone(), at.clone())),
                         Some(other) => {
                             unsupported.push((
                                 other.span(),
@@ -503,7 +505,8 @@ fn python_node(
                         bare_name,
                         resolved: None,
                         projection: None,
-                        filter,
+                        filter_span: filter.as_ref().map(|(_, at)| at.clone()),
+                        filter: filter.map(|(f, _)| f),
                         projection_schema: schema.is_some(),
                     }
                 }
@@ -527,7 +530,13 @@ fn python_node(
                         filter: param
                             .default_body
                             .as_ref()
-                            .and_then(|d| string_kwarg(d, "filter")),
+                            .and_then(|d| string_kwarg(d, "filter"))
+                            .map(|(f, _)| f),
+                        filter_span: param
+                            .default_body
+                            .as_ref()
+                            .and_then(|d| string_kwarg(d, "filter"))
+                            .map(|(_, at)| at),
                         projection_schema: false,
                     }
                 }
@@ -712,13 +721,13 @@ fn is_wildcard(columns: &[(String, Span)]) -> bool {
 }
 
 /// `key="text"` of a call.
-fn string_kwarg(call: &crate::syntax::python::BodyExpr, key: &str) -> Option<String> {
+fn string_kwarg(call: &crate::syntax::python::BodyExpr, key: &str) -> Option<(String, Span)> {
     use crate::syntax::python::BodyExpr;
     let BodyExpr::Call { kwargs, .. } = call else {
         return None;
     };
     match kwargs.iter().find(|(k, _)| k.text == key)? {
-        (_, BodyExpr::Str(s, _)) => Some(s.clone()),
+        (_, BodyExpr::Str(s, at)) => Some((s.clone(), at.clone())),
         _ => None,
     }
 }
@@ -871,6 +880,7 @@ fn sql_input(table: &str, span: Span) -> Input {
         resolved: None,
         projection: None,
         filter: None,
+        filter_span: None,
         projection_schema: false,
     }
 }

@@ -522,7 +522,10 @@ pub(crate) fn check_table(
         .output
         .map(|s| Output::declared(s, ctx.schemas.get(s)));
     // A violated input edge is the root cause: the body is not inferred against it.
-    let edge_violated = check_edges(ctx, id, outputs, obligations, diagnostics);
+    let mut edge_violated = check_edges(ctx, id, outputs, obligations, diagnostics);
+    if let Some(planner) = planner {
+        edge_violated |= check_filters(ctx, planner, outputs, table, diagnostics);
+    }
     step.broken |= edge_violated;
     let reported = diagnostics.len();
     let inferred = match table.kind {
@@ -1534,6 +1537,101 @@ fn check_edges(
         }
     }
     diagnostics.len() > before
+}
+
+/// Bauplan's `Model("t", filter="...")`: the filter is planned (by the planner runs use)
+/// as `SELECT * FROM t WHERE <filter>` against `t`'s effective output, with its `$key`
+/// run parameters bound to values of their declared types. A filter that does not plan
+/// (a column `t` lacks, a comparison of incompatible types) is an error at the filter's
+/// string; one over an input of unknown columns is left to the run. Returns whether one
+/// was reported.
+fn check_filters(
+    ctx: &Context,
+    planner: &SqlPlanner,
+    outputs: &dyn Outputs,
+    table: &Table,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    let mut reported = false;
+    for input in &table.inputs {
+        let (Some(filter), Some(at), Some(parent)) =
+            (&input.filter, &input.filter_span, input.resolved)
+        else {
+            continue;
+        };
+        let Some(schema) = outputs.output(parent).and_then(Output::arrow) else {
+            continue;
+        };
+        let sql = format!("SELECT * FROM \"__input\" WHERE {filter}");
+        let statement = match sqlparser::parser::Parser::parse_sql(
+            &sqlparser::dialect::GenericDialect {},
+            &sql,
+        ) {
+            Ok(mut statements) if statements.len() == 1 => statements.remove(0),
+            // Not one expression (a `;`, a syntax error): the run reports it.
+            _ => continue,
+        };
+        let params: HashMap<String, datafusion::common::ScalarValue> =
+            crate::bauplan::filter_placeholders(&[(filter.clone(), at.clone())])
+                .into_iter()
+                .map(|p| {
+                    let value = ctx
+                        .parameters
+                        .get(&p.text)
+                        .and_then(|d| crate::bauplan::parameter_data_type(&d.ty))
+                        .and_then(|t| datafusion::common::ScalarValue::new_default(&t).ok())
+                        .unwrap_or(datafusion::common::ScalarValue::Null);
+                    (p.text, value)
+                })
+                .collect();
+        let inputs = HashMap::from([("__input".to_owned(), schema)]);
+        let Err(PlanFailure::Error(err)) = planner.plan_with_params(&statement, &inputs, &params)
+        else {
+            continue;
+        };
+        let param = input.param.as_ref().map_or("", |p| p.text.as_str());
+        let message = err
+            .message
+            .replace("__input.", "")
+            .replace("\"__input\".", "");
+        let columns = outputs
+            .output(parent)
+            .map_or(Vec::new(), |o| o.columns.clone());
+        // DataFusion's "column 'x' not found": an unknown column, with a did-you-mean.
+        let unknown = message
+            .strip_prefix("column '")
+            .and_then(|rest| rest.split_once("' not found"))
+            .map(|(name, _)| name.to_owned());
+        let code = match unknown {
+            Some(_) => Code::SqlUnknownColumn,
+            None => Code::SqlPlan,
+        };
+        let suggestion = unknown
+            .as_deref()
+            .and_then(|u| did_you_mean(u, columns.iter().map(|c| c.name.as_str())));
+        diagnostics.push(
+            Diagnostic::new(
+                code,
+                table.file,
+                at.clone(),
+                format!(
+                    "the filter of input `{param}` of `{}` does not apply to `{}`: {message}",
+                    table.name, input.table
+                ),
+            )
+            .with_label("this filter")
+            .with_help(match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!(
+                    "a filter is a SQL condition over the columns of `{}`: {}",
+                    input.table,
+                    out_column_list(&columns)
+                ),
+            }),
+        );
+        reported = true;
+    }
+    reported
 }
 
 /// Bauplan's `Model("parent", columns=[...])`: every projected column must exist.

@@ -192,7 +192,8 @@ impl Keys {
                 .hash(&mut h);
             input.required.map(|s| schemas[s.0]).hash(&mut h);
             (input.annotation_invalid, input.bare_name).hash(&mut h);
-            (&input.projection, &input.filter, input.projection_schema).hash(&mut h);
+            (&input.projection, &input.filter, &input.filter_span).hash(&mut h);
+            input.projection_schema.hash(&mut h);
         }
         h.fingerprint()
     }
