@@ -268,7 +268,13 @@ pub async fn run(lake: &Lake, options: RunOptions, observer: Observer) -> Result
     let mut rec = RunRecord {
         id: id.clone(),
         status: RunStatus::Running,
-        project: options.project.display().to_string(),
+        // The folder as a path that means the same from anywhere (`sluice run` from a
+        // subfolder spells it `..`).
+        project: std::fs::canonicalize(&options.project)
+            .or_else(|_| std::path::absolute(&options.project))
+            .unwrap_or_else(|_| options.project.clone())
+            .display()
+            .to_string(),
         target: options.target.clone(),
         base_commit: base.id.0.clone(),
         branch: branch.clone(),

@@ -1,6 +1,7 @@
 //! The wheel's packaging metadata (pyproject.toml at the repository root, built by
-//! maturin) and the release profile, checked without the release build CI cannot afford:
-//! the wheel must carry the `sluice` binary and the `sluice` Python package, and agree
+//! maturin) and the release profile, checked without the release build CI cannot afford
+//! (.ci/run also builds the wheel from the debug build and installs it with pip): the
+//! wheel must carry the `sluice` binary and the `sluice` Python package, and agree
 //! with std-schemas/pyproject.toml, which builds the Python package alone.
 
 use std::path::{Path, PathBuf};

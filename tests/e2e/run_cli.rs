@@ -1467,3 +1467,37 @@ fn runs_prune_deletes_old_failed_run_branches_and_gc_frees_their_data() {
     );
     assert_eq!(again["pruned"], serde_json::json!([]));
 }
+
+/// `sluice run` from a subfolder of a project (no folder given) runs the project and
+/// records it as the absolute project folder, not as the `..` it found it by: the
+/// record means the same to `sluice runs` from anywhere.
+#[test]
+fn a_run_from_a_subfolder_records_the_absolute_project_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_with_orders(tmp.path());
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(project.join("notes")).unwrap();
+    for entry in std::fs::read_dir(fixture("orders")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, project.join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        project.join("sluice.toml"),
+        "[project]\nname = \"orders\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "--format", "json", "--lake"])
+        .arg(&lake)
+        .current_dir(project.join("notes"))
+        .env_remove("SLUICE_LAKE")
+        .env_remove("SLUICE_DATA")
+        .env("SLUICE_AUTHOR", "tester")
+        .output()
+        .unwrap();
+    let run = json_of(&out, "sluice run");
+    assert!(out.status.success(), "{run}");
+    let record = ok_json(&lake, &["runs", "show", run["run_id"].as_str().unwrap()]);
+    let canonical = std::fs::canonicalize(&project).unwrap();
+    assert_eq!(record["project"], canonical.to_str().unwrap(), "{record}");
+}
