@@ -319,3 +319,15 @@ class BauplanNodeInTheWorkerTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Decimal128Test(unittest.TestCase):
+    def test_takes_bauplan_literal_parameters(self):
+        from typing import Literal
+
+        price = _bauplan.Decimal128[Literal[12], Literal[2]]
+        self.assertEqual((price.precision, price.scale), (12, 2))
+        self.assertEqual(price.arrow_name, "Decimal128(12, 2)")
+        self.assertEqual(_bauplan.Decimal128(38, 10).arrow_name, "Decimal128(38, 10)")
+        with self.assertRaises(TypeError):
+            _bauplan.Decimal128[Literal[12]]

@@ -58,6 +58,7 @@ from sluice.dtypes import (
     UInt32,
     UInt64,
 )
+from sluice.dtypes import Decimal128 as _Decimal128
 from sluice.dtypes import Utf8 as String
 from sluice.schema import BauplanSchema, Schema
 
@@ -90,6 +91,7 @@ __all__ = [
     "TimestampNano",
     "TimestampMicroUTC",
     "TimestampNanoUTC",
+    "Decimal128",
     "ModelMaterializationStrategy",
     "ModelCacheStrategy",
     "model",
@@ -154,6 +156,19 @@ class TimestampNanoUTC(Timestamp):
 
     unit: Any = "ns"
     tz: str | None = "UTC"
+
+
+@dataclass(frozen=True)
+class Decimal128(_Decimal128):
+    """Bauplan's ``Decimal128[Literal[p], Literal[s]]`` (also sluice's ``Decimal128(p, s)``)."""
+
+    def __class_getitem__(cls, params: Any) -> Decimal128:
+        import typing
+
+        if not isinstance(params, tuple) or len(params) != 2:
+            raise TypeError("write Decimal128[Literal[precision], Literal[scale]]")
+        values = [(typing.get_args(p) or (p,))[0] for p in params]
+        return cls(*values)
 
 
 class Model:
