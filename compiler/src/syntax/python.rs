@@ -407,6 +407,49 @@ fn shorten(s: &str) -> String {
     }
 }
 
+/// `expr` with every span moved `by` bytes later.
+fn shifted(expr: Expr, by: usize) -> Expr {
+    let at = |s: Span| s.start + by..s.end + by;
+    let ident = |i: Ident| Ident {
+        text: i.text,
+        span: at(i.span),
+    };
+    match expr {
+        Expr::Name { path, span } => Expr::Name {
+            path,
+            span: at(span),
+        },
+        Expr::Call {
+            func,
+            args,
+            kwargs,
+            span,
+        } => Expr::Call {
+            func: Box::new(shifted(*func, by)),
+            args: args.into_iter().map(|a| shifted(a, by)).collect(),
+            kwargs: kwargs
+                .into_iter()
+                .map(|(k, v)| (ident(k), shifted(v, by)))
+                .collect(),
+            span: at(span),
+        },
+        Expr::Subscript { value, index, span } => Expr::Subscript {
+            value: Box::new(shifted(*value, by)),
+            index: index.into_iter().map(|i| shifted(i, by)).collect(),
+            span: at(span),
+        },
+        Expr::BitOr { left, right, span } => Expr::BitOr {
+            left: Box::new(shifted(*left, by)),
+            right: Box::new(shifted(*right, by)),
+            span: at(span),
+        },
+        Expr::None(span) => Expr::None(at(span)),
+        Expr::Str(s, span) => Expr::Str(s, at(span)),
+        Expr::Int(v, span) => Expr::Int(v, at(span)),
+        Expr::Other(span) => Expr::Other(at(span)),
+    }
+}
+
 /// Where the text of a plain string literal (one `string_content`, no escapes or
 /// interpolations) starts.
 fn string_content_start(node: Node) -> Option<usize> {
@@ -979,9 +1022,9 @@ impl<'a> Lower<'a> {
 
     /// Parses `content` (the text of a string literal starting at byte `start` of the
     /// file, without escapes) as an expression whose spans are those of the file: the
-    /// expression is parsed inside brackets padded to `start`.
+    /// expression is parsed alone, inside brackets, and its spans moved to `start`.
     fn string_annotation(&self, content: &str, start: usize) -> Option<Expr> {
-        let padded = format!("({}{content})", " ".repeat(start.checked_sub(1)?));
+        let padded = format!("({content})");
         let tree = parse_tree(&padded)?;
         let root = tree.root_node();
         if root.has_error() || root.named_child_count() != 1 {
@@ -995,7 +1038,12 @@ impl<'a> Lower<'a> {
             too_deep: RefCell::new(None),
         };
         let expr = lower.expr(inner);
-        lower.too_deep.into_inner().is_none().then_some(expr)
+        let by = start.checked_sub(1)?;
+        lower
+            .too_deep
+            .into_inner()
+            .is_none()
+            .then(|| shifted(expr, by))
     }
 
     fn expr(&self, node: Node) -> Expr {
@@ -1135,6 +1183,31 @@ impl<'a> Lower<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An annotation written as a string is the expression it holds, with the spans it
+    /// has in the file; a dotted name stays a string, and so does one with escapes.
+    #[test]
+    fn string_annotations_are_parsed_in_place() {
+        let src = "def f(x) -> \"Annotated[pa.Table, Out]\":\n    return x\n\n\
+                   def g(y: \"Optional[int]\", z: \"S\", w: \"a\\tb[\") -> \"bad[\":\n    return y\n";
+        let (m, _) = parse(FileId(0), src);
+        let returns = m.functions[0].returns.as_ref().unwrap();
+        let Expr::Subscript { value, index, span } = returns else {
+            panic!("{returns:?}")
+        };
+        assert_eq!(value.last_name(), Some("Annotated"));
+        assert_eq!(&src[span.clone()], "Annotated[pa.Table, Out]");
+        assert_eq!(&src[index[1].span()], "Out");
+        let params = &m.functions[1].params;
+        assert!(matches!(params[0].annotation, Some(Expr::Subscript { .. })));
+        assert!(matches!(&params[1].annotation, Some(Expr::Str(s, _)) if s == "S"));
+        assert!(!matches!(
+            params[2].annotation,
+            Some(Expr::Subscript { .. })
+        ));
+        // Not an expression: kept as the string it is.
+        assert!(matches!(&m.functions[1].returns, Some(Expr::Str(s, _)) if s == "bad["));
+    }
 
     #[test]
     fn lowers_schemas_sources_and_nodes() {
