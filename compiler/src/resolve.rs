@@ -758,6 +758,15 @@ mod tests {
             ColumnType::new(Float64, true)
         );
         assert_eq!(ann("str | None").unwrap(), ColumnType::new(Utf8, true));
+        // A string annotation means what it holds.
+        assert_eq!(
+            ann("\"Optional[int]\"").unwrap(),
+            ColumnType::new(Int64, true)
+        );
+        assert_eq!(
+            ann("\"datetime.date\"").unwrap(),
+            ColumnType::new(Date32, false)
+        );
         assert_eq!(
             ann("Union[None, Int32]").unwrap(),
             ColumnType::new(Int32, true)

@@ -706,10 +706,9 @@ impl<'a> Lower<'a> {
                 let name = self.ident(left);
                 append = self.append_after(stmt);
                 if let Some(annotation) = assign.child_by_field_name("type") {
-                    let annotation = annotation.named_child(0).unwrap_or(annotation);
                     items.push(ClassItem::Annotated {
                         name,
-                        annotation: self.expr(annotation),
+                        annotation: self.type_expr(annotation),
                     });
                 } else if let Some(value) = assign.child_by_field_name("right") {
                     items.push(ClassItem::Assigned {
