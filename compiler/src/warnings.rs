@@ -6,9 +6,11 @@ use crate::contracts::Contracts;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::schema::Schemas;
 
+/// `bauplan`: the project is written for Bauplan's SDK (helps use its spellings).
 pub(crate) fn warnings(
     tables: &[Table],
     schemas: &Schemas,
+    bauplan: bool,
     live: &[bool],
     edges: &[(TableId, TableId)],
     contracts: &Contracts,
@@ -41,7 +43,14 @@ pub(crate) fn warnings(
         // An undeclared output matters when a consumer declares a contract for it.
         let unknown = contracts.output(TableId(i)).is_none() && !contracts.broken(TableId(i));
         if unknown && !table.output_invalid && !table.implicit {
-            undeclared_output(tables, schemas, TableId(i), &consumers, diagnostics);
+            undeclared_output(
+                tables,
+                schemas,
+                bauplan,
+                TableId(i),
+                &consumers,
+                diagnostics,
+            );
         }
         for input in &table.inputs {
             let Some(param) = &input.param else { continue };
@@ -92,6 +101,7 @@ pub(crate) fn warnings(
 fn undeclared_output(
     tables: &[Table],
     schemas: &Schemas,
+    bauplan: bool,
     id: TableId,
     consumers: &[&Table],
     diagnostics: &mut Vec<Diagnostic>,
@@ -128,8 +138,14 @@ fn undeclared_output(
             .get(first_contract.expect("non-empty contracts"))
             .name;
         let help = match table.kind {
+            TableKind::Python if table.python.as_ref().is_some_and(|p| p.bauplan) => format!(
+                "declare the output with a return annotation, e.g. `-> Annotated[pa.Table, {wanted}]`"
+            ),
             TableKind::Python => {
                 format!("declare the output with a return annotation, e.g. `-> {wanted}`")
+            }
+            TableKind::Sql if bauplan => {
+                format!("name the output schema: `-- bauplan: output_schema = {wanted}`")
             }
             TableKind::Sql => format!(
                 "name the output schema in the header: `-- {}: {wanted} <- ...`",

@@ -297,3 +297,26 @@ fn every_query_at_every_position_of_every_fixture() {
         let _ = index.workspace_symbols("");
     }
 }
+
+/// Bauplan's typed SDK: the table in `Annotated[pa.Table, Model("t", ...)]`, the
+/// schema in `projection_schema=S` and in `-> Annotated[pa.Table, S]` are references.
+#[test]
+fn typed_bauplan_inputs_and_outputs_are_references() {
+    let models = "from typing import Annotated\nimport bauplan\nimport pyarrow as pa\n\n\
+        class Rides(bauplan.TableSchema):\n    zone: bauplan.Int64\n\n\
+        @bauplan.model()\n\
+        def rides(raw: Annotated[pa.Table, bauplan.Model(\"raw\", projection_schema=Rides)]) -> Annotated[pa.Table, Rides]:\n    return raw\n\n\
+        @bauplan.model()\n\
+        def again(r: Annotated[pa.Table, bauplan.Model(\"rides\", projection_schema=Rides)]) -> Annotated[pa.Table, Rides]:\n    return r\n";
+    let index = index_of(&[("models.py", models)]);
+    let schema = at(&index, "models.py", "Rides", 0, 1);
+    let refs = references(&index, "models.py", schema);
+    assert_eq!(refs.len(), 5, "{refs:#?}");
+    let table = at(&index, "models.py", "def rides", 0, 5);
+    let refs = references(&index, "models.py", table);
+    assert!(
+        refs.iter()
+            .any(|r| r.contains("«\"rides\"»") || r.contains("«rides»")),
+        "{refs:#?}"
+    );
+}

@@ -417,6 +417,7 @@ impl Database {
         warnings::warnings(
             &tables,
             py_front.schemas.schemas(),
+            bauplan,
             &graph.live,
             &graph.edges,
             &contracts,
