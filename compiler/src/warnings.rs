@@ -9,6 +9,7 @@ use crate::schema::Schemas;
 /// `bauplan`: the project is written for Bauplan's SDK (helps use its spellings).
 pub(crate) fn warnings(
     tables: &[Table],
+    expectations: &[Table],
     schemas: &Schemas,
     bauplan: bool,
     live: &[bool],
@@ -21,6 +22,13 @@ pub(crate) fn warnings(
     for (parent, child) in edges {
         consumers_of[parent.0].push(*child);
     }
+    // Expectations read tables too (they are no edges).
+    let mut checked = vec![false; tables.len()];
+    for input in expectations.iter().flat_map(|e| &e.inputs) {
+        if let Some(t) = input.resolved {
+            checked[t.0] = true;
+        }
+    }
     for (i, table) in tables.iter().enumerate() {
         if !live[i] {
             continue;
@@ -28,7 +36,8 @@ pub(crate) fn warnings(
         let consumers: Vec<&Table> = consumers_of[i].iter().map(|c| &tables[c.0]).collect();
         // An implicit lake table exists because something reads it (an expectation,
         // maybe: those are no edges); its unknown schema is its `W0004`.
-        if table.kind == TableKind::Source && consumers.is_empty() && !table.implicit {
+        if table.kind == TableKind::Source && consumers.is_empty() && !checked[i] && !table.implicit
+        {
             diagnostics.push(
                 Diagnostic::new(
                     Code::UnusedSource,

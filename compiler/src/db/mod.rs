@@ -416,6 +416,7 @@ impl Database {
         let started = Instant::now();
         warnings::warnings(
             &tables,
+            &expectations,
             py_front.schemas.schemas(),
             bauplan,
             &graph.live,
