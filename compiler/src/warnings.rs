@@ -8,8 +8,7 @@ use crate::schema::Schemas;
 
 /// `bauplan`: the project is written for Bauplan's SDK (helps use its spellings).
 pub(crate) fn warnings(
-    tables: &[Table],
-    expectations: &[Table],
+    (tables, expectations): (&[Table], &[Table]),
     schemas: &Schemas,
     bauplan: bool,
     live: &[bool],

@@ -415,8 +415,7 @@ impl Database {
 
         let started = Instant::now();
         warnings::warnings(
-            &tables,
-            &expectations,
+            (&tables, &expectations),
             py_front.schemas.schemas(),
             bauplan,
             &graph.live,
