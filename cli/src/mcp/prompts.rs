@@ -23,8 +23,11 @@ Work like this: `check` code before writing it (pass unsaved texts in `files`), 
 `create_branch` a branch of your own (e.g. agent/<task>), `run` the project on it, inspect the result with `query`, `list_tables` and `diff`, \
 and report the run id and commit. Writes to protected branches (main by default) are refused: a person merges your branch into main.";
 
-/// The prompts: name, description, arguments (name, description, required).
-const PROMPTS: &[(&str, &str, &[(&str, &str, bool)])] = &[
+/// A prompt's argument: name, description, whether it is required.
+type PromptArg = (&'static str, &'static str, bool);
+
+/// The prompts: name, description, arguments.
+const PROMPTS: &[(&str, &str, &[PromptArg])] = &[
     (
         "new_pipeline",
         "Write a new sluice pipeline: schemas, nodes, checked before it is written, run on an agent branch.",

@@ -771,7 +771,10 @@ mod tests {
             assert!(m.contains(&format!("`{tool}` into `main`")), "{m}");
             assert!(m.contains("--allow-writes-to main"), "{m}");
         }
-        assert!(!dir.path().join("lake").exists(), "a refused write made the lake");
+        assert!(
+            !dir.path().join("lake").exists(),
+            "a refused write made the lake"
+        );
     }
 
     #[test]
@@ -799,10 +802,7 @@ mod tests {
                 .unwrap();
             assert_eq!(r.is_error, Some(false), "{r:?}");
             assert_eq!(r.structured_content.as_ref().unwrap()["name"], "agent/x");
-            let r = s
-                .list_branches(Parameters(NoParams {}))
-                .await
-                .unwrap();
+            let r = s.list_branches(Parameters(NoParams {})).await.unwrap();
             let names: Vec<&str> = r.structured_content.as_ref().unwrap()["branches"]
                 .as_array()
                 .unwrap()
