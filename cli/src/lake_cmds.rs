@@ -329,12 +329,24 @@ impl LakeCommand {
     }
 }
 
-/// An error of a command, with its exit code.
-struct CmdError {
-    code: u8,
-    kind: &'static str,
-    message: String,
-    detail: Value,
+/// An error of a command, with its exit code: what `--format json` prints as
+/// `{"error": {"kind", "message", "detail"?}}` (and `sluice mcp` returns as a tool error).
+pub(crate) struct CmdError {
+    pub code: u8,
+    pub kind: &'static str,
+    pub message: String,
+    pub detail: Value,
+}
+
+impl CmdError {
+    /// The error as the JSON document `--format json` prints.
+    pub(crate) fn to_json(&self) -> Value {
+        let mut err = json!({ "kind": self.kind, "message": self.message });
+        if !self.detail.is_null() {
+            err["detail"] = self.detail.clone();
+        }
+        json!({ "error": err })
+    }
 }
 
 impl From<LakeError> for CmdError {
@@ -380,7 +392,7 @@ fn runtime_error(e: sluice_runtime::RuntimeError) -> CmdError {
     }
 }
 
-fn usage(message: String) -> CmdError {
+pub(crate) fn usage(message: String) -> CmdError {
     CmdError {
         code: 2,
         kind: "usage",
@@ -451,11 +463,7 @@ pub fn run(cmd: LakeCommand) -> ExitCode {
         }
         Err(e) => {
             if json {
-                let mut err = json!({ "kind": e.kind, "message": e.message });
-                if !e.detail.is_null() {
-                    err["detail"] = e.detail;
-                }
-                crate::outln!("{}", json!({ "error": err }));
+                crate::outln!("{}", e.to_json());
             }
             eprintln!("error: {}", e.message);
             ExitCode::from(e.code)
@@ -537,7 +545,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 }
 
 /// Runs one lake command: its output and exit code (0, or 1 for `fsck` faults).
-async fn execute(cmd: LakeCommand) -> Result<(String, u8), CmdError> {
+pub(crate) async fn execute(cmd: LakeCommand) -> Result<(String, u8), CmdError> {
     if let LakeCommand::Fsck { reference, common } = &cmd {
         let settings = lake_loc::project_settings(&lake_loc::current_dir()).map_err(usage)?;
         let lake = open(&common.lake, &settings).await?;

@@ -7,6 +7,7 @@ mod ci;
 mod init;
 mod lake_cmds;
 mod lake_loc;
+mod mcp;
 mod plan;
 mod run_cmds;
 mod tpch;
@@ -56,6 +57,9 @@ enum Command {
     /// Serve the language server protocol on stdin/stdout: live diagnostics in editors
     /// (docs/editors.md).
     Lsp,
+    /// Serve the Model Context Protocol on stdin/stdout for coding agents: check, plan,
+    /// branches, queries and runs as tools; writes to main refused (docs/agents.md).
+    Mcp(mcp::McpArgs),
     #[command(flatten)]
     Lake(lake_cmds::LakeCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -142,6 +146,7 @@ fn dispatch() -> ExitCode {
         Command::Runs(args) => return run_cmds::runs(args),
         Command::Rerun(args) => return run_cmds::rerun(args),
         Command::Lsp => return lsp(),
+        Command::Mcp(args) => return mcp::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -183,17 +183,67 @@ pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
     else {
         return Ok(exit::FAILED);
     };
-    let Some((table, column)) = args.column.rsplit_once('.') else {
-        anyhow::bail!("expected TABLE.COLUMN, found `{}`", args.column);
+    let direction = if args.downstream {
+        Direction::Downstream
+    } else {
+        Direction::Upstream
     };
-    let Some(t) = analysis.tables.iter().find(|t| t.name == table) else {
+    let lineage = lineage_of(&analysis, &args.column, direction)?;
+    let mut out = Vec::new();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &lineage.json())?;
+        writeln!(out)?;
+    } else {
+        write!(
+            out,
+            "{}",
+            tree(&lineage.edges, &lineage.table, &lineage.column, direction)
+        )?;
+    }
+    crate::output::write(&out);
+    Ok(exit::OK)
+}
+
+/// The lineage of one column of a checked project (`sluice lineage`, and the
+/// `lineage` tool of `sluice mcp`).
+pub(crate) struct ColumnLineage {
+    /// `TABLE.COLUMN` as asked.
+    pub spelled: String,
+    pub table: String,
+    pub column: String,
+    pub direction: Direction,
+    /// The edges reached from the column.
+    pub edges: Vec<LineageEdge>,
+}
+
+impl ColumnLineage {
+    /// The document of `sluice lineage --format json`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "column": self.spelled,
+            "direction": match self.direction {
+                Direction::Upstream => "upstream",
+                Direction::Downstream => "downstream",
+            },
+            "edges": self.edges,
+        })
+    }
+}
+
+/// Follows `column` (`TABLE.COLUMN`) through a checked project: an error names a
+/// malformed column, an unknown table or an unknown column.
+pub(crate) fn lineage_of(
+    analysis: &Analysis,
+    column: &str,
+    direction: Direction,
+) -> anyhow::Result<ColumnLineage> {
+    let spelled = column;
+    let Some((table, column)) = spelled.rsplit_once('.') else {
+        anyhow::bail!("expected TABLE.COLUMN, found `{spelled}`");
+    };
+    let Some(id) = analysis.tables.iter().position(|t| t.name == table) else {
         anyhow::bail!("no table `{table}` in the project");
     };
-    let id = analysis
-        .tables
-        .iter()
-        .position(|x| std::ptr::eq(x, t))
-        .unwrap_or(0);
     let known = analysis
         .contracts
         .output(sluice_compiler::TableId(id))
@@ -201,27 +251,15 @@ pub fn run_lineage(args: LineageArgs) -> anyhow::Result<u8> {
     if !known {
         anyhow::bail!("table `{table}` has no column `{column}` (or its schema is unknown)");
     }
-    let direction = if args.downstream {
-        Direction::Downstream
-    } else {
-        Direction::Upstream
-    };
-    let all = lineage::edges(&analysis);
-    let reached = lineage::walk(&all, table, column, direction);
-    let mut out = Vec::new();
-    if json {
-        let report = serde_json::json!({
-            "column": args.column,
-            "direction": if args.downstream { "downstream" } else { "upstream" },
-            "edges": reached,
-        });
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
-        write!(out, "{}", tree(&reached, table, column, direction))?;
-    }
-    crate::output::write(&out);
-    Ok(exit::OK)
+    let all = lineage::edges(analysis);
+    let edges = lineage::walk(&all, table, column, direction);
+    Ok(ColumnLineage {
+        spelled: spelled.to_string(),
+        table: table.to_string(),
+        column: column.to_string(),
+        direction,
+        edges,
+    })
 }
 
 /// `t.c` and what it depends on (or feeds), indented.

@@ -348,7 +348,7 @@ fn seconds(ms: u64) -> String {
     format!("{:.2}s", ms as f64 / 1000.0)
 }
 
-fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
+pub(crate) fn parse_params(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for p in raw {
         let Some((k, v)) = p.split_once('=') else {
@@ -374,7 +374,13 @@ fn fail(format: Format, code: u8, kind: &str, message: String) -> ExitCode {
 }
 
 fn runtime_error(format: Format, e: RuntimeError) -> ExitCode {
-    let (code, kind) = match &e {
+    let (code, kind) = classify_runtime(&e);
+    fail(format, code, kind, e.to_string())
+}
+
+/// The exit code and JSON error `kind` of a runtime error.
+pub(crate) fn classify_runtime(e: &RuntimeError) -> (u8, &'static str) {
+    match e {
         RuntimeError::RunNotFound(_) | RuntimeError::AmbiguousRun { .. } => {
             (exit::USAGE, "run_not_found")
         }
@@ -384,18 +390,33 @@ fn runtime_error(format: Format, e: RuntimeError) -> ExitCode {
         RuntimeError::Unsupported(_) => (exit::FAILED, "unsupported"),
         RuntimeError::Lake(l) => crate::lake_cmds::classify(l),
         _ => (exit::FAILED, "runtime"),
-    };
-    fail(format, code, kind, e.to_string())
+    }
 }
 
 /// The run as one JSON document (the plan is left to `sluice runs show`).
-fn run_json(rec: &RunRecord) -> Value {
+pub(crate) fn run_json(rec: &RunRecord) -> Value {
     let mut v = serde_json::to_value(rec).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.remove("plan");
         o.insert("run_id".into(), json!(rec.id));
     }
     v
+}
+
+/// `sluice runs --format json`: the runs without what their nodes printed (that is
+/// left to `runs show`, up to 64 KiB a node).
+pub(crate) fn runs_json(list: &[RunRecord]) -> Vec<Value> {
+    list.iter()
+        .map(|r| {
+            let mut v = run_json(r);
+            if let Some(nodes) = v["nodes"].as_array_mut() {
+                for n in nodes.iter_mut().filter_map(Value::as_object_mut) {
+                    n.remove("output");
+                }
+            }
+            v
+        })
+        .collect()
 }
 
 fn summary_table(rec: &RunRecord) -> String {
@@ -513,7 +534,7 @@ fn short_hash(h: &str) -> &str {
 
 /// The error of a failed run: the node, where, what was expected and found, and
 /// how to inspect it.
-fn failure_text(rec: &RunRecord) -> String {
+pub(crate) fn failure_text(rec: &RunRecord) -> String {
     let mut out = String::new();
     let err = rec.error.as_ref();
     let node = err
@@ -594,6 +615,82 @@ fn failure_text(rec: &RunRecord) -> String {
     out
 }
 
+/// What a run is asked to do: the part of `sluice run`'s arguments that `sluice mcp`'s
+/// `run` tool shares ([`execute_run`]).
+pub(crate) struct RunRequest {
+    /// `--lake`.
+    pub lake: Option<String>,
+    /// The project folder (already resolved).
+    pub dir: PathBuf,
+    /// `--ref`: the branch to read from and publish to.
+    pub target: Option<String>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--param`s, parsed.
+    pub params: BTreeMap<String, String>,
+    /// `--allow-network`.
+    pub allow_network: bool,
+    /// `--allow-weaker-isolation`.
+    pub allow_weaker_isolation: bool,
+    /// `--node-timeout`.
+    pub node_timeout: Option<Duration>,
+    /// `--node-memory`.
+    pub node_memory: Option<u64>,
+}
+
+/// A run that could not start or failed outside its nodes: exit code, JSON `kind` and
+/// message, as `sluice run --format json` reports them.
+pub(crate) struct RunFailure {
+    pub code: u8,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// Runs a project as `sluice run` does (opening, or creating, the lake; a lake it
+/// created is removed again unless the run finished): the one implementation behind
+/// `sluice run` and `sluice mcp`'s `run` tool.
+pub(crate) async fn execute_run(
+    req: RunRequest,
+    observer: Observer,
+) -> Result<RunOutcome, RunFailure> {
+    let settings = lake_loc::project_settings(&req.dir).map_err(|message| RunFailure {
+        code: exit::USAGE,
+        kind: "project",
+        message,
+    })?;
+    let target = lake_loc::reference(req.target.clone(), &settings);
+    // A run may create the lake; one that does not run removes it again.
+    let opened = lake_loc::open_for_write(req.lake.as_deref(), &settings)
+        .await
+        .map_err(|e| {
+            let (code, kind) = crate::lake_cmds::classify(&e);
+            RunFailure {
+                code: code.max(exit::USAGE),
+                kind,
+                message: e.to_string(),
+            }
+        })?;
+    let mut options = RunOptions::new(&req.dir, &target);
+    options.dry_run = req.dry_run;
+    options.params = req.params;
+    options.allow_network = req.allow_network;
+    options.allow_weaker_isolation = req.allow_weaker_isolation;
+    options.node_timeout = req.node_timeout;
+    options.node_memory = req.node_memory;
+    let outcome = sluice_runtime::run(&opened.lake, options, observer).await;
+    opened
+        .finish(matches!(outcome, Ok(RunOutcome::Finished(_))))
+        .await;
+    outcome.map_err(|e| {
+        let (code, kind) = classify_runtime(&e);
+        RunFailure {
+            code,
+            kind,
+            message: e.to_string(),
+        }
+    })
+}
+
 pub fn run(args: RunArgs) -> ExitCode {
     let format = args.common.format;
     let params = match parse_params(&args.params) {
@@ -604,36 +701,24 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format, exit::USAGE, "runtime", e.to_string()),
     };
-    let dir = lake_loc::project_dir(args.dir.clone());
-    let settings = match lake_loc::project_settings(&dir) {
-        Ok(s) => s,
-        Err(m) => return fail(format, exit::USAGE, "project", m),
+    let req = RunRequest {
+        lake: args.common.lake.lake.clone(),
+        dir: lake_loc::project_dir(args.dir.clone()),
+        target: args.target.clone(),
+        dry_run: args.dry_run,
+        params,
+        allow_network: args.allow_network,
+        allow_weaker_isolation: args.allow_weaker_isolation,
+        node_timeout: args.node_timeout,
+        node_memory: args.node_memory,
     };
-    let target = lake_loc::reference(args.target.clone(), &settings);
     rt.block_on(async {
-        // A run may create the lake; one that does not run removes it again.
-        let opened =
-            match lake_loc::open_for_write(args.common.lake.lake.as_deref(), &settings).await {
-                Ok(o) => o,
-                Err(e) => return open_failed(format, e),
-            };
-        let lake = &opened.lake;
-        let mut options = RunOptions::new(&dir, &target);
-        options.dry_run = args.dry_run;
-        options.params = params;
-        options.allow_network = args.allow_network;
-        options.allow_weaker_isolation = args.allow_weaker_isolation;
-        options.node_timeout = args.node_timeout;
-        options.node_memory = args.node_memory;
         if args.allow_network && format != Format::Json {
             eprintln!("note: --allow-network: Python nodes of this run may use the network");
         }
         let (live, observer) = Live::observer(format != Format::Json);
-        let outcome = sluice_runtime::run(lake, options, observer).await;
+        let outcome = execute_run(req, observer).await;
         live.clear();
-        opened
-            .finish(matches!(outcome, Ok(RunOutcome::Finished(_))))
-            .await;
         match outcome {
             Ok(RunOutcome::Rejected { sources, analysis }) => {
                 if let Err(e) =
@@ -647,7 +732,7 @@ pub fn run(args: RunArgs) -> ExitCode {
                 ExitCode::from(exit::FAILED)
             }
             Ok(RunOutcome::Finished(rec)) => ExitCode::from(print_finished(&rec, format)),
-            Err(e) => runtime_error(format, e),
+            Err(f) => fail(format, f.code, f.kind, f.message),
         }
     })
 }
@@ -731,19 +816,7 @@ pub fn runs(args: RunsArgs) -> ExitCode {
             None => match sluice_runtime::record::list(&lake, args.limit).await {
                 Ok(list) => {
                     if format == Format::Json {
-                        // What nodes printed is left to `runs show` (up to 64 KiB a node).
-                        let v: Vec<Value> = list
-                            .iter()
-                            .map(|r| {
-                                let mut v = run_json(r);
-                                if let Some(nodes) = v["nodes"].as_array_mut() {
-                                    for n in nodes.iter_mut().filter_map(Value::as_object_mut) {
-                                        n.remove("output");
-                                    }
-                                }
-                                v
-                            })
-                            .collect();
+                        let v = runs_json(&list);
                         crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                     } else if list.is_empty() {
                         crate::outln!("no runs yet");

@@ -1,0 +1,71 @@
+//! `sluice mcp` driven by the official MCP Python SDK (PyPI `mcp`): the agent session
+//! of tests/e2e/mcp/client_session.py over stdio — list tools, check a broken project,
+//! check it with a fixing overlay, run on a branch, query, a refused merge into main,
+//! then a merge by a server started with `--allow-writes-to main`.
+//!
+//! The interpreter is `$SLUICE_TEST_MCP_PYTHON` (`.ci/run` points it at a cached
+//! virtualenv with `mcp` pinned); when it is set the session must run and pass in
+//! full. Without it the test says loudly that it was skipped.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the whole session may take before it counts as hung.
+const DEADLINE: Duration = Duration::from_secs(300);
+
+#[test]
+fn python_sdk_client_session_against_sluice_mcp() {
+    let Some(python) = std::env::var_os("SLUICE_TEST_MCP_PYTHON") else {
+        eprintln!(
+            "SKIPPED mcp_python: SLUICE_TEST_MCP_PYTHON is not set (a Python with the `mcp` \
+             package; .ci/run provides one), so tests/e2e/mcp/client_session.py did not run"
+        );
+        return;
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let work = tempfile::tempdir().expect("temp dir");
+    let logs = tempfile::tempdir().expect("temp dir");
+    let out_path = logs.path().join("stdout");
+    let err_path = logs.path().join("stderr");
+    let mut child = Command::new(&python)
+        .arg(root.join("tests/e2e/mcp/client_session.py"))
+        .arg(env!("CARGO_BIN_EXE_sluice"))
+        .arg(root.join("tests/fixtures/run"))
+        .arg(work.path())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("SLUICE_LAKE")
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_path).expect("stdout file"))
+        .stderr(File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("SLUICE_TEST_MCP_PYTHON={python:?} could not start: {e}"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the client") {
+            break Some(status);
+        }
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    let Some(status) = status else {
+        panic!("the MCP client session still ran after {DEADLINE:?}: killed\n{report}");
+    };
+    assert!(
+        status.success(),
+        "the MCP client session failed ({status})\n{report}"
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.ends_with(" passed, 0 failed") && !summary.starts_with("0 "),
+        "no closing summary\n{report}"
+    );
+}
