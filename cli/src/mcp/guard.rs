@@ -28,10 +28,10 @@ impl Guard {
     /// `main` protected, plus `protect`, less `allow`.
     pub fn new(protect: &[String], allow: &[String]) -> Guard {
         let mut protected: BTreeSet<String> = std::iter::once("main".to_string())
-            .chain(protect.iter().cloned())
+            .chain(protect.iter().map(|p| p.trim().to_string()))
             .collect();
         for a in allow {
-            protected.remove(a);
+            protected.remove(a.trim());
         }
         Guard { protected }
     }
@@ -39,10 +39,13 @@ impl Guard {
     /// `Err(message)` when `write` would touch a protected branch: the message names the
     /// tool, the branch and the flag that lifts the protection.
     pub fn check(&self, write: Write<'_>) -> Result<(), String> {
-        if !self.protected.contains(write.branch) {
+        // The lake reads a ref with its surrounding whitespace trimmed (` main` is
+        // `main`): so does the guard, or a padded name would slip past it.
+        let branch = write.branch.trim();
+        if !self.protected.contains(branch) {
             return Ok(());
         }
-        let Write { tool, branch } = write;
+        let tool = write.tool;
         Err(format!(
             "refused: `{tool}` into `{branch}` would write to a protected branch; an agent \
              works on its own branch (create_branch) and a person merges into `{branch}` — \
@@ -57,6 +60,19 @@ mod tests {
 
     fn strings(s: &[&str]) -> Vec<String> {
         s.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// ` main` names `main` for the lake (it trims refs): the guard refuses it too.
+    #[test]
+    fn a_padded_name_is_the_branch_it_pads() {
+        let g = Guard::new(&strings(&[" prod "]), &[]);
+        for padded in [" main", "main ", "\tmain\n", "prod", " prod"] {
+            let err = g.check(Write {
+                tool: "merge",
+                branch: padded,
+            });
+            assert!(err.is_err(), "{padded:?} slipped past the guard");
+        }
     }
 
     #[test]
