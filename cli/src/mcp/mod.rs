@@ -32,6 +32,10 @@ pub struct McpArgs {
     /// repeatable). For a person supervising the agent, not for the agent itself.
     #[arg(long = "allow-writes-to", value_name = "BRANCH")]
     allow_writes_to: Vec<String>,
+    /// Serve MCP's streamable HTTP transport on 127.0.0.1:PORT (endpoint `/mcp`)
+    /// instead of stdio.
+    #[arg(long = "http", value_name = "PORT")]
+    http: Option<u16>,
 }
 
 /// A tool's failure: what the CLI's `--format json` prints as `{"error": {...}}`.
@@ -113,7 +117,41 @@ impl Server {
     }
 }
 
-/// Runs `sluice mcp` on stdin/stdout until the client goes away.
+/// Serves the streamable HTTP transport on 127.0.0.1 only (a local agent's server, not a
+/// network service): each client session gets the same server (lake, guard).
+async fn serve_http(server: Server, port: u16) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let address = listener.local_addr()?;
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        std::sync::Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    eprintln!("sluice mcp: serving MCP on http://{address}/mcp");
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let service = TowerToHyperService::new(service.clone());
+        tokio::spawn(async move {
+            // A client that goes away mid-request ends its connection, not the server.
+            let _ = Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Runs `sluice mcp` on stdin/stdout until the client goes away, or on
+/// `http://127.0.0.1:PORT/mcp` until interrupted.
 pub fn run(args: McpArgs) -> ExitCode {
     let guard = guard::Guard::new(&args.protect, &args.allow_writes_to);
     let server = Server::new(args.lake.lake.clone(), guard);
@@ -128,6 +166,9 @@ pub fn run(args: McpArgs) -> ExitCode {
         }
     };
     let served = rt.block_on(async move {
+        if let Some(port) = args.http {
+            return serve_http(server, port).await;
+        }
         use rmcp::ServiceExt;
         let running = server.serve(rmcp::transport::stdio()).await?;
         running.waiting().await?;
