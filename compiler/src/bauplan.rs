@@ -115,24 +115,17 @@ pub(crate) fn first_of_each(idents: impl Iterator<Item = Ident>) -> Vec<Ident> {
 /// each at its string's span. A filter that does not tokenize names none here.
 pub(crate) fn filter_placeholders(filters: &[(String, Span)]) -> Vec<Ident> {
     use sqlparser::dialect::GenericDialect;
-    use sqlparser::tokenizer::{Token, Tokenizer};
+    use sqlparser::tokenizer::Tokenizer;
     first_of_each(filters.iter().flat_map(|(filter, span)| {
         Tokenizer::new(&GenericDialect {}, filter)
             .tokenize()
             .unwrap_or_default()
             .into_iter()
-            .filter_map(move |t| match t {
-                Token::Placeholder(p)
-                    if p.len() > 1
-                        && p.starts_with('$')
-                        && !p[1..].chars().all(|c| c.is_ascii_digit()) =>
-                {
-                    Some(Ident {
-                        text: p[1..].to_owned(),
-                        span: span.clone(),
-                    })
-                }
-                _ => None,
+            .filter_map(move |t| {
+                Some(Ident {
+                    text: crate::syntax::sql::run_parameter(&t)?.to_owned(),
+                    span: span.clone(),
+                })
             })
     }))
 }
@@ -147,6 +140,26 @@ pub fn parameter_data_type(project_type: &str) -> Option<arrow_schema::DataType>
         "str" | "secret" | "vault" => DataType::Utf8,
         _ => return None,
     })
+}
+
+/// The values the checker plans `$key` placeholders with: for each key, a non-null
+/// value of its declared type (what a run binds has that type), or `NULL` for a key the
+/// project file does not declare (reported as `E0804`).
+pub(crate) fn planning_values<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+    declared: &BTreeMap<String, ProjectParameter>,
+) -> std::collections::HashMap<String, datafusion::common::ScalarValue> {
+    use datafusion::common::ScalarValue;
+    keys.into_iter()
+        .map(|key| {
+            let value = declared
+                .get(key)
+                .and_then(|d| parameter_data_type(&d.ty))
+                .and_then(|t| ScalarValue::new_default(&t).ok())
+                .unwrap_or(ScalarValue::Null);
+            (key.to_owned(), value)
+        })
+        .collect()
 }
 
 /// The Python type a run parameter of a project-file type arrives as.

@@ -136,18 +136,12 @@ fn missing(
 /// A filter that does not tokenize names none here; running it reports the error.
 pub(crate) fn filter_parameters(filter: &str) -> Vec<String> {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
     let mut keys: Vec<String> = Tokenizer::new(&GenericDialect {}, filter)
         .tokenize()
         .unwrap_or_default()
-        .into_iter()
-        .filter_map(|t| match t {
-            Token::Placeholder(p) => p
-                .strip_prefix('$')
-                .filter(|k| !k.is_empty() && !k.chars().all(|c| c.is_ascii_digit()))
-                .map(str::to_owned),
-            _ => None,
-        })
+        .iter()
+        .filter_map(|t| sluice_compiler::syntax::sql::run_parameter(t).map(str::to_owned))
         .collect();
     keys.sort();
     keys.dedup();

@@ -253,19 +253,9 @@ pub(super) fn check_filters(
             // Not one expression (a `;`, a syntax error): the run reports it.
             _ => continue,
         };
-        let params: HashMap<String, datafusion::common::ScalarValue> =
-            crate::bauplan::filter_placeholders(&[(filter.clone(), at.clone())])
-                .into_iter()
-                .map(|p| {
-                    let value = ctx
-                        .parameters
-                        .get(&p.text)
-                        .and_then(|d| crate::bauplan::parameter_data_type(&d.ty))
-                        .and_then(|t| datafusion::common::ScalarValue::new_default(&t).ok())
-                        .unwrap_or(datafusion::common::ScalarValue::Null);
-                    (p.text, value)
-                })
-                .collect();
+        let keys = crate::bauplan::filter_placeholders(&[(filter.clone(), at.clone())]);
+        let params =
+            crate::bauplan::planning_values(keys.iter().map(|k| k.text.as_str()), ctx.parameters);
         let inputs = HashMap::from([("__input".to_owned(), schema)]);
         let Err(PlanFailure::Error(err)) = planner.plan_with_params(&statement, &inputs, &params)
         else {

@@ -23,20 +23,10 @@ pub(super) fn infer_sql(
     }
     let file = ctx.sources.file(table.file);
     let statement = sqlparser::ast::Statement::Query(query.clone());
-    // `$key`: a value of the declared type (undeclared: `NULL`, and `E0804`).
-    let params: HashMap<String, datafusion::common::ScalarValue> = node
-        .placeholders
-        .iter()
-        .map(|p| {
-            let value = ctx
-                .parameters
-                .get(&p.text)
-                .and_then(|d| crate::bauplan::parameter_data_type(&d.ty))
-                .and_then(|t| datafusion::common::ScalarValue::new_default(&t).ok())
-                .unwrap_or(datafusion::common::ScalarValue::Null);
-            (p.text.clone(), value)
-        })
-        .collect();
+    let params = crate::bauplan::planning_values(
+        node.placeholders.iter().map(|p| p.text.as_str()),
+        ctx.parameters,
+    );
     let plan = match planner.plan_with_params(&statement, &inputs, &params) {
         Ok(plan) => plan,
         Err(PlanFailure::Error(err)) => {

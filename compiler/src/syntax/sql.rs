@@ -61,6 +61,17 @@ pub struct SqlNode {
     pub placeholders: Vec<Ident>,
 }
 
+/// The run parameter a `$key` placeholder token names (`key`); `None` for any other
+/// token and for positional placeholders (`$1`: a position names no parameter).
+pub fn run_parameter(token: &sqlparser::tokenizer::Token) -> Option<&str> {
+    match token {
+        sqlparser::tokenizer::Token::Placeholder(p) => p
+            .strip_prefix('$')
+            .filter(|k| !k.is_empty() && !k.chars().all(|c| c.is_ascii_digit())),
+        _ => None,
+    }
+}
+
 impl SqlNode {
     /// The output schema the node names: its header's, else Bauplan's
     /// `-- bauplan: output_schema = S`.
@@ -102,18 +113,11 @@ pub fn parse(file: FileId, text: &str, index: &LineIndex) -> (SqlNode, Vec<Diagn
     };
     node.placeholders = tokens
         .iter()
-        .filter_map(|t| match &t.token {
-            sqlparser::tokenizer::Token::Placeholder(p)
-                if p.len() > 1
-                    && p.starts_with('$')
-                    && !p[1..].chars().all(|c| c.is_ascii_digit()) =>
-            {
-                Some(Ident {
-                    text: p[1..].to_owned(),
-                    span: to_span(text, index, t.span),
-                })
-            }
-            _ => None,
+        .filter_map(|t| {
+            Some(Ident {
+                text: run_parameter(&t.token)?.to_owned(),
+                span: to_span(text, index, t.span),
+            })
         })
         .collect();
     // Refused before parsing: the parser, DataFusion and `Drop` all recurse on depth.
