@@ -7,10 +7,11 @@
 //! virtualenv with pytest-lsp installed); when it is set the suite must run and pass
 //! in full. Without it the test says loudly that it was skipped.
 
-use std::fs::File;
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// How long the whole suite may take before it counts as hung (each of its own
 /// waits is bounded at 60 s).
@@ -26,46 +27,29 @@ fn pytest_lsp_suite_passes_against_sluice_lsp() {
         return;
     };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/editors");
-    let logs = tempfile::tempdir().expect("temp dir");
-    let out_path = logs.path().join("stdout");
-    let err_path = logs.path().join("stderr");
-    let mut child = Command::new(&python)
-        .args([
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-rA",
-            "-o",
-            "asyncio_default_fixture_loop_scope=function",
-            "test_lsp_pytest.py",
-        ])
-        .arg("--basetemp")
-        .arg(logs.path().join("pytest"))
-        .current_dir(&dir)
-        .env("SLUICE_BIN", env!("CARGO_BIN_EXE_sluice"))
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).expect("stdout file"))
-        .stderr(File::create(&err_path).expect("stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("SLUICE_TEST_LSP_PYTHON={python:?} could not start: {e}"));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for pytest") {
-            break Some(status);
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
-    let Some(status) = status else {
+    let basetemp = tempfile::tempdir().expect("temp dir");
+    let done = support::run_until(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-rA",
+                "-o",
+                "asyncio_default_fixture_loop_scope=function",
+                "test_lsp_pytest.py",
+            ])
+            .arg("--basetemp")
+            .arg(basetemp.path().join("pytest"))
+            .current_dir(&dir)
+            .env("SLUICE_BIN", env!("CARGO_BIN_EXE_sluice"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        DEADLINE,
+        &format!("SLUICE_TEST_LSP_PYTHON={python:?}"),
+    );
+    let report = done.report();
+    let Some(status) = done.status else {
         panic!("pytest-lsp suite still running after {DEADLINE:?}: killed\n{report}");
     };
     assert!(
@@ -73,7 +57,7 @@ fn pytest_lsp_suite_passes_against_sluice_lsp() {
         "pytest-lsp suite failed ({status})\n{report}"
     );
     // Exit 0 with nothing run, or with tests skipped, would prove nothing.
-    let summary = stdout.lines().last().unwrap_or_default();
+    let summary = done.stdout.lines().last().unwrap_or_default();
     assert!(summary.contains(" passed"), "no test passed\n{report}");
     for word in ["skipped", "xfail", "xpass", "deselected"] {
         assert!(!summary.contains(word), "{word} tests\n{report}");

@@ -8,10 +8,11 @@
 //! virtualenv with `mcp` pinned); when it is set the session must run and pass in
 //! full. Without it the test says loudly that it was skipped.
 
-use std::fs::File;
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// How long the whole session may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -39,44 +40,26 @@ fn client_session(script: &str) {
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let work = tempfile::tempdir().expect("temp dir");
-    let logs = tempfile::tempdir().expect("temp dir");
-    let out_path = logs.path().join("stdout");
-    let err_path = logs.path().join("stderr");
-    let mut child = Command::new(&python)
-        .arg(root.join("tests/e2e/mcp").join(script))
-        .arg(env!("CARGO_BIN_EXE_sluice"))
-        .arg(root.join("tests/fixtures/run"))
-        .arg(work.path())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env_remove("SLUICE_LAKE")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out_path).expect("stdout file"))
-        .stderr(File::create(&err_path).expect("stderr file"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("SLUICE_TEST_MCP_PYTHON={python:?} could not start: {e}"));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the client") {
-            break Some(status);
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
-    let Some(status) = status else {
+    let done = support::run_until(
+        Command::new(&python)
+            .arg(root.join("tests/e2e/mcp").join(script))
+            .arg(env!("CARGO_BIN_EXE_sluice"))
+            .arg(root.join("tests/fixtures/run"))
+            .arg(work.path())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env_remove("SLUICE_LAKE"),
+        DEADLINE,
+        &format!("SLUICE_TEST_MCP_PYTHON={python:?}"),
+    );
+    let report = done.report();
+    let Some(status) = done.status else {
         panic!("the MCP client session still ran after {DEADLINE:?}: killed\n{report}");
     };
     assert!(
         status.success(),
         "the MCP client session failed ({status})\n{report}"
     );
-    let summary = stdout.lines().last().unwrap_or_default();
+    let summary = done.stdout.lines().last().unwrap_or_default();
     assert!(
         summary.ends_with(" passed, 0 failed") && !summary.starts_with("0 "),
         "no closing summary\n{report}"
