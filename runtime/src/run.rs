@@ -649,12 +649,7 @@ async fn execute(
                 ),
             ));
         };
-        let snap = lake
-            .snapshot(sid)
-            .await
-            .map_err(|e| fail(None, e.to_string()))?;
-        // A missing or altered source file fails the run, never reads as no rows.
-        lake.check_files(&node.name, &format!("@{}", base.id), &snap.content.files)
+        let snap = at_base(lake, &base.id, &node.name, sid)
             .await
             .map_err(|e| fail(None, e.to_string()))?;
         let contract = Contract::from_plan(&node.name, node.output_schema.as_deref());
@@ -682,13 +677,7 @@ async fn execute(
                 ),
             ));
         }
-        tables.insert(
-            node.name.clone(),
-            TableData {
-                schema: Arc::new(snap.content.schema.clone()),
-                files: snap.content.files.clone(),
-            },
-        );
+        tables.insert(node.name.clone(), table_data(&snap));
     }
 
     // APPEND outputs: the table as it is at the base (what the rows are added to).
@@ -701,20 +690,10 @@ async fn execute(
         let Some(sid) = base.tables().get(&node.name) else {
             continue; // created by this run
         };
-        let snap = lake
-            .snapshot(sid)
+        let snap = at_base(lake, &base.id, &node.name, sid)
             .await
             .map_err(|e| fail(None, e.to_string()))?;
-        lake.check_files(&node.name, &format!("@{}", base.id), &snap.content.files)
-            .await
-            .map_err(|e| fail(None, e.to_string()))?;
-        existing.insert(
-            node.name.clone(),
-            TableData {
-                schema: Arc::new(snap.content.schema.clone()),
-                files: snap.content.files.clone(),
-            },
-        );
+        existing.insert(node.name.clone(), table_data(&snap));
     }
 
     let ctx = Arc::new(NodeContext {
@@ -899,6 +878,28 @@ async fn execute(
     match failure {
         Some(f) => Err(f),
         None => Ok(()),
+    }
+}
+
+/// The snapshot `sid` of table `table` at the run's base commit, its files checked: a
+/// missing or altered file fails the run, never reads as no rows.
+async fn at_base(
+    lake: &Lake,
+    base: &CommitId,
+    table: &str,
+    sid: &SnapshotId,
+) -> Result<sluice_lake::Snapshot, LakeError> {
+    let snap = lake.snapshot(sid).await?;
+    lake.check_files(table, &format!("@{base}"), &snap.content.files)
+        .await?;
+    Ok(snap)
+}
+
+/// What a node reads of a table: its schema and files.
+fn table_data(snap: &sluice_lake::Snapshot) -> TableData {
+    TableData {
+        schema: Arc::new(snap.content.schema.clone()),
+        files: snap.content.files.clone(),
     }
 }
 
