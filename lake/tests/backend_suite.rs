@@ -62,6 +62,7 @@ macro_rules! suite {
 }
 
 suite!(
+    column_ids_are_assigned_once_per_table,
     new_lake_has_main_and_root_commit,
     import_csv_then_append_and_time_travel,
     import_jsonl_and_parquet,
@@ -1615,4 +1616,58 @@ async fn tables_that_collide_in_sql_are_refused(t: &TestLake) {
     assert_eq!(batches[0].num_rows(), 1);
     let (_, batches) = lake.query("SELECT * FROM raw", "main").await.unwrap();
     assert_eq!(batches[0].num_rows(), 1);
+}
+
+async fn column_ids_are_assigned_once_per_table(t: &TestLake) {
+    let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    let lake = &t.lake;
+    let first = lake
+        .column_ids("orders", &keys(&["id:long", "amount:double", "id:long"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        vec![1, 2, 1],
+        "new keys get 1, 2 in order; a repeat its id"
+    );
+    // Known keys keep their ids; a new key gets the next one, whatever the order asked.
+    let again = lake
+        .column_ids(
+            "orders",
+            &keys(&["note:string", "amount:double", "id:long"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, vec![3, 2, 1]);
+    // Another table counts from 1; a second handle on the same catalog agrees.
+    let other = t.reopen().await;
+    assert_eq!(
+        other
+            .column_ids("raw.orders", &keys(&["id:long"]))
+            .await
+            .unwrap(),
+        vec![1]
+    );
+    assert_eq!(
+        other
+            .column_ids("orders", &keys(&["note:string"]))
+            .await
+            .unwrap(),
+        vec![3]
+    );
+    // Concurrent callers adding different columns never share an id.
+    let (x, y) = (keys(&["x:int"]), keys(&["y:int"]));
+    let (a, b) = tokio::join!(
+        lake.column_ids("orders", &x),
+        other.column_ids("orders", &y)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a, b);
+    let mut both = vec![a[0], b[0]];
+    both.sort();
+    assert_eq!(both, vec![4, 5]);
+    assert!(matches!(
+        lake.column_ids("bad name", &keys(&["x:int"])).await,
+        Err(LakeError::InvalidName { .. })
+    ));
 }

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::model::{Commit, CommitId, Lease, RefEntry, RefKind, RunRow, Snapshot, SnapshotId};
 
+mod column_ids;
 mod guard;
 pub mod postgres;
 mod postgres_files;
@@ -24,7 +25,7 @@ mod sqlite_files;
 mod sqlite_guard;
 
 /// The catalog schema version this code writes; see `MIGRATIONS` in each backend.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The first schema version with the data file tables (`data_files`,
 /// `pending_files`, `condemned_files`); opening an older lake fills
@@ -190,6 +191,13 @@ pub trait Catalog: Send + Sync {
 
     /// Files registered at or after `since_ms` and not yet committed.
     async fn pending_files(&self, since_ms: i64) -> Result<Vec<String>>;
+
+    // ----- column identity ----------------------------------------------
+
+    /// The ids of the columns `keys` of the table named `table` (see
+    /// [`column_ids`]), in ONE transaction: a key seen before keeps its id on
+    /// every branch and commit; new keys get the table's next ids, in order.
+    async fn column_ids(&self, table: &str, keys: &[String]) -> Result<Vec<i32>>;
 }
 
 /// Why a commit cannot adopt a new file, `None` if it can.

@@ -610,4 +610,12 @@ impl Catalog for PostgresCatalog {
             .map(|r| Ok(r.try_get::<_, String>(0)?))
             .collect()
     }
+
+    async fn column_ids(&self, table: &str, keys: &[String]) -> Result<Vec<i32>> {
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let ids = super::column_ids::postgres(&tx, table, keys).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
 }

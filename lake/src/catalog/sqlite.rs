@@ -51,6 +51,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE data_files (path TEXT PRIMARY KEY);
      CREATE TABLE pending_files (path TEXT PRIMARY KEY, registered_ms BIGINT NOT NULL);
      CREATE TABLE condemned_files (path TEXT PRIMARY KEY, condemned_ms BIGINT NOT NULL);",
+    // 4 -> 5: stable column ids per table name (`Catalog::column_ids`).
+    super::column_ids::MIGRATION,
 ];
 
 pub struct SqliteCatalog {
@@ -816,6 +818,18 @@ impl Catalog for SqliteCatalog {
             )?;
             let rows = stmt.query_map(params![since_ms], |r| r.get::<_, String>(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn column_ids(&self, table: &str, keys: &[String]) -> Result<Vec<i32>> {
+        let table = table.to_owned();
+        let keys = keys.to_vec();
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ids = super::column_ids::sqlite(&tx, &table, &keys)?;
+            tx.commit()?;
+            Ok(ids)
         })
         .await
     }

@@ -203,6 +203,13 @@ impl Lake {
     pub fn location(&self) -> &str {
         &self.location
     }
+
+    /// The stable ids of the columns `keys` of table `table`, assigning the
+    /// table's next ids to keys never seen ([`Catalog::column_ids`]).
+    pub async fn column_ids(&self, table: &str, keys: &[String]) -> Result<Vec<i32>> {
+        crate::model::validate_table_name(table)?;
+        self.catalog.column_ids(table, keys).await
+    }
 }
 
 async fn backoff(attempt: usize) {
