@@ -10,6 +10,7 @@ mod lake_loc;
 mod mcp;
 mod plan;
 mod run_cmds;
+mod serve;
 mod tpch;
 
 use std::process::ExitCode;
@@ -60,6 +61,10 @@ enum Command {
     /// Serve the Model Context Protocol on stdin/stdout for coding agents: check, plan,
     /// branches, queries and runs as tools; writes to main refused (docs/agents.md).
     Mcp(mcp::McpArgs),
+    /// Serve the lake's tables as Apache Iceberg tables through an Iceberg REST
+    /// catalog: `http://HOST:PORT/iceberg` is main, `.../iceberg/REF` any branch, tag
+    /// or commit; read-only, zero-copy (docs/interop.md).
+    Serve(serve::ServeArgs),
     #[command(flatten)]
     Lake(lake_cmds::LakeCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -147,6 +152,7 @@ fn dispatch() -> ExitCode {
         Command::Rerun(args) => return run_cmds::rerun(args),
         Command::Lsp => return lsp(),
         Command::Mcp(args) => return mcp::run(args),
+        Command::Serve(args) => return serve::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
