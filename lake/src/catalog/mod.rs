@@ -195,7 +195,7 @@ pub trait Catalog: Send + Sync {
     // ----- column identity ----------------------------------------------
 
     /// The ids of the columns `keys` of the table named `table` (see
-    /// [`column_ids`]), in ONE transaction: a key seen before keeps its id on
+    /// the `column_ids` module), in ONE transaction: a key seen before keeps its id on
     /// every branch and commit; new keys get the table's next ids, in order.
     async fn column_ids(&self, table: &str, keys: &[String]) -> Result<Vec<i32>>;
 }
