@@ -202,8 +202,14 @@ fn namespace(segment: &str) -> Vec<String> {
     segment.split('\u{1f}').map(str::to_string).collect()
 }
 
-async fn config(r: Option<axum::Extension<Ref>>) -> ApiResult<Response> {
-    reference(r)?;
+/// The catalog's configuration; a client asks for it first, so an unknown ref is
+/// reported here, before any table is looked up.
+async fn config(
+    State(state): State<AppState>,
+    r: Option<axum::Extension<Ref>>,
+) -> ApiResult<Response> {
+    let reference = reference(r)?;
+    state.catalog.namespaces(&reference).await?;
     let endpoints = [
         "GET /v1/{prefix}/namespaces",
         "GET /v1/{prefix}/namespaces/{namespace}",

@@ -158,6 +158,12 @@ fn error(body: &Value) -> (&str, &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_refs_namespaces_and_tables_are_the_specs_errors() {
     let f = lake().await;
+    let (status, body) = get(&f, "/iceberg/nope/v1/config").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a client learns of a bad ref first: {body}"
+    );
     let (status, body) = get(&f, "/iceberg/nope/v1/namespaces").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (kind, message) = error(&body);
