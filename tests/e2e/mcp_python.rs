@@ -51,17 +51,5 @@ fn client_session(script: &str) {
         DEADLINE,
         &format!("SLUICE_TEST_MCP_PYTHON={python:?}"),
     );
-    let report = done.report();
-    let Some(status) = done.status else {
-        panic!("the MCP client session still ran after {DEADLINE:?}: killed\n{report}");
-    };
-    assert!(
-        status.success(),
-        "the MCP client session failed ({status})\n{report}"
-    );
-    let summary = done.stdout.lines().last().unwrap_or_default();
-    assert!(
-        summary.ends_with(" passed, 0 failed") && !summary.starts_with("0 "),
-        "no closing summary\n{report}"
-    );
+    done.assert_passed_in_full("the MCP client session");
 }

@@ -81,12 +81,39 @@ pub struct Finished {
     pub status: Option<std::process::ExitStatus>,
     pub stdout: String,
     pub stderr: String,
+    /// The deadline it ran to.
+    pub deadline: std::time::Duration,
 }
 
 impl Finished {
     /// Both streams, for a failure message.
     pub fn report(&self) -> String {
         format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+
+    /// Panics unless `what` (the client) exited 0 before its deadline; the last line it
+    /// printed on stdout.
+    pub fn assert_success(&self, what: &str) -> &str {
+        let report = self.report();
+        let Some(status) = self.status else {
+            panic!(
+                "{what} still ran after {:?}: killed\n{report}",
+                self.deadline
+            );
+        };
+        assert!(status.success(), "{what} failed ({status})\n{report}");
+        self.stdout.lines().last().unwrap_or_default()
+    }
+
+    /// Panics unless `what` exited 0 and closed with the summary "N passed, 0 failed"
+    /// for some N > 0 (a session of checks that each print `ok ...`).
+    pub fn assert_passed_in_full(&self, what: &str) {
+        let summary = self.assert_success(what);
+        assert!(
+            summary.ends_with(" passed, 0 failed") && !summary.starts_with("0 "),
+            "{what}: no closing summary\n{}",
+            self.report()
+        );
     }
 }
 
@@ -118,5 +145,6 @@ pub fn run_until(command: &mut Command, deadline: std::time::Duration, what: &st
         status,
         stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        deadline,
     }
 }
