@@ -26,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -39,29 +38,13 @@ import pyarrow as pa
 from pyiceberg.catalog import load_catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, RESTError
 
+from checks import check, fail, summary
+
 SLUICE, WORK = sys.argv[1], Path(sys.argv[2]).resolve()
 LAKE = WORK / "lake"
 DATA = LAKE / "data"  # the data folder of a `--lake DIR` lake
 TABLES = DATA / "tables"
 SERVER_START_TIMEOUT = 60
-
-passed = failed = 0
-
-
-def check(name, fn, *args):
-    """Runs one check: `ok NAME` if `fn` returns, `FAIL NAME: why` if it raises."""
-    global passed, failed
-    try:
-        fn(*args)
-    except Exception as e:  # a failed check, whatever raised it
-        failed += 1
-        detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
-        print(f"FAIL {name}: {detail}".rstrip(), flush=True)
-        return False
-    passed += 1
-    print(f"ok {name}", flush=True)
-    return True
-
 
 # --- the lake, through the CLI -----------------------------------------------------
 
@@ -628,17 +611,14 @@ def expect(condition, message):
 
 
 def main():
-    global failed
     if not check("a lake built with the sluice CLI", build_lake):
-        print(f"{passed} passed, {failed} failed", flush=True)
-        return 1
+        return summary()
     before = set(data_files())
     server = Server()
     try:
         session(server, before)
     except Exception:  # a check must not end the session without a FAIL line
-        failed += 1
-        print(f"FAIL the session stopped early: {traceback.format_exc()}".rstrip(), flush=True)
+        fail("the session stopped early")
     finally:
         running = server.proc.poll() is None
         check("the server was still running at the end", expect, running,
@@ -653,8 +633,7 @@ def main():
     check("no data file was written or removed under tables/", expect, after == before,
           f"new: {sorted(after - before)}, gone: {sorted(before - after)}")
     check("sluice fsck is clean", check_fsck)
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
+    return summary()
 
 
 sys.exit(main())
