@@ -40,6 +40,7 @@ const READS: &[&[&str]] = &[
     &["runs"],
     &["runs", "show", "abc"],
     &["rerun", "abc"],
+    &["serve", "--port", "0"],
 ];
 
 #[test]
