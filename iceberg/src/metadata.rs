@@ -21,6 +21,7 @@ use iceberg::spec::{
     PartitionSpec, PrimitiveType, Schema, SchemaRef, Snapshot, SortOrder, Summary, TableMetadata,
     TableMetadataBuilder, Type,
 };
+use parquet::file::metadata::ParquetMetaData;
 use sha2::{Digest, Sha256};
 use sluice_lake::{Commit, CommitId, DataFile as LakeFile, Lake, Snapshot as LakeSnapshot};
 
@@ -69,92 +70,24 @@ pub async fn table_at(lake: &Lake, commit: &Commit, table: &str) -> Result<Table
         };
         schema_of.push(id);
     }
-    let mut footers = HashMap::new();
-    let mut added_by: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut chain = Chain {
+        lake,
+        table,
+        root: &root,
+        footers: HashMap::new(),
+        added_by: HashMap::new(),
+        parent: None,
+        time_ms: i64::MIN,
+    };
     let mut snapshots = Vec::new();
-    let mut parent: Option<i64> = None;
-    let mut time_ms = i64::MIN;
     let mut keys = Vec::new();
     for (i, v) in versions.iter().enumerate() {
-        let sequence = i as i64 + 1;
-        let snapshot_id = snapshot_id(&v.commit.id, table);
-        // Iceberg wants snapshot times in order; commits made on machines whose
-        // clocks disagree may not be.
-        time_ms = time_ms.max(v.commit.content.time_ms);
-        let schema = &schemas[schema_of[i]];
-        let files = &v.snapshot.content.files;
-        let mut owners = HashMap::new();
-        for f in files {
-            let owner = added_by
-                .get(&f.path)
-                .copied()
-                .unwrap_or((snapshot_id, sequence));
-            owners.insert(f.path.clone(), owner);
-        }
-        let key = hash(&serde_json::json!({
-            "format": "sluice-iceberg/1",
-            "table": table,
-            "lake_snapshot": v.snapshot.id,
-            "schema": **schema,
-            "files": files.iter().map(|f| (&f.path, owners[&f.path])).collect::<Vec<_>>(),
-            "snapshot_id": snapshot_id,
-            "sequence": sequence,
-            "parent": parent,
-        }));
-        let dir = format!("{PREFIX}/{}", v.snapshot.id.as_str());
-        let list_path = format!("{dir}/snap-{key}.avro");
-        if !store.exists(&list_path).await? {
-            let manifest = write_manifest(
-                lake,
-                table,
-                &root,
-                &format!("{dir}/{key}-m0.avro"),
-                files,
-                &owners,
-                schema,
-                snapshot_id,
-                &mut footers,
-            )
+        let schema_id = schema_of[i] as i32 + 1;
+        let (snapshot, key) = chain
+            .describe(v, i as i64 + 1, &schemas[schema_of[i]], schema_id)
             .await?;
-            write_manifest_list(store, &list_path, manifest, snapshot_id, parent, sequence).await?;
-        }
-        let removed = added_by.keys().any(|p| !owners.contains_key(p));
-        let added = owners.values().filter(|o| o.0 == snapshot_id).count();
-        let summary = Summary {
-            operation: if removed {
-                Operation::Overwrite
-            } else {
-                Operation::Append
-            },
-            additional_properties: HashMap::from([
-                ("added-data-files".into(), added.to_string()),
-                ("total-data-files".into(), files.len().to_string()),
-                ("total-records".into(), v.snapshot.content.rows.to_string()),
-                (
-                    "total-files-size".into(),
-                    v.snapshot.content.bytes.to_string(),
-                ),
-                ("total-delete-files".into(), "0".into()),
-                ("total-position-deletes".into(), "0".into()),
-                ("total-equality-deletes".into(), "0".into()),
-                ("sluice.commit".into(), v.commit.id.to_string()),
-                ("sluice.message".into(), v.commit.content.message.clone()),
-            ]),
-        };
-        snapshots.push(
-            Snapshot::builder()
-                .with_snapshot_id(snapshot_id)
-                .with_parent_snapshot_id(parent)
-                .with_sequence_number(sequence)
-                .with_timestamp_ms(time_ms)
-                .with_manifest_list(format!("{root}/{list_path}"))
-                .with_summary(summary)
-                .with_schema_id(schema_of[i] as i32 + 1)
-                .build(),
-        );
+        snapshots.push(snapshot);
         keys.push(key);
-        added_by = owners;
-        parent = Some(snapshot_id);
     }
     let current = versions.last().ok_or_else(|| {
         IcebergError::Internal(format!("table `{table}` has no version at {}", commit.id))
@@ -229,52 +162,149 @@ async fn versions(lake: &Lake, commit: &Commit, table: &str) -> Result<Vec<Versi
     Ok(out)
 }
 
-/// Writes the manifest of one version: every file, `Added` by this snapshot or
-/// `Existing` with the snapshot and sequence number that added it.
-#[allow(clippy::too_many_arguments)]
-async fn write_manifest(
-    lake: &Lake,
-    table: &str,
-    root: &str,
-    path: &str,
-    files: &[LakeFile],
-    owners: &HashMap<String, (i64, i64)>,
-    schema: &SchemaRef,
-    snapshot_id: i64,
-    footers: &mut HashMap<String, Arc<parquet::file::metadata::ParquetMetaData>>,
-) -> Result<ManifestFile> {
-    let io = FileIO::new_with_memory();
-    let scratch = format!("memory://{path}");
-    let spec = PartitionSpec::unpartition_spec();
-    let mut writer = ManifestWriterBuilder::new(
-        io.new_output(&scratch)?,
-        Some(snapshot_id),
-        schema.clone(),
-        spec,
-    )
-    .build_v2_data();
-    for f in files {
-        let footer = match footers.get(&f.path) {
-            Some(m) => m.clone(),
-            None => {
-                let m = read_footer(lake.data(), table, f).await?;
-                footers.insert(f.path.clone(), m.clone());
-                m
-            }
-        };
-        let entry = data_file(format!("{root}/{}", f.path), f, &footer, schema)?;
-        let (owner, sequence) = owners[&f.path];
-        if owner == snapshot_id {
-            writer.add_file(entry, sequence)?;
-        } else {
-            writer.add_existing_file(entry, owner, sequence, Some(sequence))?;
+/// The table's versions described one after the other, oldest first: what each
+/// needs of the ones before it.
+struct Chain<'a> {
+    lake: &'a Lake,
+    table: &'a str,
+    root: &'a str,
+    /// Parquet footers read so far (a file is in many versions).
+    footers: HashMap<String, Arc<ParquetMetaData>>,
+    /// The previous version's files: the snapshot id and sequence number that added each.
+    added_by: HashMap<String, (i64, i64)>,
+    parent: Option<i64>,
+    time_ms: i64,
+}
+
+impl Chain<'_> {
+    /// The Iceberg snapshot of version `v` (sequence number `sequence`), its manifest
+    /// and manifest list written unless they exist; and the key they are named by.
+    async fn describe(
+        &mut self,
+        v: &Version,
+        sequence: i64,
+        schema: &SchemaRef,
+        schema_id: i32,
+    ) -> Result<(Snapshot, String)> {
+        let snapshot_id = snapshot_id(&v.commit.id, self.table);
+        // Iceberg wants snapshot times in order; commits made on machines whose
+        // clocks disagree may not be.
+        self.time_ms = self.time_ms.max(v.commit.content.time_ms);
+        let files = &v.snapshot.content.files;
+        let owners: HashMap<String, (i64, i64)> = files
+            .iter()
+            .map(|f| {
+                let owner = self.added_by.get(&f.path).copied();
+                (f.path.clone(), owner.unwrap_or((snapshot_id, sequence)))
+            })
+            .collect();
+        let key = hash(&serde_json::json!({
+            "format": "sluice-iceberg/1",
+            "table": self.table,
+            "lake_snapshot": v.snapshot.id,
+            "schema": **schema,
+            "files": files.iter().map(|f| (&f.path, owners[&f.path])).collect::<Vec<_>>(),
+            "snapshot_id": snapshot_id,
+            "sequence": sequence,
+            "parent": self.parent,
+        }));
+        let dir = format!("{PREFIX}/{}", v.snapshot.id.as_str());
+        let list_path = format!("{dir}/snap-{key}.avro");
+        let store = self.lake.data();
+        if !store.exists(&list_path).await? {
+            let manifest_path = format!("{dir}/{key}-m0.avro");
+            let manifest = self
+                .write_manifest(&manifest_path, files, &owners, schema, snapshot_id)
+                .await?;
+            write_manifest_list(
+                store,
+                &list_path,
+                manifest,
+                snapshot_id,
+                self.parent,
+                sequence,
+            )
+            .await?;
         }
+        let removed = self.added_by.keys().any(|p| !owners.contains_key(p));
+        let added = owners.values().filter(|o| o.0 == snapshot_id).count();
+        let content = &v.snapshot.content;
+        let summary = Summary {
+            operation: if removed {
+                Operation::Overwrite
+            } else {
+                Operation::Append
+            },
+            additional_properties: HashMap::from([
+                ("added-data-files".into(), added.to_string()),
+                ("total-data-files".into(), files.len().to_string()),
+                ("total-records".into(), content.rows.to_string()),
+                ("total-files-size".into(), content.bytes.to_string()),
+                ("total-delete-files".into(), "0".into()),
+                ("total-position-deletes".into(), "0".into()),
+                ("total-equality-deletes".into(), "0".into()),
+                ("sluice.commit".into(), v.commit.id.to_string()),
+                ("sluice.message".into(), v.commit.content.message.clone()),
+            ]),
+        };
+        let snapshot = Snapshot::builder()
+            .with_snapshot_id(snapshot_id)
+            .with_parent_snapshot_id(self.parent)
+            .with_sequence_number(sequence)
+            .with_timestamp_ms(self.time_ms)
+            .with_manifest_list(format!("{}/{list_path}", self.root))
+            .with_summary(summary)
+            .with_schema_id(schema_id)
+            .build();
+        self.added_by = owners;
+        self.parent = Some(snapshot_id);
+        Ok((snapshot, key))
     }
-    let mut manifest = writer.write_manifest_file().await?;
-    let bytes = io.new_input(&scratch)?.read().await?;
-    lake.data().put(path, bytes).await?;
-    manifest.manifest_path = format!("{root}/{path}");
-    Ok(manifest)
+
+    /// Writes the manifest of one version: every file, `Added` by this snapshot or
+    /// `Existing` with the snapshot and sequence number that added it.
+    async fn write_manifest(
+        &mut self,
+        path: &str,
+        files: &[LakeFile],
+        owners: &HashMap<String, (i64, i64)>,
+        schema: &SchemaRef,
+        snapshot_id: i64,
+    ) -> Result<ManifestFile> {
+        let io = FileIO::new_with_memory();
+        let scratch = format!("memory://{path}");
+        let spec = PartitionSpec::unpartition_spec();
+        let mut writer = ManifestWriterBuilder::new(
+            io.new_output(&scratch)?,
+            Some(snapshot_id),
+            schema.clone(),
+            spec,
+        )
+        .build_v2_data();
+        for f in files {
+            let footer = match self.footers.get(&f.path) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = read_footer(self.lake.data(), self.table, f).await?;
+                    self.footers.insert(f.path.clone(), m.clone());
+                    m
+                }
+            };
+            let location = format!("{}/{}", self.root, f.path);
+            let entry = data_file(location, f, &footer, schema)?;
+            let (owner, sequence) = owners[&f.path];
+            if owner == snapshot_id {
+                writer.add_file(entry, sequence)?;
+            } else {
+                writer.add_existing_file(entry, owner, sequence, Some(sequence))?;
+            }
+        }
+        let mut manifest = writer.write_manifest_file().await?;
+        let bytes = io.new_input(&scratch)?.read().await?;
+        self.lake.data().put(path, bytes).await?;
+        manifest.manifest_path = format!("{}/{path}", self.root);
+        Ok(manifest)
+    }
 }
 
 async fn write_manifest_list(
