@@ -115,6 +115,10 @@ pub enum LakeCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: QueryFormat,
+        /// Where the query runs: `local` (default), or `ballista://HOST:PORT`, a
+        /// cluster (`sluice cluster`) whose processes all reach the lake's data.
+        #[arg(long, value_name = "ENGINE", value_parser = crate::cluster_cmds::Engine::parse)]
+        engine: Option<crate::cluster_cmds::Engine>,
     },
     /// Tables added, removed and changed between two refs.
     Diff {
@@ -757,10 +761,18 @@ async fn execute_on(
             sql,
             reference,
             format,
+            engine,
             ..
         } => {
             let reference = resolve(reference);
-            let (schema, batches) = lake.query(&sql, &reference).await?;
+            let (schema, batches) = match engine {
+                Some(crate::cluster_cmds::Engine::Ballista(url)) => {
+                    crate::cluster_cmds::query(lake, &url, &sql, &reference).await?
+                }
+                None | Some(crate::cluster_cmds::Engine::Local) => {
+                    lake.query(&sql, &reference).await?
+                }
+            };
             render_batches(&schema, &batches, format)
         }
         LakeCommand::Diff { from, to, .. } => {

@@ -4,6 +4,7 @@ pub mod output;
 
 mod check;
 mod ci;
+mod cluster_cmds;
 mod init;
 mod lake_cmds;
 mod lake_loc;
@@ -65,6 +66,11 @@ enum Command {
     /// catalog: `http://HOST:PORT/iceberg` is main, `.../iceberg/REF` any branch, tag
     /// or commit; read-only, zero-copy (docs/interop.md).
     Serve(serve::ServeArgs),
+    /// Run a process of a DataFusion Ballista cluster that runs queries
+    /// (`--engine ballista://HOST:PORT`): its scheduler, or an executor.
+    #[cfg(feature = "cluster")]
+    #[command(subcommand)]
+    Cluster(cluster_cmds::ClusterCommand),
     #[command(flatten)]
     Lake(lake_cmds::LakeCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -153,12 +159,29 @@ fn dispatch() -> ExitCode {
         Command::Lsp => return lsp(),
         Command::Mcp(args) => return mcp::run(args),
         Command::Serve(args) => return serve::run(args),
+        #[cfg(feature = "cluster")]
+        Command::Cluster(cmd) => return cluster_cmds::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+/// A multi-threaded tokio runtime for a long-running command; `None` (the error
+/// printed) when it cannot start.
+pub(crate) fn async_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
         }
     }
 }

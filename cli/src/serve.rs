@@ -26,15 +26,8 @@ pub struct ServeArgs {
 
 /// Runs the catalog until interrupted (SIGINT or SIGTERM).
 pub fn run(args: ServeArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
+    let Some(rt) = crate::async_runtime() else {
+        return ExitCode::from(exit::USAGE);
     };
     match rt.block_on(serve(args)) {
         Ok(()) => ExitCode::from(exit::OK),
@@ -68,7 +61,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),

@@ -70,8 +70,7 @@ impl Lake {
     /// Registers the lake's data store in `ctx` (needed once before
     /// [`Lake::register_files`]).
     pub fn register_store(&self, ctx: &SessionContext) -> Result<()> {
-        let url = url::Url::parse(LAKE_URL).map_err(df_err)?;
-        ctx.register_object_store(&url, self.data().object_store());
+        ctx.register_object_store(&lake_url()?, self.data().object_store());
         Ok(())
     }
 
@@ -86,44 +85,7 @@ impl Lake {
         schema: &arrow_schema::Schema,
         files: &[crate::model::DataFile],
     ) -> Result<()> {
-        let schema: SchemaRef = Arc::new(view_types(schema));
-        let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
-            Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(df_err)?)
-        } else {
-            let paths = files
-                .iter()
-                .map(|f| ListingTableUrl::parse(format!("{LAKE_URL}{}", f.path)))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(df_err)?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(paths)
-                .with_listing_options(options)
-                .with_schema(schema);
-            Arc::new(ListingTable::try_new(config).map_err(df_err)?)
-        };
-        if let (Some(namespace), _) = crate::model::split_table_name(name) {
-            // `raw.orders` is table `orders` of schema `raw` in SQL: make sure the
-            // schema exists in the session's default catalog.
-            let catalog_name = ctx
-                .state()
-                .config()
-                .options()
-                .catalog
-                .default_catalog
-                .clone();
-            let catalog = ctx
-                .catalog(&catalog_name)
-                .ok_or_else(|| df_err(format!("the session has no catalog `{catalog_name}`")))?;
-            if catalog.schema(namespace).is_none() {
-                catalog
-                    .register_schema(namespace, Arc::new(MemorySchemaProvider::new()))
-                    .map_err(df_err)?;
-            }
-        }
-        let reference = table_reference(name);
-        ctx.register_table(reference, table).map_err(df_err)?;
-        Ok(())
+        register_files_under(ctx, &lake_url()?, name, schema, files)
     }
 
     /// A DataFusion session in which every table of `reference` is
@@ -144,17 +106,35 @@ impl Lake {
         &self,
         reference: &str,
     ) -> Result<(SessionContext, HashMap<String, (String, Vec<DataFile>)>)> {
-        let commit = self.resolve(reference).await?.commit;
         let ctx = SessionContext::new();
         self.register_store(&ctx)?;
+        let tables = self.register_tables(&ctx, &lake_url()?, reference).await?;
+        Ok((ctx, tables))
+    }
+
+    /// Registers every table of `reference` in `ctx`, its files read under
+    /// `data_url`; returns each table's files by the name SQL resolves it to.
+    async fn register_tables(
+        &self,
+        ctx: &SessionContext,
+        data_url: &url::Url,
+        reference: &str,
+    ) -> Result<HashMap<String, (String, Vec<DataFile>)>> {
+        let commit = self.resolve(reference).await?.commit;
         let mut tables = HashMap::new();
         for (name, sid) in commit.tables() {
             let snap = self.snapshot(sid).await?;
-            self.register_files(&ctx, name, &snap.content.schema, &snap.content.files)?;
-            let resolved_name = resolved(&ctx, table_reference(name));
+            register_files_under(
+                ctx,
+                data_url,
+                name,
+                &snap.content.schema,
+                &snap.content.files,
+            )?;
+            let resolved_name = resolved(ctx, table_reference(name));
             tables.insert(resolved_name, (name.clone(), snap.content.files.clone()));
         }
-        Ok((ctx, tables))
+        Ok(tables)
     }
 
     /// Runs a read-only SQL query over every table as of `reference`. The
@@ -163,7 +143,24 @@ impl Lake {
     /// never an empty or short result. A query naming a table the ref does not
     /// have fails with [`LakeError::TableNotFound`] naming it as the query spells it.
     pub async fn query(&self, sql: &str, reference: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let (ctx, tables) = self.session_unchecked(reference).await?;
+        let ctx = SessionContext::new();
+        self.register_store(&ctx)?;
+        self.query_in(&ctx, &lake_url()?, sql, reference).await
+    }
+
+    /// [`Lake::query`] in the caller's session `ctx`, which must reach the
+    /// data store at `data_url` (e.g. [`crate::DataStore::root_url`] in a
+    /// session of a cluster whose processes resolve it): every table of
+    /// `reference` is registered in `ctx` as its files under `data_url`, then
+    /// the query runs with the same checks and errors as [`Lake::query`].
+    pub async fn query_in(
+        &self,
+        ctx: &SessionContext,
+        data_url: &url::Url,
+        sql: &str,
+        reference: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let tables = self.register_tables(ctx, data_url, reference).await?;
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -171,7 +168,7 @@ impl Lake {
         let df = match ctx.sql_with_options(sql, options).await {
             Ok(df) => df,
             Err(e) => {
-                return Err(match unknown_table(&ctx, sql) {
+                return Err(match unknown_table(ctx, sql) {
                     Some(table) => LakeError::TableNotFound {
                         table,
                         reference: reference.to_string(),
@@ -184,7 +181,7 @@ impl Lake {
         df.logical_plan()
             .apply_with_subqueries(|node| {
                 if let LogicalPlan::TableScan(scan) = node {
-                    scanned.insert(resolved(&ctx, scan.table_name.clone()));
+                    scanned.insert(resolved(ctx, scan.table_name.clone()));
                 }
                 Ok(TreeNodeRecursion::Continue)
             })
@@ -198,6 +195,62 @@ impl Lake {
         let batches = df.collect().await.map_err(df_err)?;
         Ok((schema, batches))
     }
+}
+
+/// The URL the lake's own sessions reach its data store under ([`Lake::register_store`]).
+fn lake_url() -> Result<url::Url> {
+    url::Url::parse(LAKE_URL).map_err(df_err)
+}
+
+/// [`Lake::register_files`] with the files read under `data_url`, the data
+/// store's root as `ctx` reaches it.
+fn register_files_under(
+    ctx: &SessionContext,
+    data_url: &url::Url,
+    name: &str,
+    schema: &arrow_schema::Schema,
+    files: &[DataFile],
+) -> Result<()> {
+    let schema: SchemaRef = Arc::new(view_types(schema));
+    let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
+        Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(df_err)?)
+    } else {
+        let paths = files
+            .iter()
+            .map(|f| {
+                let url = data_url.join(&f.path).map_err(df_err)?;
+                ListingTableUrl::parse(url.as_str()).map_err(df_err)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(paths)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Arc::new(ListingTable::try_new(config).map_err(df_err)?)
+    };
+    if let (Some(namespace), _) = crate::model::split_table_name(name) {
+        // `raw.orders` is table `orders` of schema `raw` in SQL: make sure the
+        // schema exists in the session's default catalog.
+        let catalog_name = ctx
+            .state()
+            .config()
+            .options()
+            .catalog
+            .default_catalog
+            .clone();
+        let catalog = ctx
+            .catalog(&catalog_name)
+            .ok_or_else(|| df_err(format!("the session has no catalog `{catalog_name}`")))?;
+        if catalog.schema(namespace).is_none() {
+            catalog
+                .register_schema(namespace, Arc::new(MemorySchemaProvider::new()))
+                .map_err(df_err)?;
+        }
+    }
+    let reference = table_reference(name);
+    ctx.register_table(reference, table).map_err(df_err)?;
+    Ok(())
 }
 
 /// The first table `sql` reads that `ctx` does not have, as the query spells it

@@ -99,6 +99,26 @@ impl DataStore {
         &self.uri
     }
 
+    /// The data root as a URL another process can open, ending in `/`:
+    /// `file:///abs/dir/` for a local folder (readable on this machine),
+    /// `s3://bucket/prefix/` for S3 (readable wherever the `AWS_*`
+    /// environment reaches the bucket). A file `path` of the lake is this URL
+    /// joined with `path`.
+    pub fn root_url(&self) -> Result<url::Url> {
+        let bad = |e: &dyn std::fmt::Display| {
+            LakeError::Config(format!("data store `{}` as a URL: {e}", self.uri))
+        };
+        match &self.local_root {
+            Some(dir) => {
+                url::Url::from_directory_path(dir).map_err(|()| bad(&"not an absolute folder path"))
+            }
+            None => {
+                let trimmed = self.uri.trim_end_matches('/');
+                url::Url::parse(&format!("{trimmed}/")).map_err(|e| bad(&e))
+            }
+        }
+    }
+
     /// The underlying object store (paths are relative to the data root).
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
@@ -682,6 +702,29 @@ impl TableWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_urls_reach_the_same_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = DataStore::open("data dir", dir.path()).unwrap();
+        let url = local.root_url().unwrap();
+        assert_eq!(url.scheme(), "file");
+        assert!(url.as_str().ends_with("/data%20dir/"), "{url}");
+        let file = url.join("tables/t/a.parquet").unwrap();
+        assert_eq!(
+            file.to_file_path().unwrap(),
+            dir.path().join("data dir/tables/t/a.parquet")
+        );
+        for (uri, root) in [
+            ("s3://bucket", "s3://bucket/"),
+            ("s3://bucket/", "s3://bucket/"),
+            ("s3://bucket/lakes/prod", "s3://bucket/lakes/prod/"),
+            ("s3://bucket/lakes/prod/", "s3://bucket/lakes/prod/"),
+        ] {
+            let s3 = DataStore::open(uri, dir.path()).unwrap();
+            assert_eq!(s3.root_url().unwrap().as_str(), root, "{uri}");
+        }
+    }
 
     #[tokio::test]
     async fn prefixed_store_paths_are_relative_everywhere() {

@@ -155,15 +155,8 @@ async fn serve_http(server: Server, port: u16) -> anyhow::Result<()> {
 pub fn run(args: McpArgs) -> ExitCode {
     let guard = guard::Guard::new(&args.protect, &args.allow_writes_to);
     let server = Server::new(args.lake.lake.clone(), guard);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
+    let Some(rt) = crate::async_runtime() else {
+        return ExitCode::from(exit::USAGE);
     };
     let served = rt.block_on(async move {
         if let Some(port) = args.http {

@@ -477,6 +477,7 @@ impl Server {
             reference: p.reference,
             lake: self.lake_arg(),
             format: QueryFormat::Json,
+            engine: None,
         };
         let result = self.lake(cmd).await.map(|rows| {
             let mut rows = match rows {

@@ -1,0 +1,129 @@
+//! Client sessions on a cluster, and queries over the lake through them.
+
+use std::sync::Arc;
+
+use ballista_core::extension::SessionStateExt;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::SessionContext;
+use sluice_lake::Lake;
+
+use crate::error::{ClusterError, Result};
+use crate::stores::LakeStores;
+
+/// A cluster engine: `ballista://HOST:PORT`, the scheduler's address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineUrl {
+    pub host: String,
+    pub port: u16,
+}
+
+impl EngineUrl {
+    /// Parses `ballista://HOST:PORT` (the port is required: a cluster has no
+    /// default address).
+    pub fn parse(url: &str) -> Result<EngineUrl> {
+        let bad = |reason: &str| ClusterError::EngineUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let rest = url
+            .strip_prefix("ballista://")
+            .ok_or_else(|| bad("not a ballista:// URL"))?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+            return Err(bad("no host"));
+        }
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| bad("the port is not a number from 1 to 65535"))?;
+        if port == 0 {
+            return Err(bad("the port is not a number from 1 to 65535"));
+        }
+        Ok(EngineUrl {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// The scheduler's gRPC endpoint.
+    fn endpoint(&self) -> String {
+        if self.host.contains(':') {
+            format!("http://[{}]:{}", self.host, self.port)
+        } else {
+            format!("http://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for EngineUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "ballista://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "ballista://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A session whose queries run on the cluster at `engine`, configured as the
+/// checker plans ([`sluice_compiler::sql_plan::session_config`]), reading data
+/// through [`LakeStores`]. Nothing is sent to the scheduler until a query runs.
+pub fn connect(engine: &EngineUrl) -> Result<SessionContext> {
+    let stores = Arc::new(LakeStores::default());
+    let state = SessionStateBuilder::new()
+        .with_config(sluice_compiler::sql_plan::session_config())
+        .with_default_features()
+        .with_runtime_env(stores.runtime_env(None)?)
+        .build()
+        .upgrade_for_ballista(engine.endpoint())?;
+    Ok(SessionContext::new_with_state(state))
+}
+
+/// [`Lake::query`] on the cluster at `engine`: the tables of `reference` are
+/// registered as their files under the data store's URL
+/// ([`sluice_lake::DataStore::root_url`]), which every process of the cluster
+/// must reach.
+pub async fn query(
+    lake: &Lake,
+    engine: &EngineUrl,
+    sql: &str,
+    reference: &str,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let ctx = connect(engine)?;
+    let data_url = lake.data().root_url()?;
+    Ok(lake.query_in(&ctx, &data_url, sql, reference).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_urls() {
+        let ok = EngineUrl::parse("ballista://127.0.0.1:50050").unwrap();
+        assert_eq!((ok.host.as_str(), ok.port), ("127.0.0.1", 50050));
+        assert_eq!(ok.to_string(), "ballista://127.0.0.1:50050");
+        assert_eq!(ok.endpoint(), "http://127.0.0.1:50050");
+        let v6 = EngineUrl::parse("ballista://[::1]:7/").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 7));
+        assert_eq!(v6.endpoint(), "http://[::1]:7");
+        for bad in [
+            "df://h:1",
+            "ballista://h",
+            "ballista://:1",
+            "ballista://h:0",
+            "ballista://h:x",
+            "ballista://h:70000",
+            "ballista://u@h:1",
+            "ballista://h/p:1",
+        ] {
+            assert!(EngineUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

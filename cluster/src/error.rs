@@ -1,0 +1,34 @@
+//! The cluster's errors.
+
+/// Why a cluster process or a cluster query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// An engine URL that is not `ballista://HOST:PORT`.
+    #[error("engine `{url}`: {reason} (expected ballista://HOST:PORT)")]
+    EngineUrl { url: String, reason: String },
+    /// A socket could not be bound or reached.
+    #[error("{what} {addr}: {source}")]
+    Net {
+        what: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The scheduler did not accept connections in time.
+    #[error("no scheduler answered at {addr} within {seconds} s")]
+    SchedulerUnreachable { addr: String, seconds: u64 },
+    /// Ballista's scheduler or executor failed.
+    #[error("ballista: {0}")]
+    Ballista(#[from] ballista_core::error::BallistaError),
+    /// DataFusion failed to set up a session.
+    #[error("datafusion: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// The lake refused or failed the query.
+    #[error(transparent)]
+    Lake(#[from] sluice_lake::LakeError),
+    /// The executor's working folder could not be made.
+    #[error("executor work folder: {0}")]
+    WorkDir(#[source] std::io::Error),
+}
+
+pub type Result<T, E = ClusterError> = std::result::Result<T, E>;

@@ -1,0 +1,285 @@
+//! End-to-end test of `sluice cluster`: a scheduler and two executors as separate
+//! processes on 127.0.0.1, and TPC-H-like queries (joins, aggregates) giving the
+//! same rows through `sluice query --engine ballista://…` as run locally. Every
+//! process is killed when the test ends, and every wait has a deadline.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{json_of, ok_json, run_until};
+
+/// A cluster process, killed when dropped; its stderr goes to a file.
+struct Proc {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    fn start(args: &[&str], logs: &Path, name: &str) -> Proc {
+        let stderr = logs.join(format!("{name}.stderr"));
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name} could not start: {e}"));
+        Proc { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Waits for a stderr line containing `marker`, at most `deadline`; fails if
+    /// the process exits first.
+    fn wait_for_line(&mut self, marker: &str, deadline: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self.stderr().lines().find(|l| l.contains(marker)) {
+                return line.to_string();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "exited ({status}) before printing `{marker}`:\n{}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "no `{marker}` within {deadline:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit, at most `deadline` (then `None`).
+    fn terminate(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let started = Instant::now();
+        while started.elapsed() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of `GET path` from `addr` over HTTP/1.1, `None` on any failure.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let socket = addr.parse().ok()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// `sluice query SQL --format json` (on `engine` when given), with a deadline.
+fn query(lake: &Path, sql: &str, engine: Option<&str>) -> (Option<i32>, Value, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args(["query", sql, "--format", "json", "--lake"])
+        .arg(lake)
+        .env_remove("SLUICE_LAKE");
+    if let Some(engine) = engine {
+        cmd.args(["--engine", engine]);
+    }
+    let done = run_until(&mut cmd, Duration::from_secs(180), "sluice query");
+    let code = done.status.and_then(|s| s.code());
+    let value = serde_json::from_str(&done.stdout).unwrap_or(Value::Null);
+    (code, value, done.report())
+}
+
+const QUERIES: [&str; 4] = [
+    // Q1: pricing summary (scan, filter, grouped aggregates).
+    "SELECT l_returnflag, l_linestatus, sum(l_quantity) AS sum_qty, \
+     sum(l_extendedprice * (1 - l_discount)) AS sum_disc_price, avg(l_discount) AS avg_disc, \
+     count(*) AS count_order FROM lineitem WHERE l_shipdate <= DATE '1998-09-02' \
+     GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus",
+    // Q3: shipping priority (three-way join, aggregate, top 10).
+    "SELECT l_orderkey, sum(l_extendedprice * (1 - l_discount)) AS revenue, o_orderdate, \
+     o_shippriority FROM customer, orders, lineitem WHERE c_mktsegment = 'BUILDING' \
+     AND c_custkey = o_custkey AND l_orderkey = o_orderkey AND o_orderdate < DATE '1995-03-15' \
+     AND l_shipdate > DATE '1995-03-15' GROUP BY l_orderkey, o_orderdate, o_shippriority \
+     ORDER BY revenue DESC, o_orderdate, l_orderkey LIMIT 10",
+    // Q5: local supplier volume (six-way join).
+    "SELECT n_name, sum(l_extendedprice * (1 - l_discount)) AS revenue \
+     FROM customer, orders, lineitem, supplier, nation, region \
+     WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND l_suppkey = s_suppkey \
+     AND c_nationkey = s_nationkey AND s_nationkey = n_nationkey \
+     AND n_regionkey = r_regionkey AND r_name = 'ASIA' \
+     AND o_orderdate >= DATE '1994-01-01' AND o_orderdate < DATE '1995-01-01' \
+     GROUP BY n_name ORDER BY revenue DESC, n_name",
+    // Q13-like: an outer join and a count of counts.
+    "SELECT c_count, count(*) AS custdist FROM (SELECT c_custkey, count(o_orderkey) AS c_count \
+     FROM customer LEFT OUTER JOIN orders ON c_custkey = o_custkey \
+     AND o_comment NOT LIKE '%special%requests%' GROUP BY c_custkey) AS c_orders \
+     GROUP BY c_count ORDER BY custdist DESC, c_count DESC",
+];
+
+#[test]
+fn queries_on_a_cluster_of_separate_processes_match_local_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    ok_json(&lake, &["tpchgen", "--scale", "0.01"]);
+
+    let mut scheduler = Proc::start(
+        &["cluster", "scheduler", "--bind", "127.0.0.1:0"],
+        tmp.path(),
+        "scheduler",
+    );
+    let line = scheduler.wait_for_line("listening on ", Duration::from_secs(60));
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in `{line}`"))
+        .to_string();
+    let mut executors: Vec<Proc> = (0..2)
+        .map(|i| {
+            Proc::start(
+                &[
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &addr,
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--concurrency",
+                    "2",
+                ],
+                tmp.path(),
+                &format!("executor{i}"),
+            )
+        })
+        .collect();
+    for executor in &mut executors {
+        executor.wait_for_line("serving on 127.0.0.1:", Duration::from_secs(60));
+    }
+    // Both executors registered: the scheduler's readiness probe counts them.
+    let started = Instant::now();
+    loop {
+        let ready = http_get(&addr, "/readyz").unwrap_or_default();
+        if ready.contains("ready: 2 executors registered") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "executors never registered: {ready}\nscheduler:\n{}",
+            scheduler.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let engine = format!("ballista://{addr}");
+    for sql in QUERIES {
+        let (code, local, report) = query(&lake, sql, None);
+        assert_eq!(code, Some(0), "local: {sql}\n{report}");
+        let rows = local.as_array().map_or(0, Vec::len);
+        assert!(rows > 0, "no rows locally: {sql}\n{local}");
+        let (code, remote, report) = query(&lake, sql, Some(&engine));
+        assert_eq!(
+            code,
+            Some(0),
+            "cluster: {sql}\n{report}\nscheduler:\n{}",
+            scheduler.stderr()
+        );
+        assert_eq!(remote, local, "{sql}");
+    }
+
+    // The lake's own errors stand on the cluster: an unknown table is named.
+    let (code, err, report) = query(&lake, "SELECT * FROM nope", Some(&engine));
+    assert_eq!(code, Some(2), "{report}");
+    assert_eq!(err["error"]["kind"], "table_not_found", "{err}");
+
+    // SIGTERM stops every process cleanly: executors first, then the scheduler.
+    for (i, mut executor) in executors.into_iter().enumerate() {
+        let status = executor.terminate(Duration::from_secs(30));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "executor {i}: {status:?}\n{}",
+            executor.stderr()
+        );
+    }
+    let status = scheduler.terminate(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "scheduler: {status:?}\n{}",
+        scheduler.stderr()
+    );
+}
+
+#[test]
+fn a_bad_engine_url_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    ok_json(&lake, &["tpchgen", "--scale", "0.01"]);
+    for engine in ["ballista://127.0.0.1", "spark://x:1", "ballista://h:0"] {
+        let (code, _, report) = query(&lake, "SELECT 1", Some(engine));
+        assert_eq!(code, Some(2), "{engine}: {report}");
+    }
+    let out = support::sluice(
+        &lake,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM nation",
+            "--engine",
+            "local",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(json_of(&out, "local engine")[0]["n"], 25);
+}
+
+#[test]
+fn an_executor_without_a_scheduler_gives_up_at_its_deadline() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let scheduler = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args([
+        "cluster",
+        "executor",
+        "--scheduler",
+        &scheduler,
+        "--connect-timeout",
+        "1",
+    ]);
+    let done = run_until(&mut cmd, Duration::from_secs(60), "sluice cluster executor");
+    assert_eq!(
+        done.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        done.report()
+    );
+    assert!(
+        done.stderr.contains("no scheduler answered"),
+        "{}",
+        done.report()
+    );
+}
