@@ -369,16 +369,6 @@ fn a_run_on_the_cluster_publishes_what_a_local_run_does_and_fails_cleanly() {
         remote["result_commit"],
         support::head(&lake, "cluster").as_str()
     );
-    let published = |run: &Value| -> Vec<String> {
-        let mut names: Vec<String> = run["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n["name"].as_str().unwrap().to_string())
-            .collect();
-        names.sort();
-        names
-    };
     assert_eq!(published(&local), published(&remote));
     assert_eq!(published(&remote).len(), 4, "{remote}");
     for table in published(&remote) {
@@ -448,6 +438,81 @@ fn a_run_on_the_cluster_publishes_what_a_local_run_does_and_fails_cleanly() {
         "{failed}"
     );
     assert_eq!(support::head(&lake, "broken"), before);
+}
+
+/// The published tables of a run's document, sorted.
+fn published(run: &Value) -> Vec<String> {
+    let mut names: Vec<String> = run["nodes"]
+        .as_array()
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter(|n| n["published"] == true)
+                .filter_map(|n| n["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn run_parameters_and_append_outputs_on_the_cluster_match_a_local_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/run");
+    let csv = root.join("data/orders.csv");
+    ok_json(
+        &lake,
+        &["import", csv.to_str().unwrap(), "--table", "raw_orders"],
+    );
+    for branch in ["local", "cluster"] {
+        ok_json(&lake, &["branch", "create", branch]);
+    }
+    let cluster = Cluster::start(tmp.path());
+    let engine = format!("ballista://{}", cluster.addr);
+    let project = root.join("bauplan_typed");
+    // Typed parameters in the SQL (`$country`, `$min_id`) and an APPEND node.
+    let params = ["--param", "country=DE", "--param", "min_id=3"];
+    // Twice on each branch: the second run appends to the first one's log.
+    for _ in 0..2 {
+        let (code, _, report) = run(&lake, &project, "local", &params, None);
+        assert_eq!(code, Some(0), "local run\n{report}");
+        let mut on_cluster = params.to_vec();
+        on_cluster.extend(["--engine", engine.as_str()]);
+        let (code, remote, report) = run(&lake, &project, "cluster", &on_cluster, None);
+        assert_eq!(
+            code,
+            Some(0),
+            "cluster run\n{report}\nscheduler:\n{}",
+            cluster.scheduler.stderr()
+        );
+        assert!(
+            published(&remote).contains(&"country_orders".to_string()),
+            "{remote}"
+        );
+    }
+    let orders = all_rows(&lake, "country_orders", "cluster");
+    assert_eq!(
+        orders,
+        [serde_json::json!({"id": 4, "customer": "cyd", "amount": 7.25, "country": "DE"})]
+    );
+    let tables = ok_json(&lake, &["table", "list", "--ref", "cluster"]);
+    let names: Vec<&str> = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"order_log"), "{tables}");
+    for table in names {
+        let (l, r) = (
+            all_rows(&lake, table, "local"),
+            all_rows(&lake, table, "cluster"),
+        );
+        assert!(same_rows(&l, &r), "{table}:\nlocal {l:?}\ncluster {r:?}");
+    }
+    assert_eq!(all_rows(&lake, "order_log", "cluster").len(), 2);
 }
 
 #[test]
