@@ -29,6 +29,55 @@ impl Engine {
             "unknown engine `{value}`: use `local` or ballista://HOST:PORT"
         ))
     }
+
+    /// The engine a command uses: its `--engine`, else `$SLUICE_ENGINE` (unset or
+    /// empty: local).
+    pub(crate) fn chosen(flag: Option<Engine>) -> Result<Engine, CmdError> {
+        if let Some(engine) = flag {
+            return Ok(engine);
+        }
+        match std::env::var(ENGINE_ENV) {
+            Ok(value) if !value.is_empty() => {
+                Engine::parse(&value).map_err(|e| usage(format!("{ENGINE_ENV}: {e}")))
+            }
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Engine::Local),
+            Err(e) => Err(usage(format!("{ENGINE_ENV}: {e}"))),
+        }
+    }
+}
+
+/// The environment variable naming the engine of `sluice query` and `sluice run`
+/// when `--engine` is not given.
+pub(crate) const ENGINE_ENV: &str = "SLUICE_ENGINE";
+
+/// What `sluice run` hands the runtime for `engine`: `None` runs SQL nodes in this
+/// process; a cluster gets a session factory and the lake's data URL.
+pub(crate) fn sql_engine(
+    lake: &sluice_lake::Lake,
+    engine: &Engine,
+) -> Result<Option<sluice_runtime::SqlEngine>, CmdError> {
+    let url = match engine {
+        Engine::Local => return Ok(None),
+        Engine::Ballista(url) => url,
+    };
+    #[cfg(feature = "cluster")]
+    {
+        let parsed = sluice_cluster::EngineUrl::parse(url).map_err(|e| usage(e.to_string()))?;
+        let data_url = lake.data().root_url()?;
+        let session: sluice_runtime::SessionFactory = std::sync::Arc::new(move || {
+            sluice_cluster::connect(&parsed).map_err(|e| e.to_string())
+        });
+        Ok(Some(sluice_runtime::SqlEngine {
+            name: url.clone(),
+            session,
+            data_url,
+        }))
+    }
+    #[cfg(not(feature = "cluster"))]
+    {
+        let _ = lake;
+        Err(without_cluster(url))
+    }
 }
 
 /// Runs `sql` over the tables of `reference` on the cluster at `url`.

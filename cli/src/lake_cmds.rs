@@ -115,8 +115,9 @@ pub enum LakeCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: QueryFormat,
-        /// Where the query runs: `local` (default), or `ballista://HOST:PORT`, a
-        /// cluster (`sluice cluster`) whose processes all reach the lake's data.
+        /// Where the query runs: `local`, or `ballista://HOST:PORT`, a cluster
+        /// (`sluice cluster`) whose processes all reach the lake's data (default:
+        /// $SLUICE_ENGINE, else local).
         #[arg(long, value_name = "ENGINE", value_parser = crate::cluster_cmds::Engine::parse)]
         engine: Option<crate::cluster_cmds::Engine>,
     },
@@ -765,13 +766,11 @@ async fn execute_on(
             ..
         } => {
             let reference = resolve(reference);
-            let (schema, batches) = match engine {
-                Some(crate::cluster_cmds::Engine::Ballista(url)) => {
+            let (schema, batches) = match crate::cluster_cmds::Engine::chosen(engine)? {
+                crate::cluster_cmds::Engine::Ballista(url) => {
                     crate::cluster_cmds::query(lake, &url, &sql, &reference).await?
                 }
-                None | Some(crate::cluster_cmds::Engine::Local) => {
-                    lake.query(&sql, &reference).await?
-                }
+                crate::cluster_cmds::Engine::Local => lake.query(&sql, &reference).await?,
             };
             render_batches(&schema, &batches, format)
         }

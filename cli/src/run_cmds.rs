@@ -52,6 +52,11 @@ pub struct RunArgs {
     /// under `[python]` in sluice.toml, else 3/4 of the machine's memory).
     #[arg(long, value_name = "SIZE", value_parser = sluice_runtime::python::parse_memory_size)]
     node_memory: Option<u64>,
+    /// Where SQL nodes run: `local`, or `ballista://HOST:PORT`, a cluster (`sluice
+    /// cluster`) whose processes all reach the lake's data; Python nodes, validation
+    /// and commits stay in this process (default: $SLUICE_ENGINE, else local).
+    #[arg(long, value_name = "ENGINE", value_parser = crate::cluster_cmds::Engine::parse)]
+    engine: Option<crate::cluster_cmds::Engine>,
     #[command(flatten)]
     common: RunCommon,
 }
@@ -636,6 +641,8 @@ pub(crate) struct RunRequest {
     pub node_timeout: Option<Duration>,
     /// `--node-memory`.
     pub node_memory: Option<u64>,
+    /// `--engine` (`None`: `$SLUICE_ENGINE`, else local).
+    pub engine: Option<crate::cluster_cmds::Engine>,
 }
 
 /// A run that could not start or failed outside its nodes: exit code, JSON `kind` and
@@ -659,6 +666,7 @@ pub(crate) async fn execute_run(
         message,
     })?;
     let target = lake_loc::reference(req.target.clone(), &settings);
+    let engine = crate::cluster_cmds::Engine::chosen(req.engine.clone()).map_err(cmd_failure)?;
     // A run may create the lake; one that does not run removes it again.
     let opened = lake_loc::open_for_write(req.lake.as_deref(), &settings)
         .await
@@ -670,7 +678,15 @@ pub(crate) async fn execute_run(
                 message: e.to_string(),
             }
         })?;
+    let sql_engine = match crate::cluster_cmds::sql_engine(&opened.lake, &engine) {
+        Ok(e) => e,
+        Err(e) => {
+            opened.finish(false).await;
+            return Err(cmd_failure(e));
+        }
+    };
     let mut options = RunOptions::new(&req.dir, &target);
+    options.sql_engine = sql_engine;
     options.dry_run = req.dry_run;
     options.params = req.params;
     options.allow_network = req.allow_network;
@@ -689,6 +705,14 @@ pub(crate) async fn execute_run(
             message: e.to_string(),
         }
     })
+}
+
+fn cmd_failure(e: crate::lake_cmds::CmdError) -> RunFailure {
+    RunFailure {
+        code: e.code,
+        kind: e.kind,
+        message: e.message,
+    }
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
@@ -711,6 +735,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         allow_weaker_isolation: args.allow_weaker_isolation,
         node_timeout: args.node_timeout,
         node_memory: args.node_memory,
+        engine: args.engine.clone(),
     };
     rt.block_on(async {
         if args.allow_network && format != Format::Json {

@@ -88,6 +88,21 @@ impl Lake {
         register_files_under(ctx, &lake_url()?, name, schema, files)
     }
 
+    /// [`Lake::register_files`] with the files read under `data_url`, the data
+    /// store's root as `ctx` reaches it (e.g. [`crate::DataStore::root_url`] in a
+    /// session of a cluster whose processes resolve it); no [`Lake::register_store`]
+    /// needed.
+    pub fn register_files_at(
+        &self,
+        ctx: &SessionContext,
+        data_url: &url::Url,
+        name: &str,
+        schema: &arrow_schema::Schema,
+        files: &[crate::model::DataFile],
+    ) -> Result<()> {
+        register_files_under(ctx, data_url, name, schema, files)
+    }
+
     /// A DataFusion session in which every table of `reference` is
     /// registered under its name (read-only: the session sees exactly the
     /// snapshot files of that commit). Every table's files are checked first

@@ -51,6 +51,8 @@ pub struct NodeContext {
     pub branch: String,
     /// Progress: environment builds and what nodes print, live.
     pub observer: Observer,
+    /// Where SQL nodes execute (`None`: in this process).
+    pub sql_engine: Option<crate::engine::SqlEngine>,
 }
 
 /// What a node leaves besides its output, kept whether it succeeds or fails: the
@@ -439,19 +441,52 @@ async fn sql_stream(
         .texts
         .get(&node.file)
         .ok_or_else(|| node_error(node, format!("{} is not part of the project", node.file)))?;
-    let session = SessionContext::new_with_config(sluice_compiler::sql_plan::session_config());
+    let engine_name = ctx.sql_engine.as_ref().map(|e| e.name.as_str());
     let df_error = |e: datafusion::error::DataFusionError| {
-        let mut err = node_error(node, format!("`{}` failed in DataFusion: {e}", node.name));
+        let message = match engine_name {
+            Some(engine) => format!("`{}` failed on {engine}: {e}", node.name),
+            None => format!("`{}` failed in DataFusion: {e}", node.name),
+        };
+        let mut err = node_error(node, message);
         err.detail = Some(e.to_string());
         err
     };
     let lake_error = |e: sluice_lake::LakeError| node_error(node, e.to_string());
-    ctx.lake.register_store(&session).map_err(lake_error)?;
-    for (name, table) in inputs {
-        ctx.lake
-            .register_files(&session, name, &table.schema, &table.files)
-            .map_err(lake_error)?;
-    }
+    let session = match &ctx.sql_engine {
+        // The inputs by URL: sources' snapshots and this run's uncommitted outputs
+        // are files of the data store alike.
+        Some(engine) => {
+            let session = (engine.session)().map_err(|e| {
+                node_error(
+                    node,
+                    format!("`{}`: no session on {}: {e}", node.name, engine.name),
+                )
+            })?;
+            for (name, table) in inputs {
+                ctx.lake
+                    .register_files_at(
+                        &session,
+                        &engine.data_url,
+                        name,
+                        &table.schema,
+                        &table.files,
+                    )
+                    .map_err(lake_error)?;
+            }
+            session
+        }
+        None => {
+            let session =
+                SessionContext::new_with_config(sluice_compiler::sql_plan::session_config());
+            ctx.lake.register_store(&session).map_err(lake_error)?;
+            for (name, table) in inputs {
+                ctx.lake
+                    .register_files(&session, name, &table.schema, &table.files)
+                    .map_err(lake_error)?;
+            }
+            session
+        }
+    };
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -476,7 +511,16 @@ async fn sql_stream(
     })?;
     let stream = df.execute_stream().await.map_err(df_error)?;
     let schema = stream.schema();
-    Ok((schema, stream.map(|b| b.map_err(|e| e.to_string()))))
+    let engine = ctx.sql_engine.as_ref().map(|e| e.name.clone());
+    Ok((
+        schema,
+        stream.map(move |b| {
+            b.map_err(|e| match &engine {
+                Some(engine) => format!("{e} (on {engine})"),
+                None => e.to_string(),
+            })
+        }),
+    ))
 }
 
 /// Keeps an output that broke its contract on the run's branch, as produced (no

@@ -6,6 +6,7 @@
 //! branch, and publishes all outputs with one merge, or none (docs/runs.md).
 
 pub mod archive;
+mod engine;
 mod error;
 mod exec;
 mod params;
@@ -16,6 +17,7 @@ mod run;
 pub mod runs;
 pub mod validate;
 
+pub use engine::{SessionFactory, SqlEngine};
 pub use error::{Result, RuntimeError};
 pub use record::{NodeRecord, NodeStatus, RunRecord, RunStatus};
 pub use run::{Observer, RunEvent, RunOptions, RunOutcome, recover_stale_runs, run};

@@ -53,6 +53,8 @@ pub struct RunOptions {
     /// Run Python nodes without the isolation layers this host cannot provide
     /// (also `allow_weaker_isolation` in sluice.toml); the run warns.
     pub allow_weaker_isolation: bool,
+    /// Where SQL nodes execute (`None`: in this process, with DataFusion).
+    pub sql_engine: Option<crate::engine::SqlEngine>,
 }
 
 impl RunOptions {
@@ -70,6 +72,7 @@ impl RunOptions {
             node_timeout: None,
             node_memory: None,
             allow_weaker_isolation: false,
+            sql_engine: None,
         }
     }
 }
@@ -715,6 +718,7 @@ async fn execute(
         run_id: rec.id.clone(),
         branch: rec.branch.clone(),
         observer: observer.clone(),
+        sql_engine: options.sql_engine.clone(),
     });
     let traces: HashMap<String, Arc<exec::NodeTrace>> = rec
         .nodes

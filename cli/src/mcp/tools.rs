@@ -535,6 +535,7 @@ impl Server {
             allow_weaker_isolation: false,
             node_timeout: None,
             node_memory: None,
+            engine: None,
         };
         let observer: sluice_runtime::Observer = Arc::new(|_| {});
         let result = match run_cmds::execute_run(req, observer).await {
