@@ -52,7 +52,7 @@ pub(crate) const ENGINE_ENV: &str = "SLUICE_ENGINE";
 
 /// What `sluice run` hands the runtime for `engine`: `None` runs SQL nodes in this
 /// process; a cluster gets a session factory and the lake's data URL.
-pub(crate) fn sql_engine(
+pub(crate) async fn sql_engine(
     lake: &sluice_lake::Lake,
     engine: &Engine,
 ) -> Result<Option<sluice_runtime::SqlEngine>, CmdError> {
@@ -63,6 +63,9 @@ pub(crate) fn sql_engine(
     #[cfg(feature = "cluster")]
     {
         let parsed = sluice_cluster::EngineUrl::parse(url).map_err(|e| usage(e.to_string()))?;
+        sluice_cluster::ready(&parsed)
+            .await
+            .map_err(cluster_error)?;
         let data_url = lake.data().root_url()?;
         let session: sluice_runtime::SessionFactory = std::sync::Arc::new(move || {
             sluice_cluster::connect(&parsed).map_err(|e| e.to_string())

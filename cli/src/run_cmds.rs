@@ -678,7 +678,7 @@ pub(crate) async fn execute_run(
                 message: e.to_string(),
             }
         })?;
-    let sql_engine = match crate::cluster_cmds::sql_engine(&opened.lake, &engine) {
+    let sql_engine = match crate::cluster_cmds::sql_engine(&opened.lake, &engine).await {
         Ok(e) => e,
         Err(e) => {
             opened.finish(false).await;

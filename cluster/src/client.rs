@@ -85,6 +85,36 @@ pub fn connect(engine: &EngineUrl) -> Result<SessionContext> {
     Ok(SessionContext::new_with_state(state))
 }
 
+/// How long [`ready`] waits for the scheduler's answer.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Checks that the scheduler at `engine` has an executor registered (its `/readyz`),
+/// so that a query is not sent to a cluster that would hold it until one registers.
+/// A scheduler that cannot be reached is left to the query itself to report.
+pub async fn ready(engine: &EngineUrl) -> Result<()> {
+    // Only a preflight: where it cannot ask (no HTTP client, no answer), the query
+    // itself reports what is wrong.
+    let Ok(client) = reqwest::Client::builder().timeout(READY_TIMEOUT).build() else {
+        return Ok(());
+    };
+    let Ok(response) = client
+        .get(format!("{}/readyz", engine.endpoint()))
+        .send()
+        .await
+    else {
+        return Ok(());
+    };
+    if response.status().is_success() {
+        return Ok(());
+    }
+    let said = response.text().await.unwrap_or_default().trim().to_string();
+    Err(ClusterError::NoExecutor {
+        engine: engine.to_string(),
+        addr: format!("{}:{}", engine.host, engine.port),
+        said,
+    })
+}
+
 /// [`Lake::query`] on the cluster at `engine`: the tables of `reference` are
 /// registered as their files under the data store's URL
 /// ([`sluice_lake::DataStore::root_url`]), which every process of the cluster
@@ -95,6 +125,7 @@ pub async fn query(
     sql: &str,
     reference: &str,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    ready(engine).await?;
     let ctx = connect(engine)?;
     let data_url = lake.data().root_url()?;
     Ok(lake.query_in(&ctx, &data_url, sql, reference).await?)

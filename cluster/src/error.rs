@@ -17,6 +17,17 @@ pub enum ClusterError {
     /// The scheduler did not accept connections in time.
     #[error("no scheduler answered at {addr} within {seconds} s")]
     SchedulerUnreachable { addr: String, seconds: u64 },
+    /// The scheduler answers but has no executor to run anything: a query sent to
+    /// it would wait until one registers.
+    #[error(
+        "the cluster at {engine} has no executor to run on (its scheduler says: {said}); \
+         start one with `sluice cluster executor --scheduler {addr}`"
+    )]
+    NoExecutor {
+        engine: String,
+        addr: String,
+        said: String,
+    },
     /// Ballista's scheduler or executor failed.
     #[error("ballista: {0}")]
     Ballista(#[from] ballista_core::error::BallistaError),

@@ -16,7 +16,7 @@ mod executor;
 mod scheduler;
 mod stores;
 
-pub use client::{EngineUrl, connect, query};
+pub use client::{EngineUrl, connect, query, ready};
 pub use error::{ClusterError, Result};
 pub use executor::{ExecutorOptions, run_executor};
 pub use scheduler::Scheduler;

@@ -96,6 +96,23 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(response)
 }
 
+/// A scheduler on a free port, and its HOST:PORT once it listens.
+fn start_scheduler(logs: &Path) -> (Proc, String) {
+    let mut scheduler = Proc::start(
+        &["cluster", "scheduler", "--bind", "127.0.0.1:0"],
+        logs,
+        "scheduler",
+    );
+    let line = scheduler.wait_for_line("listening on ", Duration::from_secs(60));
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in `{line}`"))
+        .to_string();
+    (scheduler, addr)
+}
+
 /// A scheduler and two executors (two task slots each), every executor registered.
 struct Cluster {
     scheduler: Proc,
@@ -106,18 +123,7 @@ struct Cluster {
 
 impl Cluster {
     fn start(logs: &Path) -> Cluster {
-        let mut scheduler = Proc::start(
-            &["cluster", "scheduler", "--bind", "127.0.0.1:0"],
-            logs,
-            "scheduler",
-        );
-        let line = scheduler.wait_for_line("listening on ", Duration::from_secs(60));
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in `{line}`"))
-            .to_string();
+        let (scheduler, addr) = start_scheduler(logs);
         let mut executors: Vec<Proc> = (0..2)
             .map(|i| {
                 Proc::start(
@@ -613,4 +619,37 @@ fn an_executor_without_a_scheduler_gives_up_at_its_deadline() {
         "{}",
         done.report()
     );
+}
+
+/// A scheduler with no executor would hold a query until one registers: a query or a
+/// run on it is refused at once instead, naming the cluster and how to add an
+/// executor, and the run's target is untouched.
+#[test]
+fn a_cluster_without_executors_is_refused_not_waited_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    ok_json(&lake, &["tpchgen", "--scale", "0.001"]);
+    let (mut scheduler, addr) = start_scheduler(tmp.path());
+    let engine = format!("ballista://{addr}");
+
+    let (code, value, report) = query(&lake, "SELECT count(*) FROM nation", Some(&engine));
+    assert_eq!(code, Some(1), "{report}");
+    let message = value["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("no executor") && message.contains(&addr),
+        "{report}"
+    );
+
+    let before = support::head(&lake, "main");
+    let (code, value, report) = run(
+        &lake,
+        &example("tpch"),
+        "main",
+        &["--engine", &engine],
+        None,
+    );
+    assert_ne!(code, Some(0), "{report}");
+    assert!(value.to_string().contains("no executor"), "{report}");
+    assert_eq!(support::head(&lake, "main"), before);
+    scheduler.terminate(Duration::from_secs(30));
 }
