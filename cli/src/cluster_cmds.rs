@@ -30,18 +30,28 @@ impl Engine {
         ))
     }
 
-    /// The engine a command uses: its `--engine`, else `$SLUICE_ENGINE` (unset or
-    /// empty: local).
-    pub(crate) fn chosen(flag: Option<Engine>) -> Result<Engine, CmdError> {
+    /// The engine a command uses: its `--engine`, else `$SLUICE_ENGINE` (empty: local),
+    /// else `engine = "..."` in the project's sluice.toml, else local.
+    pub(crate) fn chosen(
+        flag: Option<Engine>,
+        settings: &crate::lake_loc::ProjectSettings,
+    ) -> Result<Engine, CmdError> {
         if let Some(engine) = flag {
             return Ok(engine);
         }
         match std::env::var(ENGINE_ENV) {
             Ok(value) if !value.is_empty() => {
-                Engine::parse(&value).map_err(|e| usage(format!("{ENGINE_ENV}: {e}")))
+                return Engine::parse(&value).map_err(|e| usage(format!("{ENGINE_ENV}: {e}")));
             }
-            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Engine::Local),
-            Err(e) => Err(usage(format!("{ENGINE_ENV}: {e}"))),
+            Ok(_) => return Ok(Engine::Local),
+            Err(std::env::VarError::NotPresent) => {}
+            Err(e) => return Err(usage(format!("{ENGINE_ENV}: {e}"))),
+        }
+        match &settings.engine {
+            Some(value) => {
+                Engine::parse(value).map_err(|e| usage(format!("sluice.toml `engine`: {e}")))
+            }
+            None => Ok(Engine::Local),
         }
     }
 }

@@ -766,7 +766,7 @@ async fn execute_on(
             ..
         } => {
             let reference = resolve(reference);
-            let (schema, batches) = match crate::cluster_cmds::Engine::chosen(engine)? {
+            let (schema, batches) = match crate::cluster_cmds::Engine::chosen(engine, settings)? {
                 crate::cluster_cmds::Engine::Ballista(url) => {
                     crate::cluster_cmds::query(lake, &url, &sql, &reference).await?
                 }

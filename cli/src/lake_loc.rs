@@ -33,6 +33,8 @@ pub struct ProjectSettings {
     pub lake: Option<String>,
     /// `ref = "..."`: the default ref.
     pub reference: Option<String>,
+    /// `engine = "..."`: where SQL runs, unless `--engine` or `SLUICE_ENGINE` says.
+    pub engine: Option<String>,
 }
 
 /// Reads `sluice.toml` in `dir` (none is fine; a malformed one is an error naming it).
@@ -60,6 +62,7 @@ pub fn project_settings(dir: &Path) -> Result<ProjectSettings, String> {
     Ok(ProjectSettings {
         lake,
         reference: config.reference,
+        engine: config.engine,
     })
 }
 

@@ -666,7 +666,8 @@ pub(crate) async fn execute_run(
         message,
     })?;
     let target = lake_loc::reference(req.target.clone(), &settings);
-    let engine = crate::cluster_cmds::Engine::chosen(req.engine.clone()).map_err(cmd_failure)?;
+    let engine =
+        crate::cluster_cmds::Engine::chosen(req.engine.clone(), &settings).map_err(cmd_failure)?;
     // A run may create the lake; one that does not run removes it again.
     let opened = lake_loc::open_for_write(req.lake.as_deref(), &settings)
         .await

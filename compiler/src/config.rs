@@ -15,6 +15,9 @@ pub struct Config {
     /// The default ref of commands that read or write one (`ref = "dev"`), else `main`.
     #[serde(rename = "ref")]
     pub reference: Option<String>,
+    /// Where SQL runs (`engine = "ballista://HOST:PORT"`, else `local`): `--engine`
+    /// and `SLUICE_ENGINE` override it (checked by the CLI).
+    pub engine: Option<String>,
     #[serde(default)]
     pub project: ProjectSection,
     #[serde(default)]
@@ -59,8 +62,8 @@ pub fn parse(file: FileId, text: &str) -> (Config, Option<Diagnostic>) {
                         format!("invalid sluice.toml: {message}"),
                     )
                     .with_help(
-                        "sluice.toml accepts `lake = \"...\"` and `ref = \"...\"` (before any \
-                         section), `[project]` with `name = \"...\"` and `[python]` with \
+                        "sluice.toml accepts `lake = \"...\"`, `ref = \"...\"` and \
+                         `engine = \"...\"` (before any section), `[project]` with `name = \"...\"` and `[python]` with \
                          `node_timeout = \"10m\"`, `node_memory = \"4GiB\"`, \
                          `allow_weaker_isolation = true`",
                     ),

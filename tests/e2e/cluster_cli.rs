@@ -653,3 +653,51 @@ fn a_cluster_without_executors_is_refused_not_waited_on() {
     assert_eq!(support::head(&lake, "main"), before);
     scheduler.terminate(Duration::from_secs(30));
 }
+
+/// `engine = "..."` in a project's sluice.toml is where its SQL runs, unless
+/// `SLUICE_ENGINE` or `--engine` says otherwise; a bad value names sluice.toml.
+#[test]
+fn sluice_toml_names_the_engine_below_the_variable_and_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("o.csv"), "id\n1\n").unwrap();
+    let dead = dead_engine();
+    std::fs::write(
+        dir.join("sluice.toml"),
+        format!("lake = \"lake\"\nengine = \"{dead}\"\n"),
+    )
+    .unwrap();
+    let sluice = |args: &[&str], env_engine: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.args(args)
+            .current_dir(dir)
+            .env_remove("SLUICE_LAKE")
+            .env_remove("SLUICE_ENGINE");
+        if let Some(e) = env_engine {
+            cmd.env("SLUICE_ENGINE", e);
+        }
+        let done = run_until(&mut cmd, Duration::from_secs(120), "sluice");
+        (done.status.and_then(|s| s.code()), done.report())
+    };
+    let (code, report) = sluice(&["import", "o.csv", "--table", "t"], None);
+    assert_eq!(code, Some(0), "{report}");
+    // The project's engine is used: nothing listens there.
+    let (code, report) = sluice(&["query", "SELECT * FROM t"], None);
+    assert_eq!(code, Some(1), "{report}");
+    // The variable and the flag each win over it.
+    let (code, report) = sluice(&["query", "SELECT * FROM t"], Some("local"));
+    assert_eq!(code, Some(0), "{report}");
+    let (code, report) = sluice(&["query", "SELECT * FROM t", "--engine", "local"], None);
+    assert_eq!(code, Some(0), "{report}");
+    std::fs::write(
+        dir.join("sluice.toml"),
+        "lake = \"lake\"\nengine = \"spark\"\n",
+    )
+    .unwrap();
+    let (code, report) = sluice(&["query", "SELECT * FROM t"], None);
+    assert_eq!(code, Some(2), "{report}");
+    assert!(
+        report.contains("sluice.toml `engine`: unknown engine `spark`"),
+        "{report}"
+    );
+}
