@@ -15,7 +15,7 @@ use iceberg::spec::{
 };
 use parquet::basic::{LogicalType, TimeUnit};
 use parquet::file::metadata::ParquetMetaData;
-use parquet::file::statistics::Statistics;
+use parquet::file::statistics::{Statistics, ValueStatistics};
 use sluice_lake::DataFile as LakeFile;
 use sluice_lake::DataStore;
 
@@ -27,36 +27,15 @@ pub async fn read_footer(
     table: &str,
     file: &LakeFile,
 ) -> Result<Arc<ParquetMetaData>> {
-    use parquet::file::FOOTER_SIZE;
-    use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
-    let fail = |reason: String| IcebergError::Footer {
-        table: table.to_string(),
-        path: file.path.clone(),
-        reason,
-    };
-    let size = file.bytes;
-    let footer = FOOTER_SIZE as u64;
-    if size < footer {
-        return Err(fail(format!(
-            "the file has {size} bytes, too few for Parquet"
-        )));
-    }
-    let tail = store.get_range(&file.path, size - footer..size).await?;
-    let tail: [u8; FOOTER_SIZE] = tail[..]
-        .try_into()
-        .map_err(|_| fail("short read of the footer".into()))?;
-    let tail = FooterTail::try_new(&tail).map_err(|e| fail(e.to_string()))?;
-    let len = tail.metadata_length() as u64;
-    if len + footer > size {
-        return Err(fail(format!(
-            "its footer claims {len} bytes of a {size}-byte file"
-        )));
-    }
-    let start = size - footer - len;
-    let bytes = store.get_range(&file.path, start..size - footer).await?;
-    ParquetMetaDataReader::decode_metadata(&bytes)
+    store
+        .parquet_footer(&file.path, file.bytes)
+        .await?
         .map(Arc::new)
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|reason| IcebergError::Footer {
+            table: table.to_string(),
+            path: file.path.clone(),
+            reason,
+        })
 }
 
 /// The Iceberg entry of `file` (stored at `location`), with `schema`'s field ids.
@@ -173,6 +152,14 @@ fn bounds(
     Some((lo, hi.filter(|_| hi_exact)))
 }
 
+/// One row group's (min, max, max is exact) of `v`, each converted by `to`.
+fn pair<T>(
+    v: &ValueStatistics<T>,
+    to: impl Fn(&T) -> Option<Datum>,
+) -> Option<(Datum, Datum, bool)> {
+    Some((to(v.min_opt()?)?, to(v.max_opt()?)?, v.max_is_exact()))
+}
+
 /// One row group's (min, max, max is exact) as Iceberg values of type `ty`.
 fn datums(
     s: &Statistics,
@@ -184,72 +171,41 @@ fn datums(
         logical,
         Some(LogicalType::Integer(t)) if !t.is_signed
     );
-    let pair = |min: Datum, max: Datum, exact: bool| Some((min, max, exact));
     match (s, ty) {
-        (Statistics::Boolean(v), PrimitiveType::Boolean) => pair(
-            Datum::bool(*v.min_opt()?),
-            Datum::bool(*v.max_opt()?),
-            v.max_is_exact(),
-        ),
-        (Statistics::Int32(v), PrimitiveType::Int) if !unsigned => pair(
-            Datum::int(*v.min_opt()?),
-            Datum::int(*v.max_opt()?),
-            v.max_is_exact(),
-        ),
-        (Statistics::Int32(v), PrimitiveType::Date) => pair(
-            Datum::date(*v.min_opt()?),
-            Datum::date(*v.max_opt()?),
-            v.max_is_exact(),
-        ),
-        (Statistics::Int64(v), PrimitiveType::Long) if !unsigned => pair(
-            Datum::long(*v.min_opt()?),
-            Datum::long(*v.max_opt()?),
-            v.max_is_exact(),
-        ),
+        (Statistics::Boolean(v), PrimitiveType::Boolean) => pair(v, |x| Some(Datum::bool(*x))),
+        (Statistics::Int32(v), PrimitiveType::Int) if !unsigned => {
+            pair(v, |x| Some(Datum::int(*x)))
+        }
+        (Statistics::Int32(v), PrimitiveType::Date) => pair(v, |x| Some(Datum::date(*x))),
+        (Statistics::Int64(v), PrimitiveType::Long) if !unsigned => {
+            pair(v, |x| Some(Datum::long(*x)))
+        }
         (Statistics::Int64(v), PrimitiveType::Timestamp) => match logical {
-            Some(LogicalType::Timestamp(t)) if micros(&t.unit) => pair(
-                Datum::timestamp_micros(*v.min_opt()?),
-                Datum::timestamp_micros(*v.max_opt()?),
-                v.max_is_exact(),
-            ),
+            Some(LogicalType::Timestamp(t)) if micros(&t.unit) => {
+                pair(v, |x| Some(Datum::timestamp_micros(*x)))
+            }
             _ => None,
         },
         (Statistics::Int64(v), PrimitiveType::Timestamptz) => match logical {
-            Some(LogicalType::Timestamp(t)) if micros(&t.unit) => pair(
-                Datum::timestamptz_micros(*v.min_opt()?),
-                Datum::timestamptz_micros(*v.max_opt()?),
-                v.max_is_exact(),
-            ),
+            Some(LogicalType::Timestamp(t)) if micros(&t.unit) => {
+                pair(v, |x| Some(Datum::timestamptz_micros(*x)))
+            }
             _ => None,
         },
         (Statistics::Int64(v), PrimitiveType::Time) => match logical {
-            Some(LogicalType::Time(t)) if micros(&t.unit) => pair(
-                Datum::time_micros(*v.min_opt()?).ok()?,
-                Datum::time_micros(*v.max_opt()?).ok()?,
-                v.max_is_exact(),
-            ),
+            Some(LogicalType::Time(t)) if micros(&t.unit) => {
+                pair(v, |x| Datum::time_micros(*x).ok())
+            }
             _ => None,
         },
-        (Statistics::Float(v), PrimitiveType::Float) => pair(
-            Datum::float(*v.min_opt()?),
-            Datum::float(*v.max_opt()?),
-            v.max_is_exact(),
-        ),
-        (Statistics::Double(v), PrimitiveType::Double) => pair(
-            Datum::double(*v.min_opt()?),
-            Datum::double(*v.max_opt()?),
-            v.max_is_exact(),
-        ),
-        (Statistics::ByteArray(v), PrimitiveType::String) => pair(
-            Datum::string(std::str::from_utf8(v.min_opt()?.data()).ok()?),
-            Datum::string(std::str::from_utf8(v.max_opt()?.data()).ok()?),
-            v.max_is_exact(),
-        ),
-        (Statistics::ByteArray(v), PrimitiveType::Binary) => pair(
-            Datum::binary(v.min_opt()?.data().iter().copied()),
-            Datum::binary(v.max_opt()?.data().iter().copied()),
-            v.max_is_exact(),
-        ),
+        (Statistics::Float(v), PrimitiveType::Float) => pair(v, |x| Some(Datum::float(*x))),
+        (Statistics::Double(v), PrimitiveType::Double) => pair(v, |x| Some(Datum::double(*x))),
+        (Statistics::ByteArray(v), PrimitiveType::String) => {
+            pair(v, |x| std::str::from_utf8(x.data()).ok().map(Datum::string))
+        }
+        (Statistics::ByteArray(v), PrimitiveType::Binary) => {
+            pair(v, |x| Some(Datum::binary(x.data().iter().copied())))
+        }
         _ => None,
     }
 }

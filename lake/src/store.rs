@@ -21,6 +21,7 @@ use object_store::{
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{LakeError, Result};
@@ -194,6 +195,30 @@ impl DataStore {
                 path: path.to_string(),
                 source,
             })
+    }
+
+    /// The Parquet metadata (footer) of the stored file `path` of `len` bytes, read
+    /// with two ranged reads; `Err(reason)` when the file does not read as Parquet.
+    pub async fn parquet_footer(
+        &self,
+        path: &str,
+        len: u64,
+    ) -> Result<std::result::Result<ParquetMetaData, String>> {
+        if len < 12 {
+            return Ok(Err(format!("{len} bytes is too short for a Parquet file")));
+        }
+        let tail = self.get_range(path, len - 8..len).await?;
+        if &tail[4..] != b"PAR1" {
+            return Ok(Err("it does not end with the Parquet magic `PAR1`".into()));
+        }
+        let meta_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        if meta_len + 12 > len {
+            return Ok(Err(format!(
+                "its footer claims {meta_len} bytes of metadata in a {len}-byte file"
+            )));
+        }
+        let meta = self.get_range(path, len - 8 - meta_len..len - 8).await?;
+        Ok(ParquetMetaDataReader::decode_metadata(&meta).map_err(|e| e.to_string()))
     }
 
     pub async fn get(&self, path: &str) -> Result<Bytes> {

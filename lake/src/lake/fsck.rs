@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use parquet::file::metadata::ParquetMetaDataReader;
 use serde::Serialize;
 
 use super::Lake;
@@ -178,25 +177,10 @@ impl Lake {
     /// The row count in the Parquet footer of a stored file of `len` bytes;
     /// `Err(reason)` when the footer does not read.
     async fn footer_rows(&self, path: &str, len: u64) -> Result<std::result::Result<i64, String>> {
-        if len < 12 {
-            return Ok(Err(format!("{len} bytes is too short for a Parquet file")));
-        }
-        let tail = self.data.get_range(path, len - 8..len).await?;
-        if &tail[4..] != b"PAR1" {
-            return Ok(Err("it does not end with the Parquet magic `PAR1`".into()));
-        }
-        let meta_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-        if meta_len + 12 > len {
-            return Ok(Err(format!(
-                "its footer claims {meta_len} bytes of metadata in a {len}-byte file"
-            )));
-        }
-        let meta = self
+        Ok(self
             .data
-            .get_range(path, len - 8 - meta_len..len - 8)
-            .await?;
-        Ok(ParquetMetaDataReader::decode_metadata(&meta)
-            .map(|m| m.file_metadata().num_rows())
-            .map_err(|e| e.to_string()))
+            .parquet_footer(path, len)
+            .await?
+            .map(|m| m.file_metadata().num_rows()))
     }
 }
