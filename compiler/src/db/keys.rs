@@ -209,8 +209,15 @@ impl Keys {
     ) -> Fingerprint {
         let mut h = self.hasher("table");
         definition.hash(&mut h);
-        // The declared type of each run parameter the query names (`$key`).
-        for p in &table.placeholders {
+        // The declared type of each run parameter the query names (`$key`), and of each
+        // one an input's filter names (`filter="x > $key"`, checked by planning it).
+        let filters: Vec<_> = table
+            .inputs
+            .iter()
+            .filter_map(|i| Some((i.filter.clone()?, i.filter_span.clone()?)))
+            .collect();
+        let in_filters = crate::bauplan::filter_placeholders(&filters);
+        for p in table.placeholders.iter().chain(&in_filters) {
             at.parameters.get(&p.text).map(|d| &d.ty).hash(&mut h);
         }
         table.inputs.len().hash(&mut h);

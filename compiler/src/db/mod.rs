@@ -487,7 +487,12 @@ impl Database {
             stats.tables_checked = ctx.tables.iter().map(|t| t.name.clone()).collect();
             return contracts::run_cyclic(ctx, &graph.live, diagnostics);
         };
-        if self.planner.is_none() && ctx.tables.iter().any(|t| t.kind == TableKind::Sql) {
+        // Planning is needed for SQL bodies and for inputs' `filter=`s (a Python-only
+        // Bauplan project has filters too); once made, the planner is kept.
+        let plans = |t: &analysis::Table| {
+            t.kind == TableKind::Sql || t.inputs.iter().any(|i| i.filter.is_some())
+        };
+        if self.planner.is_none() && ctx.tables.iter().any(plans) {
             self.planner = Some(SqlPlanner::new());
         }
         let mut outputs: Vec<Option<Fingerprint>> = vec![None; ctx.tables.len()];
