@@ -8,8 +8,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::empty::EmptyTable;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -228,7 +228,9 @@ fn register_files_under(
 ) -> Result<()> {
     let schema: SchemaRef = Arc::new(view_types(schema));
     let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
-        Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(df_err)?)
+        // No rows: an empty table, which (unlike an in-memory one) a session can send
+        // to a cluster.
+        Arc::new(EmptyTable::new(schema))
     } else {
         let paths = files
             .iter()
