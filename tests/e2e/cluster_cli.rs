@@ -5,183 +5,17 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
+use support::cluster::{
+    Cluster, all_rows, assert_same_publication, dead_engine, example, published, query, query_at,
+    run, same_rows, start_scheduler,
+};
+use support::s3::S3Lake;
 use support::{json_of, ok_json, run_until};
-
-/// A cluster process, killed when dropped; its stderr goes to a file.
-struct Proc {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn start(args: &[&str], logs: &Path, name: &str) -> Proc {
-        let stderr = logs.join(format!("{name}.stderr"));
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} could not start: {e}"));
-        Proc { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// Waits for a stderr line containing `marker`, at most `deadline`; fails if
-    /// the process exits first.
-    fn wait_for_line(&mut self, marker: &str, deadline: Duration) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(line) = self.stderr().lines().find(|l| l.contains(marker)) {
-                return line.to_string();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "exited ({status}) before printing `{marker}`:\n{}",
-                    self.stderr()
-                );
-            }
-            assert!(
-                started.elapsed() < deadline,
-                "no `{marker}` within {deadline:?}:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Sends SIGTERM and waits for the exit, at most `deadline` (then `None`).
-    fn terminate(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let started = Instant::now();
-        while started.elapsed() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The body of `GET path` from `addr` over HTTP/1.1, `None` on any failure.
-fn http_get(addr: &str, path: &str) -> Option<String> {
-    let socket = addr.parse().ok()?;
-    let mut stream = std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
-}
-
-/// A scheduler on a free port, and its HOST:PORT once it listens.
-fn start_scheduler(logs: &Path) -> (Proc, String) {
-    let mut scheduler = Proc::start(
-        &["cluster", "scheduler", "--bind", "127.0.0.1:0"],
-        logs,
-        "scheduler",
-    );
-    let line = scheduler.wait_for_line("listening on ", Duration::from_secs(60));
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in `{line}`"))
-        .to_string();
-    (scheduler, addr)
-}
-
-/// A scheduler and two executors (two task slots each), every executor registered.
-struct Cluster {
-    scheduler: Proc,
-    executors: Vec<Proc>,
-    /// The scheduler's HOST:PORT.
-    addr: String,
-}
-
-impl Cluster {
-    fn start(logs: &Path) -> Cluster {
-        let (scheduler, addr) = start_scheduler(logs);
-        let mut executors: Vec<Proc> = (0..2)
-            .map(|i| {
-                Proc::start(
-                    &[
-                        "cluster",
-                        "executor",
-                        "--scheduler",
-                        &addr,
-                        "--bind",
-                        "127.0.0.1:0",
-                        "--concurrency",
-                        "2",
-                    ],
-                    logs,
-                    &format!("executor{i}"),
-                )
-            })
-            .collect();
-        for executor in &mut executors {
-            executor.wait_for_line("serving on 127.0.0.1:", Duration::from_secs(60));
-        }
-        // Both executors registered: the scheduler's readiness probe counts them.
-        let started = Instant::now();
-        loop {
-            let ready = http_get(&addr, "/readyz").unwrap_or_default();
-            if ready.contains("ready: 2 executors registered") {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "executors never registered: {ready}\nscheduler:\n{}",
-                scheduler.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Cluster {
-            scheduler,
-            executors,
-            addr,
-        }
-    }
-}
-
-/// `sluice query SQL --format json` (on `engine` when given), with a deadline.
-fn query(lake: &Path, sql: &str, engine: Option<&str>) -> (Option<i32>, Value, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(["query", sql, "--format", "json", "--lake"])
-        .arg(lake)
-        .env_remove("SLUICE_LAKE")
-        .env_remove("SLUICE_ENGINE");
-    if let Some(engine) = engine {
-        cmd.args(["--engine", engine]);
-    }
-    let done = run_until(&mut cmd, Duration::from_secs(180), "sluice query");
-    let code = done.status.and_then(|s| s.code());
-    let value = serde_json::from_str(&done.stdout).unwrap_or(Value::Null);
-    (code, value, done.report())
-}
 
 const QUERIES: [&str; 4] = [
     // Q1: pricing summary (scan, filter, grouped aggregates).
@@ -220,6 +54,7 @@ fn queries_on_a_cluster_of_separate_processes_match_local_results() {
         mut scheduler,
         executors,
         addr,
+        ..
     } = Cluster::start(tmp.path());
 
     let engine = format!("ballista://{addr}");
@@ -260,88 +95,6 @@ fn queries_on_a_cluster_of_separate_processes_match_local_results() {
     );
 }
 
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-}
-
-/// `sluice run PROJECT --ref BRANCH --format json` with `args`, `SLUICE_ENGINE` set to
-/// `env_engine` (else unset), with a deadline: exit code and the run's document.
-fn run(
-    lake: &Path,
-    project: &Path,
-    branch: &str,
-    args: &[&str],
-    env_engine: Option<&str>,
-) -> (Option<i32>, Value, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.arg("run")
-        .arg(project)
-        .args(["--ref", branch, "--format", "json", "--lake"])
-        .arg(lake)
-        .args(args)
-        .env_remove("SLUICE_LAKE")
-        .env_remove("SLUICE_ENGINE");
-    if let Some(engine) = env_engine {
-        cmd.env("SLUICE_ENGINE", engine);
-    }
-    let done = run_until(&mut cmd, Duration::from_secs(600), "sluice run");
-    let code = done.status.and_then(|s| s.code());
-    let value = serde_json::from_str(&done.stdout).unwrap_or(Value::Null);
-    (code, value, done.report())
-}
-
-/// Every row of `table` at `reference`, ordered by all its columns (local engine).
-fn all_rows(lake: &Path, table: &str, reference: &str) -> Vec<Value> {
-    let sql = format!("SELECT * FROM {table}");
-    let out = support::sluice(
-        lake,
-        &["query", &sql, "--ref", reference, "--format", "json"],
-    );
-    let columns = json_of(&out, table)[0]
-        .as_object()
-        .map_or(0, serde_json::Map::len);
-    assert!(columns > 0, "{table} at {reference} has no rows");
-    let order: Vec<String> = (1..=columns).map(|i| i.to_string()).collect();
-    let sql = format!("SELECT * FROM {table} ORDER BY {}", order.join(", "));
-    let out = support::sluice(
-        lake,
-        &["query", &sql, "--ref", reference, "--format", "json"],
-    );
-    json_of(&out, table).as_array().cloned().unwrap_or_default()
-}
-
-/// Equal rows, floats within a relative 1e-9 (partial sums add up in another order
-/// on another partitioning).
-fn same_rows(a: &[Value], b: &[Value]) -> bool {
-    fn same(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-                let (x, y) = (
-                    x.as_f64().unwrap_or(f64::NAN),
-                    y.as_f64().unwrap_or(f64::NAN),
-                );
-                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-            }
-            _ => a == b,
-        }
-    }
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
-}
-
-/// An address nothing listens on: bound, then released.
-fn dead_engine() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    format!("ballista://127.0.0.1:{port}")
-}
-
 #[test]
 fn a_run_on_the_cluster_publishes_what_a_local_run_does_and_fails_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
@@ -375,15 +128,7 @@ fn a_run_on_the_cluster_publishes_what_a_local_run_does_and_fails_cleanly() {
         remote["result_commit"],
         support::head(&lake, "cluster").as_str()
     );
-    assert_eq!(published(&local), published(&remote));
-    assert_eq!(published(&remote).len(), 4, "{remote}");
-    for table in published(&remote) {
-        let (l, r) = (
-            all_rows(&lake, &table, "local"),
-            all_rows(&lake, &table, "cluster"),
-        );
-        assert!(same_rows(&l, &r), "{table}:\nlocal {l:?}\ncluster {r:?}");
-    }
+    assert_same_publication(&lake, &local, &remote);
 
     // A SQL node failing on the cluster (a cast that fails on the executors, over an
     // output of the same run) fails the run naming it; the target stays as it was.
@@ -446,22 +191,6 @@ fn a_run_on_the_cluster_publishes_what_a_local_run_does_and_fails_cleanly() {
     assert_eq!(support::head(&lake, "broken"), before);
 }
 
-/// The published tables of a run's document, sorted.
-fn published(run: &Value) -> Vec<String> {
-    let mut names: Vec<String> = run["nodes"]
-        .as_array()
-        .map(|nodes| {
-            nodes
-                .iter()
-                .filter(|n| n["published"] == true)
-                .filter_map(|n| n["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 #[test]
 fn run_parameters_and_append_outputs_on_the_cluster_match_a_local_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -519,6 +248,74 @@ fn run_parameters_and_append_outputs_on_the_cluster_match_a_local_run() {
         assert!(same_rows(&l, &r), "{table}:\nlocal {l:?}\ncluster {r:?}");
     }
     assert_eq!(all_rows(&lake, "order_log", "cluster").len(), 2);
+
+    // No order is from XX: `country_orders` becomes a table with no data files,
+    // which the APPEND node then reads on the cluster, as does a query.
+    let empty = [
+        "--param",
+        "country=XX",
+        "--param",
+        "min_id=3",
+        "--engine",
+        engine.as_str(),
+    ];
+    let (code, remote, report) = run(&lake, &project, "cluster", &empty, None);
+    assert_eq!(
+        code,
+        Some(0),
+        "cluster run over an empty table\n{report}\nscheduler:\n{}",
+        cluster.scheduler.stderr()
+    );
+    assert_eq!(remote["status"], "succeeded", "{remote}");
+    let count = |table: &str| {
+        let sql = format!("SELECT count(*) AS n FROM {table}");
+        let (code, rows, report) = query_at(&lake, &sql, "cluster", Some(&engine));
+        assert_eq!(code, Some(0), "{sql}\n{report}");
+        rows[0]["n"].clone()
+    };
+    assert_eq!(count("country_orders"), 0);
+    assert_eq!(count("order_log"), 2);
+}
+
+/// The cluster's executors read a lake whose data is in S3 (moto in CI), configured
+/// by the same `AWS_*` environment as the lake itself: examples/tpch run on the
+/// cluster publishes what a local run does. Skipped without an S3 endpoint.
+#[test]
+fn a_run_on_the_cluster_over_an_s3_lake_publishes_what_a_local_run_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(s3) = S3Lake::new(tmp.path(), "cluster over S3") else {
+        return;
+    };
+    let created = s3.run_with_data(&["tpchgen", "--scale", "0.01", "--format", "json"]);
+    assert!(
+        created.status.success(),
+        "tpchgen into {}: {}",
+        s3.data_uri(),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let lake = s3.dir.clone();
+    for branch in ["local", "cluster"] {
+        ok_json(&lake, &["branch", "create", branch]);
+    }
+    let cluster = Cluster::start(tmp.path());
+    let engine = format!("ballista://{}", cluster.addr);
+    let tpch = example("tpch");
+    let (code, local, report) = run(&lake, &tpch, "local", &[], None);
+    assert_eq!(code, Some(0), "local run\n{report}");
+    let (code, remote, report) = run(&lake, &tpch, "cluster", &["--engine", &engine], None);
+    assert_eq!(
+        code,
+        Some(0),
+        "cluster run\n{report}\nscheduler:\n{}",
+        cluster.scheduler.stderr()
+    );
+    assert_same_publication(&lake, &local, &remote);
+    // Ad-hoc queries on the cluster read S3 too.
+    let (code, rows, report) = query(&lake, "SELECT count(*) AS n FROM nation", Some(&engine));
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(rows[0]["n"], 25);
+    drop(cluster);
+    s3.finish(&[]);
 }
 
 #[test]
@@ -629,7 +426,7 @@ fn a_cluster_without_executors_is_refused_not_waited_on() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
     ok_json(&lake, &["tpchgen", "--scale", "0.001"]);
-    let (mut scheduler, addr) = start_scheduler(tmp.path());
+    let (mut scheduler, addr) = start_scheduler(tmp.path(), &[]);
     let engine = format!("ballista://{addr}");
 
     let (code, value, report) = query(&lake, "SELECT count(*) FROM nation", Some(&engine));

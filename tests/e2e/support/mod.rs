@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod cluster;
+pub mod s3;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
