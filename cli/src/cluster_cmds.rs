@@ -77,13 +77,23 @@ pub(crate) async fn sql_engine(
             .await
             .map_err(cluster_error)?;
         let data_url = lake.data().root_url()?;
+        let watched = parsed.clone();
         let session: sluice_runtime::SessionFactory = std::sync::Arc::new(move || {
             sluice_cluster::connect(&parsed).map_err(|e| e.to_string())
+        });
+        let watch: sluice_runtime::WatchFactory = std::sync::Arc::new(move || {
+            let engine = watched.clone();
+            Box::pin(async move {
+                sluice_cluster::watch(engine, sluice_cluster::LOST_PATIENCE)
+                    .await
+                    .to_string()
+            })
         });
         Ok(Some(sluice_runtime::SqlEngine {
             name: url.clone(),
             session,
             data_url,
+            watch: Some(watch),
         }))
     }
     #[cfg(not(feature = "cluster"))]
@@ -159,6 +169,12 @@ mod process {
             /// executors' access to the data.
             #[arg(long, default_value = "127.0.0.1:50050")]
             bind: SocketAddr,
+            /// Seconds an executor may go unheard before its tasks run again on
+            /// the others (at least 10: busy executors report every 5 s). A
+            /// cluster that lost its last executor fails its running queries after
+            /// as long again, unless one registers.
+            #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+            executor_timeout: u64,
         },
         /// Run an executor of the scheduler at `--scheduler`: it runs query tasks,
         /// reading the lake's files (a local lake folder must be on its machine, S3
@@ -190,7 +206,10 @@ mod process {
             return ExitCode::from(exit::USAGE);
         };
         let result = match cmd {
-            ClusterCommand::Scheduler { bind } => rt.block_on(scheduler(bind)),
+            ClusterCommand::Scheduler {
+                bind,
+                executor_timeout,
+            } => rt.block_on(scheduler(bind, Duration::from_secs(executor_timeout))),
             ClusterCommand::Executor {
                 scheduler,
                 bind,
@@ -214,8 +233,10 @@ mod process {
         }
     }
 
-    async fn scheduler(bind: SocketAddr) -> anyhow::Result<()> {
-        let scheduler = sluice_cluster::Scheduler::bind(bind).await?;
+    async fn scheduler(bind: SocketAddr, executor_timeout: Duration) -> anyhow::Result<()> {
+        let scheduler = sluice_cluster::Scheduler::bind(bind)
+            .await?
+            .with_executor_timeout(executor_timeout)?;
         eprintln!(
             "sluice cluster scheduler: listening on {} (engine ballista://{})",
             scheduler.local_addr(),

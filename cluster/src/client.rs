@@ -1,6 +1,7 @@
 //! Client sessions on a cluster, and queries over the lake through them.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ballista_core::extension::SessionStateExt;
 use datafusion::arrow::array::RecordBatch;
@@ -85,34 +86,104 @@ pub fn connect(engine: &EngineUrl) -> Result<SessionContext> {
     Ok(SessionContext::new_with_state(state))
 }
 
-/// How long [`ready`] waits for the scheduler's answer.
-const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long one question to the scheduler's `/readyz` waits for its answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often [`watch`] asks.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long [`watch`] lets a cluster go without an executor (or a scheduler that
+/// answers) before it gives a query up.
+pub const LOST_PATIENCE: Duration = Duration::from_secs(30);
+
+/// What the scheduler's `/readyz` said.
+enum Probe {
+    /// At least one executor is registered.
+    Ready,
+    /// It answers, but no executor is registered: what it said.
+    NoExecutor(String),
+    /// No answer: why.
+    Unreachable(String),
+}
+
+async fn probe(client: &reqwest::Client, engine: &EngineUrl) -> Probe {
+    let response = match client
+        .get(format!("{}/readyz", engine.endpoint()))
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(e) => return Probe::Unreachable(e.to_string()),
+    };
+    if response.status().is_success() {
+        return Probe::Ready;
+    }
+    let status = response.status();
+    match response.text().await {
+        Ok(said) if !said.trim().is_empty() => Probe::NoExecutor(said.trim().to_string()),
+        _ => Probe::NoExecutor(status.to_string()),
+    }
+}
+
+fn http_client() -> Option<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(READY_TIMEOUT)
+        .build()
+        .ok()
+}
 
 /// Checks that the scheduler at `engine` has an executor registered (its `/readyz`),
 /// so that a query is not sent to a cluster that would hold it until one registers.
 /// A scheduler that cannot be reached is left to the query itself to report.
 pub async fn ready(engine: &EngineUrl) -> Result<()> {
-    // Only a preflight: where it cannot ask (no HTTP client, no answer), the query
-    // itself reports what is wrong.
-    let Ok(client) = reqwest::Client::builder().timeout(READY_TIMEOUT).build() else {
+    // Only a preflight: where it cannot ask, the query itself reports what is wrong.
+    let Some(client) = http_client() else {
         return Ok(());
     };
-    let Ok(response) = client
-        .get(format!("{}/readyz", engine.endpoint()))
-        .send()
-        .await
-    else {
-        return Ok(());
-    };
-    if response.status().is_success() {
-        return Ok(());
+    match probe(&client, engine).await {
+        Probe::Ready | Probe::Unreachable(_) => Ok(()),
+        Probe::NoExecutor(said) => Err(ClusterError::NoExecutor {
+            engine: engine.to_string(),
+            addr: format!("{}:{}", engine.host, engine.port),
+            said,
+        }),
     }
-    let said = response.text().await.unwrap_or_default().trim().to_string();
-    Err(ClusterError::NoExecutor {
-        engine: engine.to_string(),
-        addr: format!("{}:{}", engine.host, engine.port),
-        said,
-    })
+}
+
+/// Resolves, with the reason, once the cluster at `engine` has had no executor
+/// registered, or its scheduler has not answered, for `patience` without a break;
+/// never while it can run queries. Raced against a query on the cluster, it bounds
+/// the query's wait: Ballista fails a job whose executors were all lost, but holds
+/// one sent to a cluster that already had none until an executor registers.
+pub async fn watch(engine: EngineUrl, patience: Duration) -> ClusterError {
+    let client = http_client();
+    let mut since: Option<Instant> = None;
+    loop {
+        let probe = match &client {
+            Some(client) => probe(client, &engine).await,
+            None => Probe::Unreachable("no HTTP client".to_string()),
+        };
+        let (why, said) = match probe {
+            Probe::Ready => {
+                since = None;
+                tokio::time::sleep(WATCH_INTERVAL).await;
+                continue;
+            }
+            Probe::NoExecutor(said) => ("it had no executor", said),
+            Probe::Unreachable(said) => ("its scheduler did not answer", said),
+        };
+        let first = *since.get_or_insert_with(Instant::now);
+        if first.elapsed() >= patience {
+            return ClusterError::Lost {
+                engine: engine.to_string(),
+                addr: format!("{}:{}", engine.host, engine.port),
+                why,
+                seconds: patience.as_secs(),
+                said,
+            };
+        }
+        tokio::time::sleep(WATCH_INTERVAL).await;
+    }
 }
 
 /// [`Lake::query`] on the cluster at `engine`: the tables of `reference` are
@@ -128,7 +199,10 @@ pub async fn query(
     ready(engine).await?;
     let ctx = connect(engine)?;
     let data_url = lake.data().root_url()?;
-    Ok(lake.query_in(&ctx, &data_url, sql, reference).await?)
+    tokio::select! {
+        answer = lake.query_in(&ctx, &data_url, sql, reference) => Ok(answer?),
+        lost = watch(engine.clone(), LOST_PATIENCE) => Err(lost),
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,26 @@ pub enum ClusterError {
         addr: String,
         said: String,
     },
+    /// An executor timeout too short for executors' heartbeats.
+    #[error(
+        "an executor timeout of {seconds} s is too short: busy executors report every 5 s, \
+         so it must be at least {min} s"
+    )]
+    ExecutorTimeout { seconds: u64, min: u64 },
+    /// The cluster lost its executors (or its scheduler stopped answering) while a
+    /// query was on it, for longer than the client waits.
+    #[error(
+        "the cluster at {engine} could not run the query: {why} for {seconds} s \
+         (its scheduler said: {said}); start an executor with \
+         `sluice cluster executor --scheduler {addr}`"
+    )]
+    Lost {
+        engine: String,
+        addr: String,
+        why: &'static str,
+        seconds: u64,
+        said: String,
+    },
     /// Ballista's scheduler or executor failed.
     #[error("ballista: {0}")]
     Ballista(#[from] ballista_core::error::BallistaError),

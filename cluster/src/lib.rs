@@ -16,8 +16,8 @@ mod executor;
 mod scheduler;
 mod stores;
 
-pub use client::{EngineUrl, connect, query, ready};
+pub use client::{EngineUrl, LOST_PATIENCE, connect, query, ready, watch};
 pub use error::{ClusterError, Result};
 pub use executor::{ExecutorOptions, run_executor};
-pub use scheduler::Scheduler;
+pub use scheduler::{DEFAULT_EXECUTOR_TIMEOUT, MIN_EXECUTOR_TIMEOUT, Scheduler};
 pub use stores::LakeStores;

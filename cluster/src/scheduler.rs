@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_scheduler::cluster::BallistaCluster;
@@ -21,7 +22,16 @@ use crate::stores::LakeStores;
 pub struct Scheduler {
     listener: TcpListener,
     addr: SocketAddr,
+    executor_timeout: Duration,
 }
+
+/// The shortest [`Scheduler::with_executor_timeout`]: a busy executor reports to
+/// the scheduler every 5 s, so a shorter timeout would declare healthy executors
+/// lost.
+pub const MIN_EXECUTOR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default [`Scheduler::with_executor_timeout`].
+pub const DEFAULT_EXECUTOR_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Scheduler {
     /// Binds `addr` (port 0: any free port).
@@ -33,7 +43,26 @@ impl Scheduler {
         };
         let listener = TcpListener::bind(addr).await.map_err(net)?;
         let addr = listener.local_addr().map_err(net)?;
-        Ok(Scheduler { listener, addr })
+        Ok(Scheduler {
+            listener,
+            addr,
+            executor_timeout: DEFAULT_EXECUTOR_TIMEOUT,
+        })
+    }
+
+    /// How long an executor may go unheard before the scheduler declares it lost
+    /// and runs its tasks again elsewhere (and how long a cluster that lost its
+    /// last executor waits for one before failing its running jobs). At least
+    /// [`MIN_EXECUTOR_TIMEOUT`].
+    pub fn with_executor_timeout(mut self, timeout: Duration) -> Result<Scheduler> {
+        if timeout < MIN_EXECUTOR_TIMEOUT {
+            return Err(ClusterError::ExecutorTimeout {
+                seconds: timeout.as_secs(),
+                min: MIN_EXECUTOR_TIMEOUT.as_secs(),
+            });
+        }
+        self.executor_timeout = timeout;
+        Ok(self)
     }
 
     /// The address it listens on (gRPC for clients and executors, and HTTP
@@ -45,10 +74,15 @@ impl Scheduler {
     /// Serves until `shutdown` completes (or the server fails).
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let stores = Arc::new(LakeStores::default());
+        let timeout = self.executor_timeout.as_secs();
         let mut config = SchedulerConfig::default()
             .with_hostname(self.addr.ip().to_string())
             .with_port(self.addr.port())
             .with_scheduler_policy(TaskSchedulingPolicy::PullStaged)
+            // A lost executor's tasks run again elsewhere; a cluster left with no
+            // executor fails its running jobs after the same time instead of
+            // holding them forever.
+            .with_no_executors_grace_period_seconds(timeout)
             .with_override_session_builder(Arc::new(move |config| {
                 // Ballista's own session (its optimizer rules and functions), reading
                 // the lake's files through `LakeStores`: the scheduler lists and
@@ -59,6 +93,9 @@ impl Scheduler {
                     .build())
             }));
         config.bind_host = self.addr.ip().to_string();
+        config.executor_timeout_seconds = timeout;
+        // Looked for three times per timeout (Ballista's default: every 15 s).
+        config.expire_dead_executor_interval_seconds = (timeout / 3).clamp(1, 15);
         let config = Arc::new(config);
         let cluster = BallistaCluster::new_from_config(&config).await?;
         let scheduler =
@@ -67,5 +104,29 @@ impl Scheduler {
             served = start_grpc_service_with_listener(self.listener, scheduler) => Ok(served?),
             () = shutdown => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_executor_timeout_shorter_than_two_heartbeats_is_refused() {
+        let any = "127.0.0.1:0".parse().unwrap();
+        let short = Scheduler::bind(any)
+            .await
+            .unwrap()
+            .with_executor_timeout(Duration::from_secs(9));
+        let Err(e) = short else {
+            panic!("a 9 s executor timeout was accepted");
+        };
+        assert!(e.to_string().contains("at least 10 s"), "{e}");
+        let ok = Scheduler::bind(any)
+            .await
+            .unwrap()
+            .with_executor_timeout(MIN_EXECUTOR_TIMEOUT)
+            .unwrap();
+        assert_eq!(ok.executor_timeout, MIN_EXECUTOR_TIMEOUT);
     }
 }

@@ -5,9 +5,15 @@
 use std::sync::Arc;
 
 use datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
 
 /// Makes one session per query on the engine; `Err` is the reason it cannot.
 pub type SessionFactory = Arc<dyn Fn() -> Result<SessionContext, String> + Send + Sync>;
+
+/// Makes one watch per query on the engine: a future that resolves, with the
+/// reason, once the engine can no longer finish the query (a cluster left with no
+/// executor), and never while it can.
+pub type WatchFactory = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>;
 
 /// An engine for a run's SQL nodes ([`crate::RunOptions::sql_engine`]). Only the
 /// query runs there: validation, the lake's writer, commits and the publishing
@@ -25,6 +31,9 @@ pub struct SqlEngine {
     /// ([`sluice_lake::DataStore::root_url`]): a node's inputs, sources and the
     /// run's earlier outputs alike, are registered as their files under it.
     pub data_url: url::Url,
+    /// Raced against each query: when it resolves first, the node fails with its
+    /// reason instead of waiting on an engine that will not answer.
+    pub watch: Option<WatchFactory>,
 }
 
 impl std::fmt::Debug for SqlEngine {

@@ -433,7 +433,7 @@ async fn sql_stream(
 ) -> Result<
     (
         SchemaRef,
-        impl futures::Stream<Item = Result<RecordBatch, String>> + Unpin + use<>,
+        futures::stream::BoxStream<'static, Result<RecordBatch, String>>,
     ),
     NodeError,
 > {
@@ -512,15 +512,48 @@ async fn sql_stream(
     let stream = df.execute_stream().await.map_err(df_error)?;
     let schema = stream.schema();
     let engine = ctx.sql_engine.as_ref().map(|e| e.name.clone());
-    Ok((
-        schema,
-        stream.map(move |b| {
-            b.map_err(|e| match &engine {
-                Some(engine) => format!("{e} (on {engine})"),
-                None => e.to_string(),
-            })
-        }),
-    ))
+    let watch = ctx
+        .sql_engine
+        .as_ref()
+        .and_then(|e| Some((e.watch.as_ref()?(), e.name.clone())));
+    let stream = stream.map(move |b| {
+        b.map_err(|e| match &engine {
+            Some(engine) => format!("{e} (on {engine})"),
+            None => e.to_string(),
+        })
+    });
+    Ok((schema, watched(stream, watch)))
+}
+
+/// `stream`, ended by an error when `watch` (the engine's watch, and the engine's
+/// name) resolves before it does: a query on an engine that can no longer finish it
+/// fails instead of waiting forever.
+fn watched<S>(
+    stream: S,
+    watch: Option<(futures::future::BoxFuture<'static, String>, String)>,
+) -> futures::stream::BoxStream<'static, Result<RecordBatch, String>>
+where
+    S: futures::Stream<Item = Result<RecordBatch, String>> + Send + Unpin + 'static,
+{
+    let Some((watch, engine)) = watch else {
+        return stream.boxed();
+    };
+    // The query's items until the watch resolves; then the watch's reason, as the
+    // last item.
+    futures::stream::unfold(Some(stream.take_until(watch)), move |state| {
+        let engine = engine.clone();
+        async move {
+            let mut query = state?;
+            match query.next().await {
+                Some(item) => Some((item, Some(query))),
+                None => {
+                    let reason = std::pin::Pin::new(&mut query).take_result()?;
+                    Some((Err(format!("{reason} (on {engine})")), None))
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// Keeps an output that broke its contract on the run's branch, as produced (no

@@ -17,7 +17,7 @@ mod run;
 pub mod runs;
 pub mod validate;
 
-pub use engine::{SessionFactory, SqlEngine};
+pub use engine::{SessionFactory, SqlEngine, WatchFactory};
 pub use error::{Result, RuntimeError};
 pub use record::{NodeRecord, NodeStatus, RunRecord, RunStatus};
 pub use run::{Observer, RunEvent, RunOptions, RunOutcome, recover_stale_runs, run};
