@@ -15,18 +15,9 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 lake="$work/lake"
 "$sluice" tpchgen --lake "$lake" --scale "$scale" >/dev/null
 
-"$sluice" cluster scheduler --bind 127.0.0.1:0 2>"$work/scheduler.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$work/scheduler.log" && break; sleep 0.1; done
-addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$work/scheduler.log" | head -1)
-for i in 1 2; do
-    "$sluice" cluster executor --scheduler "$addr" --concurrency 1 2>"$work/executor$i.log" &
-    pids+=($!)
-done
-for _ in $(seq 300); do
-    curl -s "http://$addr/readyz" | grep -q "ready: 2 executors" && break; sleep 0.1
-done
-engine="ballista://$addr"
+# shellcheck source=bench/lib/cluster.sh
+. "$repo/bench/lib/cluster.sh"
+start_cluster "$sluice" "$work"
 
 q1="SELECT l_returnflag, l_linestatus, sum(l_quantity), sum(l_extendedprice * (1 - l_discount)), avg(l_discount), count(*) FROM lineitem WHERE l_shipdate <= DATE '1998-09-02' GROUP BY l_returnflag, l_linestatus ORDER BY 1, 2"
 q5="SELECT n_name, sum(l_extendedprice * (1 - l_discount)) AS revenue FROM customer, orders, lineitem, supplier, nation, region WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND l_suppkey = s_suppkey AND c_nationkey = s_nationkey AND s_nationkey = n_nationkey AND n_regionkey = r_regionkey AND r_name = 'ASIA' AND o_orderdate >= DATE '1994-01-01' AND o_orderdate < DATE '1995-01-01' GROUP BY n_name ORDER BY revenue DESC"
