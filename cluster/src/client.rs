@@ -102,6 +102,8 @@ enum Probe {
     Ready,
     /// It answers, but no executor is registered: what it said.
     NoExecutor(String),
+    /// Nothing listens at its address: why.
+    Refused(String),
     /// No answer: why.
     Unreachable(String),
 }
@@ -113,6 +115,15 @@ async fn probe(client: &reqwest::Client, engine: &EngineUrl) -> Probe {
         .await
     {
         Ok(response) => response,
+        Err(e) if e.is_connect() => {
+            // reqwest's own message is only "error sending request": the innermost
+            // cause says what happened (connection refused, no route to host).
+            let mut cause: &dyn std::error::Error = &e;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            return Probe::Refused(cause.to_string());
+        }
         Err(e) => return Probe::Unreachable(e.to_string()),
     };
     if response.status().is_success() {
@@ -132,9 +143,10 @@ fn http_client() -> Option<reqwest::Client> {
         .ok()
 }
 
-/// Checks that the scheduler at `engine` has an executor registered (its `/readyz`),
-/// so that a query is not sent to a cluster that would hold it until one registers.
-/// A scheduler that cannot be reached is left to the query itself to report.
+/// Checks that a scheduler listens at `engine` and has an executor registered (its
+/// `/readyz`), so that a query is not sent to a cluster that would hold it until one
+/// registers. A scheduler that answers in some other way is left to the query itself
+/// to report.
 pub async fn ready(engine: &EngineUrl) -> Result<()> {
     // Only a preflight: where it cannot ask, the query itself reports what is wrong.
     let Some(client) = http_client() else {
@@ -142,6 +154,11 @@ pub async fn ready(engine: &EngineUrl) -> Result<()> {
     };
     match probe(&client, engine).await {
         Probe::Ready | Probe::Unreachable(_) => Ok(()),
+        Probe::Refused(why) => Err(ClusterError::NoScheduler {
+            engine: engine.to_string(),
+            addr: format!("{}:{}", engine.host, engine.port),
+            why,
+        }),
         Probe::NoExecutor(said) => Err(ClusterError::NoExecutor {
             engine: engine.to_string(),
             addr: format!("{}:{}", engine.host, engine.port),
@@ -170,7 +187,9 @@ pub async fn watch(engine: EngineUrl, patience: Duration) -> ClusterError {
                 continue;
             }
             Probe::NoExecutor(said) => ("it had no executor", said),
-            Probe::Unreachable(said) => ("its scheduler did not answer", said),
+            Probe::Refused(said) | Probe::Unreachable(said) => {
+                ("its scheduler did not answer", said)
+            }
         };
         let first = *since.get_or_insert_with(Instant::now);
         if first.elapsed() >= patience {

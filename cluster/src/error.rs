@@ -17,6 +17,16 @@ pub enum ClusterError {
     /// The scheduler did not accept connections in time.
     #[error("no scheduler answered at {addr} within {seconds} s")]
     SchedulerUnreachable { addr: String, seconds: u64 },
+    /// Nothing listens at a client's engine address.
+    #[error(
+        "no scheduler at {engine} ({why}); start one with \
+         `sluice cluster scheduler --bind {addr}`, or check the engine's address"
+    )]
+    NoScheduler {
+        engine: String,
+        addr: String,
+        why: String,
+    },
     /// The scheduler answers but has no executor to run anything: a query sent to
     /// it would wait until one registers.
     #[error(

@@ -163,30 +163,17 @@ fn a_run_on_the_cluster_publishes_what_a_local_run_does_and_fails_cleanly() {
     );
     assert_eq!(support::head(&lake, "broken"), before);
 
-    // With no scheduler at the engine's address, the first SQL node fails, named.
+    // With no scheduler at the engine's address, the run is refused before anything
+    // runs, saying so and how to start one.
     let dead = dead_engine();
-    let (code, failed, report) = run(&lake, &tpch, "broken", &["--engine", &dead], None);
+    let (code, refused, report) = run(&lake, &tpch, "broken", &["--engine", &dead], None);
     assert_eq!(code, Some(1), "{report}");
-    assert_eq!(failed["status"], "failed", "{failed}");
-    let errors: Vec<(&str, &str)> = failed["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["status"] == "failed")
-        .map(|n| {
-            (
-                n["name"].as_str().unwrap_or_default(),
-                n["error"]["message"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    assert_eq!(refused["error"]["kind"], "cluster", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        !errors.is_empty()
-            && errors.iter().all(|(name, message)| {
-                message.starts_with(&format!("`{name}` failed"))
-                    && message.contains(&format!("(on {dead})"))
-            }),
-        "{failed}"
+        message.starts_with(&format!("no scheduler at {dead} ("))
+            && message.contains("sluice cluster scheduler --bind 127.0.0.1:"),
+        "{refused}"
     );
     assert_eq!(support::head(&lake, "broken"), before);
 }
