@@ -253,18 +253,12 @@ mod process {
         concurrency: usize,
         connect_timeout: u64,
     ) -> anyhow::Result<()> {
-        let (host, port) = scheduler
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-            .filter(|(h, _)| !h.is_empty())
-            .ok_or_else(|| anyhow::anyhow!("--scheduler `{scheduler}`: expected HOST:PORT"))?;
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+        // The scheduler's address is an engine's, without the scheme.
+        let at = sluice_cluster::EngineUrl::parse(&format!("ballista://{scheduler}"))
+            .map_err(|_| anyhow::anyhow!("--scheduler `{scheduler}`: expected HOST:PORT"))?;
         let options = sluice_cluster::ExecutorOptions {
-            scheduler_host: host.to_string(),
-            scheduler_port: port,
+            scheduler_host: at.host,
+            scheduler_port: at.port,
             bind,
             external_host,
             concurrency,

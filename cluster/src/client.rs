@@ -52,23 +52,24 @@ impl EngineUrl {
         })
     }
 
+    /// `HOST:PORT`, an IPv6 host in brackets (as `--bind` and `--scheduler` take it).
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
     /// The scheduler's gRPC endpoint.
     fn endpoint(&self) -> String {
-        if self.host.contains(':') {
-            format!("http://[{}]:{}", self.host, self.port)
-        } else {
-            format!("http://{}:{}", self.host, self.port)
-        }
+        format!("http://{}", self.addr())
     }
 }
 
 impl std::fmt::Display for EngineUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "ballista://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "ballista://{}:{}", self.host, self.port)
-        }
+        write!(f, "ballista://{}", self.addr())
     }
 }
 
@@ -156,12 +157,12 @@ pub async fn ready(engine: &EngineUrl) -> Result<()> {
         Probe::Ready | Probe::Unreachable(_) => Ok(()),
         Probe::Refused(why) => Err(ClusterError::NoScheduler {
             engine: engine.to_string(),
-            addr: format!("{}:{}", engine.host, engine.port),
+            addr: engine.addr(),
             why,
         }),
         Probe::NoExecutor(said) => Err(ClusterError::NoExecutor {
             engine: engine.to_string(),
-            addr: format!("{}:{}", engine.host, engine.port),
+            addr: engine.addr(),
             said,
         }),
     }
@@ -180,26 +181,26 @@ pub async fn watch(engine: EngineUrl, patience: Duration) -> ClusterError {
             Some(client) => probe(client, &engine).await,
             None => Probe::Unreachable("no HTTP client".to_string()),
         };
-        let (why, said) = match probe {
-            Probe::Ready => {
-                since = None;
-                tokio::time::sleep(WATCH_INTERVAL).await;
-                continue;
-            }
-            Probe::NoExecutor(said) => ("it had no executor", said),
+        let lost = match probe {
+            Probe::Ready => None,
+            Probe::NoExecutor(said) => Some(("it had no executor", said)),
             Probe::Refused(said) | Probe::Unreachable(said) => {
-                ("its scheduler did not answer", said)
+                Some(("its scheduler did not answer", said))
             }
         };
-        let first = *since.get_or_insert_with(Instant::now);
-        if first.elapsed() >= patience {
-            return ClusterError::Lost {
-                engine: engine.to_string(),
-                addr: format!("{}:{}", engine.host, engine.port),
-                why,
-                seconds: patience.as_secs(),
-                said,
-            };
+        match lost {
+            None => since = None,
+            Some((why, said)) => {
+                if since.get_or_insert_with(Instant::now).elapsed() >= patience {
+                    return ClusterError::Lost {
+                        engine: engine.to_string(),
+                        addr: engine.addr(),
+                        why,
+                        seconds: patience.as_secs(),
+                        said,
+                    };
+                }
+            }
         }
         tokio::time::sleep(WATCH_INTERVAL).await;
     }
@@ -237,6 +238,8 @@ mod tests {
         let v6 = EngineUrl::parse("ballista://[::1]:7/").unwrap();
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 7));
         assert_eq!(v6.endpoint(), "http://[::1]:7");
+        assert_eq!(v6.addr(), "[::1]:7");
+        assert_eq!(v6.to_string(), "ballista://[::1]:7");
         for bad in [
             "df://h:1",
             "ballista://h",

@@ -452,9 +452,9 @@ async fn sql_stream(
         err
     };
     let lake_error = |e: sluice_lake::LakeError| node_error(node, e.to_string());
-    let session = match &ctx.sql_engine {
-        // The inputs by URL: sources' snapshots and this run's uncommitted outputs
-        // are files of the data store alike.
+    // On an engine, the inputs are read by URL: sources' snapshots and this run's
+    // uncommitted outputs are files of the data store alike.
+    let (session, data_url) = match &ctx.sql_engine {
         Some(engine) => {
             let session = (engine.session)().map_err(|e| {
                 node_error(
@@ -462,31 +462,27 @@ async fn sql_stream(
                     format!("`{}`: no session on {}: {e}", node.name, engine.name),
                 )
             })?;
-            for (name, table) in inputs {
-                ctx.lake
-                    .register_files_at(
-                        &session,
-                        &engine.data_url,
-                        name,
-                        &table.schema,
-                        &table.files,
-                    )
-                    .map_err(lake_error)?;
-            }
-            session
+            (session, Some(&engine.data_url))
         }
         None => {
             let session =
                 SessionContext::new_with_config(sluice_compiler::sql_plan::session_config());
             ctx.lake.register_store(&session).map_err(lake_error)?;
-            for (name, table) in inputs {
-                ctx.lake
-                    .register_files(&session, name, &table.schema, &table.files)
-                    .map_err(lake_error)?;
-            }
-            session
+            (session, None)
         }
     };
+    for (name, table) in inputs {
+        match data_url {
+            Some(url) => {
+                ctx.lake
+                    .register_files_at(&session, url, name, &table.schema, &table.files)
+            }
+            None => ctx
+                .lake
+                .register_files(&session, name, &table.schema, &table.files),
+        }
+        .map_err(lake_error)?;
+    }
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -511,45 +507,48 @@ async fn sql_stream(
     })?;
     let stream = df.execute_stream().await.map_err(df_error)?;
     let schema = stream.schema();
-    let engine = ctx.sql_engine.as_ref().map(|e| e.name.clone());
     let watch = ctx
         .sql_engine
         .as_ref()
-        .and_then(|e| Some((e.watch.as_ref()?(), e.name.clone())));
-    let stream = stream.map(move |b| {
-        b.map_err(|e| match &engine {
-            Some(engine) => format!("{e} (on {engine})"),
-            None => e.to_string(),
-        })
-    });
-    Ok((schema, watched(stream, watch)))
+        .and_then(|e| e.watch.as_ref())
+        .map(|watch| watch());
+    let engine = ctx.sql_engine.as_ref().map(|e| e.name.clone());
+    let stream = watched(stream.map(|b| b.map_err(|e| e.to_string())), watch);
+    Ok((
+        schema,
+        stream
+            .map(move |b| {
+                b.map_err(|e| match &engine {
+                    Some(engine) => format!("{e} (on {engine})"),
+                    None => e,
+                })
+            })
+            .boxed(),
+    ))
 }
 
-/// `stream`, ended by an error when `watch` (the engine's watch, and the engine's
-/// name) resolves before it does: a query on an engine that can no longer finish it
-/// fails instead of waiting forever.
+/// `stream`, ended by an error when `watch` (the engine's watch) resolves before it
+/// does: a query on an engine that can no longer finish it fails instead of waiting
+/// forever.
 fn watched<S>(
     stream: S,
-    watch: Option<(futures::future::BoxFuture<'static, String>, String)>,
+    watch: Option<futures::future::BoxFuture<'static, String>>,
 ) -> futures::stream::BoxStream<'static, Result<RecordBatch, String>>
 where
     S: futures::Stream<Item = Result<RecordBatch, String>> + Send + Unpin + 'static,
 {
-    let Some((watch, engine)) = watch else {
+    let Some(watch) = watch else {
         return stream.boxed();
     };
     // The query's items until the watch resolves; then the watch's reason, as the
     // last item.
-    futures::stream::unfold(Some(stream.take_until(watch)), move |state| {
-        let engine = engine.clone();
-        async move {
-            let mut query = state?;
-            match query.next().await {
-                Some(item) => Some((item, Some(query))),
-                None => {
-                    let reason = std::pin::Pin::new(&mut query).take_result()?;
-                    Some((Err(format!("{reason} (on {engine})")), None))
-                }
+    futures::stream::unfold(Some(stream.take_until(watch)), |state| async move {
+        let mut query = state?;
+        match query.next().await {
+            Some(item) => Some((item, Some(query))),
+            None => {
+                let reason = std::pin::Pin::new(&mut query).take_result()?;
+                Some((Err(reason), None))
             }
         }
     })
