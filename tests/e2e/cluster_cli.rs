@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::cluster::{
-    Cluster, all_rows, assert_same_publication, dead_engine, example, published, query, query_at,
-    run, same_rows, start_scheduler,
+    Cluster, all_rows, dead_engine, example, published, query, query_at, run, run_tpch_here_and_on,
+    same_rows, start_scheduler,
 };
 use support::s3::S3Lake;
 use support::{json_of, ok_json, run_until};
@@ -107,28 +107,13 @@ fn a_run_on_the_cluster_publishes_what_a_local_run_does_and_fails_cleanly() {
     let engine = format!("ballista://{}", cluster.addr);
     let tpch = example("tpch");
 
-    let (code, local, report) = run(&lake, &tpch, "local", &[], None);
-    assert_eq!(code, Some(0), "local run\n{report}");
     // The flag wins over SLUICE_ENGINE (which names no cluster at all).
-    let (code, remote, report) = run(
-        &lake,
-        &tpch,
-        "cluster",
-        &["--engine", &engine],
-        Some(&dead_engine()),
-    );
-    assert_eq!(
-        code,
-        Some(0),
-        "cluster run\n{report}\nscheduler:\n{}",
-        cluster.scheduler.stderr()
-    );
+    let remote = run_tpch_here_and_on(&lake, &cluster, Some(&dead_engine()));
     assert_eq!(remote["status"], "succeeded");
     assert_eq!(
         remote["result_commit"],
         support::head(&lake, "cluster").as_str()
     );
-    assert_same_publication(&lake, &local, &remote);
 
     // A SQL node failing on the cluster (a cast that fails on the executors, over an
     // output of the same run) fails the run naming it; the target stays as it was.
@@ -286,17 +271,7 @@ fn a_run_on_the_cluster_over_an_s3_lake_publishes_what_a_local_run_does() {
     }
     let cluster = Cluster::start(tmp.path());
     let engine = format!("ballista://{}", cluster.addr);
-    let tpch = example("tpch");
-    let (code, local, report) = run(&lake, &tpch, "local", &[], None);
-    assert_eq!(code, Some(0), "local run\n{report}");
-    let (code, remote, report) = run(&lake, &tpch, "cluster", &["--engine", &engine], None);
-    assert_eq!(
-        code,
-        Some(0),
-        "cluster run\n{report}\nscheduler:\n{}",
-        cluster.scheduler.stderr()
-    );
-    assert_same_publication(&lake, &local, &remote);
+    run_tpch_here_and_on(&lake, &cluster, None);
     // Ad-hoc queries on the cluster read S3 too.
     let (code, rows, report) = query(&lake, "SELECT count(*) AS n FROM nation", Some(&engine));
     assert_eq!(code, Some(0), "{report}");

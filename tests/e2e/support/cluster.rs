@@ -328,3 +328,22 @@ pub fn assert_same_publication(lake: &Path, local: &Value, remote: &Value) {
         assert!(same_rows(&l, &r), "{table}:\nlocal {l:?}\ncluster {r:?}");
     }
 }
+
+/// examples/tpch run on branch `local` of `lake` in this process, and on branch
+/// `cluster` on `cluster` (`--engine`, `SLUICE_ENGINE` set to `env_engine`): both
+/// must succeed and publish the same rows. The cluster run's document.
+pub fn run_tpch_here_and_on(lake: &Path, cluster: &Cluster, env_engine: Option<&str>) -> Value {
+    let tpch = example("tpch");
+    let (code, local, report) = run(lake, &tpch, "local", &[], None);
+    assert_eq!(code, Some(0), "local run\n{report}");
+    let engine = format!("ballista://{}", cluster.addr);
+    let (code, remote, report) = run(lake, &tpch, "cluster", &["--engine", &engine], env_engine);
+    assert_eq!(
+        code,
+        Some(0),
+        "cluster run\n{report}\nscheduler:\n{}",
+        cluster.scheduler.stderr()
+    );
+    assert_same_publication(lake, &local, &remote);
+    remote
+}
